@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Builds PGlite's engine as native code, once per artifact.
+
+  npm pack @electric-sql/pglite@VERSION  -> sha256 checked against the pin
+  unpack; pglite.data -> share/ (the read-only tree every instance sees)
+  wasm2c pglite.wasm, initdb.wasm and every side module (*.so) of the bundle
+  split pglite.c so both cores compile it
+  generate the host glue (invoke_* trampolines, side-module linking tables)
+  ninja -> lib/libpglite_modules.a
+
+Everything lands in CACHE/pglite-VERSION-SHA/ (default ~/.cache/pgthaw): a
+second run with the same artifact compiles nothing. Prints the directory.
+
+usage: build_engine.py [--cache DIR] [--jobs N]
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import gen_host_glue  # noqa: E402
+
+PIN = json.load(open(os.path.join(REPO, "pglite.lock.json")))
+# Parts of pglite.c compiled separately; more parts than cores keeps both
+# cores busy to the end.
+PARTS = 8
+MODULE_CFLAGS = ["-O2", "-w", "-fno-strict-aliasing"]
+
+
+def log(msg):
+    print(f"build_engine: {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    subprocess.run(cmd, check=True, **kw)
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(root):
+    """npm pack the pinned version into root and verify it."""
+    tgz = os.path.join(root, "pglite.tgz")
+    if not os.path.exists(tgz):
+        tmp = os.path.join(root, "npm-pack")
+        os.makedirs(tmp, exist_ok=True)
+        spec = f"{PIN['package']}@{PIN['version']}"
+        log(f"npm pack {spec}")
+        out = subprocess.run(["npm", "pack", spec, "--silent"], cwd=tmp, check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        got = sha256_of(os.path.join(tmp, out))
+        if got != PIN["sha256"]:
+            sys.exit(f"build_engine: {out} has sha256 {got}, pinned {PIN['sha256']}")
+        os.rename(os.path.join(tmp, out), tgz)
+        shutil.rmtree(tmp)
+    if sha256_of(tgz) != PIN["sha256"]:
+        sys.exit(f"build_engine: cached {tgz} does not match the pinned sha256")
+    return tgz
+
+
+def unpack(root, tgz):
+    pkg = os.path.join(root, "package")
+    if not os.path.isdir(pkg):
+        run(["tar", "xzf", tgz, "-C", root])
+    share = os.path.join(root, "share")
+    if not os.path.isdir(share):
+        run([sys.executable, os.path.join(HERE, "extract_bundle.py"),
+             os.path.join(pkg, "dist"), share])
+    return pkg, share
+
+
+def module_list(pkg, share):
+    """(name, wasm path, vfs path or None) for every module we translate."""
+    mods = [("pglite", os.path.join(pkg, "dist", "pglite.wasm"), None),
+            ("initdb", os.path.join(pkg, "dist", "initdb.wasm"), None)]
+    libdir = os.path.join(share, "pglite", "lib", "postgresql")
+    for f in sorted(os.listdir(libdir)):
+        if f.endswith(".so"):
+            mods.append((f[:-3], os.path.join(libdir, f), "/pglite/lib/postgresql/" + f))
+    return mods
+
+
+def dylink_info(wasm):
+    out = subprocess.run(["wasm-objdump", "-x", "-j", "dylink.0", wasm], check=True,
+                         capture_output=True, text=True).stdout
+    info = {}
+    for key in ("mem_size", "mem_p2align", "table_size"):
+        m = re.search(rf"{key}\s*:\s*(\d+)", out)
+        info[key] = int(m.group(1)) if m else 0
+    return info
+
+
+def translate(gen, mods):
+    for name, wasm, _ in mods:
+        if os.path.exists(os.path.join(gen, f"{name}.h")):
+            continue
+        log(f"wasm2c {name}")
+        # wasm2c names the header after the output and includes it by that
+        # name, so translate under the final name in a scratch directory.
+        tmp = os.path.join(gen, "tmp")
+        os.makedirs(tmp, exist_ok=True)
+        run(["wasm2c", "-n", name, wasm, "-o", os.path.join(tmp, f"{name}.c")])
+        os.rename(os.path.join(tmp, f"{name}.c"), os.path.join(gen, f"{name}.c"))
+        os.rename(os.path.join(tmp, f"{name}.h"), os.path.join(gen, f"{name}.h"))
+
+
+def split_main(gen, name, parts):
+    """Splits NAME.c into NAME.part0.c (data, tables, exports) and function
+    parts. wasm2c makes every function static; in the split they become
+    hidden-visibility externs, and partial linking localises them again."""
+    src = os.path.join(gen, f"{name}.c")
+    done = os.path.join(gen, f"{name}.split.ok")
+    outs = [os.path.join(gen, f"{name}.part{i}.c") for i in range(parts + 1)]
+    if os.path.exists(done):
+        return outs
+    log(f"splitting {name}.c into {parts} function parts")
+    lines = open(src, encoding="utf-8").read().split("\n")
+
+    def find(pred, start=0):
+        for i in range(start, len(lines)):
+            if pred(lines[i]):
+                return i
+        sys.exit(f"build_engine: unexpected layout of {src}")
+
+    first_static = find(lambda l: l.startswith("static bool s_module_initialized"))
+    first_decl = find(lambda l: re.match(r"static \w+ w2c_\w+\(.*\);$", l) is not None)
+    globals_at = find(lambda l: l.startswith("static void init_globals("), first_decl)
+    first_def = find(lambda l: re.match(r"static \w+ w2c_\w+\(.*\) \{$", l) is not None, globals_at)
+    tail_at = find(lambda l: l.startswith("/* export: "), first_def)
+
+    fn_re = re.compile(r"^static (\w+ w2c_\w+\()")
+    hidden = "__attribute__((visibility(\"hidden\"))) \\1"
+    prelude = lines[:first_static]
+    decls = [fn_re.sub(hidden, l) for l in lines[first_decl:globals_at]]
+    types_block = lines[first_static:first_decl]
+    types_block = [l.replace("static u32 func_types[", "__attribute__((visibility(\"hidden\"))) u32 func_types[")
+                   for l in types_block]
+    types_size = re.search(r"func_types\[(\d+)\]", "\n".join(types_block)).group(1)
+    extern_types = [f"extern __attribute__((visibility(\"hidden\"))) u32 func_types[{types_size}];"]
+
+    body = lines[first_def:tail_at]
+    # Cut the body at function boundaries into parts of similar size.
+    starts = [i for i, l in enumerate(body) if fn_re.match(l) and l.endswith("{")]
+    target = len(body) / parts
+    cuts, next_cut = [0], target
+    for s in starts:
+        if s >= next_cut:
+            cuts.append(s)
+            next_cut += target
+    cuts = cuts[:parts] + [len(body)]
+
+    def write(path, chunks):
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            for c in chunks:
+                f.write("\n".join(c))
+                f.write("\n")
+        os.rename(path + ".tmp", path)
+
+    write(outs[0], [prelude, types_block, decls, lines[globals_at:first_def], lines[tail_at:]])
+    for i in range(parts):
+        chunk = [fn_re.sub(hidden, l) for l in body[cuts[i]:cuts[i + 1]]]
+        write(outs[i + 1], [prelude, extern_types, decls, chunk])
+    os.remove(src)  # 110 MB; the parts hold all of it
+    open(done, "w").close()
+    return outs
+
+
+def write_ninja(root, gen, objs_by_module, cc):
+    lib = os.path.join(root, "lib", "libpglite_modules.a")
+    lines = [
+        f"cc = {cc}",
+        f"cflags = {' '.join(MODULE_CFLAGS)}",
+        "rule cc",
+        "  command = $cc $cflags -c $in -o $out",
+        "  description = CC $out",
+        "rule relink",
+        "  command = ld -r $in -o $out.tmp && objcopy --localize-hidden $out.tmp $out && rm $out.tmp",
+        "  description = LD -r $out",
+        "rule ar",
+        "  command = rm -f $out && ar rcs $out $in",
+        "  description = AR $out",
+    ]
+    module_objs = []
+    for name, sources in objs_by_module.items():
+        objs = []
+        for s in sources:
+            o = os.path.join(root, "obj", os.path.basename(s)[:-2] + ".o")
+            lines.append(f"build {o}: cc {s}")
+            objs.append(o)
+        mo = os.path.join(root, "obj", f"{name}.module.o")
+        lines.append(f"build {mo}: relink {' '.join(objs)}")
+        module_objs.append(mo)
+    lines.append(f"build {lib}: ar {' '.join(module_objs)}")
+    lines.append(f"default {lib}")
+    os.makedirs(os.path.join(root, "obj"), exist_ok=True)
+    os.makedirs(os.path.join(root, "lib"), exist_ok=True)
+    path = os.path.join(root, "build.ninja")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", default=os.environ.get(
+        "PGTHAW_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "pgthaw")))
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--cc", default=os.environ.get("CC", "cc"))
+    args = ap.parse_args()
+
+    root = os.path.join(args.cache, f"pglite-{PIN['version']}-{PIN['sha256'][:16]}")
+    gen = os.path.join(root, "gen")
+    os.makedirs(gen, exist_ok=True)
+    tgz = fetch(root)
+    pkg, share = unpack(root, tgz)
+    mods = module_list(pkg, share)
+    translate(gen, mods)
+    sources = {"pglite": split_main(gen, "pglite", PARTS)}
+    for name, _, _ in mods[1:]:
+        sources[name] = [os.path.join(gen, f"{name}.c")]
+
+    side = [{"name": n, "vfs_path": p, **dylink_info(w)} for n, w, p in mods if p]
+    gen_host_glue.generate(gen, [m[0] for m in mods], side, os.path.join(gen, "host_glue.c"))
+
+    ninja = write_ninja(root, gen, sources, args.cc)
+    run(["ninja", "-f", ninja, "-j", str(args.jobs)], cwd=root, stdout=sys.stderr)
+    print(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pgthaw needs to build, test and benchmark.
+# Only packages that are missing are installed; a no-op on a ready machine.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build clang-format
+  wabt
+  libboost-dev libboost-system-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev
+  libgtest-dev libgmock-dev
+  libpq-dev postgresql-client postgresql postgresql-contrib
+  nodejs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# nodesource builds of nodejs carry npm inside; Debian splits it out.
+command -v npm >/dev/null || missing+=(npm)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

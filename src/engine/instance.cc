@@ -1,0 +1,164 @@
+// engine::Instance: boot, per-request exec loop and shutdown, following the
+// order PGlite's glue uses (pglite-host-abi.md §2.3, §2.4, §2.6).
+#include "engine/instance.h"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/guest_filesystem.h"
+#include "engine/initdb.h"
+#include "engine/process_env.h"
+#include "host/host.h"
+
+namespace pgthaw::engine {
+
+// Exit statuses PGlite's C side uses to leave a loop early.
+constexpr int kExitAlive = 99;         // single-user main() is initialised
+constexpr int kExitMainLongjmp = 100;  // ereport(ERROR) reached PostgresMain
+
+class Instance::Impl {
+ public:
+  Status Boot(const Engine& engine, const std::string& data_dir);
+  Result<std::string> Exec(std::string_view messages);
+  Status Close();
+  bool InTransaction();
+
+ private:
+  Status Fail(const host::CallOutcome& out, const std::string& what);
+  // Runs an export taking no arguments; kExitMainLongjmp is reported as such.
+  host::CallOutcome Run(wasm_rt_function_ptr_t fn) {
+    return host_->Call([&] { host_->Invoke<void>(fn); });
+  }
+
+  std::string data_dir_;
+  std::unique_ptr<vfs::FileSystem> fs_;
+  std::unique_ptr<host::Host> host_;
+  bool closed_ = false;
+  struct {
+    wasm_rt_function_ptr_t loop_once, long_jmp, send_ready, flush, remaining, in_block;
+  } fn_{};
+};
+
+Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& what) {
+  if (out.kind == host::CallOutcome::kTrapped) {
+    return Status::EngineTrap(what + " trapped in " + data_dir_ + ": " + out.trap);
+  }
+  return Status::EngineError(what + " exited with status " + std::to_string(out.exit_status));
+}
+
+Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir) {
+  data_dir_ = data_dir;
+  mkdir(data_dir.c_str(), 0700);
+  struct stat st;
+  if (stat((data_dir + "/PG_VERSION").c_str(), &st) != 0) {
+    PGTHAW_RETURN_IF_ERROR(run_initdb(engine, data_dir));
+  }
+  auto fs = make_guest_filesystem(engine.options(), data_dir, nullptr);
+  if (!fs.ok()) return fs.status();
+  fs_ = std::move(fs).value();
+
+  host::HostOptions options;
+  options.module = "pglite";
+  options.program = kPostgresProgram;
+  options.environment = postgres_environment();
+  auto host = host::Host::Create(std::move(options), fs_.get());
+  if (!host.ok()) return host.status();
+  host_ = std::move(host).value();
+
+  fn_.loop_once = host_->ExportFunction("PostgresMainLoopOnce");
+  fn_.long_jmp = host_->ExportFunction("PostgresMainLongJmp");
+  fn_.send_ready = host_->ExportFunction("PostgresSendReadyForQueryIfNecessary");
+  fn_.flush = host_->ExportFunction("pgl_pq_flush");
+  fn_.remaining = host_->ExportFunction("pq_buffer_remaining_data");
+  fn_.in_block = host_->ExportFunction("IsTransactionBlock");
+
+  host::CallOutcome out = host_->Call(
+      [&] { host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{1}); });
+  if (out.kind != host::CallOutcome::kReturned) return Fail(out, "pgl_setPGliteActive");
+  out = host_->CallMain(backend_arguments(engine.options().durable));
+  if (out.kind != host::CallOutcome::kExited || out.exit_status != kExitAlive) {
+    return Fail(out, "postgres --single");
+  }
+  out = Run(host_->ExportFunction("pgl_startPGlite"));
+  if (out.kind != host::CallOutcome::kReturned) return Fail(out, "pgl_startPGlite");
+  return Status::Ok();
+}
+
+Result<std::string> Instance::Impl::Exec(std::string_view messages) {
+  if (closed_ || host_ == nullptr || host_->dead()) {
+    return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
+  }
+  // Terminate never reaches Postgres: the session outlives its clients.
+  if (!messages.empty() && messages[0] == 'X') return std::string();
+  host_->DeliverDueTimers();
+  host_->SetInput(messages);
+  host_->output().clear();
+  for (;;) {
+    uint32_t buffered = 0;
+    host_->Call([&] { buffered = host_->Invoke<uint32_t>(fn_.remaining); });
+    if (host_->input_remaining() == 0 && static_cast<int32_t>(buffered) <= 0) break;
+    uint32_t sp = host_->stack_pointer();
+    host::CallOutcome out = Run(fn_.loop_once);
+    if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "query");
+    if (out.kind == host::CallOutcome::kExited && out.exit_status == kExitMainLongjmp) {
+      // The error half of PostgresMain's sigsetjmp block: abort the
+      // transaction, send the ErrorResponse, skip to the next Sync.
+      host_->set_stack_pointer(sp);
+      out = Run(fn_.long_jmp);
+      if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "error recovery");
+    }
+    // Other exit statuses are swallowed, as PGlite's loop does.
+  }
+  host::CallOutcome out = Run(fn_.send_ready);
+  if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "ReadyForQuery");
+  out = Run(fn_.flush);
+  if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "flush");
+  std::string reply;
+  reply.swap(host_->output());
+  return reply;
+}
+
+bool Instance::Impl::InTransaction() {
+  if (host_ == nullptr || host_->dead() || closed_) return false;
+  uint32_t in_block = 0;
+  host_->Call([&] { in_block = host_->Invoke<uint32_t>(fn_.in_block); });
+  return in_block != 0;
+}
+
+Status Instance::Impl::Close() {
+  if (closed_ || host_ == nullptr) return Status::Ok();
+  closed_ = true;
+  if (host_->dead()) return Status::Ok();
+  host::CallOutcome out = host_->Call([&] {
+    host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{0});
+    // Postgres' exit hooks: the shutdown checkpoint.
+    host_->Invoke<void>(host_->ExportFunction("pgl_run_atexit_funcs"));
+  });
+  if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "shutdown");
+  return Status::Ok();
+}
+
+Instance::Instance(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Instance::~Instance() {
+  if (impl_ != nullptr) {
+    Status st = impl_->Close();
+    if (!st.ok()) spdlog::warn("closing instance: {}", st.ToString());
+  }
+}
+
+Result<std::unique_ptr<Instance>> Instance::Boot(const Engine& engine,
+                                                 const std::string& data_dir) {
+  auto impl = std::make_unique<Impl>();
+  PGTHAW_RETURN_IF_ERROR(impl->Boot(engine, data_dir));
+  return std::unique_ptr<Instance>(new Instance(std::move(impl)));
+}
+
+Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages); }
+
+bool Instance::InTransaction() const { return impl_->InTransaction(); }
+
+Status Instance::Close() { return impl_->Close(); }
+
+}  // namespace pgthaw::engine

@@ -1,0 +1,51 @@
+// engine::Instance: one Postgres (PGlite's engine) in its own linear memory.
+//
+// Boot() opens a data directory, running initdb first when the directory is
+// absent or empty. Exec() takes frontend/backend protocol v3 messages (simple
+// or extended query; no StartupMessage needed, the session is already live)
+// and returns the backend's reply bytes, ReadyForQuery included. A SQL error
+// is an ErrorResponse inside the reply and the instance stays usable.
+//
+// Threads: an Instance is not thread-safe; one caller at a time (the tenant
+// actor that owns it). Different instances run on different threads at once.
+// Traps: a trap inside the engine (abort, out-of-bounds, stack exhaustion)
+// kills this instance only: the call returns kEngineTrap and every later
+// call returns kUnavailable.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace pgthaw::engine {
+
+class Instance {
+ public:
+  // Boots DATA_DIR (a host directory; created if absent). Runs initdb when it
+  // holds no database.
+  static Result<std::unique_ptr<Instance>> Boot(const Engine& engine, const std::string& data_dir);
+
+  ~Instance();  // Close()s if still open.
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  // Runs one batch of frontend messages; returns the backend's bytes.
+  Result<std::string> Exec(std::string_view messages);
+
+  // True while a transaction block is open (between BEGIN and COMMIT).
+  bool InTransaction() const;
+
+  // Clean shutdown: runs Postgres' exit hooks (the shutdown checkpoint).
+  Status Close();
+
+  class Impl;
+
+ private:
+  explicit Instance(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgthaw::engine

@@ -1,0 +1,106 @@
+// The five host functions PGlite's glue puts into the table at start-up:
+// the wire-protocol read/write callbacks and system/popen/pclose.
+#include <algorithm>
+
+#include "host/host.h"
+
+namespace pgthaw::host {
+
+// Copies pending client bytes into Postgres' receive buffer.
+uint32_t HostReadCallback(void* self, uint32_t ptr, uint32_t max_len) {
+  Host& h = *static_cast<Host*>(self);
+  size_t n = std::min<size_t>(max_len, h.input_.size() - h.input_pos_);
+  uint8_t* dst = h.Bytes(ptr, n);
+  if (dst == nullptr) return 0;
+  std::memcpy(dst, h.input_.data() + h.input_pos_, n);
+  h.input_pos_ += n;
+  return static_cast<uint32_t>(n);
+}
+
+// Collects what Postgres flushes; the bytes must be copied before returning.
+uint32_t HostWriteCallback(void* self, uint32_t ptr, uint32_t len) {
+  Host& h = *static_cast<Host*>(self);
+  const uint8_t* src = h.Bytes(ptr, len);
+  if (src == nullptr) return 0;
+  h.output_.append(reinterpret_cast<const char*>(src), len);
+  return len;
+}
+
+namespace {
+
+uint32_t system_callback(void* self, uint32_t cmd) {
+  Host& h = *static_cast<Host*>(self);
+  std::string command(h.CString(cmd));
+  if (h.options().system) return h.options().system(h, command);
+  Host::Log("system() refused: " + command);
+  return 1;  // as PGlite: any shell command fails
+}
+
+uint32_t popen_callback(void* self, uint32_t cmd, uint32_t mode) {
+  Host& h = *static_cast<Host*>(self);
+  std::string command(h.CString(cmd)), how(h.CString(mode));
+  if (h.options().popen) return h.options().popen(h, command, how);
+  return default_popen(h, command, how);
+}
+
+uint32_t pclose_callback(void* self, uint32_t stream) {
+  Host& h = *static_cast<Host*>(self);
+  if (h.options().pclose) return h.options().pclose(h, stream);
+  return default_pclose(h, stream);
+}
+
+template <typename Fn>
+uint32_t table_slot(Host& h, const char* sig, Fn fn) {
+  return h.AppendToTable(wasm_rt_funcref_t{Host::TypeId(sig),
+                                           reinterpret_cast<wasm_rt_function_ptr_t>(fn), &h});
+}
+
+}  // namespace
+
+uint32_t guest_fopen(Host& h, const std::string& path, const std::string& mode) {
+  auto alloc = h.ExportFunction("_emscripten_stack_alloc");
+  auto restore = h.ExportFunction("_emscripten_stack_restore");
+  auto fopen = h.ExportFunction("fopen");
+  uint32_t saved = h.stack_pointer();
+  uint32_t p = h.Invoke<uint32_t>(alloc, static_cast<uint32_t>(path.size() + 1));
+  std::memcpy(h.Bytes(p, path.size() + 1), path.c_str(), path.size() + 1);
+  uint32_t m = h.Invoke<uint32_t>(alloc, static_cast<uint32_t>(mode.size() + 1));
+  std::memcpy(h.Bytes(m, mode.size() + 1), mode.c_str(), mode.size() + 1);
+  uint32_t file = h.Invoke<uint32_t>(fopen, p, m);
+  h.Invoke<void>(restore, saved);
+  return file;
+}
+
+uint32_t default_popen(Host& h, const std::string& command, const std::string& mode) {
+  // pg_import_system_collations runs `locale -a`; the bundle holds its answer.
+  if (command.rfind("locale -a", 0) == 0 && mode == "r") {
+    return guest_fopen(h, "/pglite/locale-a", "r");
+  }
+  Host::Log("popen() refused: " + command);
+  return 0;
+}
+
+uint32_t default_pclose(Host& h, uint32_t stream) {
+  return h.Invoke<uint32_t>(h.ExportFunction("fclose"), stream);
+}
+
+void Host::RegisterCallbacks() {
+  // pglite.wasm takes all five; initdb.wasm only the shell emulation.
+  auto set_system = ExportFunction("pgl_set_system_fn");
+  auto set_rw = ExportFunction("pgl_set_rw_cbs");
+  uint32_t system_fp = table_slot(*this, "i:i", system_callback);
+  uint32_t popen_fp = table_slot(*this, "ii:i", popen_callback);
+  uint32_t pclose_fp = table_slot(*this, "i:i", pclose_callback);
+  uint32_t read_fp = set_rw ? table_slot(*this, "ii:i", HostReadCallback) : 0;
+  uint32_t write_fp = set_rw ? table_slot(*this, "ii:i", HostWriteCallback) : 0;
+  Call([&] {
+    if (set_system != nullptr) {
+      Invoke<void>(set_system, system_fp);
+      Invoke<void>(ExportFunction("pgl_set_popen_fn"), popen_fp);
+      Invoke<void>(ExportFunction("pgl_set_pclose_fn"), pclose_fp);
+    }
+    if (set_rw != nullptr) Invoke<void>(set_rw, read_fp, write_fp);
+  });
+}
+
+}  // namespace pgthaw::host

@@ -1,0 +1,272 @@
+// host::Host: the Emscripten "process" around one wasm module instance.
+//
+// A Host owns a module instance (pglite.wasm or initdb.wasm), the memory it
+// runs in, the side modules it dlopen()ed, and the process state that lives
+// outside linear memory: the VFS (fd table, cwd), environment, timers, the
+// wire-protocol buffers and the unwind stack used by exit/longjmp. Every
+// import the generated code calls receives a pointer to a ModuleContext whose
+// `host` leads back here (imports_*.cc).
+//
+// Unwinding. Emscripten implements exit() and longjmp as exceptions that
+// unwind wasm frames; we do the same with setjmp/longjmp over a stack of
+// frames: invoke_* trampolines (host/glue_abi.h) and host entry points
+// (Call). exit(n) lands in the innermost frame; invoke frames restore the
+// stack pointer and pass it on, the entry frame reports kExited(n). A guest
+// longjmp lands in the innermost invoke frame, which marks __THREW__ via
+// setThrew and returns 0 to the guest's landing code. Traps bypass all of
+// this (wasm/trap.h) and leave the Host dead.
+//
+// Threads: not thread-safe; one thread at a time drives a Host.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "host/glue_abi.h"
+#include "vfs/filesystem.h"
+#include "wasm/trap.h"
+#include "wasm-rt.h"
+
+namespace pgthaw::host {
+
+class Host;
+
+// What generated code receives as its import-module instance pointers
+// (env, wasi, GOT.*). One per module instance: side modules differ in bases.
+struct ModuleContext {
+  Host* host;
+  uint32_t memory_base;
+  uint32_t table_base;
+};
+
+// How a host->guest call ended.
+struct CallOutcome {
+  enum Kind { kReturned, kExited, kTrapped };
+  Kind kind = kReturned;
+  int exit_status = 0;
+  std::string trap;  // what trapped, for kTrapped
+};
+
+struct HostOptions {
+  std::string module = "pglite";  // the module descriptor to instantiate
+  std::string program;            // argv[0] and `_`, e.g. /pglite/bin/postgres
+  std::vector<std::string> environment;  // "KEY=value", final before ctors run
+  uint32_t initial_pages = 2048;         // for an imported memory (pglite.wasm)
+  uint32_t max_pages = 32768;
+  // Shell emulation. system(cmd) -> exit code; popen(cmd, mode) -> FILE* in
+  // guest memory or 0; pclose(FILE*) -> exit code. Defaults: system fails
+  // (1), popen answers only "locale -a", pclose fcloses.
+  std::function<uint32_t(Host&, const std::string&)> system;
+  std::function<uint32_t(Host&, const std::string&, const std::string&)> popen;
+  std::function<uint32_t(Host&, uint32_t)> pclose;
+};
+
+class Host {
+ public:
+  // Instantiates the module (its start function zeroes BSS) and runs its
+  // constructors. `fs` must outlive the Host.
+  static Result<std::unique_ptr<Host>> Create(HostOptions options, vfs::FileSystem* fs);
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // --- calling the guest -------------------------------------------------
+  template <typename Fn>
+  CallOutcome Call(Fn&& fn);
+  // Runs main(argv) and returns its exit status (returned or exit()ed).
+  CallOutcome CallMain(const std::vector<std::string>& args);
+  bool dead() const { return dead_; }
+
+  // Export lookup: the function pointer of a named export, or null.
+  wasm_rt_function_ptr_t ExportFunction(std::string_view name) const;
+  uint32_t* ExportGlobal(std::string_view name) const;
+  void* instance() const { return instance_; }
+  const pgthaw_module_desc& module() const { return *module_; }
+
+  // Calls export `fn` (looked up once by the caller) on this instance.
+  template <typename R, typename... A>
+  R Invoke(wasm_rt_function_ptr_t fn, A... args) {
+    return reinterpret_cast<R (*)(void*, A...)>(fn)(instance_, args...);
+  }
+
+  // --- memory --------------------------------------------------------------
+  wasm_rt_memory_t* memory() const { return memory_; }
+  // Guest bytes [addr, addr+len), or null when out of bounds.
+  uint8_t* Bytes(uint32_t addr, uint64_t len) const {
+    if (uint64_t{addr} + len > memory_->size) return nullptr;
+    return memory_->data + addr;
+  }
+  template <typename T>
+  T Load(uint32_t addr) const {
+    T v{};
+    if (const uint8_t* p = Bytes(addr, sizeof(T))) std::memcpy(&v, p, sizeof(T));
+    return v;
+  }
+  template <typename T>
+  bool Store(uint32_t addr, T v) {
+    uint8_t* p = Bytes(addr, sizeof(T));
+    if (p == nullptr) return false;
+    std::memcpy(p, &v, sizeof(T));
+    return true;
+  }
+  // A NUL-terminated guest string; empty view if unterminated/out of bounds.
+  std::string_view CString(uint32_t addr) const;
+  uint32_t stack_pointer() const { return *stack_pointer_; }
+  void set_stack_pointer(uint32_t sp) { *stack_pointer_ = sp; }
+  // Grows memory to at least `bytes`; false past the maximum.
+  bool GrowTo(uint64_t bytes);
+  // Guest malloc/free/memalign, for memory the host hands to the guest.
+  uint32_t GuestMalloc(uint32_t size);
+  uint32_t GuestMemalign(uint32_t alignment, uint32_t size);
+
+  // --- table ---------------------------------------------------------------
+  wasm_rt_funcref_table_t* table() const { return table_; }
+  // Appends a funcref and returns its index.
+  uint32_t AppendToTable(wasm_rt_funcref_t ref);
+  // Calls table[index] as `R(A...)`, checking its type against `sig`
+  // ("ii:i" as in pgthaw_glue_type_sigs); traps on mismatch.
+  template <typename R, typename... A>
+  R CallTable(uint32_t index, uint32_t type_id, A... args) {
+    const wasm_rt_funcref_t& f = CheckedTableEntry(index, type_id);
+    return reinterpret_cast<R (*)(void*, A...)>(f.func)(f.module_instance, args...);
+  }
+  const wasm_rt_funcref_t& CheckedTableEntry(uint32_t index, uint32_t type_id) const;
+  static uint32_t TypeId(std::string_view sig);  // registers "ii:i" style signatures
+
+  // --- unwinding (called from imports) --------------------------------------
+  [[noreturn]] void Exit(int status);
+  [[noreturn]] void ThrowLongjmp();
+  [[noreturn]] void Abort(const std::string& why);
+  void PushFrame(pgthaw_invoke_frame* frame);
+  void PopFrame(pgthaw_invoke_frame* frame);
+  void OnUnwound(pgthaw_invoke_frame* frame);
+
+  // --- process state ---------------------------------------------------------
+  vfs::FileSystem& fs() { return *fs_; }
+  const std::vector<std::string>& environment() const { return options_.environment; }
+  HostOptions& options() { return options_; }
+  ModuleContext* context() { return &context_; }
+
+  // Wire protocol: the read callback serves `input`; the write callback
+  // appends to output().
+  void SetInput(std::string_view input) {
+    input_ = input;
+    input_pos_ = 0;
+  }
+  size_t input_remaining() const { return input_.size() - input_pos_; }
+  std::string& output() { return output_; }
+
+  // Timers (ITIMER_REAL etc.): armed by _setitimer_js, delivered here only,
+  // between calls, through _emscripten_timeout.
+  void ArmTimer(uint32_t which, double timeout_ms);
+  bool HasDueTimer() const;
+  void DeliverDueTimers();
+
+  // Side modules (dynamic_linker.cc).
+  class DynamicLinker& linker() { return *linker_; }
+
+  // Log sink for guest stdout/stderr and host warnings.
+  static void Log(std::string_view line);
+
+ private:
+  Host(HostOptions options, vfs::FileSystem* fs);
+  Status Instantiate();
+  void RegisterCallbacks();
+  void ResolveExports();
+
+  HostOptions options_;
+  vfs::FileSystem* fs_;
+  const pgthaw_module_desc* module_ = nullptr;
+  void* instance_ = nullptr;
+  wasm_rt_memory_t own_memory_{};  // for modules that import memory
+  wasm_rt_memory_t* memory_ = nullptr;
+  wasm_rt_funcref_table_t* table_ = nullptr;
+  uint32_t* stack_pointer_ = nullptr;
+  ModuleContext context_{};
+  bool dead_ = false;
+  bool instantiated_ = false;
+
+  // Unwinding.
+  enum class Pending { kNone, kLongjmp, kExit };
+  pgthaw_invoke_frame* unwind_top_ = nullptr;
+  Pending pending_ = Pending::kNone;
+  int exit_status_ = 0;
+  std::string abort_reason_;
+
+  // Exports used by the host itself, resolved once.
+  struct {
+    wasm_rt_function_ptr_t set_threw, malloc, memalign, timeout, main;
+    wasm_rt_function_ptr_t stack_alloc, stack_restore, ctors;
+  } fn_{};
+
+  std::string_view input_;
+  size_t input_pos_ = 0;
+  std::string output_;
+
+  struct Timer {
+    bool armed = false;
+    double deadline_ms = 0;  // on the monotonic clock
+  };
+  Timer timers_[3];
+
+  std::unique_ptr<class DynamicLinker> linker_;
+
+  friend uint32_t HostReadCallback(void*, uint32_t, uint32_t);
+  friend uint32_t HostWriteCallback(void*, uint32_t, uint32_t);
+};
+
+// fopen() in the guest, strings passed on the guest stack; returns FILE*.
+uint32_t guest_fopen(Host& h, const std::string& path, const std::string& mode);
+// PGlite's popen: only `locale -a`, answered from /pglite/locale-a.
+uint32_t default_popen(Host& h, const std::string& command, const std::string& mode);
+uint32_t default_pclose(Host& h, uint32_t stream);
+
+// Monotonic milliseconds (emscripten_get_now's clock).
+double monotonic_ms();
+
+// The Host behind an import-module pointer the generated code passes.
+inline Host* host_of(const void* ctx) { return static_cast<const ModuleContext*>(ctx)->host; }
+
+template <typename Fn>
+CallOutcome Host::Call(Fn&& fn) {
+  CallOutcome out;
+  if (dead_) {
+    out.kind = CallOutcome::kTrapped;
+    out.trap = "instance is dead after an earlier trap";
+    return out;
+  }
+  pgthaw_invoke_frame entry{};
+  entry.is_entry = 1;
+  entry.saved_stack_pointer = stack_pointer_ != nullptr ? *stack_pointer_ : 0;
+  PushFrame(&entry);
+  wasm_rt_trap_t trap = wasm::run_guarded([&] {
+    if (setjmp(entry.unwind) == 0) {
+      fn();
+      out.kind = CallOutcome::kReturned;
+    } else if (pending_ == Pending::kExit) {
+      out.kind = CallOutcome::kExited;
+      out.exit_status = exit_status_;
+    } else {
+      // A guest longjmp with no invoke_* frame to land in, or an abort.
+      out.kind = CallOutcome::kTrapped;
+      out.trap = abort_reason_.empty() ? "longjmp with no active setjmp" : abort_reason_;
+    }
+  });
+  unwind_top_ = entry.prev;
+  pending_ = Pending::kNone;
+  if (trap != WASM_RT_TRAP_NONE) {
+    out.kind = CallOutcome::kTrapped;
+    out.trap = abort_reason_.empty() ? wasm::trap_name(trap) : abort_reason_;
+  }
+  if (out.kind == CallOutcome::kTrapped) dead_ = true;
+  return out;
+}
+
+}  // namespace pgthaw::host

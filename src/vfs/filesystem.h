@@ -1,0 +1,237 @@
+// vfs::FileSystem: the virtual POSIX namespace and fd table of one wasm
+// instance. The host layer's Emscripten syscall imports translate guest
+// pointers and call it.
+//
+// SANDBOX RULE. A guest path is made absolute (against the cwd, or the path
+// of `dirfd`'s directory) and normalised lexically: ".", ".." and repeated
+// '/' are removed, and ".." at "/" stays at "/". The result is matched to the
+// longest mount prefix; a path under no mount (and not a built-in device or
+// an ancestor directory of a mount) is ENOENT. A host-directory mount then
+// uses `host_dir + "/" + remainder`, where the remainder has no "." or ".."
+// components, so no guest path names anything outside the mounted host
+// directories. Symlinks are never followed in host directories: lookups use
+// openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) relative to the mount root
+// (per-component O_NOFOLLOW if openat2 is missing), and symlinkat() there
+// returns EPERM. Symlinks exist only in MemDir mounts; following one restarts
+// the rule above with the link's target, so it cannot escape either.
+// Writes under read-only mounts give EROFS; rename/link across mounts EXDEV.
+//
+// NUMBERS. Every number crossing this API is in the guest's wasm32
+// Emscripten numbering: open flags, *at flags, whence, fcntl commands
+// (wasm_abi.h) and errno values (wasm_errno.h). Operations return a
+// non-negative result or a negative wasm errno (-44 for ENOENT), like the
+// Emscripten __syscall_* imports, so the host can hand them straight back.
+// Setup (create) returns Status.
+//
+// FDS. fds 0, 1, 2 are open at construction on /dev/stdin, /dev/stdout,
+// /dev/stderr. New fds are the lowest free ones, below kMaxFds (4096), else
+// EMFILE. dup() shares the open file description (one host fd, one offset);
+// it copies one pointer, so Postgres' 1,000 dups per start are cheap. Host
+// files are read and written with pread/pwrite at offsets kept here.
+//
+// OWNERSHIP AND THREADS. Owned by the host layer, one per wasm instance. Not
+// thread-safe: one caller at a time (MemDirs shared with another FileSystem
+// are included in that rule; see mem_dir.h). Nothing blocks: reads of empty
+// pipes return EAGAIN (pipe.h), poll() answers immediately.
+//
+// CONTRACTS. Path arguments are only read during the call. Out-parameters
+// (Stat*, vectors, strings) are written only on success. A failed openat()
+// leaves the fd table unchanged and creates nothing unless the error came
+// after O_CREAT had created the file (only EMFILE is checked before, so that
+// cannot happen for it).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "vfs/mount.h"
+#include "vfs/open_file.h"
+#include "vfs/types.h"
+#include "vfs/wasm_abi.h"
+#include "vfs/wasm_errno.h"
+
+namespace pgthaw::vfs {
+
+struct FileSystemOptions {
+  std::vector<Mount> mounts;  // prefixes must differ; "/" is allowed
+  // fsync/fdatasync reach the host disk (and O_DSYNC is passed on) only when
+  // true; otherwise they return 0 without a syscall.
+  bool durable = false;
+  std::string cwd = "/";  // must be an existing directory
+  // Receives complete lines (without '\n') written to the stdout (fd == 1)
+  // and stderr (fd == 2) devices; partial lines are flushed when the last
+  // description of that device closes and at destruction. May be empty.
+  std::function<void(int fd, std::string_view line)> stdio_sink;
+};
+
+class FileSystem {
+ public:
+  static constexpr int kMaxFds = 4096;
+
+  // Opens the host-directory mounts. Fails if a mount is malformed, a host
+  // directory cannot be opened or the cwd is not a directory.
+  static Result<std::unique_ptr<FileSystem>> create(FileSystemOptions options);
+  ~FileSystem();  // flushes partial stdout/stderr lines
+  FileSystem(const FileSystem&) = delete;
+  FileSystem& operator=(const FileSystem&) = delete;
+
+  // --- opening and closing ------------------------------------------------
+  // The lowest free fd. O_CREAT applies the umask to `mode`; O_DIRECTORY
+  // requires a directory (read with getdents).
+  int openat(int dirfd, std::string_view path, int flags, uint32_t mode);
+  int close(int fd);
+  int dup(int fd);
+  // EINVAL if oldfd == newfd or flags other than O_CLOEXEC; closes newfd
+  // first if it is open.
+  int dup3(int oldfd, int newfd, int flags);
+  // Writes [read_fd, write_fd]. flags: O_NONBLOCK, O_CLOEXEC.
+  int pipe2(int flags, std::array<int, 2>* fds);
+
+  // --- data -----------------------------------------------------------------
+  int64_t read(int fd, void* buf, size_t len);
+  int64_t write(int fd, const void* buf, size_t len);
+  int64_t pread(int fd, void* buf, size_t len, int64_t offset);
+  int64_t pwrite(int fd, const void* buf, size_t len, int64_t offset);
+  // New offset. ESPIPE for pipes and devices other than /dev/blob. For
+  // directories the offset is an entry index (0 rewinds; the host converts
+  // from the guest's byte positions).
+  int64_t seek(int fd, int64_t offset, int whence);
+  int ftruncate(int fd, int64_t length);
+  // mode must be 0; makes the file at least offset + length bytes long.
+  int fallocate(int fd, int mode, int64_t offset, int64_t length);
+  // 0, or ESPIPE for pipes (advice is ignored).
+  int fadvise(int fd);
+  // Real fsync/fdatasync of host files when options.durable; else 0.
+  int fsync(int fd);
+  int fdatasync(int fd);
+
+  // --- metadata -------------------------------------------------------------
+  int fstat(int fd, Stat* st);
+  // flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH (empty path = dirfd itself).
+  int stat(int dirfd, std::string_view path, Stat* st, int flags);
+  // mode: F_OK or R_OK|W_OK|X_OK, judged on the permission bits (the guest
+  // is uid 0 but Emscripten checks bits anyway). W_OK on a read-only mount
+  // is EACCES.
+  int faccessat(int dirfd, std::string_view path, int mode, int flags);
+  int fchmodat(int dirfd, std::string_view path, uint32_t mode, int flags);
+  int fchmod(int fd, uint32_t mode);
+  // Owners are not modelled: 0 if the path / fd exists.
+  int fchownat(int dirfd, std::string_view path, int flags);
+  int fchown(int fd);
+  int truncate(int dirfd, std::string_view path, int64_t length);
+  // times: {atime, mtime} or null for now; nsec may be UTIME_NOW/UTIME_OMIT.
+  // flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH.
+  int utimensat(int dirfd, std::string_view path, const Timespec* times, int flags);
+  // WASI filetype (2 char device, 3 directory, 4 regular file and pipes,
+  // 7 symlink) or -EBADF. A table lookup: called 11,000 times on stdin.
+  int fdstat_filetype(int fd) const;
+  // 1 for the stdio devices (ttys to musl), 0 otherwise, or -EBADF.
+  int isatty(int fd) const;
+
+  // --- namespace ------------------------------------------------------------
+  int mkdirat(int dirfd, std::string_view path, uint32_t mode);
+  // flags: 0 (file) or AT_REMOVEDIR; anything else EINVAL.
+  int unlinkat(int dirfd, std::string_view path, int flags);
+  int renameat(int olddirfd, std::string_view oldpath, int newdirfd, std::string_view newpath);
+  int linkat(int olddirfd, std::string_view oldpath, int newdirfd, std::string_view newpath,
+             int flags);
+  // EPERM except in MemDir mounts.
+  int symlinkat(std::string_view target, int newdirfd, std::string_view linkpath);
+  // The link's target (the host copies at most bufsize bytes, unterminated);
+  // EINVAL for anything but a symlink.
+  int readlinkat(int dirfd, std::string_view path, std::string* target);
+  // Entries from the directory's current position, at most max_entries;
+  // "." and ".." come first. Empty at the end.
+  int getdents(int fd, size_t max_entries, std::vector<DirEntry>* out);
+
+  // --- process state ----------------------------------------------------------
+  const std::string& getcwd() const { return cwd_; }
+  int chdir(std::string_view path);
+  int fchdir(int fd);
+  // Sets the umask and returns the old one (starts at 022).
+  uint32_t umask(uint32_t mask);
+  // F_DUPFD (lowest fd >= arg), F_DUPFD_CLOEXEC, F_GETFD/F_SETFD (0),
+  // F_GETFL, F_SETFL (only O_APPEND and O_NONBLOCK change), F_SETLK/F_SETLKW
+  // (0, no locking). F_GETLK returns F_UNLCK (2): the host writes it into the
+  // guest's l_type and returns 0 to the guest. Anything else EINVAL.
+  int fcntl(int fd, int cmd, int arg);
+  // Current readiness, ignoring any timeout: pipes are readable when they
+  // hold data or have no writer left, writable when they have room; files
+  // and devices are always ready; bad fds get POLLNVAL. Returns the number
+  // of entries with non-zero revents.
+  int poll(std::span<PollFd> fds);
+
+  // --- /dev/blob ------------------------------------------------------------
+  // Reads of /dev/blob serve `bytes` from each description's position.
+  void set_blob_input(std::string bytes);
+  // Everything written to /dev/blob since the last call.
+  std::string take_blob_output();
+
+  // --- introspection (for a later save_state(), tests, debugging) ------------
+  std::vector<OpenFileInfo> describe_open_files() const;
+  int open_fd_count() const;
+  uint32_t current_umask() const { return umask_; }
+
+ private:
+  // Where a normalised virtual path leads.
+  struct Resolved {
+    enum class Kind { kHost, kMem, kDevice, kVirtualDir };
+    Kind kind = Kind::kVirtualDir;
+    std::string path;  // normalised, symlinks in MemDirs expanded
+    int mount = -1;
+    std::string rel;  // below the mount, no leading '/'
+    Device device = Device::kNone;
+    bool trailing_slash = false;  // the guest path ended in '/': must be a dir
+  };
+
+  explicit FileSystem(FileSystemOptions options);
+
+  // Path resolution (filesystem.cc).
+  int resolve(int dirfd, std::string_view path, bool follow_last, Resolved* out) const;
+  int resolve_abs(std::string abs, bool follow_last, Resolved* out) const;
+  bool is_virtual_dir(std::string_view abs) const;
+  void add_mount_children(std::string_view dir, std::vector<DirEntry>* entries) const;
+  int stat_resolved(const Resolved& r, bool follow_last, Stat* st) const;
+  Stat virtual_dir_stat(std::string_view path) const;
+  Stat device_stat(Device device) const;
+  const MountPoint& mount(const Resolved& r) const { return mounts_[r.mount]; }
+
+  // Opening (filesystem.cc).
+  int open_host(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
+  int open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
+
+  // fd table (fd_ops.cc).
+  OpenFile* file(int fd) const;
+  int lowest_free_fd(int from) const;
+  int install(int fd, std::shared_ptr<OpenFile> f);
+  void release(int fd);
+  int fill_listing(OpenFile* f);
+  int stat_open_file(const OpenFile& f, Stat* st) const;
+  int64_t write_stdio(Device device, const char* data, size_t len);
+  void flush_stdio(Device device);
+  int64_t file_size(const OpenFile& f) const;
+  // Positional I/O on seekable kinds (host/mem files, /dev/blob).
+  int64_t read_at(OpenFile& f, void* buf, size_t len, int64_t offset);
+  int64_t write_at(OpenFile& f, const void* buf, size_t len, int64_t offset);
+
+  FileSystemOptions options_;  // constant after construction (mounts moved out)
+  std::vector<MountPoint> mounts_;  // longest prefix first; constant
+  std::vector<std::shared_ptr<OpenFile>> fds_;  // index = fd; null = free
+  int open_count_ = 0;
+  std::string cwd_ = "/";
+  uint32_t umask_ = 022;
+  int next_pipe_id_ = 0;
+  std::string blob_input_;
+  std::string blob_output_;
+  std::string stdio_line_[2];  // partial lines of stdout, stderr
+  Timespec created_at_;        // times of virtual directories and devices
+};
+
+}  // namespace pgthaw::vfs
