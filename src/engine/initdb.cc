@@ -139,6 +139,12 @@ class PostgresRunner {
 
 }  // namespace
 
+namespace {
+
+Status initdb_into(const Engine& engine, const std::filesystem::path& scratch);
+
+}  // namespace
+
 Status run_initdb(const Engine& engine, const std::string& data_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -147,7 +153,20 @@ Status run_initdb(const Engine& engine, const std::string& data_dir) {
   fs::remove_all(scratch, ec);
   fs::create_directories(scratch, ec);
   if (ec) return Status::FromErrno("initdb: mkdir " + scratch.string(), ec.value());
+  Status st = initdb_into(engine, scratch);
+  if (st.ok()) {
+    // An empty target (the caller made it) is replaced atomically.
+    fs::remove(target, ec);
+    fs::rename(scratch, target, ec);
+    if (ec) st = Status::FromErrno("initdb: rename into " + data_dir, ec.value());
+  }
+  if (!st.ok()) fs::remove_all(scratch, ec);
+  return st;
+}
 
+namespace {
+
+Status initdb_into(const Engine& engine, const std::filesystem::path& scratch) {
   auto tmp = std::make_shared<vfs::MemDir>();
   auto helper_fs = make_guest_filesystem(engine.options(), scratch.string(), tmp);
   if (!helper_fs.ok()) return helper_fs.status();
@@ -190,11 +209,9 @@ Status run_initdb(const Engine& engine, const std::string& data_dir) {
       close(dirfd);
     }
   }
-  // An empty target (we create it before booting) is replaced atomically.
-  fs::remove(target, ec);
-  fs::rename(scratch, target, ec);
-  if (ec) return Status::FromErrno("initdb: rename into " + data_dir, ec.value());
   return Status::Ok();
 }
+
+}  // namespace
 
 }  // namespace pgthaw::engine

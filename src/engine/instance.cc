@@ -2,7 +2,7 @@
 // order PGlite's glue uses (pglite-host-abi.md §2.3, §2.4, §2.6).
 #include "engine/instance.h"
 
-#include <sys/stat.h>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -49,9 +49,14 @@ Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& wha
 
 Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir) {
   data_dir_ = data_dir;
-  mkdir(data_dir.c_str(), 0700);
-  struct stat st;
-  if (stat((data_dir + "/PG_VERSION").c_str(), &st) != 0) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return Status::FromErrno("mkdir " + data_dir, ec.value());
+  if (!std::filesystem::exists(data_dir + "/PG_VERSION")) {
+    // Never initdb over somebody's files.
+    if (!std::filesystem::is_empty(data_dir, ec)) {
+      return Status::InvalidArgument(data_dir + " is not empty and holds no database");
+    }
     PGTHAW_RETURN_IF_ERROR(run_initdb(engine, data_dir));
   }
   auto fs = make_guest_filesystem(engine.options(), data_dir, nullptr);

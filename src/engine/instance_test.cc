@@ -5,7 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "engine/test_support.h"
@@ -249,6 +252,50 @@ TEST(Instance, ExtendedProtocolParametersRoundTrip) {
   ASSERT_TRUE(results->back().error.has_value());
   EXPECT_EQ(results->back().error->sqlstate(), "22012");
   EXPECT_EQ(scalar(*db, "select 'after'"), "after");
+}
+
+// Runs `fn` on a thread with a small native stack, so deep guest recursion
+// exhausts the native stack before Postgres' own depth check notices.
+void run_with_small_stack(std::function<void()> fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 1 << 20);
+  pthread_t thread;
+  auto body = [](void* arg) -> void* {
+    (*static_cast<std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, body, &fn), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+TEST(Instance, TrapKillsOnlyThatInstance) {
+  TempDir tmp;
+  copy_template_database(tmp.sub("a"));
+  copy_template_database(tmp.sub("b"));
+  auto a = boot(tmp.sub("a"));
+  auto b = boot(tmp.sub("b"));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  rows(*a, "create function r(n int) returns int language sql as "
+           "'select case when n = 0 then 0 else r(n - 1) end'");
+  Status trap;
+  run_with_small_stack([&] {
+    std::string q;
+    (void)pgwire::frontend::query(q, "select r(1000000)");
+    trap = a->Exec(q).status();
+  });
+  EXPECT_EQ(trap.code(), StatusCode::kEngineTrap) << trap.ToString();
+  std::string q;
+  ASSERT_TRUE(pgwire::frontend::query(q, "select 1").ok());
+  EXPECT_EQ(a->Exec(q).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(scalar(*b, "select 'b lives'"), "b lives");
+  // The dead instance's committed data is intact for the next boot.
+  a.reset();
+  auto again = boot(tmp.sub("a"));
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(scalar(*again, "select r(10)"), "0");
 }
 
 TEST(Instance, TerminateIsNotFatal) {

@@ -169,6 +169,9 @@ class Host {
   bool HasDueTimer() const;
   void DeliverDueTimers();
 
+  // File mappings (_mmap_js): guest address -> private fd kept for munmap.
+  std::unordered_map<uint32_t, int>& mappings() { return mappings_; }
+
   // Side modules (dynamic_linker.cc).
   class DynamicLinker& linker() { return *linker_; }
 
@@ -217,6 +220,7 @@ class Host {
   Timer timers_[3];
 
   std::unique_ptr<class DynamicLinker> linker_;
+  std::unordered_map<uint32_t, int> mappings_;
 
   friend uint32_t HostReadCallback(void*, uint32_t, uint32_t);
   friend uint32_t HostWriteCallback(void*, uint32_t, uint32_t);

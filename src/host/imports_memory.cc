@@ -28,19 +28,31 @@ u32 Z_envZ__mmap_js(struct Z_env_instance_t* env, u32 len, u32 /*prot*/, u32 /*f
   std::memset(dst, 0, size);
   int64_t n = h->fs().pread(static_cast<int>(fd), dst, len, static_cast<int64_t>(offset));
   if (n < 0) return static_cast<u32>(n);
+  // The guest may close fd before munmap (Postgres does for DSM segments);
+  // a private duplicate keeps the open file for the write-back.
+  int keep = h->fs().dup(static_cast<int>(fd));
+  if (keep < 0) return static_cast<u32>(keep);
+  h->mappings()[ptr] = keep;
   h->Store<uint32_t>(allocated, 1);
   h->Store<uint32_t>(addr, ptr);
   return 0;
 }
 
 u32 Z_envZ__munmap_js(struct Z_env_instance_t* env, u32 addr, u32 len, u32 prot, u32 flags,
-                      u32 fd, u64 offset) {
+                      u32 /*fd*/, u64 offset) {
   constexpr u32 kProtWrite = 2, kMapPrivate = 2;
-  if ((prot & kProtWrite) == 0 || (flags & kMapPrivate) != 0) return 0;
   Host* h = host_of(env);
-  const uint8_t* src = h->Bytes(addr, len);
-  if (src == nullptr) return neg(pgthaw::host::kWasmEINVAL);
-  int64_t n = h->fs().pwrite(static_cast<int>(fd), src, len, static_cast<int64_t>(offset));
+  auto it = h->mappings().find(addr);
+  if (it == h->mappings().end()) return neg(pgthaw::host::kWasmEINVAL);
+  int keep = it->second;
+  h->mappings().erase(it);
+  int64_t n = 0;
+  if ((prot & kProtWrite) != 0 && (flags & kMapPrivate) == 0) {
+    const uint8_t* src = h->Bytes(addr, len);
+    n = src == nullptr ? -int64_t{pgthaw::host::kWasmEINVAL}
+                       : h->fs().pwrite(keep, src, len, static_cast<int64_t>(offset));
+  }
+  h->fs().close(keep);
   return n < 0 ? static_cast<u32>(n) : 0;
 }
 

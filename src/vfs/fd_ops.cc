@@ -33,9 +33,12 @@ bool is_seekable(const OpenFile& f) {
 
 uint8_t dtype_of(const MemNode& n) {
   switch (n.type) {
-    case MemNode::Type::kDir: return abi::kDT_DIR;
-    case MemNode::Type::kSymlink: return abi::kDT_LNK;
-    case MemNode::Type::kFile: return abi::kDT_REG;
+    case MemNode::Type::kDir:
+      return abi::kDT_DIR;
+    case MemNode::Type::kSymlink:
+      return abi::kDT_LNK;
+    case MemNode::Type::kFile:
+      return abi::kDT_REG;
   }
   return abi::kDT_UNKNOWN;
 }
@@ -279,14 +282,19 @@ int64_t FileSystem::seek(int fd, int64_t offset, int whence) {
   if (!is_seekable(*f) && !f->is_dir()) return -err::kESPIPE;
   int64_t base;
   switch (whence) {
-    case abi::kSEEK_SET: base = 0; break;
-    case abi::kSEEK_CUR: base = f->offset; break;
+    case abi::kSEEK_SET:
+      base = 0;
+      break;
+    case abi::kSEEK_CUR:
+      base = f->offset;
+      break;
     case abi::kSEEK_END:
       if (f->is_dir()) return -err::kEINVAL;
       base = file_size(*f);
       if (base < 0) return base;
       break;
-    default: return -err::kEINVAL;
+    default:
+      return -err::kEINVAL;
   }
   if ((offset > 0 && base > std::numeric_limits<int64_t>::max() - offset)) return -err::kEOVERFLOW;
   int64_t pos = base + offset;
@@ -431,11 +439,14 @@ int FileSystem::fdstat_filetype(int fd) const {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
   switch (f->kind) {
-    case FileKind::kDevice: return abi::kFiletypeCharacterDevice;
+    case FileKind::kDevice:
+      return abi::kFiletypeCharacterDevice;
     case FileKind::kHostDir:
     case FileKind::kMemDir:
-    case FileKind::kVirtualDir: return abi::kFiletypeDirectory;
-    default: return abi::kFiletypeRegularFile;  // files and pipes, as Emscripten reports
+    case FileKind::kVirtualDir:
+      return abi::kFiletypeDirectory;
+    default:
+      return abi::kFiletypeRegularFile;  // files and pipes, as Emscripten reports
   }
 }
 
@@ -570,7 +581,8 @@ int64_t FileSystem::write_stdio(Device device, const char* data, size_t len) {
   line.append(data, len);
   size_t start = 0;
   for (size_t nl; (nl = line.find('\n', start)) != std::string::npos; start = nl + 1) {
-    if (options_.stdio_sink) options_.stdio_sink(stream, std::string_view(line).substr(start, nl - start));
+    if (options_.stdio_sink)
+      options_.stdio_sink(stream, std::string_view(line).substr(start, nl - start));
   }
   line.erase(0, start);
   if (line.size() > kMaxStdioLineBytes) flush_stdio(device);

@@ -46,7 +46,8 @@ Result<std::unique_ptr<FileSystem>> FileSystem::create(FileSystemOptions options
       auto& mem = std::get<MemDirMount>(m);
       prefix = mem.virtual_prefix;
       mp.read_only = mem.read_only;
-      if (mem.dir == nullptr) return Status::InvalidArgument("MemDirMount without a MemDir: " + prefix);
+      if (mem.dir == nullptr)
+        return Status::InvalidArgument("MemDirMount without a MemDir: " + prefix);
       mp.mem = mem.dir;
     }
     if (prefix.empty() || prefix[0] != '/') {
@@ -57,15 +58,23 @@ Result<std::unique_ptr<FileSystem>> FileSystem::create(FileSystemOptions options
       return Status::InvalidArgument("mount prefix shadows a device: " + mp.prefix);
     }
     for (const MountPoint& other : fs->mounts_) {
-      if (other.prefix == mp.prefix) return Status::InvalidArgument("duplicate mount: " + mp.prefix);
+      if (other.prefix == mp.prefix)
+        return Status::InvalidArgument("duplicate mount: " + mp.prefix);
     }
     fs->mounts_.push_back(std::move(mp));
   }
+  auto add_ancestors = [&fs](std::string_view p) {
+    while (p != "/") {
+      p = split_last(p).first;
+      fs->ancestor_dirs_.emplace(p);
+    }
+  };
+  for (const MountPoint& mp : fs->mounts_) add_ancestors(mp.prefix);
+  for (const DeviceInfo& d : all_devices()) add_ancestors(d.path);
   // Longest prefix first, so the first match is the longest.
-  std::stable_sort(fs->mounts_.begin(), fs->mounts_.end(),
-                   [](const MountPoint& a, const MountPoint& b) {
-                     return a.prefix.size() > b.prefix.size();
-                   });
+  std::stable_sort(
+      fs->mounts_.begin(), fs->mounts_.end(),
+      [](const MountPoint& a, const MountPoint& b) { return a.prefix.size() > b.prefix.size(); });
 
   // fds 0, 1, 2.
   const Device stdio[] = {Device::kStdin, Device::kStdout, Device::kStderr};
@@ -132,6 +141,13 @@ int FileSystem::resolve_abs(std::string abs, bool follow_last, Resolved* out) co
     }
     const MountPoint& mp = mounts_[m];
     std::string_view rel = path_remainder(abs, mp.prefix);
+    if (is_virtual_dir(abs) && !backend_has(mp, rel)) {
+      // e.g. "/pglite" under a MemDir mounted at "/" that has no such dir.
+      *out = Resolved{};
+      out->kind = Resolved::Kind::kVirtualDir;
+      out->path = std::move(abs);
+      return 0;
+    }
     if (mp.mem != nullptr) {
       size_t consumed = 0;
       std::string target;
@@ -154,14 +170,13 @@ int FileSystem::resolve_abs(std::string abs, bool follow_last, Resolved* out) co
   }
 }
 
-bool FileSystem::is_virtual_dir(std::string_view abs) const {
-  for (const MountPoint& mp : mounts_) {
-    if (mp.prefix != abs && path_is_under(mp.prefix, abs)) return true;
+bool FileSystem::backend_has(const MountPoint& mp, std::string_view rel) const {
+  if (mp.mem != nullptr) {
+    std::shared_ptr<MemNode> node;
+    return mp.mem->lookup(rel, &node) == 0;
   }
-  for (const DeviceInfo& d : all_devices()) {
-    if (path_is_under(d.path, abs)) return true;
-  }
-  return false;
+  Stat st;
+  return mp.host->stat(rel, &st) == 0;
 }
 
 void FileSystem::add_mount_children(std::string_view dir, std::vector<DirEntry>* entries) const {

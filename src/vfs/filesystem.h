@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -196,7 +197,9 @@ class FileSystem {
   // Path resolution (filesystem.cc).
   int resolve(int dirfd, std::string_view path, bool follow_last, Resolved* out) const;
   int resolve_abs(std::string abs, bool follow_last, Resolved* out) const;
-  bool is_virtual_dir(std::string_view abs) const;
+  bool is_virtual_dir(std::string_view abs) const { return ancestor_dirs_.count(abs) > 0; }
+  // For an ancestor directory inside a mount: does the backend have it?
+  bool backend_has(const MountPoint& mp, std::string_view rel) const;
   void add_mount_children(std::string_view dir, std::vector<DirEntry>* entries) const;
   int stat_resolved(const Resolved& r, bool follow_last, Stat* st) const;
   Stat virtual_dir_stat(std::string_view path) const;
@@ -221,8 +224,11 @@ class FileSystem {
   int64_t read_at(OpenFile& f, void* buf, size_t len, int64_t offset);
   int64_t write_at(OpenFile& f, const void* buf, size_t len, int64_t offset);
 
-  FileSystemOptions options_;  // constant after construction (mounts moved out)
+  FileSystemOptions options_;       // constant after construction (mounts moved out)
   std::vector<MountPoint> mounts_;  // longest prefix first; constant
+  // Strict ancestors of mount prefixes and device paths ("/", "/pglite",
+  // "/dev", ...): directories even where no backend has them. Constant.
+  std::set<std::string, std::less<>> ancestor_dirs_;
   std::vector<std::shared_ptr<OpenFile>> fds_;  // index = fd; null = free
   int open_count_ = 0;
   std::string cwd_ = "/";

@@ -126,8 +126,8 @@ TEST_F(VfsTest, DupSharesTheDescriptionAndIsCheap) {
     }
     for (int n : fds) ASSERT_EQ(fs_->close(n), 0);
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   EXPECT_LT(ms, 2000);  // ~ a few ms in practice, even under sanitizers
   EXPECT_EQ(fs_->open_fd_count(), 4);
@@ -231,8 +231,8 @@ TEST_F(VfsTest, GetdentsListsDotsFirstAndRewinds) {
     fs_->seek(fd, 0, abi::kSEEK_SET);
     ASSERT_EQ(fs_->getdents(fd, 100, &batch), 0);
     for (const DirEntry& e : batch) {
-      EXPECT_EQ(e.type, e.name == "sub" || e.name == "." || e.name == ".." ? abi::kDT_DIR
-                                                                           : abi::kDT_REG)
+      EXPECT_EQ(e.type,
+                e.name == "sub" || e.name == "." || e.name == ".." ? abi::kDT_DIR : abi::kDT_REG)
           << e.name;
     }
     EXPECT_EQ(fs_->read(fd, nullptr, 0), -err::kEISDIR);
@@ -502,6 +502,19 @@ TEST(FileSystemCreate, RejectsBadMounts) {
   EXPECT_EQ((*fs)->read(fd, buf, sizeof(buf)), 16);
   Stat st;
   EXPECT_EQ((*fs)->stat(abi::kAT_FDCWD, "/dev/null", &st, 0), 0);  // devices beat "/"
+  ASSERT_EQ((*fs)->stat(abi::kAT_FDCWD, "/dev", &st, 0), 0);       // not in the MemDir: synthesised
+  EXPECT_EQ(st.mode & abi::kS_IFMT, abi::kS_IFDIR);
+  int dev = (*fs)->openat(abi::kAT_FDCWD, "/dev", abi::kO_RDONLY | abi::kO_DIRECTORY, 0);
+  ASSERT_GE(dev, 0);
+  std::vector<DirEntry> entries;
+  ASSERT_EQ((*fs)->getdents(dev, 100, &entries), 0);
+  EXPECT_EQ(entries.size(), 2u + 7u);  // ".", "..", seven devices
+  // The root lists the MemDir's own entries plus "dev".
+  int rootfd = (*fs)->openat(abi::kAT_FDCWD, "/", abi::kO_RDONLY | abi::kO_DIRECTORY, 0);
+  ASSERT_EQ((*fs)->getdents(rootfd, 100, &entries), 0);
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(entries[2].name, "pglite");
+  EXPECT_EQ(entries[3].name, "dev");
 }
 
 }  // namespace

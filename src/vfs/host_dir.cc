@@ -35,11 +35,16 @@ int open_with_openat2(int dirfd, const char* path, int flags, uint32_t mode) {
 
 uint8_t to_wasm_dtype(unsigned char t) {
   switch (t) {
-    case DT_DIR: return abi::kDT_DIR;
-    case DT_REG: return abi::kDT_REG;
-    case DT_LNK: return abi::kDT_LNK;
-    case DT_CHR: return abi::kDT_CHR;
-    default: return t;  // DT_FIFO 1, DT_BLK 6, DT_SOCK 12 match musl
+    case DT_DIR:
+      return abi::kDT_DIR;
+    case DT_REG:
+      return abi::kDT_REG;
+    case DT_LNK:
+      return abi::kDT_LNK;
+    case DT_CHR:
+      return abi::kDT_CHR;
+    default:
+      return t;  // DT_FIFO 1, DT_BLK 6, DT_SOCK 12 match musl
   }
 }
 
@@ -61,9 +66,15 @@ struct timespec to_host_timespec(const Timespec& t) {
 int to_host_open_flags(int w, bool durable) {
   int f = 0;
   switch (w & abi::kO_ACCMODE) {
-    case abi::kO_WRONLY: f = O_WRONLY; break;
-    case abi::kO_RDWR: f = O_RDWR; break;
-    default: f = O_RDONLY; break;
+    case abi::kO_WRONLY:
+      f = O_WRONLY;
+      break;
+    case abi::kO_RDWR:
+      f = O_RDWR;
+      break;
+    default:
+      f = O_RDONLY;
+      break;
   }
   if (w & abi::kO_CREAT) f |= O_CREAT;
   if (w & abi::kO_EXCL) f |= O_EXCL;
@@ -139,7 +150,7 @@ int HostDir::open_beneath(std::string_view rel, int flags, uint32_t mode) const 
 int HostDir::open_parent(std::string_view rel, DirRef* parent, std::string* name) const {
   if (rel.empty()) {
     parent->fd = root_fd_;
-    *name = ".";
+    name->assign(1, '.');  // not `= "."`: g++ 12 -O3 reports a bogus -Wrestrict
     return 0;
   }
   size_t slash = rel.rfind('/');
@@ -226,8 +237,7 @@ int HostDir::chmod(std::string_view rel, uint32_t mode) const {
     return neg_wasm_errno_from_host();
   }
   if (S_ISLNK(s.st_mode)) return -wasm_errno::kELOOP;
-  return ::fchmodat(parent.fd, name.c_str(), mode & 07777, 0) < 0 ? neg_wasm_errno_from_host()
-                                                                  : 0;
+  return ::fchmodat(parent.fd, name.c_str(), mode & 07777, 0) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
 int HostDir::utimens(std::string_view rel, const Timespec* times) const {

@@ -78,7 +78,8 @@ int MemDir::lookup_parent(std::string_view rel, std::shared_ptr<MemNode>* dir,
                           std::string_view* name) const {
   if (rel.empty()) return -wasm_errno::kEBUSY;
   size_t slash = rel.rfind('/');
-  std::string_view parent = slash == std::string_view::npos ? std::string_view() : rel.substr(0, slash);
+  std::string_view parent =
+      slash == std::string_view::npos ? std::string_view() : rel.substr(0, slash);
   *name = slash == std::string_view::npos ? rel : rel.substr(slash + 1);
   int rc = lookup(parent, dir);
   if (rc < 0) return rc;
@@ -118,11 +119,12 @@ Status MemDir::put_file(std::string_view rel, std::string_view bytes, uint32_t p
     std::string_view part = rel.substr(i, j - i);
     auto it = cur->children.find(part);
     if (it == cur->children.end()) {
-      it = cur->children.emplace(std::string(part),
-                                 std::make_shared<MemNode>(MemNode::Type::kDir, 0755))
+      it = cur->children
+               .emplace(std::string(part), std::make_shared<MemNode>(MemNode::Type::kDir, 0755))
                .first;
     }
-    if (!it->second->is_dir()) return Status::InvalidArgument("not a directory: " + std::string(rel));
+    if (!it->second->is_dir())
+      return Status::InvalidArgument("not a directory: " + std::string(rel));
     cur = it->second;
     i = j + 1;
   }

@@ -39,9 +39,9 @@ struct MemNode {
   uint64_t ino;
   uint32_t nlink = 1;  // names that refer to this node (files)
   Timespec atime, mtime, ctime;
-  std::vector<uint8_t> data;                                               // kFile
+  std::vector<uint8_t> data;                                              // kFile
   std::map<std::string, std::shared_ptr<MemNode>, std::less<>> children;  // kDir
-  std::string target;                                                      // kSymlink
+  std::string target;                                                     // kSymlink
 
   bool is_dir() const { return type == Type::kDir; }
   void touch_modified();  // mtime = ctime = now

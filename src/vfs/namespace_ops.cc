@@ -44,7 +44,8 @@ int FileSystem::mkdirat(int dirfd, std::string_view path, uint32_t mode) {
       std::string_view name;
       if (int rc = mp.mem->lookup_parent(r.rel, &dir, &name); rc < 0) return rc;
       if (mp.read_only) return -err::kEROFS;
-      dir->children.emplace(std::string(name), std::make_shared<MemNode>(MemNode::Type::kDir, perms));
+      dir->children.emplace(std::string(name),
+                            std::make_shared<MemNode>(MemNode::Type::kDir, perms));
       dir->touch_modified();
       return 0;
     }
@@ -238,9 +239,9 @@ int FileSystem::faccessat(int dirfd, std::string_view path, int mode, int flags)
   if (int rc = stat_resolved(r, follow, &st); rc < 0) return rc;
   if (mode == abi::kF_OK) return 0;
   if (mode & abi::kW_OK) {
-    bool read_only = r.kind == Resolved::Kind::kVirtualDir ||
-                     ((r.kind == Resolved::Kind::kHost || r.kind == Resolved::Kind::kMem) &&
-                      mount(r).read_only);
+    bool read_only =
+        r.kind == Resolved::Kind::kVirtualDir ||
+        ((r.kind == Resolved::Kind::kHost || r.kind == Resolved::Kind::kMem) && mount(r).read_only);
     if (read_only || !(st.mode & 0222)) return -err::kEACCES;
   }
   if ((mode & abi::kR_OK) && !(st.mode & 0444)) return -err::kEACCES;

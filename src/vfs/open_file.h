@@ -45,17 +45,16 @@ struct OpenFile {
   uint64_t memdir_id = 0;
 
   // Caches, rebuilt from the above on restore.
-  int host_fd = -1;                // kHostFile, kHostDir
-  std::shared_ptr<MemNode> node;   // kMemFile, kMemDir
-  Device device = Device::kNone;   // kDevice
-  std::shared_ptr<Pipe> pipe;      // kPipeRead, kPipeWrite
-  int pipe_id = -1;                // pipes: names the pipe (both ends)
-  bool listed = false;             // directories: `listing` is valid
-  std::vector<DirEntry> listing;   // directories: "." and ".." first
+  int host_fd = -1;               // kHostFile, kHostDir
+  std::shared_ptr<MemNode> node;  // kMemFile, kMemDir
+  Device device = Device::kNone;  // kDevice
+  std::shared_ptr<Pipe> pipe;     // kPipeRead, kPipeWrite
+  int pipe_id = -1;               // pipes: names the pipe (both ends)
+  bool listed = false;            // directories: `listing` is valid
+  std::vector<DirEntry> listing;  // directories: "." and ".." first
 
   bool is_dir() const {
-    return kind == FileKind::kHostDir || kind == FileKind::kMemDir ||
-           kind == FileKind::kVirtualDir;
+    return kind == FileKind::kHostDir || kind == FileKind::kMemDir || kind == FileKind::kVirtualDir;
   }
 };
 

@@ -32,7 +32,7 @@ std::string normalize_path(std::string_view base, std::string_view path) {
     out += '/';
     out += c;
   }
-  if (out.empty()) out = "/";
+  if (out.empty()) out.push_back('/');
   return out;
 }
 

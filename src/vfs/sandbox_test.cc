@@ -37,8 +37,8 @@ TEST_F(VfsTest, DotDotAboveMountIsTheVirtualRoot) {
   std::sort(names.begin() + 2, names.end());
   EXPECT_EQ(names, (std::vector<std::string>{".", "..", "dev", "pglite", "tmp"}));
   // Creating files under no mount fails.
-  EXPECT_EQ(fs_->openat(abi::kAT_FDCWD, "/pglite/data/../../../etc/x", abi::kO_CREAT | abi::kO_WRONLY,
-                        0644),
+  EXPECT_EQ(fs_->openat(abi::kAT_FDCWD, "/pglite/data/../../../etc/x",
+                        abi::kO_CREAT | abi::kO_WRONLY, 0644),
             -err::kENOENT);
   EXPECT_EQ(fs_->mkdirat(abi::kAT_FDCWD, "/etc", 0755), -err::kENOENT);
 }
@@ -118,7 +118,8 @@ TEST_F(VfsTest, ReadOnlyMountRefusesWrites) {
             -err::kEEXIST);
   EXPECT_EQ(fs_->mkdirat(abi::kAT_FDCWD, "/pglite/share/d", 0755), -err::kEROFS);
   EXPECT_EQ(fs_->mkdirat(abi::kAT_FDCWD, "/pglite/share/postgresql", 0755), -err::kEEXIST);
-  EXPECT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "/pglite/share/postgresql/postgres.bki", 0), -err::kEROFS);
+  EXPECT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "/pglite/share/postgresql/postgres.bki", 0),
+            -err::kEROFS);
   EXPECT_EQ(fs_->fchmodat(abi::kAT_FDCWD, "/pglite/bin/postgres", 0777, 0), -err::kEROFS);
   EXPECT_EQ(fs_->truncate(abi::kAT_FDCWD, "/pglite/bin/postgres", 0), -err::kEROFS);
   EXPECT_EQ(fs_->renameat(abi::kAT_FDCWD, "/pglite/bin/postgres", abi::kAT_FDCWD, "/pglite/bin/p"),
@@ -139,7 +140,8 @@ TEST_F(VfsTest, ReadOnlyMountRefusesWrites) {
 TEST_F(VfsTest, CrossMountRenameAndLinkAreExdev) {
   int fd = open("/pglite/data/a", abi::kO_CREAT | abi::kO_WRONLY);
   fs_->close(fd);
-  EXPECT_EQ(fs_->renameat(abi::kAT_FDCWD, "/pglite/data/a", abi::kAT_FDCWD, "/tmp/a"), -err::kEXDEV);
+  EXPECT_EQ(fs_->renameat(abi::kAT_FDCWD, "/pglite/data/a", abi::kAT_FDCWD, "/tmp/a"),
+            -err::kEXDEV);
   EXPECT_EQ(fs_->linkat(abi::kAT_FDCWD, "/pglite/data/a", abi::kAT_FDCWD, "/dev/shm/a", 0),
             -err::kEXDEV);
   // Mount roots cannot be renamed or removed.
