@@ -15,7 +15,8 @@
 namespace pgthaw::engine {
 
 // `tmp` may be shared between processes (initdb's pipes); null makes one.
-Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(
-    const EngineOptions& options, const std::string& data_dir, std::shared_ptr<vfs::MemDir> tmp);
+Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(const EngineOptions& options,
+                                                               const std::string& data_dir,
+                                                               std::shared_ptr<vfs::MemDir> tmp);
 
 }  // namespace pgthaw::engine

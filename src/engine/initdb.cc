@@ -2,13 +2,12 @@
 #include "engine/initdb.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <optional>
-
-#include <spdlog/spdlog.h>
 
 #include "engine/guest_filesystem.h"
 #include "engine/process_env.h"
@@ -67,8 +66,8 @@ class PostgresRunner {
   // pgl_freopen calls do; the redirection outlives each run.
   Status Redirect() {
     int in = fs_->openat(vfs::wasm_abi::kAT_FDCWD, kPipeIn, kORdOnly | kOCreat | kOLargeFile, 0600);
-    int out = fs_->openat(vfs::wasm_abi::kAT_FDCWD, kPipeOut, kOWrOnly | kOCreat | kOTrunc | kOLargeFile,
-                          0600);
+    int out = fs_->openat(vfs::wasm_abi::kAT_FDCWD, kPipeOut,
+                          kOWrOnly | kOCreat | kOTrunc | kOLargeFile, 0600);
     if (in < 0 || out < 0) return Status::IoError("initdb: cannot open the scratch pipes");
     if (fs_->dup3(in, 0, 0) < 0 || fs_->dup3(out, 1, 0) < 0) {
       return Status::IoError("initdb: cannot redirect postgres' stdio");

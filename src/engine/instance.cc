@@ -2,9 +2,9 @@
 // order PGlite's glue uses (pglite-host-abi.md §2.3, §2.4, §2.6).
 #include "engine/instance.h"
 
-#include <filesystem>
-
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 #include "engine/guest_filesystem.h"
 #include "engine/initdb.h"

@@ -1,11 +1,10 @@
 // engine::Instance against the real engine, real files, real protocol bytes.
 #include "engine/instance.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <pthread.h>
 
 #include <fstream>
 #include <functional>
@@ -59,8 +58,7 @@ TEST(Instance, PlpgsqlDoBlockAndFunction) {
   auto db = boot(tmp.sub("db"));
   ASSERT_NE(db, nullptr);
   rows(*db, "create table log (n int)");
-  rows(*db,
-       "do $$ begin for i in 1..5 loop insert into log values (i * i); end loop; end $$");
+  rows(*db, "do $$ begin for i in 1..5 loop insert into log values (i * i); end loop; end $$");
   EXPECT_EQ(scalar(*db, "select sum(n) from log"), "55");
   rows(*db,
        "create function fib(n int) returns int language plpgsql as $$ "
@@ -278,8 +276,9 @@ TEST(Instance, TrapKillsOnlyThatInstance) {
   auto b = boot(tmp.sub("b"));
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  rows(*a, "create function r(n int) returns int language sql as "
-           "'select case when n = 0 then 0 else r(n - 1) end'");
+  rows(*a,
+       "create function r(n int) returns int language sql as "
+       "'select case when n = 0 then 0 else r(n - 1) end'");
   Status trap;
   run_with_small_stack([&] {
     std::string q;

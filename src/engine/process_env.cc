@@ -22,28 +22,40 @@ std::vector<std::string> postgres_environment() {
 }
 
 std::vector<std::string> initdb_environment() {
-  return {"USER=postgres",       "LOGNAME=postgres",     "PATH=/",
-          "PWD=/",               "HOME=/home/postgres",  "LANG=C.UTF-8",
-          "PGDATA=/pglite/data", "ICU_DATA=/pglite/icu", "TZ=UTC",
+  return {"USER=postgres",
+          "LOGNAME=postgres",
+          "PATH=/",
+          "PWD=/",
+          "HOME=/home/postgres",
+          "LANG=C.UTF-8",
+          "PGDATA=/pglite/data",
+          "ICU_DATA=/pglite/icu",
+          "TZ=UTC",
           std::string("_=") + kInitdbProgram};
 }
 
 std::vector<std::string> backend_arguments(bool durable) {
   std::vector<std::string> args{"--single"};
   if (!durable) args.push_back("-F");
-  for (const char* a : {"-O", "-j", "-c", "search_path=public", "-c", "exit_on_error=false", "-c",
-                        "log_checkpoints=false", "-c", "max_worker_processes=0", "-c",
-                        "max_parallel_workers=0", "-c", "max_parallel_workers_per_gather=0", "-c",
-                        "io_method=sync", "-c", "max_parallel_maintenance_workers=0", "-D",
-                        kDataDir, "postgres"}) {
+  for (const char* a : {"-O",      "-j",
+                        "-c",      "search_path=public",
+                        "-c",      "exit_on_error=false",
+                        "-c",      "log_checkpoints=false",
+                        "-c",      "max_worker_processes=0",
+                        "-c",      "max_parallel_workers=0",
+                        "-c",      "max_parallel_workers_per_gather=0",
+                        "-c",      "io_method=sync",
+                        "-c",      "max_parallel_maintenance_workers=0",
+                        "-D",      kDataDir,
+                        "postgres"}) {
     args.emplace_back(a);
   }
   return args;
 }
 
 std::vector<std::string> initdb_arguments() {
-  return {"--allow-group-access", "--encoding",           "UTF8",
-          "--locale=C.UTF-8",     "--locale-provider=libc", "--auth=trust"};
+  return {"--allow-group-access",   "--encoding",  "UTF8", "--locale=C.UTF-8",
+          "--locale-provider=libc", "--auth=trust"};
 }
 
 }  // namespace pgthaw::engine

@@ -51,8 +51,8 @@ uint32_t pclose_callback(void* self, uint32_t stream) {
 
 template <typename Fn>
 uint32_t table_slot(Host& h, const char* sig, Fn fn) {
-  return h.AppendToTable(wasm_rt_funcref_t{Host::TypeId(sig),
-                                           reinterpret_cast<wasm_rt_function_ptr_t>(fn), &h});
+  return h.AppendToTable(
+      wasm_rt_funcref_t{Host::TypeId(sig), reinterpret_cast<wasm_rt_function_ptr_t>(fn), &h});
 }
 
 }  // namespace

@@ -63,8 +63,8 @@ uint32_t DynamicLinker::FunctionIndex(void* instance, const pgthaw_function_expo
   auto key = std::make_pair(instance, std::string(e.name));
   auto it = table_index_.find(key);
   if (it != table_index_.end()) return it->second;
-  uint32_t index = host_->AppendToTable(
-      wasm_rt_funcref_t{pgthaw_glue_type_ids[e.type_index], e.fn, instance});
+  uint32_t index =
+      host_->AppendToTable(wasm_rt_funcref_t{pgthaw_glue_type_ids[e.type_index], e.fn, instance});
   table_index_.emplace(std::move(key), index);
   return index;
 }
@@ -113,8 +113,8 @@ uint32_t DynamicLinker::Open(uint32_t handle) {
   lib.context->host = host_;
   if (desc->mem_size > 0) {
     uint32_t align = 1u << desc->mem_p2align;
-    uint32_t raw = host_->Invoke<uint32_t>(host_->ExportFunction("calloc"),
-                                           desc->mem_size + align, uint32_t{1});
+    uint32_t raw = host_->Invoke<uint32_t>(host_->ExportFunction("calloc"), desc->mem_size + align,
+                                           uint32_t{1});
     if (raw == 0) {
       SetError("out of memory loading " + path);
       std::free(lib.instance);
@@ -157,7 +157,8 @@ uint32_t DynamicLinker::Symbol(uint32_t handle, const std::string& name, uint32_
   }
   const Loaded& lib = it->second;
   if (const pgthaw_function_export* f = find_function(*lib.desc, name)) {
-    if (index_out != 0) host_->Store<uint32_t>(index_out, static_cast<uint32_t>(f - lib.desc->functions));
+    if (index_out != 0)
+      host_->Store<uint32_t>(index_out, static_cast<uint32_t>(f - lib.desc->functions));
     return FunctionIndex(lib.instance, *f);
   }
   if (const pgthaw_global_export* g = find_global(*lib.desc, name)) {

@@ -75,11 +75,11 @@ typedef struct {
   void (*init_module)(void);
   void (*instantiate)(void* instance, void* ctx);
   void (*free_instance)(void* instance);
-  const pgthaw_function_export* functions; /* sorted by name, NULL-terminated */
-  const pgthaw_global_export* globals;     /* sorted by name, NULL-terminated */
+  const pgthaw_function_export* functions;           /* sorted by name, NULL-terminated */
+  const pgthaw_global_export* globals;               /* sorted by name, NULL-terminated */
   wasm_rt_memory_t* (*memory)(void* instance);       /* exported memory, or NULL */
   wasm_rt_funcref_table_t* (*table)(void* instance); /* exported table, or NULL */
-  uint32_t mem_size, mem_p2align, table_size; /* from the dylink.0 section */
+  uint32_t mem_size, mem_p2align, table_size;        /* from the dylink.0 section */
 } pgthaw_module_desc;
 
 extern const pgthaw_module_desc pgthaw_modules[];

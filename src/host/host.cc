@@ -170,8 +170,8 @@ CallOutcome Host::CallMain(const std::vector<std::string>& args) {
     ptrs.push_back(0);
     uint32_t array = Invoke<uint32_t>(fn_.stack_alloc, static_cast<uint32_t>(ptrs.size() * 4));
     for (size_t i = 0; i < ptrs.size(); ++i) Store<uint32_t>(array + 4 * i, ptrs[i]);
-    exit_status_ = static_cast<int>(
-        Invoke<uint32_t>(fn_.main, static_cast<uint32_t>(argv.size()), array));
+    exit_status_ =
+        static_cast<int>(Invoke<uint32_t>(fn_.main, static_cast<uint32_t>(argv.size()), array));
   });
   if (out.kind == CallOutcome::kReturned) {
     out.kind = CallOutcome::kExited;

@@ -31,8 +31,8 @@
 #include "common/status.h"
 #include "host/glue_abi.h"
 #include "vfs/filesystem.h"
-#include "wasm/trap.h"
 #include "wasm-rt.h"
+#include "wasm/trap.h"
 
 namespace pgthaw::host {
 
@@ -55,8 +55,8 @@ struct CallOutcome {
 };
 
 struct HostOptions {
-  std::string module = "pglite";  // the module descriptor to instantiate
-  std::string program;            // argv[0] and `_`, e.g. /pglite/bin/postgres
+  std::string module = "pglite";         // the module descriptor to instantiate
+  std::string program;                   // argv[0] and `_`, e.g. /pglite/bin/postgres
   std::vector<std::string> environment;  // "KEY=value", final before ctors run
   uint32_t initial_pages = 2048;         // for an imported memory (pglite.wasm)
   uint32_t max_pages = 32768;
@@ -173,7 +173,9 @@ class Host {
   std::unordered_map<uint32_t, int>& mappings() { return mappings_; }
 
   // Side modules (dynamic_linker.cc).
-  class DynamicLinker& linker() { return *linker_; }
+  class DynamicLinker& linker() {
+    return *linker_;
+  }
 
   // Log sink for guest stdout/stderr and host warnings.
   static void Log(std::string_view line);

@@ -16,6 +16,8 @@ inline constexpr uint32_t kWasmENOSYS = 52;
 inline constexpr uint32_t kWasmENOTTY = 59;
 
 // Syscall convention: negative errno, as the u32 the guest reads as i32.
-inline uint32_t neg(uint32_t wasm_errno) { return static_cast<uint32_t>(-static_cast<int32_t>(wasm_errno)); }
+inline uint32_t neg(uint32_t wasm_errno) {
+  return static_cast<uint32_t>(-static_cast<int32_t>(wasm_errno));
+}
 
 }  // namespace pgthaw::host

@@ -32,8 +32,8 @@ u32 Z_wasi_snapshot_preview1Z_environ_sizes_get(struct Z_wasi_snapshot_preview1_
   return 0;
 }
 
-u32 Z_wasi_snapshot_preview1Z_environ_get(struct Z_wasi_snapshot_preview1_instance_t* env,
-                                          u32 ptrs, u32 buf) {
+u32 Z_wasi_snapshot_preview1Z_environ_get(struct Z_wasi_snapshot_preview1_instance_t* env, u32 ptrs,
+                                          u32 buf) {
   Host* h = host_of(env);
   for (const std::string& e : h->environment()) {
     uint8_t* dst = h->Bytes(buf, e.size() + 1);
@@ -91,7 +91,7 @@ u32 Z_envZ_getaddrinfo(struct Z_env_instance_t* env, u32 node, u32 service, u32 
     std::memcpy(h->Bytes(sa + 8, 16), addr, 16);
   }
   h->Store<uint32_t>(ai + 4, family);
-  h->Store<uint32_t>(ai + 8, socktype ? socktype : 1);  // SOCK_STREAM
+  h->Store<uint32_t>(ai + 8, socktype ? socktype : 1);   // SOCK_STREAM
   h->Store<uint32_t>(ai + 12, protocol ? protocol : 6);  // IPPROTO_TCP
   h->Store<uint32_t>(ai + 16, salen);
   h->Store<uint32_t>(ai + 20, sa);
@@ -124,9 +124,9 @@ u32 Z_envZ_getnameinfo(struct Z_env_instance_t* env, u32 sa, u32 salen, u32 host
   return 0;
 }
 
-#define PGTHAW_NO_SOCKETS(name)                                                              \
-  u32 Z_envZ___syscall_##name(struct Z_env_instance_t*, u32, u32, u32, u32, u32, u32) {     \
-    return neg(pgthaw::host::kWasmENOSYS);                                                   \
+#define PGTHAW_NO_SOCKETS(name)                                                         \
+  u32 Z_envZ___syscall_##name(struct Z_env_instance_t*, u32, u32, u32, u32, u32, u32) { \
+    return neg(pgthaw::host::kWasmENOSYS);                                              \
   }
 PGTHAW_NO_SOCKETS(socket)
 PGTHAW_NO_SOCKETS(bind)

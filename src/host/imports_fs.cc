@@ -120,14 +120,14 @@ u32 Z_envZ___syscall_unlinkat(struct Z_env_instance_t* env, u32 dirfd, u32 path,
                                     static_cast<int32_t>(flags)));
 }
 
-u32 Z_envZ___syscall_renameat(struct Z_env_instance_t* env, u32 olddirfd, u32 oldpath,
-                              u32 newdirfd, u32 newpath) {
+u32 Z_envZ___syscall_renameat(struct Z_env_instance_t* env, u32 olddirfd, u32 oldpath, u32 newdirfd,
+                              u32 newpath) {
   return result(fs_of(env).renameat(static_cast<int32_t>(olddirfd), path_arg(env, oldpath),
                                     static_cast<int32_t>(newdirfd), path_arg(env, newpath)));
 }
 
-u32 Z_envZ___syscall_linkat(struct Z_env_instance_t* env, u32 olddirfd, u32 oldpath,
-                            u32 newdirfd, u32 newpath, u32 flags) {
+u32 Z_envZ___syscall_linkat(struct Z_env_instance_t* env, u32 olddirfd, u32 oldpath, u32 newdirfd,
+                            u32 newpath, u32 flags) {
   return result(fs_of(env).linkat(static_cast<int32_t>(olddirfd), path_arg(env, oldpath),
                                   static_cast<int32_t>(newdirfd), path_arg(env, newpath),
                                   static_cast<int32_t>(flags)));
@@ -159,7 +159,8 @@ u32 Z_envZ___syscall_faccessat(struct Z_env_instance_t* env, u32 dirfd, u32 path
 }
 
 u32 Z_envZ___syscall_chmod(struct Z_env_instance_t* env, u32 path, u32 mode) {
-  return result(fs_of(env).fchmodat(pgthaw::vfs::wasm_abi::kAT_FDCWD, path_arg(env, path), mode, 0));
+  return result(
+      fs_of(env).fchmodat(pgthaw::vfs::wasm_abi::kAT_FDCWD, path_arg(env, path), mode, 0));
 }
 
 u32 Z_envZ___syscall_fchmodat2(struct Z_env_instance_t* env, u32 dirfd, u32 path, u32 mode,
@@ -222,9 +223,7 @@ u32 Z_envZ___syscall_umask(struct Z_env_instance_t* env, u32 mask) {
   return static_cast<u32>(fs_of(env).umask(mask));
 }
 
-u32 Z_envZ___syscall_statfs64(struct Z_env_instance_t*, u32, u32, u32) {
-  return neg(kWasmENOSYS);
-}
+u32 Z_envZ___syscall_statfs64(struct Z_env_instance_t*, u32, u32, u32) { return neg(kWasmENOSYS); }
 
 // --- descriptors -----------------------------------------------------------------
 
@@ -346,8 +345,7 @@ u32 Z_wasi_snapshot_preview1Z_fd_pread(struct Z_wasi_snapshot_preview1_instance_
                                        u32 iov, u32 iovcnt, u64 offset, u32 nread) {
   Host* h = host_of(env);
   return for_each_iovec(h, iov, iovcnt, nread, [&](uint8_t* buf, u32 len, uint64_t done) {
-    return h->fs().pread(static_cast<int32_t>(fd), buf, len,
-                         static_cast<int64_t>(offset + done));
+    return h->fs().pread(static_cast<int32_t>(fd), buf, len, static_cast<int64_t>(offset + done));
   });
 }
 
@@ -355,17 +353,23 @@ u32 Z_wasi_snapshot_preview1Z_fd_pwrite(struct Z_wasi_snapshot_preview1_instance
                                         u32 iov, u32 iovcnt, u64 offset, u32 nwritten) {
   Host* h = host_of(env);
   return for_each_iovec(h, iov, iovcnt, nwritten, [&](uint8_t* buf, u32 len, uint64_t done) {
-    return h->fs().pwrite(static_cast<int32_t>(fd), buf, len,
-                          static_cast<int64_t>(offset + done));
+    return h->fs().pwrite(static_cast<int32_t>(fd), buf, len, static_cast<int64_t>(offset + done));
   });
 }
 
 u32 Z_wasi_snapshot_preview1Z_fd_seek(struct Z_wasi_snapshot_preview1_instance_t* env, u32 fd,
                                       u64 offset, u32 whence, u32 newoffset) {
   Host* h = host_of(env);
-  int64_t r = h->fs().seek(static_cast<int32_t>(fd), static_cast<int64_t>(offset),
+  // Directory positions are entry indices in the VFS, records of 280 bytes
+  // (getdents64) in the guest.
+  constexpr int64_t kRecord = 280;
+  bool dir = h->fs().fdstat_filetype(static_cast<int32_t>(fd)) ==
+             pgthaw::vfs::wasm_abi::kFiletypeDirectory;
+  int64_t off = static_cast<int64_t>(offset);
+  int64_t r = h->fs().seek(static_cast<int32_t>(fd), dir ? off / kRecord : off,
                            static_cast<int32_t>(whence));
   if (r < 0) return static_cast<u32>(-r);
+  if (dir) r *= kRecord;
   return h->Store<uint64_t>(newoffset, static_cast<uint64_t>(r)) ? 0 : kWasmEFAULT;
 }
 
@@ -379,8 +383,8 @@ u32 Z_wasi_snapshot_preview1Z_fd_sync(struct Z_wasi_snapshot_preview1_instance_t
   return r < 0 ? static_cast<u32>(-r) : 0;
 }
 
-u32 Z_wasi_snapshot_preview1Z_fd_fdstat_get(struct Z_wasi_snapshot_preview1_instance_t* env,
-                                            u32 fd, u32 buf) {
+u32 Z_wasi_snapshot_preview1Z_fd_fdstat_get(struct Z_wasi_snapshot_preview1_instance_t* env, u32 fd,
+                                            u32 buf) {
   Host* h = host_of(env);
   int type = h->fs().fdstat_filetype(static_cast<int32_t>(fd));
   if (type < 0) return static_cast<u32>(-type);

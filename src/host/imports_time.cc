@@ -90,8 +90,8 @@ u64 Z_envZ__mktime_js(struct Z_env_instance_t* env, u32 tm_addr) {
   return static_cast<u64>(static_cast<int64_t>(t));
 }
 
-u32 Z_wasi_snapshot_preview1Z_random_get(struct Z_wasi_snapshot_preview1_instance_t* env,
-                                         u32 buf, u32 len) {
+u32 Z_wasi_snapshot_preview1Z_random_get(struct Z_wasi_snapshot_preview1_instance_t* env, u32 buf,
+                                         u32 len) {
   uint8_t* p = host_of(env)->Bytes(buf, len);
   if (p == nullptr) return pgthaw::host::kWasmEFAULT;
   for (size_t done = 0; done < len;) {

@@ -1,8 +1,9 @@
 // The pgthaw command line. Subcommands parse their flags here and call one
 // function each; configuration errors are reported together by CLI11.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "tools/sql_command.h"
 

@@ -531,7 +531,7 @@ int FileSystem::fcntl(int fd, int cmd, int arg) {
       return 0;
     }
     case abi::kF_GETLK:
-      return abi::kF_UNLCK;  // the host stores it in l_type; the guest gets 0
+      return 0;  // always unlocked: the host writes l_type = F_UNLCK
     case abi::kF_SETLK:
     case abi::kF_SETLKW:
       return 0;

@@ -160,8 +160,9 @@ class FileSystem {
   uint32_t umask(uint32_t mask);
   // F_DUPFD (lowest fd >= arg), F_DUPFD_CLOEXEC, F_GETFD/F_SETFD (0),
   // F_GETFL, F_SETFL (only O_APPEND and O_NONBLOCK change), F_SETLK/F_SETLKW
-  // (0, no locking). F_GETLK returns F_UNLCK (2): the host writes it into the
-  // guest's l_type and returns 0 to the guest. Anything else EINVAL.
+  // (0, no locking). F_GETLK returns 0 and means "unlocked": the host writes
+  // l_type = F_UNLCK (wasm_abi::kF_UNLCK, 2) into the guest's struct flock.
+  // Anything else EINVAL.
   int fcntl(int fd, int cmd, int arg);
   // Current readiness, ignoring any timeout: pipes are readable when they
   // hold data or have no writer left, writable when they have room; files

@@ -69,8 +69,7 @@ uint32_t wasm_rt_exception_tag(void) { return 0; }
 uint32_t wasm_rt_exception_size(void) { return 0; }
 void* wasm_rt_exception(void) { return nullptr; }
 
-void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages,
-                             uint32_t max_pages) {
+void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   if (!pgthaw::wasm::allocate_memory(memory, initial_pages, max_pages)) {
     wasm_rt_trap(WASM_RT_TRAP_OOB);
   }
@@ -86,8 +85,8 @@ void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t* table, uint32_t ele
                                     uint32_t max_elements) {
   table->size = elements;
   table->max_size = max_elements;
-  table->data = static_cast<wasm_rt_funcref_t*>(std::calloc(elements ? elements : 1,
-                                                            sizeof(wasm_rt_funcref_t)));
+  table->data = static_cast<wasm_rt_funcref_t*>(
+      std::calloc(elements ? elements : 1, sizeof(wasm_rt_funcref_t)));
   if (table->data == nullptr) wasm_rt_trap(WASM_RT_TRAP_OOB);
 }
 
@@ -103,8 +102,8 @@ uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t* table, uint32_t del
   uint64_t grown = uint64_t{old} + delta;
   if (grown > table->max_size) return UINT32_MAX;
   if (delta == 0) return old;
-  auto* data = static_cast<wasm_rt_funcref_t*>(
-      std::realloc(table->data, grown * sizeof(wasm_rt_funcref_t)));
+  auto* data =
+      static_cast<wasm_rt_funcref_t*>(std::realloc(table->data, grown * sizeof(wasm_rt_funcref_t)));
   if (data == nullptr) return UINT32_MAX;
   for (uint64_t i = old; i < grown; ++i) data[i] = init;
   table->data = data;

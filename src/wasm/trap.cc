@@ -66,15 +66,24 @@ void pop_entry_frame(EntryFrame* frame) { tls_entry = frame->prev; }
 
 const char* trap_name(wasm_rt_trap_t trap) {
   switch (trap) {
-    case WASM_RT_TRAP_NONE: return "no trap";
-    case WASM_RT_TRAP_OOB: return "out-of-bounds memory access or stack exhaustion";
-    case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
-    case WASM_RT_TRAP_DIV_BY_ZERO: return "integer division by zero";
-    case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
-    case WASM_RT_TRAP_UNREACHABLE: return "unreachable executed (abort)";
-    case WASM_RT_TRAP_CALL_INDIRECT: return "invalid indirect call";
-    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
-    case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+    case WASM_RT_TRAP_NONE:
+      return "no trap";
+    case WASM_RT_TRAP_OOB:
+      return "out-of-bounds memory access or stack exhaustion";
+    case WASM_RT_TRAP_INT_OVERFLOW:
+      return "integer overflow";
+    case WASM_RT_TRAP_DIV_BY_ZERO:
+      return "integer division by zero";
+    case WASM_RT_TRAP_INVALID_CONVERSION:
+      return "invalid conversion to integer";
+    case WASM_RT_TRAP_UNREACHABLE:
+      return "unreachable executed (abort)";
+    case WASM_RT_TRAP_CALL_INDIRECT:
+      return "invalid indirect call";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION:
+      return "uncaught exception";
+    case WASM_RT_TRAP_EXHAUSTION:
+      return "call stack exhausted";
   }
   return "unknown trap";
 }
