@@ -20,7 +20,7 @@ engine: deps
 	@mv $(BUILD_DIR)/engine-dir.new $(BUILD_DIR)/engine-dir
 
 build: engine
-	@cmake -S . -B $(BUILD_DIR) -G Ninja -DPGTHAW_ENGINE_DIR="$$(cat $(BUILD_DIR)/engine-dir)" > /dev/null
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DPGTHAW_ENGINE_DIR="$$(tail -n 1 $(BUILD_DIR)/engine-dir)" > /dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build

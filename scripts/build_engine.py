@@ -104,7 +104,9 @@ def dylink_info(wasm):
 
 def translate(gen, mods):
     for name, wasm, _ in mods:
-        if os.path.exists(os.path.join(gen, f"{name}.h")):
+        if os.path.exists(os.path.join(gen, f"{name}.h")) and (
+                os.path.exists(os.path.join(gen, f"{name}.c")) or
+                os.path.exists(os.path.join(gen, f"{name}.split.v2.ok"))):
             continue
         log(f"wasm2c {name}")
         # wasm2c names the header after the output and includes it by that
@@ -116,15 +118,39 @@ def translate(gen, mods):
         os.rename(os.path.join(tmp, f"{name}.h"), os.path.join(gen, f"{name}.h"))
 
 
+RESTORE_MARK = "/* pgthaw: instantiate_without_memory */"
+
+
+def add_restore_entry(c_path, name):
+    """Appends Z_<name>_instantiate_without_memory: the module's instantiate
+    minus what writes linear memory (data segments, the start function that
+    zeroes BSS), for restoring a snapshot whose memory image already holds
+    all of it. Idempotent."""
+    text = open(c_path, encoding="utf-8").read()
+    if RESTORE_MARK in text:
+        return
+    m = re.search(rf"\nvoid Z_{name}_instantiate\((.*?)\) \{{\n(.*?)\n\}}\n", text, re.S)
+    if not m:
+        sys.exit(f"build_engine: no instantiate function in {c_path}")
+    body = [l for l in m.group(2).split("\n")
+            if "init_memories(" not in l and not re.match(r"\s*w2c_\w+\(instance\);$", l)]
+    with open(c_path, "a", encoding="utf-8") as f:
+        f.write(f"\n{RESTORE_MARK}\nvoid Z_{name}_instantiate_without_memory({m.group(1)}) {{\n")
+        f.write("\n".join(body) + "\n}\n")
+
+
 def split_main(gen, name, parts):
     """Splits NAME.c into NAME.part0.c (data, tables, exports) and function
     parts. wasm2c makes every function static; in the split they become
     hidden-visibility externs, and partial linking localises them again."""
     src = os.path.join(gen, f"{name}.c")
-    done = os.path.join(gen, f"{name}.split.ok")
+    done = os.path.join(gen, f"{name}.split.v2.ok")
     outs = [os.path.join(gen, f"{name}.part{i}.c") for i in range(parts + 1)]
     if os.path.exists(done):
         return outs
+    if not os.path.exists(src):
+        sys.exit(f"build_engine: {src} is gone; delete {gen} to translate again")
+    add_restore_entry(src, name)
     log(f"splitting {name}.c into {parts} function parts")
     lines = open(src, encoding="utf-8").read().split("\n")
 
@@ -162,10 +188,12 @@ def split_main(gen, name, parts):
     cuts = cuts[:parts] + [len(body)]
 
     def write(path, chunks):
+        text = "".join("\n".join(c) + "\n" for c in chunks)
+        # Unchanged parts keep their mtime, so ninja does not recompile them.
+        if os.path.exists(path) and open(path, encoding="utf-8").read() == text:
+            return
         with open(path + ".tmp", "w", encoding="utf-8") as f:
-            for c in chunks:
-                f.write("\n".join(c))
-                f.write("\n")
+            f.write(text)
         os.rename(path + ".tmp", path)
 
     write(outs[0], [prelude, types_block, decls, lines[globals_at:first_def], lines[tail_at:]])
@@ -229,6 +257,7 @@ def main():
     translate(gen, mods)
     sources = {"pglite": split_main(gen, "pglite", PARTS)}
     for name, _, _ in mods[1:]:
+        add_restore_entry(os.path.join(gen, f"{name}.c"), name)
         sources[name] = [os.path.join(gen, f"{name}.c")]
 
     side = [{"name": n, "vfs_path": p, **dylink_info(w)} for n, w, p in mods if p]

@@ -39,7 +39,7 @@ def main() -> int:
         os.chmod(os.path.join(tmp, exe), 0o555)
     os.chmod(os.path.join(tmp, "home/postgres/.pgpass"), 0o600)
     os.rename(tmp, out)
-    print(f"extract_bundle: {len(files)} files, {len(dirs)} directories")
+    print(f"extract_bundle: {len(files)} files, {len(dirs)} directories", file=sys.stderr)
     return 0
 
 

@@ -7,7 +7,8 @@ packages=(
   build-essential cmake ninja-build clang-format
   wabt
   libboost-dev libboost-system-dev
-  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev
+  python3
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev libxxhash-dev
   libgtest-dev libgmock-dev
   libpq-dev postgresql-client postgresql postgresql-contrib
   nodejs

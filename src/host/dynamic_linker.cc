@@ -81,6 +81,7 @@ uint32_t* DynamicLinker::GotCell(pgthaw_got_kind kind, const std::string& name) 
     value = FunctionIndex(host_->instance(), *f);
   }
   cells_.push_back(value);
+  cell_keys_.push_back(key);
   uint32_t* cell = &cells_.back();
   got_.emplace(std::move(key), cell);
   return cell;
@@ -146,7 +147,98 @@ uint32_t DynamicLinker::Open(uint32_t handle) {
   }
   handle_by_path_[path] = handle;
   by_handle_.emplace(handle, std::move(lib));
+  load_order_.push_back(handle);
   return 1;
+}
+
+int DynamicLinker::OwnerOf(const void* module_instance) const {
+  if (module_instance == host_->instance()) return 0;
+  if (module_instance == host_) return 1;
+  for (size_t i = 0; i < load_order_.size(); ++i) {
+    if (by_handle_.at(load_order_[i]).instance == module_instance) return static_cast<int>(2 + i);
+  }
+  return -1;
+}
+
+void* DynamicLinker::OwnerInstance(int owner) const {
+  if (owner == 0) return host_->instance();
+  if (owner == 1) return host_;
+  size_t i = static_cast<size_t>(owner - 2);
+  return i < load_order_.size() ? by_handle_.at(load_order_[i]).instance : nullptr;
+}
+
+void DynamicLinker::Save(ByteWriter& w) const {
+  w.u32(static_cast<uint32_t>(cells_.size()));
+  for (size_t i = 0; i < cells_.size(); ++i) {
+    w.u32(static_cast<uint32_t>(cell_keys_[i].first));
+    w.bytes(cell_keys_[i].second);
+    w.u32(cells_[i]);
+  }
+  w.u32(static_cast<uint32_t>(load_order_.size()));
+  for (uint32_t handle : load_order_) {
+    const Loaded& lib = by_handle_.at(handle);
+    w.bytes(lib.desc->name);
+    w.u32(handle);
+    w.u32(lib.context->memory_base);
+    w.u32(lib.context->table_base);
+    for (const pgthaw_global_slot* g = lib.desc->global_slots; g->size != 0; ++g) {
+      w.raw(static_cast<const char*>(lib.instance) + g->offset, g->size);
+    }
+  }
+  w.u32(static_cast<uint32_t>(table_index_.size()));
+  for (const auto& [key, index] : table_index_) {
+    w.u32(static_cast<uint32_t>(OwnerOf(key.first)));
+    w.bytes(key.second);
+    w.u32(index);
+  }
+}
+
+Status DynamicLinker::Restore(ByteReader& r) {
+  // GOT cells first: side modules read their addresses at instantiation.
+  uint32_t cells = r.u32();
+  for (uint32_t i = 0; i < cells && r.ok(); ++i) {
+    auto kind = static_cast<int>(r.u32());
+    std::string name(r.bytes());
+    uint32_t value = r.u32();
+    cells_.push_back(value);
+    cell_keys_.emplace_back(kind, name);
+    got_.emplace(std::make_pair(kind, name), &cells_.back());
+  }
+  uint32_t libs = r.u32();
+  for (uint32_t i = 0; i < libs && r.ok(); ++i) {
+    std::string name(r.bytes());
+    uint32_t handle = r.u32();
+    const pgthaw_module_desc* desc = nullptr;
+    for (unsigned m = 0; m < pgthaw_module_count; ++m) {
+      if (name == pgthaw_modules[m].name) desc = &pgthaw_modules[m];
+    }
+    if (desc == nullptr || desc->vfs_path == nullptr) {
+      return Status::Corruption("snapshot names unknown side module " + name);
+    }
+    Loaded lib{desc, std::calloc(1, desc->instance_size), std::make_unique<ModuleContext>()};
+    lib.context->host = host_;
+    lib.context->memory_base = r.u32();
+    lib.context->table_base = r.u32();
+    if (!r.ok()) {
+      std::free(lib.instance);
+      break;
+    }
+    desc->instantiate_without_memory(lib.instance, lib.context.get());
+    for (const pgthaw_global_slot* g = desc->global_slots; g->size != 0; ++g) {
+      r.raw(static_cast<char*>(lib.instance) + g->offset, g->size);
+    }
+    handle_by_path_[desc->vfs_path] = handle;
+    by_handle_.emplace(handle, std::move(lib));
+    load_order_.push_back(handle);
+  }
+  uint32_t indices = r.u32();
+  for (uint32_t i = 0; i < indices && r.ok(); ++i) {
+    int owner = static_cast<int>(r.u32());
+    std::string name(r.bytes());
+    uint32_t index = r.u32();
+    table_index_[std::make_pair(OwnerInstance(owner), name)] = index;
+  }
+  return r.status("dynamic linker state");
 }
 
 uint32_t DynamicLinker::Symbol(uint32_t handle, const std::string& name, uint32_t index_out) {

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "common/byte_codec.h"
+#include "common/status.h"
 #include "host/glue_abi.h"
 
 namespace pgthaw::host {
@@ -35,6 +37,13 @@ class DynamicLinker {
   uint32_t Symbol(uint32_t handle, const std::string& name, uint32_t symbol_index_out);
   uint32_t* GotCell(pgthaw_got_kind kind, const std::string& name);
 
+  // Snapshots: owners are 0 for the main instance, 1 for the Host itself
+  // (its callbacks), 2 + i for the i-th loaded side module.
+  int OwnerOf(const void* module_instance) const;
+  void* OwnerInstance(int owner) const;
+  void Save(ByteWriter& w) const;
+  Status Restore(ByteReader& r);
+
  private:
   struct Loaded {
     const pgthaw_module_desc* desc;
@@ -47,9 +56,11 @@ class DynamicLinker {
 
   Host* host_;
   std::map<uint32_t, Loaded> by_handle_;
+  std::vector<uint32_t> load_order_;  // handles, in dlopen order
   std::map<std::string, uint32_t> handle_by_path_;
   // Cells must not move: the generated code keeps pointers to them.
   std::deque<uint32_t> cells_;
+  std::vector<std::pair<int, std::string>> cell_keys_;  // parallel to cells_
   std::map<std::pair<int, std::string>, uint32_t*> got_;
   std::map<std::pair<void*, std::string>, uint32_t> table_index_;
 };

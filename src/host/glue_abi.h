@@ -68,18 +68,27 @@ typedef struct {
   pgthaw_global_getter get;
 } pgthaw_global_export;
 
+/* A wasm global inside a module's instance struct, for snapshots. */
+typedef struct {
+  size_t offset;
+  size_t size; /* 0 ends the list */
+} pgthaw_global_slot;
+
 typedef struct {
   const char* name;
   const char* vfs_path; /* side modules: the path dlopen() asks for; else NULL */
   size_t instance_size;
   void (*init_module)(void);
   void (*instantiate)(void* instance, void* ctx);
+  /* instantiate() without writing linear memory: for snapshot restore. */
+  void (*instantiate_without_memory)(void* instance, void* ctx);
   void (*free_instance)(void* instance);
   const pgthaw_function_export* functions;           /* sorted by name, NULL-terminated */
   const pgthaw_global_export* globals;               /* sorted by name, NULL-terminated */
   wasm_rt_memory_t* (*memory)(void* instance);       /* exported memory, or NULL */
   wasm_rt_funcref_table_t* (*table)(void* instance); /* exported table, or NULL */
-  uint32_t mem_size, mem_p2align, table_size;        /* from the dylink.0 section */
+  const pgthaw_global_slot* global_slots;
+  uint32_t mem_size, mem_p2align, table_size; /* from the dylink.0 section */
 } pgthaw_module_desc;
 
 extern const pgthaw_module_desc pgthaw_modules[];

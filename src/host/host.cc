@@ -21,8 +21,11 @@ const pgthaw_module_desc* find_module(std::string_view name) {
   return nullptr;
 }
 
+}  // namespace
+
 // Every module's init_module() registers its function types; the glue's own
-// signature table goes first. Once per process.
+// signature table goes first. Once per process, in a fixed order, so type ids
+// are the same in every process of one build (snapshots rely on it).
 void init_modules_once() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -30,8 +33,6 @@ void init_modules_once() {
     for (unsigned i = 0; i < pgthaw_module_count; ++i) pgthaw_modules[i].init_module();
   });
 }
-
-}  // namespace
 
 double monotonic_ms() {
   using namespace std::chrono;

@@ -177,12 +177,25 @@ class Host {
     return *linker_;
   }
 
+  // --- snapshots (host_snapshot.cc) -----------------------------------------
+  // Everything outside linear memory and the VFS that makes this process:
+  // wasm globals, the table, loaded side modules, the GOT, timers, mappings.
+  // Only between calls (nothing on the unwind stack).
+  std::string SaveState() const;
+  // Rebuilds a Host from SaveState() output without running any guest code:
+  // `prepare_memory` fills the fresh reservation (maps the image, applies a
+  // delta) before the module is attached to it.
+  static Result<std::unique_ptr<Host>> Restore(
+      HostOptions options, vfs::FileSystem* fs, std::string_view state,
+      const std::function<Status(wasm_rt_memory_t*)>& prepare_memory);
+
   // Log sink for guest stdout/stderr and host warnings.
   static void Log(std::string_view line);
 
  private:
   Host(HostOptions options, vfs::FileSystem* fs);
   Status Instantiate();
+  Status RestoreState(std::string_view state);
   void RegisterCallbacks();
   void ResolveExports();
 
@@ -215,6 +228,7 @@ class Host {
   size_t input_pos_ = 0;
   std::string output_;
 
+  friend class DynamicLinker;
   struct Timer {
     bool armed = false;
     double deadline_ms = 0;  // on the monotonic clock
@@ -233,6 +247,9 @@ uint32_t guest_fopen(Host& h, const std::string& path, const std::string& mode);
 // PGlite's popen: only `locale -a`, answered from /pglite/locale-a.
 uint32_t default_popen(Host& h, const std::string& command, const std::string& mode);
 uint32_t default_pclose(Host& h, uint32_t stream);
+
+// Registers every compiled module's function types, once per process.
+void init_modules_once();
 
 // Monotonic milliseconds (emscripten_get_now's clock).
 double monotonic_ms();

@@ -1,0 +1,122 @@
+// See memory_image.h.
+#include "wasm/memory_image.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/byte_codec.h"
+#include "wasm/linear_memory.h"
+
+namespace pgthaw::wasm {
+namespace {
+
+bool all_zero(const uint8_t* p) {
+  static const uint8_t kZero[kOsPageBytes] = {};
+  return std::memcmp(p, kZero, kOsPageBytes) == 0;
+}
+
+constexpr uint64_t kPagemapPresent = 1ull << 63;
+constexpr uint64_t kPagemapSwapped = 1ull << 62;
+constexpr uint64_t kPagemapFileOrShared = 1ull << 61;
+
+}  // namespace
+
+Status write_full_image(const wasm_rt_memory_t& memory, const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  Status st;
+  for (uint64_t off = 0; off < memory.size && st.ok(); off += kOsPageBytes) {
+    const uint8_t* page = memory.data + off;
+    if (all_zero(page)) continue;
+    if (pwrite(fd, page, kOsPageBytes, static_cast<off_t>(off)) != kOsPageBytes) {
+      st = Status::FromErrno("write " + path, errno);
+    }
+  }
+  if (st.ok() && ftruncate(fd, memory.size) != 0) st = Status::FromErrno("truncate " + path, errno);
+  if (st.ok() && fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
+  close(fd);
+  return st;
+}
+
+Result<std::vector<uint32_t>> dirty_pages(const wasm_rt_memory_t& memory, bool skip_zero) {
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open /proc/self/pagemap", errno);
+  uint64_t count = memory.size / kOsPageBytes;
+  std::vector<uint64_t> entries(count);
+  off_t at = static_cast<off_t>(reinterpret_cast<uintptr_t>(memory.data) / kOsPageBytes * 8);
+  ssize_t want = static_cast<ssize_t>(count * 8);
+  ssize_t got = pread(fd, entries.data(), want, at);
+  close(fd);
+  if (got != want) return Status::IoError("short read of /proc/self/pagemap");
+  std::vector<uint32_t> pages;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t e = entries[i];
+    bool resident = (e & (kPagemapPresent | kPagemapSwapped)) != 0;
+    if (!resident || (e & kPagemapFileOrShared) != 0) continue;  // untouched or still the image's
+    if (skip_zero && all_zero(memory.data + i * kOsPageBytes)) continue;
+    pages.push_back(static_cast<uint32_t>(i));
+  }
+  return pages;
+}
+
+std::string encode_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages) {
+  ByteWriter w;
+  w.u32(static_cast<uint32_t>(pages.size()));
+  for (uint32_t p : pages) w.u32(p);
+  w.str().reserve(w.str().size() + pages.size() * kOsPageBytes);
+  for (uint32_t p : pages) w.raw(memory.data + uint64_t{p} * kOsPageBytes, kOsPageBytes);
+  return std::move(w.str());
+}
+
+Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32_t pages) {
+  uint64_t bytes = uint64_t{pages} * kPageBytes;
+  if (pages > memory->max_pages)
+    return Status::Corruption("image larger than the memory's maximum");
+  uint64_t mapped = 0;
+  if (!image_path.empty()) {
+    int fd = open(image_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("open " + image_path, errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) > bytes ||
+        st.st_size % kOsPageBytes != 0) {
+      close(fd);
+      return Status::Corruption(image_path + ": size does not fit the memory");
+    }
+    mapped = static_cast<uint64_t>(st.st_size);
+    void* at = mmap(memory->data, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    close(fd);  // the mapping keeps the file
+    if (at == MAP_FAILED) return Status::FromErrno("mmap " + image_path, errno);
+  }
+  if (bytes > mapped &&
+      mprotect(memory->data + mapped, bytes - mapped, PROT_READ | PROT_WRITE) != 0) {
+    return Status::FromErrno("mprotect", errno);
+  }
+  memory->pages = pages;
+  memory->size = static_cast<uint32_t>(bytes);
+  return Status::Ok();
+}
+
+Status apply_delta(wasm_rt_memory_t* memory, std::string_view delta) {
+  ByteReader r(delta);
+  uint32_t count = r.u32();
+  if (count > delta.size() / (kOsPageBytes + 4))
+    return Status::Corruption("memory delta: bad count");
+  std::vector<uint32_t> pages(count);
+  for (uint32_t& p : pages) p = r.u32();
+  PGTHAW_RETURN_IF_ERROR(r.status("memory delta"));
+  for (uint32_t p : pages) {
+    if (uint64_t{p + 1} * kOsPageBytes > memory->size) {
+      return Status::Corruption("memory delta page beyond the memory");
+    }
+    if (!r.raw(memory->data + uint64_t{p} * kOsPageBytes, kOsPageBytes)) break;
+  }
+  PGTHAW_RETURN_IF_ERROR(r.status("memory delta"));
+  if (!r.at_end()) return Status::Corruption("memory delta: trailing bytes");
+  return Status::Ok();
+}
+
+}  // namespace pgthaw::wasm

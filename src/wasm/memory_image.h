@@ -1,0 +1,47 @@
+// Memory images: how a linear memory is saved and brought back.
+//
+// A full image is a sparse file as long as the memory, holding its non-zero
+// 4 KiB pages (zero pages are holes). Restoring maps it MAP_PRIVATE over the
+// front of the memory's reservation: no bytes are copied, pages fault in on
+// first touch, and every memory restored from one image shares its clean
+// pages in the page cache; a write copies just that page.
+//
+// A delta holds only the pages a memory has written since it was mapped from
+// its base image (found through /proc/self/pagemap: a page this process owns
+// anonymously instead of through the file). Restoring maps the base image,
+// then copies the delta's pages in.
+//
+// Linux-only (pagemap, MAP_FIXED over a reservation).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "wasm-rt.h"
+
+namespace pgthaw::wasm {
+
+inline constexpr uint64_t kOsPageBytes = 4096;
+
+// Writes the full sparse image of `memory` to `path` (created, fsynced).
+Status write_full_image(const wasm_rt_memory_t& memory, const std::string& path);
+
+// Page indices of `memory` this process has written since they were mapped
+// (or, for anonymous memory, ever touched). With `skip_zero`, all-zero pages
+// are left out (right when the base is all zeros).
+Result<std::vector<uint32_t>> dirty_pages(const wasm_rt_memory_t& memory, bool skip_zero);
+
+// Encodes the given pages of `memory` as a delta.
+std::string encode_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages);
+
+// Makes `memory` (reserved, 0 pages) `pages` wasm pages long, its front
+// mapped from the image file `image_path` (or all zeros if empty).
+Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32_t pages);
+
+// Copies a delta's pages into `memory`.
+Status apply_delta(wasm_rt_memory_t* memory, std::string_view delta);
+
+}  // namespace pgthaw::wasm
