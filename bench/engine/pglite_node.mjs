@@ -7,10 +7,13 @@
 //    warm_select1_us, insert10k_ms}, extras: {...}, notes}
 // Progress and errors go to stderr; exit status 1 on any failure.
 //
-// Usage: node pglite_node.mjs <work_dir> [--node-modules DIR]
+// Usage: node pglite_node.mjs <work_dir> [--node-modules DIR] [--extra-initdb]
 //   <work_dir>       an existing directory; the database goes in <work_dir>/pglite
 //   --node-modules   where @electric-sql/pglite is installed; default
 //                    ../node/node_modules relative to this script (bench/node)
+//   --extra-initdb   after the rows, also time PGlite.create() on a second empty
+//                    dir (<work_dir>/pglite2) in this now warm process:
+//                    extras.initdb_warm_ms (bench_thaw uses it)
 //
 // What each row covers (the same definitions as the C++ side):
 //   initdb_ms        PGlite.create() on an empty dir until it resolves (ready
@@ -44,15 +47,18 @@ function parse_args(argv) {
   const args = {
     work_dir: null,
     node_modules: path.resolve(script_dir, '..', 'node', 'node_modules'),
+    extra_initdb: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--node-modules' && i + 1 < argv.length) {
       args.node_modules = path.resolve(argv[++i]);
+    } else if (argv[i] === '--extra-initdb') {
+      args.extra_initdb = true;
     } else if (!argv[i].startsWith('--') && args.work_dir === null) {
       args.work_dir = path.resolve(argv[i]);
     } else {
       fail(`unexpected argument '${argv[i]}'\n` +
-           'usage: node pglite_node.mjs <work_dir> [--node-modules DIR]');
+           'usage: node pglite_node.mjs <work_dir> [--node-modules DIR] [--extra-initdb]');
     }
   }
   if (args.work_dir === null) fail('usage: node pglite_node.mjs <work_dir> [--node-modules DIR]');
@@ -122,11 +128,24 @@ async function main() {
   const server_version = (await pg.query('select version() as v')).rows[0].v.split(' on ')[0];
   await pg.close();
 
+  const extras = { module_import_ms };
+  if (args.extra_initdb) {
+    // A fresh database with the wasm module already compiled in this process.
+    const data_dir2 = path.join(args.work_dir, 'pglite2');
+    fs.rmSync(data_dir2, { recursive: true, force: true });
+    fs.mkdirSync(data_dir2);
+    t0 = performance.now();
+    pg = await PGlite.create(data_dir2);
+    extras.initdb_warm_ms = performance.now() - t0;
+    await pg.exec('select 1');  // untimed: it does answer
+    await pg.close();
+  }
+
   const result = {
     system: 'PGlite-in-Node',
     version: `@electric-sql/pglite ${package_version}, node ${process.version}: ${server_version}`,
     rows: { initdb_ms, boot_ms, first_query_ms, warm_select1_us, insert10k_ms },
-    extras: { module_import_ms },
+    extras,
     notes: 'dataDir on disk via NODEFS (no fsync); initdb_ms includes wasm compile, ' +
            'not the JS import; exec() per statement',
   };

@@ -51,6 +51,7 @@ Result<EngineBenchRows> measure_pglite_node(const std::string& work_dir,
                                             const PgliteNodeOptions& options) {
   std::vector<std::string> argv = {options.node, options.script, work_dir, "--node-modules",
                                    options.node_modules};
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   Result<CommandResult> run = run_command(argv);
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {

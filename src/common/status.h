@@ -48,6 +48,10 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
   std::string ToString() const;
+  // The same failure with `prefix` in front of its message.
+  Status Annotate(const std::string& prefix) const {
+    return ok() ? *this : Status(code_, prefix + message_);
+  }
 
  private:
   Status(StatusCode code, std::string msg) : code_(code), message_(std::move(msg)) {}

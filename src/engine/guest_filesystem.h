@@ -14,9 +14,11 @@
 
 namespace pgthaw::engine {
 
-// `tmp` may be shared between processes (initdb's pipes); null makes one.
+// `lower_dir`, when set, makes /pglite/data an overlay: `data_dir` on top of
+// it. `tmp` may be shared between processes (initdb's pipes); null makes one.
 Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(const EngineOptions& options,
                                                                const std::string& data_dir,
+                                                               const std::string& lower_dir,
                                                                std::shared_ptr<vfs::MemDir> tmp);
 
 }  // namespace pgthaw::engine

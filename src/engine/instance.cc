@@ -9,7 +9,9 @@
 #include "engine/guest_filesystem.h"
 #include "engine/initdb.h"
 #include "engine/process_env.h"
+#include "engine/snapshot.h"
 #include "host/host.h"
+#include "wasm/memory_image.h"
 
 namespace pgthaw::engine {
 
@@ -19,7 +21,15 @@ constexpr int kExitMainLongjmp = 100;  // ereport(ERROR) reached PostgresMain
 
 class Instance::Impl {
  public:
-  Status Boot(const Engine& engine, const std::string& data_dir);
+  Status Boot(const Engine& engine, const std::string& data_dir, const std::string& lower_dir);
+  Status Restore(const Engine& engine, const std::string& snapshot_dir, const std::string& data_dir,
+                 bool consume, const std::string& lower_dir);
+  Status Snapshot(const std::string& dir);
+  void Abandon() {
+    closed_ = true;
+    host_.reset();
+    fs_.reset();
+  }
   Result<std::string> Exec(std::string_view messages);
   Status Close();
   bool InTransaction();
@@ -31,7 +41,14 @@ class Instance::Impl {
     return host_->Call([&] { host_->Invoke<void>(fn); });
   }
 
+  void ResolveExports();
+
+  const Engine* engine_ = nullptr;
   std::string data_dir_;
+  std::string lower_dir_;
+  // The kept snapshot whose full image this memory maps ("" if none): the
+  // base a later Snapshot() saves a delta against.
+  std::string base_snapshot_;
   std::unique_ptr<vfs::FileSystem> fs_;
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
@@ -47,19 +64,33 @@ Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& wha
   return Status::EngineError(what + " exited with status " + std::to_string(out.exit_status));
 }
 
-Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir) {
+void Instance::Impl::ResolveExports() {
+  fn_.loop_once = host_->ExportFunction("PostgresMainLoopOnce");
+  fn_.long_jmp = host_->ExportFunction("PostgresMainLongJmp");
+  fn_.send_ready = host_->ExportFunction("PostgresSendReadyForQueryIfNecessary");
+  fn_.flush = host_->ExportFunction("pgl_pq_flush");
+  fn_.remaining = host_->ExportFunction("pq_buffer_remaining_data");
+  fn_.in_block = host_->ExportFunction("IsTransactionBlock");
+}
+
+Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
+                            const std::string& lower_dir) {
+  engine_ = &engine;
   data_dir_ = data_dir;
+  lower_dir_ = lower_dir;
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Status::FromErrno("mkdir " + data_dir, ec.value());
-  if (!std::filesystem::exists(data_dir + "/PG_VERSION")) {
+  bool has_database = std::filesystem::exists(data_dir + "/PG_VERSION") ||
+                      (!lower_dir.empty() && std::filesystem::exists(lower_dir + "/PG_VERSION"));
+  if (!has_database) {
     // Never initdb over somebody's files.
     if (!std::filesystem::is_empty(data_dir, ec)) {
       return Status::InvalidArgument(data_dir + " is not empty and holds no database");
     }
     PGTHAW_RETURN_IF_ERROR(run_initdb(engine, data_dir));
   }
-  auto fs = make_guest_filesystem(engine.options(), data_dir, nullptr);
+  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dir, nullptr);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
 
@@ -71,12 +102,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir) {
   if (!host.ok()) return host.status();
   host_ = std::move(host).value();
 
-  fn_.loop_once = host_->ExportFunction("PostgresMainLoopOnce");
-  fn_.long_jmp = host_->ExportFunction("PostgresMainLongJmp");
-  fn_.send_ready = host_->ExportFunction("PostgresSendReadyForQueryIfNecessary");
-  fn_.flush = host_->ExportFunction("pgl_pq_flush");
-  fn_.remaining = host_->ExportFunction("pq_buffer_remaining_data");
-  fn_.in_block = host_->ExportFunction("IsTransactionBlock");
+  ResolveExports();
 
   host::CallOutcome out = host_->Call(
       [&] { host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{1}); });
@@ -124,6 +150,64 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages) {
   return reply;
 }
 
+Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot_dir,
+                               const std::string& data_dir, bool consume,
+                               const std::string& lower_dir) {
+  engine_ = &engine;
+  data_dir_ = data_dir;
+  auto files = read_snapshot(snapshot_dir);
+  if (!files.ok()) return files.status();
+  lower_dir_ = lower_dir.empty() ? files->meta.lower_dir : lower_dir;
+  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dir_, nullptr);
+  if (!fs.ok()) return fs.status();
+  fs_ = std::move(fs).value();
+  PGTHAW_RETURN_IF_ERROR(fs_->restore_state(files->vfs));
+
+  host::HostOptions options;
+  options.module = "pglite";
+  options.program = kPostgresProgram;
+  options.environment = postgres_environment();
+  auto host = host::Host::Restore(
+      std::move(options), fs_.get(), files->state, [&](wasm_rt_memory_t* memory) -> Status {
+        PGTHAW_RETURN_IF_ERROR(
+            wasm::map_image(memory, files->memory_path, files->meta.memory_pages));
+        return files->delta.empty() ? Status::Ok() : wasm::apply_delta(memory, files->delta);
+      });
+  if (!host.ok()) return host.status();
+  host_ = std::move(host).value();
+  ResolveExports();
+  if (!files->meta.base.empty()) {
+    base_snapshot_ = files->meta.base;
+  } else if (!consume) {
+    base_snapshot_ = snapshot_dir;  // a template: it stays, and so does its image
+  }
+  if (consume) return consume_snapshot(snapshot_dir);
+  return Status::Ok();
+}
+
+Status Instance::Impl::Snapshot(const std::string& dir) {
+  if (closed_ || host_ == nullptr || host_->dead()) {
+    return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
+  }
+  if (InTransaction()) return Status::InvalidArgument("cannot snapshot inside a transaction");
+  SnapshotMeta meta;
+  meta.memory_pages = host_->memory()->pages;
+  meta.base = base_snapshot_;
+  meta.lower_dir = lower_dir_;
+  std::string delta;
+  if (!base_snapshot_.empty()) {
+    auto pages = wasm::dirty_pages(*host_->memory(), /*skip_zero=*/false);
+    if (!pages.ok()) return pages.status();
+    delta = wasm::encode_delta(*host_->memory(), *pages);
+  }
+  auto vfs_state = fs_->save_state();
+  if (!vfs_state.ok()) return vfs_state.status();
+  return write_snapshot(dir, meta, host_->SaveState(), *vfs_state, delta,
+                        [&](const std::string& path) {
+                          return wasm::write_full_image(*host_->memory(), path);
+                        });
+}
+
 bool Instance::Impl::InTransaction() {
   if (host_ == nullptr || host_->dead() || closed_) return false;
   uint32_t in_block = 0;
@@ -153,12 +237,25 @@ Instance::~Instance() {
   }
 }
 
-Result<std::unique_ptr<Instance>> Instance::Boot(const Engine& engine,
-                                                 const std::string& data_dir) {
+Result<std::unique_ptr<Instance>> Instance::Boot(const Engine& engine, const std::string& data_dir,
+                                                 const std::string& lower_dir) {
   auto impl = std::make_unique<Impl>();
-  PGTHAW_RETURN_IF_ERROR(impl->Boot(engine, data_dir));
+  PGTHAW_RETURN_IF_ERROR(impl->Boot(engine, data_dir, lower_dir));
   return std::unique_ptr<Instance>(new Instance(std::move(impl)));
 }
+
+Result<std::unique_ptr<Instance>> Instance::Restore(const Engine& engine,
+                                                    const std::string& snapshot_dir,
+                                                    const std::string& data_dir, bool consume,
+                                                    const std::string& lower_dir) {
+  auto impl = std::make_unique<Impl>();
+  PGTHAW_RETURN_IF_ERROR(impl->Restore(engine, snapshot_dir, data_dir, consume, lower_dir));
+  return std::unique_ptr<Instance>(new Instance(std::move(impl)));
+}
+
+Status Instance::Snapshot(const std::string& dir) { return impl_->Snapshot(dir); }
+
+void Instance::Abandon() { impl_->Abandon(); }
 
 Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages); }
 

@@ -25,8 +25,31 @@ namespace pgthaw::engine {
 class Instance {
  public:
   // Boots DATA_DIR (a host directory; created if absent). Runs initdb when it
-  // holds no database.
-  static Result<std::unique_ptr<Instance>> Boot(const Engine& engine, const std::string& data_dir);
+  // holds no database. With `lower_dir`, DATA_DIR is the upper layer of an
+  // overlay on that (never written) directory: files are copied up on their
+  // first write.
+  static Result<std::unique_ptr<Instance>> Boot(const Engine& engine, const std::string& data_dir,
+                                                const std::string& lower_dir = "");
+
+  // Builds a live instance from the snapshot in SNAPSHOT_DIR over DATA_DIR
+  // (mapping its memory copy-on-write; no guest code runs). With `consume`
+  // the snapshot is removed once restored, so it can never be restored over
+  // data committed after it (tenants); templates are not consumed.
+  // `lower_dir` overrides the snapshot's overlay base (a template restored
+  // for a new tenant: the template's own data directory becomes the lower).
+  static Result<std::unique_ptr<Instance>> Restore(const Engine& engine,
+                                                   const std::string& snapshot_dir,
+                                                   const std::string& data_dir, bool consume,
+                                                   const std::string& lower_dir = "");
+
+  // Captures the idle instance (no open transaction) into DIR. A memory
+  // restored from a kept snapshot (a template) is saved as the pages written
+  // since; otherwise as a full image.
+  Status Snapshot(const std::string& dir);
+
+  // Releases the instance without shutting Postgres down: after Snapshot(),
+  // this is hibernation (memory and files stay as the snapshot has them).
+  void Abandon();
 
   ~Instance();  // Close()s if still open.
   Instance(const Instance&) = delete;

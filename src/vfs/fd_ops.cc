@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "vfs/filesystem.h"
+#include "vfs/path.h"
 
 namespace pgthaw::vfs {
 
@@ -158,6 +159,7 @@ int64_t FileSystem::write_at(OpenFile& f, const void* buf, size_t len, int64_t o
   len = std::min(len, kMaxIoBytes);
   switch (f.kind) {
     case FileKind::kHostFile: {
+      if (int rc = make_writable(f); rc < 0) return rc;
       ssize_t n;
       do {
         n = ::pwrite(f.host_fd, buf, len, offset);
@@ -310,6 +312,7 @@ int FileSystem::ftruncate(int fd, int64_t length) {
   if (length < 0 || (f->flags & abi::kO_ACCMODE) == abi::kO_RDONLY) return -err::kEINVAL;
   switch (f->kind) {
     case FileKind::kHostFile:
+      if (int rc = make_writable(*f); rc < 0) return rc;
       return ::ftruncate(f->host_fd, length) < 0 ? neg_wasm_errno_from_host() : 0;
     case FileKind::kMemFile:
       if (length > kMaxMemFileBytes) return -err::kEFBIG;
@@ -330,6 +333,7 @@ int FileSystem::fallocate(int fd, int mode, int64_t offset, int64_t length) {
   int64_t end = offset + length;
   switch (f->kind) {
     case FileKind::kHostFile: {
+      if (int rc = make_writable(*f); rc < 0) return rc;
       // Real allocation, so ENOSPC shows up now rather than at write time.
       if (::fallocate(f->host_fd, 0, offset, length) == 0) return 0;
       if (errno != EOPNOTSUPP) return neg_wasm_errno_from_host();
@@ -360,6 +364,9 @@ int FileSystem::fsync(int fd) {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
   if (!options_.durable || f->host_fd < 0) return 0;
+  // A lower file has nothing of the tenant's to sync; a lower directory may
+  // have gained an upper twin since it was opened (entries created in it).
+  if (f->lower) return f->kind == FileKind::kHostDir ? sync_lower_dir(*f) : 0;
   return ::fsync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
@@ -367,6 +374,7 @@ int FileSystem::fdatasync(int fd) {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
   if (!options_.durable || f->host_fd < 0) return 0;
+  if (f->lower) return f->kind == FileKind::kHostDir ? sync_lower_dir(*f) : 0;
   return ::fdatasync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
@@ -419,6 +427,7 @@ int FileSystem::fchmod(int fd, uint32_t mode) {
     case FileKind::kHostFile:
     case FileKind::kHostDir:
       if (mounts_[f->mount].read_only) return -err::kEROFS;
+      if (int rc = make_writable(*f); rc < 0) return rc;
       return ::fchmod(f->host_fd, mode & 07777) < 0 ? neg_wasm_errno_from_host() : 0;
     case FileKind::kMemFile:
     case FileKind::kMemDir:
@@ -465,7 +474,11 @@ int FileSystem::fill_listing(OpenFile* f) {
   uint64_t self_ino = 0;
   switch (f->kind) {
     case FileKind::kHostDir: {
-      if (int rc = HostDir::list(f->host_fd, &children); rc < 0) return rc;
+      const MountPoint& mp = mounts_[f->mount];
+      int rc = mp.overlay != nullptr
+                   ? mp.overlay->list(path_remainder(f->path, mp.prefix), &children)
+                   : HostDir::list(f->host_fd, &children);
+      if (rc < 0) return rc;
       struct stat s;
       if (::fstat(f->host_fd, &s) == 0) self_ino = s.st_ino;
       break;

@@ -42,10 +42,17 @@ Result<std::unique_ptr<FileSystem>> FileSystem::create(FileSystemOptions options
       Result<std::unique_ptr<HostDir>> dir = HostDir::open(h->host_dir);
       if (!dir.ok()) return dir.status();
       mp.host = std::move(dir).value();
+    } else if (auto* o = std::get_if<OverlayMount>(&m)) {
+      prefix = o->virtual_prefix;
+      Result<std::unique_ptr<OverlayDir>> dir =
+          OverlayDir::open(o->lower_dir, o->upper_dir, fs->options_.durable);
+      if (!dir.ok()) return dir.status();
+      mp.overlay = std::move(dir).value();
     } else {
       auto& mem = std::get<MemDirMount>(m);
       prefix = mem.virtual_prefix;
       mp.read_only = mem.read_only;
+      mp.save_contents = mem.save_contents;
       if (mem.dir == nullptr)
         return Status::InvalidArgument("MemDirMount without a MemDir: " + prefix);
       mp.mem = mem.dir;
@@ -176,7 +183,7 @@ bool FileSystem::backend_has(const MountPoint& mp, std::string_view rel) const {
     return mp.mem->lookup(rel, &node) == 0;
   }
   Stat st;
-  return mp.host->stat(rel, &st) == 0;
+  return host_stat(mp, rel, &st) == 0;
 }
 
 void FileSystem::add_mount_children(std::string_view dir, std::vector<DirEntry>* entries) const {
@@ -236,7 +243,7 @@ int FileSystem::stat_resolved(const Resolved& r, bool follow_last, Stat* st) con
       break;
     }
     case Resolved::Kind::kHost:
-      if (int rc = mount(r).host->stat(r.rel, &s); rc < 0) return rc;
+      if (int rc = host_stat(mount(r), r.rel, &s); rc < 0) return rc;
       // Host symlinks are never followed (sandbox rule).
       if (follow_last && (s.mode & abi::kS_IFMT) == abi::kS_IFLNK) return -err::kELOOP;
       break;
@@ -262,6 +269,13 @@ int FileSystem::stat(int dirfd, std::string_view path, Stat* st, int flags) {
 int FileSystem::openat(int dirfd, std::string_view path, int flags, uint32_t mode) {
   // EMFILE is checked before anything is created, as Linux does.
   if (lowest_free_fd(0) < 0) return -err::kEMFILE;
+  std::shared_ptr<OpenFile> f;
+  if (int rc = open_description(dirfd, path, flags, mode, &f); rc < 0) return rc;
+  return install(lowest_free_fd(0), std::move(f));
+}
+
+int FileSystem::open_description(int dirfd, std::string_view path, int flags, uint32_t mode,
+                                 std::shared_ptr<OpenFile>* out) {
   const bool create = flags & abi::kO_CREAT;
   const bool excl = create && (flags & abi::kO_EXCL);
   const int access = flags & abi::kO_ACCMODE;
@@ -295,7 +309,8 @@ int FileSystem::openat(int dirfd, std::string_view path, int flags, uint32_t mod
       if (int rc = open_host(r, flags, mode, f.get()); rc < 0) return rc;
       break;
   }
-  return install(lowest_free_fd(0), std::move(f));
+  *out = std::move(f);
+  return 0;
 }
 
 int FileSystem::open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* f) {
@@ -344,7 +359,19 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
   // it changes nothing for regular files and directories.
   int host_flags = to_host_open_flags(flags, options_.durable) | O_NONBLOCK | O_NOCTTY;
   int fd;
-  if (mp.read_only) {
+  bool from_lower = false;
+  if (mp.overlay != nullptr) {
+    // O_TRUNC of a lower file: copy up as an empty file, so every lower
+    // description of it sees the truncation too.
+    if (flags & abi::kO_TRUNC) {
+      Stat st;
+      if (mp.overlay->locate(r.rel, &st) == OverlayDir::kLower &&
+          (st.mode & abi::kS_IFMT) == abi::kS_IFREG) {
+        if (int rc = copy_up_path(r.mount, r.rel, 0); rc < 0) return rc;
+      }
+    }
+    fd = mp.overlay->open(r.rel, host_flags, mode & ~umask_ & 07777, &from_lower);
+  } else if (mp.read_only) {
     if (access != abi::kO_RDONLY || (flags & abi::kO_TRUNC)) return -err::kEROFS;
     fd = mp.host->open_file(r.rel, host_flags & ~(O_CREAT | O_EXCL), 0);
     if (fd == -err::kENOENT && (flags & abi::kO_CREAT)) return -err::kEROFS;
@@ -372,6 +399,7 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
   }
   f->kind = is_dir ? FileKind::kHostDir : FileKind::kHostFile;
   f->host_fd = fd;
+  f->lower = from_lower;
   f->mount = r.mount;
   return 0;
 }

@@ -176,7 +176,25 @@ class FileSystem {
   // Everything written to /dev/blob since the last call.
   std::string take_blob_output();
 
-  // --- introspection (for a later save_state(), tests, debugging) ------------
+  // --- snapshots (snapshot_state.cc) ----------------------------------------
+  // The fd table and process state as a versioned binary blob: every fd
+  // (number, kind, virtual path, flags, offset, directory listing and
+  // position) with shared descriptions shared, cwd, umask, pipes with their
+  // buffered bytes, the whole tree of every MemDir mount with save_contents,
+  // and the bytes of open MemDir files that no longer have a name. Host files
+  // are recorded by path; fails if an open host file no longer has its path
+  // (unlinked or renamed), since restore re-opens by path. Not recorded:
+  // /dev/blob state and partial stdout/stderr lines.
+  Result<std::string> save_state() const;
+  // On a freshly created FileSystem whose mounts have the saved prefixes
+  // (the host directories may differ): re-opens every description at its
+  // path with its flags (O_CREAT/O_TRUNC/O_EXCL have no effect), restores
+  // offsets, listings, sharing, pipes, MemDir contents, cwd and umask. Fails
+  // with a Status naming the fd and path if a file is gone; then nothing has
+  // changed and the caller falls back to booting from files.
+  Status restore_state(std::string_view state);
+
+  // --- introspection (tests, debugging) --------------------------------------
   std::vector<OpenFileInfo> describe_open_files() const;
   int open_fd_count() const;
   uint32_t current_umask() const { return umask_; }
@@ -207,8 +225,25 @@ class FileSystem {
   Stat device_stat(Device device) const;
   const MountPoint& mount(const Resolved& r) const { return mounts_[r.mount]; }
 
-  // Opening (filesystem.cc).
+  // Opening (filesystem.cc). open_description() is openat() without the fd.
+  int open_description(int dirfd, std::string_view path, int flags, uint32_t mode,
+                       std::shared_ptr<OpenFile>* out);
   int open_host(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
+  int host_stat(const MountPoint& mp, std::string_view rel, Stat* st) const {
+    return mp.overlay != nullptr ? mp.overlay->stat(rel, st) : mp.host->stat(rel, st);
+  }
+
+  // Overlay mounts (overlay_ops.cc).
+  // If `rel` is served by the overlay's lower layer: copies it up (at most
+  // `max_bytes` of a file) and moves every lower description of it to the
+  // upper copy.
+  int copy_up_path(int mount, std::string_view rel, int64_t max_bytes);
+  // Before a modification through `f`: 0 at once unless f.lower.
+  int make_writable(OpenFile& f);
+  int reopen_upper(OpenFile& f, std::string_view rel);
+  // Lower descriptions at `path` lost their name (unlink, rename over it).
+  void detach_lower(int mount, std::string_view path);
+  int sync_lower_dir(const OpenFile& f) const;
   int open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
 
   // fd table (fd_ops.cc).

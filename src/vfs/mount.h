@@ -2,8 +2,10 @@
 //
 // HostDirMount maps a prefix to a real host directory (the read-only bundle
 // pieces, the tenant's data directory); MemDirMount maps it to an in-memory
-// tree that several FileSystems may share. FileSystem::create() turns them
-// into MountPoints.
+// tree that several FileSystems may share; OverlayMount maps it to a
+// copy-on-write union of a read-only template directory and the tenant's own
+// directory (overlay_dir.h). FileSystem::create() turns them into
+// MountPoints.
 #pragma once
 
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "vfs/host_dir.h"
 #include "vfs/mem_dir.h"
+#include "vfs/overlay_dir.h"
 
 namespace pgthaw::vfs {
 
@@ -25,16 +28,34 @@ struct MemDirMount {
   std::string virtual_prefix;
   std::shared_ptr<MemDir> dir;  // may be shared with other FileSystems
   bool read_only = false;
+  // save_state() includes every file and directory of `dir` and
+  // restore_state() replaces the tree with them: right for a per-instance
+  // MemDir such as /dev/shm (Postgres' DSM segments). Clear it for a MemDir
+  // shared with other FileSystems, whose contents are the caller's business.
+  bool save_contents = true;
 };
 
-using Mount = std::variant<HostDirMount, MemDirMount>;
+// Reads come from upper, else from lower; writes copy a lower file up first.
+// `lower_dir` is never written. Both must exist; upper gets a hidden
+// metadata directory, ".pgthaw-overlay".
+struct OverlayMount {
+  std::string virtual_prefix;
+  std::string lower_dir;  // the shared read-only template
+  std::string upper_dir;  // the tenant's own directory
+};
+
+using Mount = std::variant<HostDirMount, MemDirMount, OverlayMount>;
 
 // A mount as the FileSystem holds it. Constant after construction.
 struct MountPoint {
   std::string prefix;  // normalised
   bool read_only = false;
-  std::unique_ptr<HostDir> host;  // exactly one of host and mem is set
+  // Exactly one of host, overlay and mem is set. Overlay mounts resolve to
+  // Resolved::Kind::kHost and host-file descriptions like HostDir mounts.
+  std::unique_ptr<HostDir> host;
+  std::unique_ptr<OverlayDir> overlay;
   std::shared_ptr<MemDir> mem;
+  bool save_contents = false;  // mem: see MemDirMount
 };
 
 }  // namespace pgthaw::vfs

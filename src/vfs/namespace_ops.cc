@@ -3,6 +3,8 @@
 // Each resolves its paths (filesystem.cc) and dispatches on the backend.
 #include <sys/stat.h>
 
+#include <cstdint>
+
 #include "vfs/filesystem.h"
 #include "vfs/path.h"
 
@@ -51,6 +53,7 @@ int FileSystem::mkdirat(int dirfd, std::string_view path, uint32_t mode) {
     }
     case Resolved::Kind::kHost: {
       const MountPoint& mp = mount(r);
+      if (mp.overlay != nullptr) return mp.overlay->mkdir(r.rel, perms);
       if (mp.read_only) {
         Stat st;
         return mp.host->stat(r.rel, &st) == 0 ? -err::kEEXIST : -err::kEROFS;
@@ -72,6 +75,11 @@ int FileSystem::unlinkat(int dirfd, std::string_view path, int flags) {
     return rmdir ? -err::kEBUSY : -err::kEISDIR;
   }
   const MountPoint& mp = mount(r);
+  if (r.kind == Resolved::Kind::kHost && mp.overlay != nullptr) {
+    int rc = mp.overlay->unlink(r.rel, rmdir);
+    if (rc == 0) detach_lower(r.mount, r.path);
+    return rc;
+  }
   if (r.kind == Resolved::Kind::kHost) {
     if (mp.read_only) {
       Stat st;
@@ -113,6 +121,18 @@ int FileSystem::renameat(int olddirfd, std::string_view oldpath, int newdirfd,
   if (from.mount != to.mount) return -err::kEXDEV;
   const MountPoint& mp = mount(from);
   if (mp.read_only) return -err::kEROFS;
+  if (from.kind == Resolved::Kind::kHost && mp.overlay != nullptr) {
+    // A lower file is copied up, then renamed in upper (directories with
+    // lower contents are EXDEV, see overlay_dir.h).
+    Stat st;
+    if (mp.overlay->locate(from.rel, &st) == OverlayDir::kLower &&
+        (st.mode & abi::kS_IFMT) != abi::kS_IFDIR) {
+      if (int rc = copy_up_path(from.mount, from.rel, INT64_MAX); rc < 0) return rc;
+    }
+    int rc = mp.overlay->rename(from.rel, to.rel);
+    if (rc == 0) detach_lower(to.mount, to.path);
+    return rc;
+  }
   if (from.kind == Resolved::Kind::kHost) return mp.host->rename(from.rel, to.rel);
 
   std::shared_ptr<MemNode> odir, ndir;
@@ -165,6 +185,15 @@ int FileSystem::linkat(int olddirfd, std::string_view oldpath, int newdirfd,
   if (from.mount != to.mount) return -err::kEXDEV;
   const MountPoint& mp = mount(from);
   if (mp.read_only) return -err::kEROFS;
+  if (from.kind == Resolved::Kind::kHost && mp.overlay != nullptr) {
+    Stat st;
+    if (int rc = mp.overlay->stat(to.rel, &st); rc == 0) return -err::kEEXIST;
+    if (mp.overlay->locate(from.rel, &st) == OverlayDir::kLower &&
+        (st.mode & abi::kS_IFMT) == abi::kS_IFREG) {
+      if (int rc = copy_up_path(from.mount, from.rel, INT64_MAX); rc < 0) return rc;
+    }
+    return mp.overlay->link(from.rel, to.rel);
+  }
   if (from.kind == Resolved::Kind::kHost) return mp.host->link(from.rel, to.rel);
 
   std::shared_ptr<MemNode> node, dir;
@@ -216,7 +245,11 @@ int FileSystem::readlinkat(int dirfd, std::string_view path, std::string* target
     case Resolved::Kind::kVirtualDir:
       return -err::kEINVAL;
     case Resolved::Kind::kHost:
-      if (int rc = mount(r).host->readlink(r.rel, &out); rc < 0) return rc;
+      if (int rc = mount(r).overlay != nullptr ? mount(r).overlay->readlink(r.rel, &out)
+                                               : mount(r).host->readlink(r.rel, &out);
+          rc < 0) {
+        return rc;
+      }
       break;
     case Resolved::Kind::kMem: {
       std::shared_ptr<MemNode> node;
@@ -260,6 +293,10 @@ int FileSystem::fchmodat(int dirfd, std::string_view path, uint32_t mode, int fl
       return -err::kEROFS;
     case Resolved::Kind::kHost:
       if (mount(r).read_only) return -err::kEROFS;
+      if (mount(r).overlay != nullptr) {
+        if (int rc = copy_up_path(r.mount, r.rel, INT64_MAX); rc < 0) return rc;
+        return mount(r).overlay->upper().chmod(r.rel, mode);
+      }
       return mount(r).host->chmod(r.rel, mode);
     case Resolved::Kind::kMem: {
       std::shared_ptr<MemNode> node;
@@ -292,6 +329,13 @@ int FileSystem::truncate(int dirfd, std::string_view path, int64_t length) {
       return -err::kEISDIR;
     case Resolved::Kind::kHost:
       if (mount(r).read_only) return -err::kEROFS;
+      if (mount(r).overlay != nullptr) {
+        Stat st;
+        if (int rc = mount(r).overlay->stat(r.rel, &st); rc < 0) return rc;
+        if ((st.mode & abi::kS_IFMT) == abi::kS_IFDIR) return -err::kEISDIR;
+        if (int rc = copy_up_path(r.mount, r.rel, length); rc < 0) return rc;
+        return mount(r).overlay->upper().truncate(r.rel, length);
+      }
       return mount(r).host->truncate(r.rel, length);
     case Resolved::Kind::kMem: {
       std::shared_ptr<MemNode> node;
@@ -313,6 +357,7 @@ int FileSystem::utimensat(int dirfd, std::string_view path, const Timespec* time
     if (f == nullptr) return -err::kEBADF;
     if (f->host_fd >= 0) {
       if (mounts_[f->mount].read_only) return -err::kEROFS;
+      if (int rc = make_writable(*f); rc < 0) return rc;
       return HostDir::futimens(f->host_fd, times);
     }
     if (f->node != nullptr) {
@@ -330,6 +375,10 @@ int FileSystem::utimensat(int dirfd, std::string_view path, const Timespec* time
       return 0;
     case Resolved::Kind::kHost:
       if (mount(r).read_only) return -err::kEROFS;
+      if (mount(r).overlay != nullptr) {
+        if (int rc = copy_up_path(r.mount, r.rel, INT64_MAX); rc < 0) return rc;
+        return mount(r).overlay->upper().utimens(r.rel, times);
+      }
       return mount(r).host->utimens(r.rel, times);
     case Resolved::Kind::kMem: {
       std::shared_ptr<MemNode> node;

@@ -46,6 +46,13 @@ struct OpenFile {
 
   // Caches, rebuilt from the above on restore.
   int host_fd = -1;               // kHostFile, kHostDir
+  // Overlay mounts: host_fd is the read-only lower file (or directory). The
+  // first modification through this description copies the file up and
+  // every lower description of it gets the upper file (overlay_ops.cc).
+  bool lower = false;
+  // A lower description whose name was removed or replaced: a modification
+  // gives it a private anonymous copy instead.
+  bool lower_unlinked = false;
   std::shared_ptr<MemNode> node;  // kMemFile, kMemDir
   Device device = Device::kNone;  // kDevice
   std::shared_ptr<Pipe> pipe;     // kPipeRead, kPipeWrite
@@ -58,7 +65,7 @@ struct OpenFile {
   }
 };
 
-// What a later save_state() records per fd.
+// A summary of one fd (save_state() records more: see snapshot_state.cc).
 struct OpenFileInfo {
   int fd = -1;
   FileKind kind = FileKind::kDevice;

@@ -1,0 +1,203 @@
+// See snapshot.h.
+#include "engine/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/build_id.h"
+
+namespace pgthaw::engine {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int kFormat = 1;
+constexpr const char* kPgliteVersion = "0.5.16";
+
+uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+
+Status write_file(const fs::path& path, std::string_view bytes) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("open " + path.string(), errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) {
+      close(fd);
+      return Status::FromErrno("write " + path.string(), errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  int rc = fsync(fd);
+  close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path.string(), errno);
+}
+
+Result<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("snapshot file " + path.string() + " is missing");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+Status fsync_dir(const fs::path& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + dir.string(), errno);
+  int rc = fsync(fd);
+  close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + dir.string(), errno);
+}
+
+// Hashes a (sparse) image file; holes read as zeros.
+Result<uint64_t> hash_file(const fs::path& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path.string(), errno);
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  std::string buf(1 << 20, '\0');
+  ssize_t n;
+  while ((n = read(fd, buf.data(), buf.size())) > 0) XXH3_64bits_update(st, buf.data(), n);
+  uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  close(fd);
+  if (n < 0) return Status::FromErrno("read " + path.string(), errno);
+  return h;
+}
+
+// Full images are large and shared: each is verified once per process.
+Status verify_image_once(const fs::path& path, uint64_t expected) {
+  static std::mutex mutex;
+  static std::set<std::string> verified;
+  std::lock_guard lock(mutex);
+  if (verified.count(path.string()) != 0) return Status::Ok();
+  auto h = hash_file(path);
+  if (!h.ok()) return h.status();
+  if (*h != expected) return Status::Corruption(path.string() + ": memory image checksum mismatch");
+  verified.insert(path.string());
+  return Status::Ok();
+}
+
+Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(dir + ": unreadable meta.json");
+  SnapshotMeta m;
+  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
+  auto num = [&](const char* k) -> uint64_t {
+    return j.contains(k) && j[k].is_number_unsigned() ? j[k].get<uint64_t>() : 0;
+  };
+  if (num("format") != kFormat) return Status::Corruption(dir + ": unknown snapshot format");
+  m.build_id = str("build_id");
+  m.pglite_version = str("pglite_version");
+  m.memory_pages = static_cast<uint32_t>(num("memory_pages"));
+  m.base = str("base");
+  m.lower_dir = str("lower_dir");
+  m.state_hash = num("state_xxh3");
+  m.vfs_hash = num("vfs_xxh3");
+  m.memory_hash = num("memory_xxh3");
+  return m;
+}
+
+}  // namespace
+
+Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::string& state,
+                      const std::string& vfs, const std::string& delta,
+                      const std::function<Status(const std::string&)>& write_memory) {
+  fs::path target(dir);
+  fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp");
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return Status::FromErrno("mkdir " + tmp.string(), ec.value());
+
+  meta.build_id = build_id();
+  meta.pglite_version = kPgliteVersion;
+  meta.state_hash = hash(state);
+  meta.vfs_hash = hash(vfs);
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "state", state));
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "vfs", vfs));
+  if (meta.base.empty()) {
+    PGTHAW_RETURN_IF_ERROR(write_memory((tmp / "memory").string()));
+    auto h = hash_file(tmp / "memory");
+    if (!h.ok()) return h.status();
+    meta.memory_hash = *h;
+  } else {
+    meta.memory_hash = hash(delta);
+    PGTHAW_RETURN_IF_ERROR(write_file(tmp / "delta", delta));
+  }
+  nlohmann::json j = {{"format", kFormat},
+                      {"build_id", meta.build_id},
+                      {"pglite_version", meta.pglite_version},
+                      {"memory_pages", meta.memory_pages},
+                      {"base", meta.base},
+                      {"lower_dir", meta.lower_dir},
+                      {"state_xxh3", meta.state_hash},
+                      {"vfs_xxh3", meta.vfs_hash},
+                      {"memory_xxh3", meta.memory_hash}};
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "meta.json", j.dump(2)));
+  PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp));
+  fs::remove_all(target, ec);
+  fs::rename(tmp, target, ec);
+  if (ec) return Status::FromErrno("rename " + tmp.string(), ec.value());
+  return fsync_dir(target.parent_path());
+}
+
+Result<SnapshotFiles> read_snapshot(const std::string& dir) {
+  fs::path d(dir);
+  auto meta_text = read_file(d / "meta.json");
+  if (!meta_text.ok()) return meta_text.status();
+  auto meta = parse_meta(*meta_text, dir);
+  if (!meta.ok()) return meta.status();
+  if (meta->build_id != build_id()) {
+    return Status::InvalidArgument(dir + ": written by another build of pgthaw");
+  }
+  SnapshotFiles files;
+  files.meta = *meta;
+  auto state = read_file(d / "state");
+  auto vfs = read_file(d / "vfs");
+  if (!state.ok()) return state.status();
+  if (!vfs.ok()) return vfs.status();
+  if (hash(*state) != meta->state_hash || hash(*vfs) != meta->vfs_hash) {
+    return Status::Corruption(dir + ": state checksum mismatch");
+  }
+  files.state = std::move(state).value();
+  files.vfs = std::move(vfs).value();
+  if (meta->base.empty()) {
+    files.memory_path = (d / "memory").string();
+    PGTHAW_RETURN_IF_ERROR(verify_image_once(files.memory_path, meta->memory_hash));
+  } else {
+    auto delta = read_file(d / "delta");
+    if (!delta.ok()) return delta.status();
+    if (hash(*delta) != meta->memory_hash) return Status::Corruption(dir + ": delta checksum mismatch");
+    files.delta = std::move(delta).value();
+    auto base = read_snapshot(meta->base);
+    if (!base.ok()) return base.status();
+    files.memory_path = base->memory_path;
+  }
+  struct stat st;
+  if (stat(files.memory_path.c_str(), &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) > uint64_t{meta->memory_pages} * 65536) {
+    return Status::Corruption(dir + ": memory image missing or too large");
+  }
+  return files;
+}
+
+Status consume_snapshot(const std::string& dir) {
+  std::error_code ec;
+  fs::path meta = fs::path(dir) / "meta.json";
+  if (!fs::remove(meta, ec) && ec) return Status::FromErrno("remove " + meta.string(), ec.value());
+  PGTHAW_RETURN_IF_ERROR(fsync_dir(dir));
+  fs::remove_all(dir, ec);
+  return Status::Ok();
+}
+
+}  // namespace pgthaw::engine

@@ -1,0 +1,56 @@
+// Snapshot directories: what a captured instance looks like on disk.
+//
+//   meta.json  format, build id, PGlite version, memory size, base, checksums
+//   state      host state outside linear memory (host::Host::SaveState)
+//   vfs        fd table, cwd, in-memory files (vfs::FileSystem::save_state)
+//   memory     full sparse memory image (a snapshot with no base)
+//   delta      pages written since the base image (a snapshot with a base)
+//
+// A snapshot is written to a sibling directory and renamed into place, so it
+// is whole or absent. It only loads into the build that wrote it; a missing,
+// truncated, corrupt or foreign snapshot is reported as an error and the
+// caller boots from files instead.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+
+namespace pgthaw::engine {
+
+struct SnapshotMeta {
+  std::string build_id;
+  std::string pglite_version;
+  uint32_t memory_pages = 0;
+  // Snapshot dir whose full `memory` image this one's delta applies to;
+  // empty for a full image.
+  std::string base;
+  // The overlay's lower directory when the data directory is an overlay.
+  std::string lower_dir;
+  uint64_t state_hash = 0, vfs_hash = 0, memory_hash = 0;
+};
+
+struct SnapshotFiles {
+  SnapshotMeta meta;
+  std::string state;
+  std::string vfs;
+  std::string delta;        // empty for a full image
+  std::string memory_path;  // the image to map: own or the base's
+};
+
+// Writes a snapshot atomically into `dir` (replacing an older one).
+// `full_image` writes memory via `write_memory(path)`; otherwise `delta`.
+Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::string& state,
+                      const std::string& vfs, const std::string& delta,
+                      const std::function<Status(const std::string&)>& write_memory);
+
+// Reads and validates a snapshot (build id, sizes, checksums; the base's
+// image too, once per process).
+Result<SnapshotFiles> read_snapshot(const std::string& dir);
+
+// Marks a tenant snapshot used: removed so it can never be restored over
+// data committed after it. Templates are never consumed.
+Status consume_snapshot(const std::string& dir);
+
+}  // namespace pgthaw::engine

@@ -1,0 +1,234 @@
+// Snapshots, the template and hibernation against the real engine and files.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "engine/snapshot.h"
+#include "engine/template.h"
+#include "engine/tenant_store.h"
+#include "engine/test_support.h"
+
+namespace pgthaw::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::boot;
+using testing::copy_template_database;
+using testing::rows;
+using testing::scalar;
+using testing::TempDir;
+using testing::test_engine;
+
+// One template per test binary, as a server keeps one per build.
+const Template& shared_template() {
+  static TempDir* root = new TempDir();
+  static Template* t = [] {
+    auto made = Template::Ensure(test_engine(), root->path());
+    if (!made.ok()) {
+      ADD_FAILURE() << made.status().ToString();
+      std::abort();
+    }
+    return new Template(std::move(made).value());
+  }();
+  return *t;
+}
+
+// Every file under `dir` with its bytes: equal digests, equal trees.
+std::string tree_digest(const std::string& dir) {
+  std::string digest;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    digest += f.string() + "\n";
+    if (fs::is_regular_file(f)) {
+      std::ifstream in(f, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      digest += std::to_string(std::hash<std::string>{}(bytes)) + "\n";
+    }
+  }
+  return digest;
+}
+
+std::unique_ptr<Instance> open(const std::string& root, OpenReport* report = nullptr) {
+  OpenReport local;
+  auto instance = open_tenant(test_engine(), shared_template(), root, report ? report : &local);
+  EXPECT_TRUE(instance.ok()) << instance.status().ToString();
+  return instance.ok() ? std::move(instance).value() : nullptr;
+}
+
+TEST(Snapshot, RestoredInstanceAnswersAsBeforeAndKeepsAcceptingWrites) {
+  TempDir tmp;
+  copy_template_database(tmp.sub("db"));
+  auto db = boot(tmp.sub("db"));
+  ASSERT_NE(db, nullptr);
+  rows(*db, "create table t (n int, s text)");
+  rows(*db, "insert into t select g, md5(g::text) from generate_series(1, 500) g");
+  rows(*db, "prepare byn(int) as select s from t where n = $1");
+  std::string before = rows(*db, "select count(*), sum(n), max(s) from t");
+  ASSERT_TRUE(db->Snapshot(tmp.sub("snap")).ok());
+  db->Abandon();
+
+  auto restored = Instance::Restore(test_engine(), tmp.sub("snap"), tmp.sub("db"), true);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(rows(**restored, "select count(*), sum(n), max(s) from t"), before);
+  // Session state lives in memory and comes back with it.
+  EXPECT_EQ(scalar(**restored, "execute byn(7)"), scalar(**restored, "select md5('7')"));
+  rows(**restored, "insert into t values (501, 'new')");
+  EXPECT_EQ(scalar(**restored, "select count(*) from t"), "501");
+  EXPECT_FALSE(fs::exists(tmp.sub("snap")));  // consumed
+}
+
+TEST(Snapshot, HundredTenantsFromTheTemplateAreIndependent) {
+  TempDir tmp;
+  std::string template_before = tree_digest(shared_template().data_dir());
+  std::vector<std::unique_ptr<Instance>> tenants;
+  for (int i = 0; i < 100; ++i) {
+    OpenReport report;
+    tenants.push_back(open(tmp.sub("t" + std::to_string(i)), &report));
+    ASSERT_NE(tenants.back(), nullptr);
+    EXPECT_EQ(report.kind, OpenReport::kCreated);
+  }
+  for (int i = 0; i < 100; ++i) {
+    rows(*tenants[i], "create table mine (id int)");
+    rows(*tenants[i], "insert into mine values (" + std::to_string(i) + ")");
+  }
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(scalar(*tenants[i], "select array_agg(id) from mine"), "{" + std::to_string(i) + "}");
+  }
+  // Creating tenants copied no files; writing copied up only what changed.
+  EXPECT_FALSE(fs::exists(tmp.sub("t0/data/base/1/1259")));
+  tenants.clear();
+  // The template's own files never change.
+  EXPECT_EQ(tree_digest(shared_template().data_dir()), template_before);
+}
+
+TEST(Snapshot, HibernateAndThawKeepEveryCommittedRow) {
+  TempDir tmp;
+  std::string root = tmp.sub("tenant");
+  auto db = open(root);
+  ASSERT_NE(db, nullptr);
+  rows(*db, "create table t (n int primary key, pad text)");
+  rows(*db, "insert into t select g, repeat('x', 100) from generate_series(1, 2000) g");
+  ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());
+  ASSERT_TRUE(fs::exists(root + "/snapshot/meta.json"));
+
+  OpenReport report;
+  db = open(root, &report);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(report.kind, OpenReport::kThawed);
+  EXPECT_EQ(scalar(*db, "select count(*) from t"), "2000");
+  rows(*db, "update t set pad = 'y' where n <= 10");
+  rows(*db, "insert into t values (2001, 'late')");
+  ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());
+
+  db = open(root, &report);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(report.kind, OpenReport::kThawed);
+  EXPECT_EQ(scalar(*db, "select count(*) from t where pad = 'y'"), "10");
+  EXPECT_EQ(scalar(*db, "select pad from t where n = 2001"), "late");
+  ASSERT_TRUE(db->Close().ok());
+  db = open(root, &report);  // a clean shutdown leaves no snapshot: boot from files
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(report.kind, OpenReport::kBooted);
+  EXPECT_EQ(scalar(*db, "select count(*) from t"), "2001");
+}
+
+enum class Damage { kFlipDeltaByte, kTruncateState, kForeignBuild, kMissingVfs };
+
+class DamagedSnapshot : public ::testing::TestWithParam<Damage> {};
+
+TEST_P(DamagedSnapshot, FallsBackToBootFromFilesWithNoDataLost) {
+  TempDir tmp;
+  std::string root = tmp.sub("tenant");
+  auto db = open(root);
+  ASSERT_NE(db, nullptr);
+  rows(*db, "create table t (n int)");
+  rows(*db, "insert into t select generate_series(1, 300)");
+  ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());
+  std::string snap = root + "/snapshot";
+  switch (GetParam()) {
+    case Damage::kFlipDeltaByte: {
+      std::fstream f(snap + "/delta", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(100);
+      char c = 0;
+      f.read(&c, 1);
+      c ^= 0x5a;
+      f.seekp(100);
+      f.write(&c, 1);
+      break;
+    }
+    case Damage::kTruncateState:
+      fs::resize_file(snap + "/state", fs::file_size(snap + "/state") / 2);
+      break;
+    case Damage::kForeignBuild: {
+      std::ifstream in(snap + "/meta.json");
+      std::string meta((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      size_t at = meta.find("\"build_id\": \"") + 13;
+      meta[at] = meta[at] == 'a' ? 'b' : 'a';
+      std::ofstream(snap + "/meta.json", std::ios::trunc) << meta;
+      break;
+    }
+    case Damage::kMissingVfs:
+      fs::remove(snap + "/vfs");
+      break;
+  }
+  OpenReport report;
+  db = open(root, &report);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(report.kind, OpenReport::kBooted);
+  EXPECT_FALSE(report.fallback_reason.empty());
+  EXPECT_EQ(scalar(*db, "select count(*), sum(n) from t"), "300");
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, DamagedSnapshot,
+                         ::testing::Values(Damage::kFlipDeltaByte, Damage::kTruncateState,
+                                           Damage::kForeignBuild, Damage::kMissingVfs));
+
+TEST(Snapshot, SigkillBetweenCommitAndNextSnapshotLosesNothing) {
+  TempDir tmp;
+  std::string root = tmp.sub("tenant");
+  {
+    auto db = open(root);
+    ASSERT_NE(db, nullptr);
+    rows(*db, "create table t (n int)");
+    rows(*db, "insert into t values (1)");
+    ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());
+  }
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Thaw, commit, and die before any new snapshot.
+    OpenReport report;
+    auto db = open_tenant(test_engine(), shared_template(), root, &report);
+    if (!db.ok() || report.kind != OpenReport::kThawed) _exit(2);
+    std::string q;
+    (void)pgwire::frontend::query(q, "insert into t select generate_series(2, 100)");
+    if (!(*db)->Exec(q).ok()) _exit(3);
+    char byte = 'c';
+    if (write(ready[1], &byte, 1) != 1) _exit(4);
+    pause();
+    _exit(5);
+  }
+  close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1) << "child failed before committing";
+  close(ready[0]);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+
+  OpenReport report;
+  auto db = open(root, &report);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(report.kind, OpenReport::kBooted);  // the old snapshot was consumed at thaw
+  EXPECT_EQ(scalar(*db, "select count(*) from t"), "100");
+}
+
+}  // namespace
+}  // namespace pgthaw::engine

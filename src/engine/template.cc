@@ -1,0 +1,64 @@
+#include "engine/template.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/build_id.h"
+#include "pgwire/frontend.h"
+
+namespace pgthaw::engine {
+
+namespace fs = std::filesystem;
+
+Template::Template(const Engine& engine, std::string dir)
+    : engine_(&engine),
+      dir_(std::move(dir)),
+      data_dir_(dir_ + "/data"),
+      snapshot_dir_(dir_ + "/snapshot") {}
+
+Result<Template> Template::Ensure(const Engine& engine, const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::FromErrno("mkdir " + root, ec.value());
+  Template t(engine, root + "/template-" + build_id());
+  if (fs::exists(t.snapshot_dir_ + "/meta.json")) return t;
+
+  std::string lock_path = root + "/.template.lock";
+  int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0) return Status::FromErrno("open " + lock_path, errno);
+  flock(lock, LOCK_EX);
+  Status st;
+  if (!fs::exists(t.snapshot_dir_ + "/meta.json")) {
+    // A half-built template from a crash is rebuilt from scratch.
+    fs::remove_all(t.dir_, ec);
+    auto instance = Instance::Boot(engine, t.data_dir_);
+    if (!instance.ok()) {
+      st = instance.status();
+    } else {
+      std::string warmup;
+      st = pgwire::frontend::query(warmup, kTemplateWarmupSql);
+      if (st.ok()) {
+        auto reply = (*instance)->Exec(warmup);
+        if (!reply.ok()) st = reply.status();
+      }
+      if (st.ok()) st = (*instance)->Snapshot(t.snapshot_dir_);
+      (*instance)->Abandon();
+    }
+  }
+  flock(lock, LOCK_UN);
+  close(lock);
+  if (!st.ok()) return st.Annotate("building the template: ");
+  return t;
+}
+
+Result<std::unique_ptr<Instance>> Template::NewTenant(const std::string& data_dir) const {
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return Status::FromErrno("mkdir " + data_dir, ec.value());
+  return Instance::Restore(*engine_, snapshot_dir_, data_dir, /*consume=*/false, data_dir_);
+}
+
+}  // namespace pgthaw::engine

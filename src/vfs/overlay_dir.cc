@@ -1,0 +1,506 @@
+// Copy-on-write overlay of two host directories (see overlay_dir.h).
+#include "vfs/overlay_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "vfs/path.h"
+#include "vfs/wasm_abi.h"
+#include "vfs/wasm_errno.h"
+
+namespace pgthaw::vfs {
+namespace {
+
+namespace abi = wasm_abi;
+namespace err = wasm_errno;
+
+constexpr char kLogName[] = ".pgthaw-overlay/whiteouts";
+constexpr char kLogMagic[8] = {'P', 'G', 'T', 'W', 'O', '0', '0', '1'};
+constexpr std::string_view kTempPrefix = "copyup-";
+constexpr size_t kMaxRecordBytes = 4096;
+
+bool is_dir_mode(uint32_t mode) { return (mode & abi::kS_IFMT) == abi::kS_IFDIR; }
+bool is_reg_mode(uint32_t mode) { return (mode & abi::kS_IFMT) == abi::kS_IFREG; }
+
+// Closes a host fd at scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() {
+    int f = fd;
+    fd = -1;
+    return f;
+  }
+};
+
+int write_all(int fd, const char* p, size_t n, int64_t off) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return neg_wasm_errno_from_host();
+    p += w;
+    n -= static_cast<size_t>(w);
+    off += w;
+  }
+  return 0;
+}
+
+// Copies the first `len` bytes of `src` into the empty file `dst`: a reflink
+// when the filesystem can (then trimmed to `len`), else copy_file_range,
+// else read/write.
+int copy_bytes(int src, int dst, int64_t len) {
+  if (len == 0) return 0;
+  if (::ioctl(dst, FICLONE, src) == 0) {
+    return ::ftruncate(dst, len) < 0 ? neg_wasm_errno_from_host() : 0;
+  }
+  int64_t done = 0;
+  bool use_cfr = true;
+  std::vector<char> buf;
+  while (done < len) {
+    if (use_cfr) {
+      loff_t in = done, out = done;
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(len - done), 0);
+      if (n > 0) {
+        done += n;
+        continue;
+      }
+      if (n == 0) break;  // the source is shorter than it was
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+          errno != EBADF) {
+        return neg_wasm_errno_from_host();
+      }
+      use_cfr = false;
+    }
+    if (buf.empty()) buf.resize(1 << 20);
+    size_t want = static_cast<size_t>(std::min<int64_t>(len - done, buf.size()));
+    ssize_t n = ::pread(src, buf.data(), want, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return neg_wasm_errno_from_host();
+    if (n == 0) break;
+    if (int rc = write_all(dst, buf.data(), static_cast<size_t>(n), done); rc < 0) return rc;
+    done += n;
+  }
+  return 0;
+}
+
+std::string parent_of(std::string_view rel) { return std::string(split_last(rel).first); }
+
+}  // namespace
+
+Result<std::unique_ptr<OverlayDir>> OverlayDir::open(const std::string& lower_dir,
+                                                     const std::string& upper_dir, bool durable) {
+  Result<std::unique_ptr<HostDir>> lower = HostDir::open(lower_dir);
+  if (!lower.ok()) return lower.status();
+  Result<std::unique_ptr<HostDir>> upper = HostDir::open(upper_dir);
+  if (!upper.ok()) return upper.status();
+  std::unique_ptr<OverlayDir> ov(
+      new OverlayDir(std::move(lower).value(), std::move(upper).value(), durable));
+  PGTHAW_RETURN_IF_ERROR(ov->init_meta());
+  return ov;
+}
+
+OverlayDir::~OverlayDir() {
+  if (log_fd_ >= 0) ::close(log_fd_);
+}
+
+Status OverlayDir::init_meta() {
+  const std::string where = upper_->host_dir() + "/" + std::string(kMetaDirName);
+  int rc = upper_->mkdir(kMetaDirName, 0700);
+  if (rc == 0 && durable_) {
+    if (int s = sync_dir(""); s < 0) return Status::IoError("fsync overlay upper " + where);
+  }
+  if (rc < 0 && rc != -err::kEEXIST) return Status::IoError("mkdir " + where);
+
+  // Stray copy-up temporaries from a crash: never renamed into place.
+  {
+    int dfd = upper_->open_file(kMetaDirName, O_RDONLY | O_DIRECTORY, 0);
+    if (dfd < 0) return Status::IoError("open " + where);
+    std::vector<DirEntry> entries;
+    rc = HostDir::list(dfd, &entries);
+    for (const DirEntry& e : entries) {
+      if (e.name.starts_with(kTempPrefix)) ::unlinkat(dfd, e.name.c_str(), 0);
+    }
+    ::close(dfd);
+    if (rc < 0) return Status::IoError("list " + where);
+  }
+
+  int fd = upper_->open_file(kLogName, O_RDWR | O_CREAT, 0600);
+  if (fd < 0) return Status::IoError("open " + where + "/whiteouts");
+  Fd log(fd);
+  struct stat s;
+  if (::fstat(fd, &s) < 0) return Status::FromErrno("fstat " + where + "/whiteouts", errno);
+  std::string bytes(static_cast<size_t>(s.st_size), '\0');
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno("read " + where + "/whiteouts", n < 0 ? errno : EIO);
+    got += static_cast<size_t>(n);
+  }
+  size_t good = 0;  // end of the last complete record
+  if (bytes.size() >= sizeof(kLogMagic) &&
+      std::memcmp(bytes.data(), kLogMagic, sizeof(kLogMagic)) == 0) {
+    good = sizeof(kLogMagic);
+    while (good + 4 <= bytes.size()) {
+      uint32_t len;
+      std::memcpy(&len, bytes.data() + good, 4);  // little-endian hosts only (x86-64, arm64)
+      if (len == 0 || len > kMaxRecordBytes || good + 4 + len > bytes.size()) break;
+      hidden_.emplace(bytes.substr(good + 4, len));
+      good += 4 + len;
+    }
+  } else if (!bytes.empty() && bytes.size() >= sizeof(kLogMagic)) {
+    return Status::Corruption("not an overlay whiteout log: " + where + "/whiteouts");
+  }
+  if (good == 0) {
+    // New (or torn before its magic was complete): start it.
+    if (::ftruncate(fd, 0) < 0 || write_all(fd, kLogMagic, sizeof(kLogMagic), 0) < 0) {
+      return Status::FromErrno("write " + where + "/whiteouts", errno);
+    }
+    good = sizeof(kLogMagic);
+    if (durable_ && (::fsync(fd) < 0 || sync_dir(kMetaDirName) < 0)) {
+      return Status::FromErrno("fsync " + where + "/whiteouts", errno);
+    }
+  } else if (good < bytes.size()) {
+    // A torn last record: cut it, so appends follow the last good one.
+    if (::ftruncate(fd, static_cast<off_t>(good)) < 0 || (durable_ && ::fsync(fd) < 0)) {
+      return Status::FromErrno("truncate " + where + "/whiteouts", errno);
+    }
+  }
+  ::close(log.release());
+  log_fd_ = upper_->open_file(kLogName, O_WRONLY | O_APPEND, 0);
+  if (log_fd_ < 0) return Status::IoError("open " + where + "/whiteouts");
+  return Status::Ok();
+}
+
+bool OverlayDir::is_meta(std::string_view rel) {
+  return rel.starts_with(kMetaDirName) &&
+         (rel.size() == kMetaDirName.size() || rel[kMetaDirName.size()] == '/');
+}
+
+bool OverlayDir::lower_visible(std::string_view rel) const {
+  if (is_meta(rel)) return false;
+  if (hidden_.empty()) return true;
+  for (size_t i = 0;; ++i) {
+    i = rel.find('/', i);
+    if (hidden_.count(rel.substr(0, i)) > 0) return false;
+    if (i == std::string_view::npos) return true;
+  }
+}
+
+int OverlayDir::add_hidden(std::string_view rel) {
+  if (!lower_visible(rel)) return 0;  // already hidden (or below a hidden path)
+  std::string rec(4, '\0');
+  uint32_t len = static_cast<uint32_t>(rel.size());
+  std::memcpy(rec.data(), &len, 4);
+  rec.append(rel);
+  // One write: O_APPEND makes it land at the end even after a torn record
+  // was cut off at open.
+  ssize_t n;
+  do {
+    n = ::write(log_fd_, rec.data(), rec.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return neg_wasm_errno_from_host();
+  if (static_cast<size_t>(n) != rec.size()) return -err::kEIO;
+  if (durable_ && ::fdatasync(log_fd_) < 0) return neg_wasm_errno_from_host();
+  hidden_.emplace(rel);
+  return 0;
+}
+
+int OverlayDir::locate(std::string_view rel, Stat* st) const {
+  if (is_meta(rel)) return -err::kENOENT;
+  int rc = upper_->stat(rel, st);
+  if (rc == 0) return kUpper;
+  if (rc != -err::kENOENT && rc != -err::kENOTDIR) return rc;
+  if (!lower_visible(rel)) return rc;
+  int lrc = lower_->stat(rel, st);
+  return lrc == 0 ? kLower : lrc;
+}
+
+int OverlayDir::stat(std::string_view rel, Stat* st) const {
+  Stat s;
+  int rc = locate(rel, &s);
+  if (rc < 0) return rc;
+  *st = s;
+  return 0;
+}
+
+int OverlayDir::check_dir(std::string_view dir_rel) const {
+  Stat st;
+  int rc = locate(dir_rel, &st);
+  if (rc < 0) return rc;
+  return is_dir_mode(st.mode) ? 0 : -err::kENOTDIR;
+}
+
+int OverlayDir::sync_dir(std::string_view rel) const {
+  if (!durable_) return 0;
+  int fd = upper_->open_file(rel, O_RDONLY | O_DIRECTORY, 0);
+  if (fd == -err::kENOENT) return 0;  // nothing of the tenant's there
+  if (fd < 0) return fd;
+  int rc = ::fsync(fd) < 0 ? neg_wasm_errno_from_host() : 0;
+  ::close(fd);
+  return rc;
+}
+
+int OverlayDir::sync_parent(std::string_view rel) const {
+  return durable_ ? sync_dir(parent_of(rel)) : 0;
+}
+
+int OverlayDir::copy_up_dirs(std::string_view dir_rel) {
+  if (dir_rel.empty()) return 0;  // the upper root always exists
+  for (size_t i = 0;; ++i) {
+    i = dir_rel.find('/', i);
+    std::string_view p = dir_rel.substr(0, i);
+    Stat st;
+    int rc = upper_->stat(p, &st);
+    if (rc == 0) {
+      if (!is_dir_mode(st.mode)) return -err::kENOTDIR;
+    } else if (rc == -err::kENOENT) {
+      if (!lower_visible(p)) return -err::kENOENT;
+      if (rc = lower_->stat(p, &st); rc < 0) return rc;
+      if (!is_dir_mode(st.mode)) return -err::kENOTDIR;
+      if (rc = upper_->mkdir(p, st.mode & 07777); rc < 0 && rc != -err::kEEXIST) return rc;
+      // mkdir applied the process umask; the copy keeps lower's mode.
+      if (rc = upper_->chmod(p, st.mode & 07777); rc < 0) return rc;
+      if (rc = sync_parent(p); rc < 0) return rc;
+    } else {
+      return rc;
+    }
+    if (i == std::string_view::npos) return 0;
+  }
+}
+
+std::string OverlayDir::temp_name() {
+  return std::string(kMetaDirName) + "/" + std::string(kTempPrefix) +
+         std::to_string(::getpid()) + "-" + std::to_string(next_temp_++);
+}
+
+int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
+  Stat st;
+  int where = locate(rel, &st);
+  if (where < 0) return where;
+  if (where == kUpper) return 0;
+  if (is_dir_mode(st.mode)) return copy_up_dirs(rel);
+  if (!is_reg_mode(st.mode)) return -err::kEPERM;  // lower symlinks etc. stay put
+  if (int rc = copy_up_dirs(parent_of(rel)); rc < 0) return rc;
+
+  int src_fd = lower_->open_file(rel, O_RDONLY, 0);
+  if (src_fd < 0) return src_fd;
+  Fd src(src_fd);
+  const std::string tmp = temp_name();
+  int dst_fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (dst_fd < 0) return dst_fd;
+  Fd dst(dst_fd);
+  auto fail = [&](int rc) {
+    upper_->unlink(tmp, false);
+    return rc;
+  };
+  int64_t len = std::min(st.size, std::max<int64_t>(max_bytes, 0));
+  if (int rc = copy_bytes(src.fd, dst.fd, len); rc < 0) return fail(rc);
+  if (::fchmod(dst.fd, st.mode & 07777) < 0) return fail(neg_wasm_errno_from_host());
+  Timespec times[2] = {st.atime, st.mtime};
+  if (len == st.size) HostDir::futimens(dst.fd, times);  // best effort, like cp -p
+  if (durable_ && ::fsync(dst.fd) < 0) return fail(neg_wasm_errno_from_host());
+  if (int rc = upper_->rename(tmp, rel); rc < 0) return fail(rc);
+  return sync_parent(rel);
+}
+
+int OverlayDir::copy_to_anonymous(int lower_fd) {
+  struct stat s;
+  if (::fstat(lower_fd, &s) < 0) return neg_wasm_errno_from_host();
+  const std::string tmp = temp_name();
+  int fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return fd;
+  upper_->unlink(tmp, false);
+  if (int rc = copy_bytes(lower_fd, fd, s.st_size); rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+int OverlayDir::open(std::string_view rel, int host_flags, uint32_t mode, bool* from_lower) {
+  *from_lower = false;
+  if (is_meta(rel)) return (host_flags & O_CREAT) ? -err::kEACCES : -err::kENOENT;
+  Stat st;
+  int where = locate(rel, &st);
+  if (where == kUpper) return upper_->open_file(rel, host_flags, mode);
+  if (where == kLower) {
+    if ((host_flags & O_CREAT) && (host_flags & O_EXCL)) return -err::kEEXIST;
+    const int access = host_flags & O_ACCMODE;
+    if (is_dir_mode(st.mode) && (access != O_RDONLY || (host_flags & O_CREAT))) {
+      return -err::kEISDIR;
+    }
+    int fd = lower_->open_file(rel, O_RDONLY | (host_flags & (O_DIRECTORY | O_NONBLOCK | O_NOCTTY)),
+                               0);
+    if (fd >= 0) *from_lower = true;
+    return fd;
+  }
+  if (where != -err::kENOENT || !(host_flags & O_CREAT)) return where;
+  std::string parent = parent_of(rel);
+  if (int rc = check_dir(parent); rc < 0) return rc;
+  if (int rc = copy_up_dirs(parent); rc < 0) return rc;
+  return upper_->open_file(rel, host_flags, mode);
+}
+
+int OverlayDir::mkdir(std::string_view rel, uint32_t mode) {
+  if (is_meta(rel)) return -err::kEACCES;
+  Stat st;
+  int where = locate(rel, &st);
+  if (where > 0) return -err::kEEXIST;
+  if (where != -err::kENOENT) return where;
+  std::string parent = parent_of(rel);
+  if (int rc = check_dir(parent); rc < 0) return rc;
+  if (int rc = copy_up_dirs(parent); rc < 0) return rc;
+  // A hidden lower directory of this name stays hidden: the new one is
+  // opaque.
+  return upper_->mkdir(rel, mode);
+}
+
+int OverlayDir::unlink(std::string_view rel, bool is_dir) {
+  Stat st;
+  int where = locate(rel, &st);
+  if (where < 0) return where;
+  if (is_dir) {
+    if (!is_dir_mode(st.mode)) return -err::kENOTDIR;
+    std::vector<DirEntry> entries;
+    if (int rc = list(rel, &entries); rc < 0) return rc;
+    if (!entries.empty()) return -err::kENOTEMPTY;
+  } else if (is_dir_mode(st.mode)) {
+    return -err::kEISDIR;
+  }
+  Stat lst;
+  bool in_lower = lower_visible(rel) && lower_->stat(rel, &lst) == 0;
+  // Whiteout first: a crash before the upper removal leaves the name
+  // visible (the unlink did not happen), never a resurrected lower file.
+  if (in_lower) {
+    if (int rc = add_hidden(rel); rc < 0) return rc;
+  }
+  if (where == kUpper) return upper_->unlink(rel, is_dir);
+  return 0;
+}
+
+int OverlayDir::rename(std::string_view old_rel, std::string_view new_rel) {
+  if (is_meta(old_rel)) return -err::kENOENT;
+  if (is_meta(new_rel)) return -err::kEACCES;
+  Stat ost, nst;
+  int owhere = locate(old_rel, &ost);
+  if (owhere < 0) return owhere;
+  int nwhere = locate(new_rel, &nst);
+  if (nwhere < 0 && nwhere != -err::kENOENT) return nwhere;
+  if (old_rel == new_rel) return 0;
+  const bool old_dir = is_dir_mode(ost.mode);
+  Stat lst;
+  const bool old_in_lower = lower_visible(old_rel) && lower_->stat(old_rel, &lst) == 0;
+  if (old_dir) {
+    if (old_in_lower) return -err::kEXDEV;  // its lower contents cannot move
+    if (path_is_under(std::string("/") + std::string(new_rel),
+                      std::string("/") + std::string(old_rel))) {
+      return -err::kEINVAL;
+    }
+    if (nwhere > 0) {
+      if (!is_dir_mode(nst.mode)) return -err::kENOTDIR;
+      std::vector<DirEntry> entries;
+      if (int rc = list(new_rel, &entries); rc < 0) return rc;
+      if (!entries.empty()) return -err::kENOTEMPTY;
+    }
+  } else {
+    if (owhere != kUpper) return -err::kEXDEV;  // caller must copy up first
+    if (nwhere > 0 && is_dir_mode(nst.mode)) return -err::kEISDIR;
+  }
+  std::string new_parent = parent_of(new_rel);
+  if (int rc = check_dir(new_parent); rc < 0) return rc;
+  if (int rc = copy_up_dirs(new_parent); rc < 0) return rc;
+  // Whiteout first (see unlink): until the upper rename happens the old
+  // upper copy keeps the name visible.
+  if (old_in_lower) {
+    if (int rc = add_hidden(old_rel); rc < 0) return rc;
+  }
+  return upper_->rename(old_rel, new_rel);
+}
+
+int OverlayDir::link(std::string_view old_rel, std::string_view new_rel) {
+  if (is_meta(old_rel)) return -err::kENOENT;
+  if (is_meta(new_rel)) return -err::kEACCES;
+  Stat ost, nst;
+  int owhere = locate(old_rel, &ost);
+  if (owhere < 0) return owhere;
+  if (is_dir_mode(ost.mode)) return -err::kEPERM;
+  int nwhere = locate(new_rel, &nst);
+  if (nwhere > 0) return -err::kEEXIST;
+  if (nwhere != -err::kENOENT) return nwhere;
+  if (owhere != kUpper) return -err::kEXDEV;  // caller must copy up first
+  std::string new_parent = parent_of(new_rel);
+  if (int rc = check_dir(new_parent); rc < 0) return rc;
+  if (int rc = copy_up_dirs(new_parent); rc < 0) return rc;
+  return upper_->link(old_rel, new_rel);
+}
+
+int OverlayDir::readlink(std::string_view rel, std::string* target) const {
+  Stat st;
+  int where = locate(rel, &st);
+  if (where < 0) return where;
+  return where == kUpper ? upper_->readlink(rel, target) : lower_->readlink(rel, target);
+}
+
+int OverlayDir::list(std::string_view rel, std::vector<DirEntry>* out) const {
+  if (is_meta(rel)) return -err::kENOENT;
+  std::vector<DirEntry> entries;
+  std::set<std::string, std::less<>> names;
+  bool found = false;
+  int fd = upper_->open_file(rel, O_RDONLY | O_DIRECTORY, 0);
+  if (fd >= 0) {
+    found = true;
+    int rc = HostDir::list(fd, &entries);
+    ::close(fd);
+    if (rc < 0) return rc;
+    if (rel.empty()) {
+      std::erase_if(entries, [](const DirEntry& e) { return e.name == kMetaDirName; });
+    }
+    for (const DirEntry& e : entries) names.insert(e.name);
+  } else if (fd != -err::kENOENT && fd != -err::kENOTDIR) {
+    return fd;
+  }
+  if (lower_visible(rel)) {
+    fd = lower_->open_file(rel, O_RDONLY | O_DIRECTORY, 0);
+    if (fd >= 0) {
+      // A lower directory under an upper non-directory is shadowed.
+      Stat ust;
+      if (!found && upper_->stat(rel, &ust) == 0) {
+        ::close(fd);
+        return -err::kENOTDIR;
+      }
+      found = true;
+      std::vector<DirEntry> lower_entries;
+      int rc = HostDir::list(fd, &lower_entries);
+      ::close(fd);
+      if (rc < 0) return rc;
+      for (DirEntry& e : lower_entries) {
+        if (names.count(e.name) > 0) continue;
+        std::string child = rel.empty() ? e.name : std::string(rel) + "/" + e.name;
+        if (!lower_visible(child)) continue;
+        entries.push_back(std::move(e));
+      }
+    } else if (fd != -err::kENOENT && fd != -err::kENOTDIR) {
+      return fd;
+    }
+  }
+  if (!found) return -err::kENOENT;
+  for (DirEntry& e : entries) out->push_back(std::move(e));
+  return 0;
+}
+
+}  // namespace pgthaw::vfs
