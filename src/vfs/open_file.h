@@ -45,7 +45,7 @@ struct OpenFile {
   uint64_t memdir_id = 0;
 
   // Caches, rebuilt from the above on restore.
-  int host_fd = -1;               // kHostFile, kHostDir
+  int host_fd = -1;  // kHostFile, kHostDir
   // Overlay mounts: host_fd is the read-only lower file (or directory). The
   // first modification through this description copies the file up and
   // every lower description of it gets the upper file (overlay_ops.cc).

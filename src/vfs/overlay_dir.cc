@@ -284,8 +284,8 @@ int OverlayDir::copy_up_dirs(std::string_view dir_rel) {
 }
 
 std::string OverlayDir::temp_name() {
-  return std::string(kMetaDirName) + "/" + std::string(kTempPrefix) +
-         std::to_string(::getpid()) + "-" + std::to_string(next_temp_++);
+  return std::string(kMetaDirName) + "/" + std::string(kTempPrefix) + std::to_string(::getpid()) +
+         "-" + std::to_string(next_temp_++);
 }
 
 int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
@@ -344,8 +344,8 @@ int OverlayDir::open(std::string_view rel, int host_flags, uint32_t mode, bool* 
     if (is_dir_mode(st.mode) && (access != O_RDONLY || (host_flags & O_CREAT))) {
       return -err::kEISDIR;
     }
-    int fd = lower_->open_file(rel, O_RDONLY | (host_flags & (O_DIRECTORY | O_NONBLOCK | O_NOCTTY)),
-                               0);
+    int fd =
+        lower_->open_file(rel, O_RDONLY | (host_flags & (O_DIRECTORY | O_NONBLOCK | O_NOCTTY)), 0);
     if (fd >= 0) *from_lower = true;
     return fd;
   }

@@ -40,11 +40,12 @@ int FileSystem::copy_up_path(int m, std::string_view rel, int64_t max_bytes) {
 
 int FileSystem::reopen_upper(OpenFile& f, std::string_view rel) {
   const MountPoint& mp = mounts_[f.mount];
-  int host_flags = f.kind == FileKind::kHostDir
-                       ? O_RDONLY | O_DIRECTORY
-                       : to_host_open_flags(f.flags & ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC),
-                                            options_.durable) |
-                             O_NONBLOCK | O_NOCTTY;
+  int host_flags =
+      f.kind == FileKind::kHostDir
+          ? O_RDONLY | O_DIRECTORY
+          : to_host_open_flags(f.flags & ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC),
+                               options_.durable) |
+                O_NONBLOCK | O_NOCTTY;
   int fd = mp.overlay->upper().open_file(rel, host_flags, 0);
   if (fd < 0) return fd;
   ::close(f.host_fd);

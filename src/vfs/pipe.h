@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace pgthaw::vfs {
 
@@ -23,6 +24,13 @@ class Pipe {
 
   size_t buffered() const { return data_.size() - head_; }
   bool has_space() const { return buffered() < kCapacityBytes; }
+
+  // The unread bytes (snapshots).
+  std::string contents() const { return data_.substr(head_); }
+  void set_contents(std::string bytes) {
+    data_ = std::move(bytes);
+    head_ = 0;
+  }
 
   // Open ends; maintained by the OpenFile descriptions of each end.
   int readers = 0;

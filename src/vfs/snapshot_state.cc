@@ -147,7 +147,6 @@ struct SavedDesc {
 };
 
 bool is_mem_kind(FileKind k) { return k == FileKind::kMemFile || k == FileKind::kMemDir; }
-bool is_host_kind(FileKind k) { return k == FileKind::kHostFile || k == FileKind::kHostDir; }
 bool is_pipe_kind(FileKind k) { return k == FileKind::kPipeRead || k == FileKind::kPipeWrite; }
 
 }  // namespace
@@ -221,8 +220,9 @@ Result<std::string> FileSystem::save_state() const {
         d.node = it != node_index.end() ? it->second : add_node(f.node.get(), false);
       }
     }
-    if (is_host_kind(f.kind)) {
+    if (f.kind == FileKind::kHostFile) {
       // Restore re-opens by path: the path must still name this file.
+      // (Directories are listed by path anyway; restore checks the kind.)
       const MountPoint& mp = mounts_[f.mount];
       struct stat open_st;
       Stat named;
@@ -308,9 +308,7 @@ Result<std::string> FileSystem::save_state() const {
 // --- restore --------------------------------------------------------------------------
 
 Status FileSystem::restore_state(std::string_view state) {
-  auto corrupt = [](const std::string& what) {
-    return Status::Corruption("vfs state: " + what);
-  };
+  auto corrupt = [](const std::string& what) { return Status::Corruption("vfs state: " + what); };
   Reader r(state);
   char magic[sizeof(kMagic)];
   r.raw(magic, sizeof(magic));
@@ -496,7 +494,8 @@ Status FileSystem::restore_state(std::string_view state) {
     Stat st;
     bool in_restored_tree = false;
     if (resolve_abs(cwd, true, &res) == 0 && res.kind == Resolved::Kind::kMem) {
-      for (const SavedMount& sm : smounts) in_restored_tree |= sm.ours == res.mount && sm.root != kByPath;
+      for (const SavedMount& sm : smounts)
+        in_restored_tree |= sm.ours == res.mount && sm.root != kByPath;
     }
     if (!in_restored_tree &&
         (resolve_abs(cwd, true, &res) < 0 || stat_resolved(res, true, &st) < 0 ||

@@ -1,0 +1,96 @@
+// runtime::WarmPool: blank tenants made ahead of time, for tenant ids that
+// have no directory yet.
+//
+//   DATA_ROOT/pool/slot-<n>/      laid out exactly like a tenant root
+//     data/                       overlay upper on the template's data/
+//     lower                       the template's data directory, one line
+//
+// A slot's instance is restored from the template over slot-<n>/data (as
+// Template::NewTenant does for any new tenant). TakeInto(root) renames the
+// whole slot directory to the tenant's root, DATA_ROOT/tenants/<id>/. The
+// live instance keeps working across the rename because the VFS holds each
+// mount as an O_PATH directory fd opened when the instance was made
+// (vfs/host_dir.h; open host files are fds too); the host path strings it
+// keeps are only used in messages. The runtime test
+// PoolTenantSurvivesRenameHibernateAndRestart checks this end to end. If the
+// VFS ever resolved host paths again after creation, the pool would have to
+// stop renaming (and TakeInto would be replaced by a plain NewTenant).
+//
+// Slots never outlive the process: Reset() removes what an earlier process
+// left (the directory belongs to one process at a time), Stop() abandons the
+// ready instances and removes their slots.
+//
+// Owner: Runtime::Impl. Threads: every method is thread-safe; a background
+// refill thread (Start()) keeps `target` slots ready.
+//
+// Mutex rules: mutex_ guards ready_, filling_, next_slot_, stop_ and
+// last_error_. It is a leaf lock: never held while making or renaming a
+// slot, and nothing else is locked while it is held.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "engine/instance.h"
+#include "engine/template.h"
+
+namespace pgthaw::runtime {
+
+class WarmPool {
+ public:
+  // `tmpl` must outlive the pool. `dir` is DATA_ROOT/pool.
+  WarmPool(const engine::Template& tmpl, std::string dir, unsigned target, bool durable);
+  ~WarmPool();  // Stop()
+  WarmPool(const WarmPool&) = delete;
+  WarmPool& operator=(const WarmPool&) = delete;
+
+  // Removes slots an earlier process left behind (they are blank).
+  Status Reset();
+  // Starts the refill thread.
+  void Start();
+  // Joins the refill thread, abandons ready instances, removes their slots.
+  void Stop();
+
+  // Makes slots on the calling thread until `target` are ready; returns the
+  // error of a slot that could not be made.
+  Status Fill();
+
+  // Moves a ready slot to ROOT (which must not exist; its parent must) and
+  // returns its instance, now the tenant's. NotFound when no slot is ready.
+  Result<std::unique_ptr<engine::Instance>> TakeInto(const std::string& root);
+
+  size_t ready() const;
+
+ private:
+  struct Slot {
+    std::string dir;
+    std::unique_ptr<engine::Instance> instance;
+  };
+
+  Result<Slot> MakeSlot(uint64_t n);
+  void RefillLoop();
+  static void Discard(Slot slot);
+
+  // Constant after construction.
+  const engine::Template& template_;
+  const std::string dir_;
+  const unsigned target_;
+  const bool durable_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_cv_;  // ready_, filling_ or stop_ changed
+  std::deque<Slot> ready_;              // guarded by mutex_
+  unsigned filling_ = 0;                // slots being made; guarded by mutex_
+  uint64_t next_slot_ = 0;              // guarded by mutex_
+  bool stop_ = false;                   // guarded by mutex_
+  Status last_error_;                   // last failed MakeSlot; guarded by mutex_
+  std::thread refill_thread_;
+};
+
+}  // namespace pgthaw::runtime
