@@ -155,8 +155,16 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
                                const std::string& lower_dir) {
   engine_ = &engine;
   data_dir_ = data_dir;
-  auto files = read_snapshot(snapshot_dir);
-  if (!files.ok()) return files.status();
+  std::shared_ptr<const SnapshotFiles> files;
+  if (consume) {
+    auto read = read_snapshot(snapshot_dir);
+    if (!read.ok()) return read.status();
+    files = std::make_shared<const SnapshotFiles>(std::move(read).value());
+  } else {
+    auto kept = read_kept_snapshot(snapshot_dir);
+    if (!kept.ok()) return kept.status();
+    files = *kept;
+  }
   lower_dir_ = lower_dir.empty() ? files->meta.lower_dir : lower_dir;
   auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dir_, nullptr);
   if (!fs.ok()) return fs.status();

@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -179,9 +180,9 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
     if (!delta.ok()) return delta.status();
     if (hash(*delta) != meta->memory_hash) return Status::Corruption(dir + ": delta checksum mismatch");
     files.delta = std::move(delta).value();
-    auto base = read_snapshot(meta->base);
+    auto base = read_kept_snapshot(meta->base);
     if (!base.ok()) return base.status();
-    files.memory_path = base->memory_path;
+    files.memory_path = (*base)->memory_path;
   }
   struct stat st;
   if (stat(files.memory_path.c_str(), &st) != 0 ||
@@ -189,6 +190,19 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
     return Status::Corruption(dir + ": memory image missing or too large");
   }
   return files;
+}
+
+Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::string& dir) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<const SnapshotFiles>> cache;
+  std::lock_guard lock(mutex);
+  auto it = cache.find(dir);
+  if (it != cache.end()) return it->second;
+  auto files = read_snapshot(dir);
+  if (!files.ok()) return files.status();
+  auto shared = std::make_shared<const SnapshotFiles>(std::move(files).value());
+  cache.emplace(dir, shared);
+  return shared;
 }
 
 Status consume_snapshot(const std::string& dir) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
@@ -48,6 +49,10 @@ Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::stri
 // Reads and validates a snapshot (build id, sizes, checksums; the base's
 // image too, once per process).
 Result<SnapshotFiles> read_snapshot(const std::string& dir);
+
+// read_snapshot() for snapshots that never change once written (templates):
+// read and verified once per process, then served from memory.
+Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::string& dir);
 
 // Marks a tenant snapshot used: removed so it can never be restored over
 // data committed after it. Templates are never consumed.

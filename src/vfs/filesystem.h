@@ -15,6 +15,7 @@
 // returns EPERM. Symlinks exist only in MemDir mounts; following one restarts
 // the rule above with the link's target, so it cannot escape either.
 // Writes under read-only mounts give EROFS; rename/link across mounts EXDEV.
+// Overlay mounts apply the same rule to both layers (overlay_dir.h).
 //
 // NUMBERS. Every number crossing this API is in the guest's wasm32
 // Emscripten numbering: open flags, *at flags, whence, fcntl commands

@@ -340,6 +340,17 @@ TEST_F(OverlayTest, SymlinksInEitherLayerAreNotFollowed) {
   EXPECT_EQ(fs_->symlinkat("/x", abi::kAT_FDCWD, "link"), -err::kEPERM);
 }
 
+TEST_F(OverlayTest, CopyUpAndConfinementWithoutOpenat2) {
+  HostDir::disable_openat2_for_test(true);
+  fs::create_symlink("/etc", lower_ + "/base/escape");
+  EXPECT_LT(fs_->openat(abi::kAT_FDCWD, "base/escape/passwd", abi::kO_RDONLY, 0), 0);
+  int fd = open("base/1/1249", abi::kO_RDWR);
+  EXPECT_EQ(fs_->pwrite(fd, "A", 1, 0), 1);
+  EXPECT_EQ(read_host(upper_ + "/base/1/1249"), "Attribute");
+  EXPECT_EQ(read_host(lower_ + "/base/1/1249"), "attribute");
+  HostDir::disable_openat2_for_test(false);
+}
+
 TEST_F(OverlayTest, WritesThroughAnUnlinkedLowerDescriptionStayPrivate) {
   int fd = open("base/1/1249", abi::kO_RDWR);
   ASSERT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "base/1/1249", 0), 0);

@@ -1,0 +1,546 @@
+// runtime::Runtime: the scheduler (ready queue + worker pool), the
+// maintenance thread (idle timeout, memory budget) and shutdown. Tenant
+// states and the ownership rule are described in tenant.h.
+//
+// Mutex rules
+//   shutdown_mutex_  serialises Shutdown(); taken before mutex_.
+//   mutex_           guards tenants_, ready_, every Tenant field (tenant.h),
+//                    the counters and the flags below it. Never held while
+//                    guest code runs (work items, thaw, hibernation) or while
+//                    a thread is joined. Lock order: mutex_ may be held while
+//                    calling WarmPool::ready() (WarmPool::mutex_ is a leaf);
+//                    WarmPool::TakeInto/Fill are called without mutex_.
+//   Work items run with no runtime lock held, so they may call Submit,
+//   SubmitHeld and Release; they must not call Hibernate, Warmup or
+//   Shutdown (those wait for the calling item's own tenant or thread).
+#include "runtime/runtime.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/template.h"
+#include "engine/tenant_store.h"
+#include "runtime/tenant.h"
+#include "runtime/warm_pool.h"
+
+namespace pgthaw::runtime {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t micros(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+// Eviction passes run at most this often.
+constexpr std::chrono::milliseconds kMinPassInterval{5};
+constexpr int64_t kMaxIdleMs = int64_t{365} * 24 * 3600 * 1000;
+
+bool has_snapshot(const std::string& root) {
+  std::error_code ec;
+  return fs::exists(root + "/snapshot/meta.json", ec);
+}
+
+}  // namespace
+
+class Runtime::Impl {
+ public:
+  Impl(const engine::Engine& engine, RuntimeOptions options, engine::Template tmpl)
+      : engine_(engine),
+        options_(std::move(options)),
+        template_(std::move(tmpl)),
+        tenants_dir_(options_.data_root + "/tenants") {}
+
+  Status Init();
+  Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work);
+  void Release(const std::string& id, uint64_t holder);
+  Status Hibernate(const std::string& id);
+  Status Warmup();
+  TenantState state(const std::string& id) const;
+  RuntimeStats stats() const;
+  Status Shutdown();
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+  using TenantPtr = std::shared_ptr<Tenant>;
+
+  // The item that may run next: the head, or while held the holder's first.
+  // REQUIRES mutex_.
+  static std::deque<WorkItem>::iterator NextItem(Tenant& t);
+  static bool HasTurn(Tenant& t) { return NextItem(t) != t.queue.end() || t.hibernate_wanted; }
+  // Puts an idle tenant with something to do on the ready queue.
+  void Schedule(Lock& lock, const TenantPtr& t);
+  void Push(Lock& lock, const TenantPtr& t);
+  void RequestHibernate(Lock& lock, const TenantPtr& t);
+
+  void WorkerLoop();
+  // One turn of the tenant that owns this thread: a work item (thawing
+  // first if needed) or a hibernation. Unlocks around guest code.
+  void RunTurn(Lock& lock, const TenantPtr& t);
+  void RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
+  void HibernateNow(Lock& lock, Tenant& t);
+  void EndTurn(Lock& lock, const TenantPtr& t);
+  // Pool, thaw, boot or create; no lock held (the caller owns `t`).
+  Result<std::unique_ptr<engine::Instance>> Open(const Tenant& t, std::string* kind);
+
+  void MaintenanceLoop();
+  Clock::time_point EvictPass(Lock& lock, Clock::time_point now);
+  bool OverBudget() const {
+    return warm_count_ * options_.tenant_memory_bytes > options_.memory_budget_bytes;
+  }
+  bool AllIdle() const;
+
+  // Constant after construction.
+  const engine::Engine& engine_;
+  const RuntimeOptions options_;
+  const engine::Template template_;
+  const std::string tenants_dir_;
+  std::unique_ptr<WarmPool> pool_;  // null when warm_pool_size == 0
+
+  std::mutex shutdown_mutex_;
+  bool shut_down_ = false;  // guarded by shutdown_mutex_
+  Status shutdown_status_;  // guarded by shutdown_mutex_
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_;         // ready_ or stop_workers_ changed
+  std::condition_variable changed_cv_;      // a turn ended (Hibernate, Shutdown wait)
+  std::condition_variable maintenance_cv_;  // budget pressure or stop
+  std::map<std::string, TenantPtr> tenants_;  // not cold-and-idle
+  std::deque<TenantPtr> ready_;               // busy tenants waiting for a worker
+  bool accepting_ = true;
+  bool stop_workers_ = false;
+  bool stop_maintenance_ = false;
+  uint64_t warm_count_ = 0;        // tenants holding an instance
+  uint64_t hibernated_count_ = 0;  // tenant dirs with snapshot/meta.json
+  uint64_t created_ = 0, thawed_ = 0, booted_ = 0, pooled_ = 0, hibernations_ = 0;
+
+  std::vector<std::thread> workers_;
+  std::thread maintenance_thread_;
+};
+
+// ---- Setup -----------------------------------------------------------------
+
+Status Runtime::Impl::Init() {
+  std::error_code ec;
+  fs::create_directories(tenants_dir_, ec);
+  if (ec) return Status::FromErrno("mkdir " + tenants_dir_, ec.value());
+  for (const fs::directory_entry& e : fs::directory_iterator(tenants_dir_, ec)) {
+    if (has_snapshot(e.path().string())) ++hibernated_count_;
+  }
+  if (ec) return Status::FromErrno("list " + tenants_dir_, ec.value());
+  if (options_.warm_pool_size > 0) {
+    pool_ = std::make_unique<WarmPool>(template_, options_.data_root + "/pool",
+                                       options_.warm_pool_size, engine_.options().durable);
+    PGTHAW_RETURN_IF_ERROR(pool_->Reset());
+    pool_->Start();
+  }
+  for (unsigned i = 0; i < options_.threads; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+  maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  return Status::Ok();
+}
+
+// ---- Submitting --------------------------------------------------------------
+
+Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> holder, Work work) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  if (!work) return Status::InvalidArgument("empty work item for tenant " + id);
+  Lock lock(mutex_);
+  if (!accepting_) return Status::Unavailable("runtime is shutting down");
+  TenantPtr& t = tenants_[id];
+  if (t == nullptr) t = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  t->queue.push_back(WorkItem{std::move(work), holder, Clock::now()});
+  // A cold tenant goes to the front of the ready queue: its thaw starts as
+  // soon as any worker is free (eager start).
+  Schedule(lock, t);
+  return Status::Ok();
+}
+
+void Runtime::Impl::Release(const std::string& id, uint64_t holder) {
+  Lock lock(mutex_);
+  auto found = tenants_.find(id);
+  if (found == tenants_.end()) return;
+  TenantPtr t = found->second;
+  if (t->holder != holder) return;
+  t->holder.reset();
+  Schedule(lock, t);
+}
+
+std::deque<WorkItem>::iterator Runtime::Impl::NextItem(Tenant& t) {
+  if (!t.holder) return t.queue.begin();
+  return std::find_if(t.queue.begin(), t.queue.end(),
+                      [&](const WorkItem& item) { return item.holder == t.holder; });
+}
+
+void Runtime::Impl::Schedule(Lock& lock, const TenantPtr& t) {
+  if (t->busy || !HasTurn(*t)) return;
+  t->busy = true;
+  Push(lock, t);
+}
+
+void Runtime::Impl::Push(Lock& /*lock*/, const TenantPtr& t) {
+  if (t->instance == nullptr && NextItem(*t) != t->queue.end()) {
+    ready_.push_front(t);
+  } else {
+    ready_.push_back(t);
+  }
+  work_cv_.notify_one();
+}
+
+void Runtime::Impl::RequestHibernate(Lock& lock, const TenantPtr& t) {
+  t->hibernate_wanted = true;
+  Schedule(lock, t);
+}
+
+// ---- Workers -------------------------------------------------------------------
+
+void Runtime::Impl::WorkerLoop() {
+  Lock lock(mutex_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return !ready_.empty() || stop_workers_; });
+    if (ready_.empty()) return;  // stopping, and nothing left to run
+    TenantPtr t = std::move(ready_.front());
+    ready_.pop_front();
+    RunTurn(lock, t);
+  }
+}
+
+void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t) {
+  auto it = NextItem(*t);
+  if (it != t->queue.end()) {
+    // Work came in after a hibernation was asked for: the work wins.
+    t->hibernate_wanted = false;
+    RunItem(lock, *t, it);
+  } else if (t->hibernate_wanted) {
+    if (t->instance != nullptr && !t->holder && t->queue.empty()) HibernateNow(lock, *t);
+    // Cleared only now: Hibernate() waits for this flag, then reads state.
+    t->hibernate_wanted = false;
+  }
+  EndTurn(lock, t);
+}
+
+void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
+  WorkItem item = std::move(*it);
+  t.queue.erase(it);
+  Clock::time_point start = Clock::now();
+  Timings timings;
+  timings.queue_us = micros(start - item.submitted);
+  Result<engine::Instance*> instance = Status::Internal("no instance");
+  if (t.instance == nullptr) {
+    t.state = TenantState::kThawing;
+    lock.unlock();
+    bool had_snapshot = has_snapshot(t.root);
+    std::string kind;
+    Result<std::unique_ptr<engine::Instance>> opened = Open(t, &kind);
+    bool snapshot_left = has_snapshot(t.root);
+    Clock::time_point opened_at = Clock::now();
+    lock.lock();
+    if (had_snapshot && !snapshot_left) --hibernated_count_;
+    timings.cold = true;
+    timings.thaw_us = micros(opened_at - start);
+    if (opened.ok()) {
+      t.instance = std::move(opened).value();
+      t.state = TenantState::kWarm;
+      ++warm_count_;
+      timings.cold_kind = kind;
+      if (kind == "pool") ++pooled_;
+      if (kind == "created") ++created_;
+      if (kind == "thawed") ++thawed_;
+      if (kind == "booted") ++booted_;
+      if (OverBudget()) maintenance_cv_.notify_one();
+    } else {
+      t.state = TenantState::kCold;
+      instance = opened.status().Annotate("tenant " + t.id + ": ");
+      spdlog::warn("{}", instance.status().ToString());
+    }
+  }
+  if (t.instance != nullptr) {
+    instance = t.instance.get();
+    // The hold starts when the holder's item runs on a live instance; not
+    // while shutting down, which has dropped every hold for good.
+    if (item.holder && accepting_) t.holder = item.holder;
+  }
+  lock.unlock();
+  item.work(std::move(instance), timings);
+  item.work = nullptr;  // the work's captures die outside the lock
+  lock.lock();
+  t.last_used = Clock::now();
+}
+
+void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
+  t.state = TenantState::kHibernating;
+  std::unique_ptr<engine::Instance> instance = std::move(t.instance);
+  lock.unlock();
+  Status st = engine::hibernate_tenant(std::move(instance), t.root);
+  bool snapshot = has_snapshot(t.root);
+  lock.lock();
+  t.state = TenantState::kCold;
+  t.last_hibernate = st;
+  --warm_count_;
+  ++hibernations_;
+  if (snapshot) ++hibernated_count_;
+  if (!st.ok()) spdlog::warn("tenant {}: hibernation: {}", t.id, st.ToString());
+}
+
+void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
+  if (HasTurn(*t)) {
+    Push(lock, t);  // still busy: back of the line (front if cold)
+  } else {
+    t->busy = false;
+    if (t->state == TenantState::kCold && t->queue.empty() && !t->holder) {
+      // Cold and idle: nothing in memory to remember it by.
+      auto found = tenants_.find(t->id);
+      if (found != tenants_.end() && found->second == t) tenants_.erase(found);
+    }
+  }
+  if (OverBudget()) maintenance_cv_.notify_one();
+  changed_cv_.notify_all();
+}
+
+Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(const Tenant& t, std::string* kind) {
+  std::error_code ec;
+  if (pool_ != nullptr && !fs::exists(t.root, ec) && !ec) {
+    // A tenant with no directory at all: a pool slot becomes its directory.
+    auto taken = pool_->TakeInto(t.root);
+    if (taken.ok()) {
+      *kind = "pool";
+      return taken;
+    }
+    if (taken.status().code() != StatusCode::kNotFound) {
+      spdlog::warn("tenant {}: warm pool not used: {}", t.id, taken.status().ToString());
+    }
+  }
+  engine::OpenReport report;
+  auto opened = engine::open_tenant(engine_, template_, t.root, &report);
+  switch (report.kind) {
+    case engine::OpenReport::kCreated:
+      *kind = "created";
+      break;
+    case engine::OpenReport::kThawed:
+      *kind = "thawed";
+      break;
+    case engine::OpenReport::kBooted:
+      *kind = "booted";
+      break;
+  }
+  return opened;
+}
+
+// ---- Eviction ------------------------------------------------------------------
+
+void Runtime::Impl::MaintenanceLoop() {
+  Lock lock(mutex_);
+  while (!stop_maintenance_) {
+    Clock::time_point next = EvictPass(lock, Clock::now());
+    maintenance_cv_.wait_until(lock, next);
+  }
+}
+
+Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
+  // Clamped so that time points cannot overflow.
+  const auto idle_timeout = std::chrono::milliseconds(std::min(options_.idle_timeout_ms, kMaxIdleMs));
+  std::vector<TenantPtr> warm;
+  for (const auto& [id, t] : tenants_) {
+    if (t->state == TenantState::kWarm && !t->hibernate_wanted) warm.push_back(t);
+  }
+  std::sort(warm.begin(), warm.end(),
+            [](const TenantPtr& a, const TenantPtr& b) { return a->last_used < b->last_used; });
+  uint64_t memory = warm.size() * options_.tenant_memory_bytes;
+  Clock::time_point next = now + idle_timeout;
+  for (const TenantPtr& t : warm) {  // least recently used first
+    // Running or queued: in use right now; judged again after its turn.
+    if (t->busy) continue;
+    // Inside a transaction block: its holder will come back to it.
+    if (t->holder) continue;
+    // Idle past the timeout: hibernate.
+    // Over the memory budget: hibernate, least recently used first.
+    if (now - t->last_used >= idle_timeout || memory > options_.memory_budget_bytes) {
+      RequestHibernate(lock, t);
+      memory -= options_.tenant_memory_bytes;
+      continue;
+    }
+    // Used recently and within budget: keep; wake up when it would expire.
+    next = std::min(next, t->last_used + idle_timeout);
+  }
+  // A zero timeout must not turn this thread into a busy loop.
+  return std::max(next, now + kMinPassInterval);
+}
+
+// ---- Admin ---------------------------------------------------------------------
+
+Status Runtime::Impl::Hibernate(const std::string& id) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  Lock lock(mutex_);
+  auto found = tenants_.find(id);
+  if (found == tenants_.end()) return Status::Ok();  // cold already
+  TenantPtr t = found->second;
+  if (t->holder || !t->queue.empty()) {
+    return Status::Unavailable("tenant " + id + " is busy (held or queued work)");
+  }
+  if (t->state == TenantState::kCold && !t->busy) return Status::Ok();
+  if (stop_workers_) return Status::Unavailable("runtime is shut down");
+  RequestHibernate(lock, t);
+  changed_cv_.wait(lock, [&] { return !t->hibernate_wanted; });
+  if (t->state == TenantState::kCold) return t->last_hibernate;
+  return Status::Unavailable("tenant " + id + " got work before it could hibernate");
+}
+
+Status Runtime::Impl::Warmup() {
+  if (pool_ == nullptr) return Status::Ok();
+  return pool_->Fill();
+}
+
+TenantState Runtime::Impl::state(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto found = tenants_.find(id);
+  return found == tenants_.end() ? TenantState::kCold : found->second->state;
+}
+
+RuntimeStats Runtime::Impl::stats() const {
+  std::lock_guard lock(mutex_);
+  RuntimeStats s;
+  s.warm_tenants = warm_count_;
+  s.hibernated_tenants = hibernated_count_;
+  s.pool_ready = pool_ != nullptr ? pool_->ready() : 0;
+  s.warm_memory_bytes = warm_count_ * options_.tenant_memory_bytes;
+  s.cold_starts_created = created_;
+  s.cold_starts_thawed = thawed_;
+  s.cold_starts_booted = booted_;
+  s.cold_starts_pool = pooled_;
+  s.hibernations = hibernations_;
+  return s;
+}
+
+bool Runtime::Impl::AllIdle() const {
+  if (!ready_.empty()) return false;
+  for (const auto& [id, t] : tenants_) {
+    if (t->busy || !t->queue.empty()) return false;
+  }
+  return true;
+}
+
+Status Runtime::Impl::Shutdown() {
+  std::lock_guard shutdown_lock(shutdown_mutex_);
+  if (shut_down_) return shutdown_status_;
+  Lock lock(mutex_);
+  accepting_ = false;
+  // 1. Drain. Holders cannot submit any more, so their holds are dropped
+  //    (a transaction left open is rolled back when its tenant hibernates).
+  std::vector<TenantPtr> all;
+  for (const auto& [id, t] : tenants_) all.push_back(t);
+  for (const TenantPtr& t : all) {
+    t->holder.reset();
+    Schedule(lock, t);
+  }
+  changed_cv_.wait(lock, [&] { return AllIdle(); });
+
+  // 2. No more eviction passes or pool refills.
+  stop_maintenance_ = true;
+  maintenance_cv_.notify_all();
+  lock.unlock();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  if (pool_ != nullptr) pool_->Stop();
+  lock.lock();
+
+  // 3. Hibernate every warm tenant, on the workers in parallel.
+  all.clear();
+  for (const auto& [id, t] : tenants_) {
+    if (t->instance != nullptr) all.push_back(t);
+  }
+  for (const TenantPtr& t : all) RequestHibernate(lock, t);
+  changed_cv_.wait(lock, [&] { return AllIdle(); });
+  Status status;
+  for (const TenantPtr& t : all) {
+    if (status.ok() && !t->last_hibernate.ok()) status = t->last_hibernate;
+  }
+
+  // 4. Workers leave once the ready queue is empty.
+  stop_workers_ = true;
+  work_cv_.notify_all();
+  lock.unlock();
+  for (std::thread& w : workers_) w.join();
+  workers_.clear();
+  shut_down_ = true;
+  shutdown_status_ = status;
+  return status;
+}
+
+// ---- Runtime -------------------------------------------------------------------
+
+Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Runtime::~Runtime() {
+  if (impl_ == nullptr) return;
+  Status st = impl_->Shutdown();
+  if (!st.ok()) spdlog::warn("runtime shutdown: {}", st.ToString());
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
+                                                RuntimeOptions options) {
+  if (options.data_root.empty()) return Status::InvalidArgument("RuntimeOptions.data_root is empty");
+  if (options.idle_timeout_ms < 0) {
+    return Status::InvalidArgument("RuntimeOptions.idle_timeout_ms is negative");
+  }
+  std::error_code ec;
+  // Absolute: the template's path is written into tenant directories.
+  fs::path root = fs::absolute(options.data_root, ec).lexically_normal();
+  if (ec) return Status::FromErrno("absolute path of " + options.data_root, ec.value());
+  options.data_root = root.string();
+  while (options.data_root.size() > 1 && options.data_root.back() == '/') {
+    options.data_root.pop_back();
+  }
+  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  auto tmpl = engine::Template::Ensure(engine, options.data_root);
+  if (!tmpl.ok()) return tmpl.status();
+  auto impl = std::make_unique<Impl>(engine, std::move(options), std::move(tmpl).value());
+  std::unique_ptr<Runtime> runtime(new Runtime(std::move(impl)));
+  // On failure the destructor stops whatever Init() started.
+  PGTHAW_RETURN_IF_ERROR(runtime->impl_->Init());
+  return runtime;
+}
+
+Status Runtime::ValidateTenantId(std::string_view id) {
+  if (id.empty() || id.size() > 63) {
+    return Status::InvalidArgument("tenant id must be 1 to 63 characters");
+  }
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) return Status::InvalidArgument("tenant id may only hold [A-Za-z0-9_-]");
+  }
+  return Status::Ok();
+}
+
+Status Runtime::Submit(const std::string& tenant, Work work) {
+  return impl_->Submit(tenant, std::nullopt, std::move(work));
+}
+
+Status Runtime::SubmitHeld(const std::string& tenant, uint64_t holder, Work work) {
+  return impl_->Submit(tenant, holder, std::move(work));
+}
+
+void Runtime::Release(const std::string& tenant, uint64_t holder) {
+  impl_->Release(tenant, holder);
+}
+
+Status Runtime::Hibernate(const std::string& tenant) { return impl_->Hibernate(tenant); }
+
+Status Runtime::Warmup() { return impl_->Warmup(); }
+
+TenantState Runtime::state(const std::string& tenant) const { return impl_->state(tenant); }
+
+RuntimeStats Runtime::stats() const { return impl_->stats(); }
+
+Status Runtime::Shutdown() { return impl_->Shutdown(); }
+
+}  // namespace pgthaw::runtime

@@ -1,0 +1,444 @@
+// Runtime tests: a real engine, real directories, real SQL.
+#include "runtime/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/test_support.h"
+
+namespace pgthaw::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+using engine::Instance;
+using engine::testing::rows;
+using engine::testing::run;
+using engine::testing::scalar;
+using engine::testing::TempDir;
+using engine::testing::test_engine;
+
+RuntimeOptions options_for(const TempDir& dir) {
+  RuntimeOptions options;
+  options.data_root = dir.path();
+  options.threads = 4;
+  options.warm_pool_size = 0;
+  return options;
+}
+
+std::unique_ptr<Runtime> start(RuntimeOptions options) {
+  auto runtime = Runtime::Start(test_engine(), std::move(options));
+  EXPECT_TRUE(runtime.ok()) << runtime.status().ToString();
+  if (!runtime.ok()) return nullptr;
+  return std::move(runtime).value();
+}
+
+// Runs `fn` on the tenant's instance and waits for it; returns the timings.
+Timings run_sync(Runtime& runtime, const std::string& tenant,
+                 const std::function<void(Instance&)>& fn) {
+  std::promise<Timings> done;
+  Status st = runtime.Submit(tenant, [&](Result<Instance*> instance, const Timings& timings) {
+    EXPECT_TRUE(instance.ok()) << instance.status().ToString();
+    if (instance.ok()) fn(*instance.value());
+    done.set_value(timings);
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (!st.ok()) return {};
+  return done.get_future().get();
+}
+
+// Polls `done` for up to `limit`.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// Counts down to zero; wait() returns when it gets there.
+class Countdown {
+ public:
+  explicit Countdown(int n) : n_(n) {}
+  void done() {
+    std::lock_guard lock(mutex_);
+    if (--n_ == 0) cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return n_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int n_;
+};
+
+std::string snapshot_meta(const TempDir& dir, const std::string& tenant) {
+  return dir.path() + "/tenants/" + tenant + "/snapshot/meta.json";
+}
+
+TEST(Runtime, PerTenantOrderHoldsUnderConcurrentSubmitters) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  constexpr int kTenants = 8, kSubmitters = 32, kItems = 12;
+  for (int i = 0; i < kTenants; ++i) {
+    run_sync(*runtime, "t" + std::to_string(i), [](Instance& db) {
+      rows(db, "create table log (seq int primary key, submitter int, n int)");
+    });
+  }
+
+  std::atomic<int> running[kTenants] = {};
+  std::atomic<int> overlaps{0}, failures{0};
+  Countdown all(kSubmitters * kItems);
+  std::vector<std::thread> submitters;
+  for (int s = 0; s < kSubmitters; ++s) {
+    submitters.emplace_back([&, s] {
+      int tenant = s % kTenants;
+      for (int n = 0; n < kItems; ++n) {
+        Status st = runtime->Submit(
+            "t" + std::to_string(tenant), [&, s, n, tenant](Result<Instance*> instance,
+                                                            const Timings&) {
+              if (running[tenant].fetch_add(1) != 0) ++overlaps;
+              if (!instance.ok()) {
+                ++failures;
+              } else {
+                // One transaction as four separate Execs: another item of
+                // this tenant in between would break the sequence.
+                Instance& db = *instance.value();
+                rows(db, "begin");
+                std::string max = scalar(db, "select coalesce(max(seq), 0) from log");
+                rows(db, "insert into log values (" + std::to_string(std::stoi(max) + 1) + ", " +
+                             std::to_string(s) + ", " + std::to_string(n) + ")");
+                rows(db, "commit");
+              }
+              running[tenant].fetch_sub(1);
+              all.done();
+            });
+        if (!st.ok()) {
+          ++failures;
+          all.done();
+        }
+      }
+    });
+  }
+  for (std::thread& t : submitters) t.join();
+  all.wait();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+
+  constexpr int kPerTenant = kSubmitters / kTenants * kItems;
+  for (int i = 0; i < kTenants; ++i) {
+    run_sync(*runtime, "t" + std::to_string(i), [&](Instance& db) {
+      EXPECT_EQ(scalar(db, "select count(*) = max(seq) and min(seq) = 1 from log"), "t");
+      EXPECT_EQ(scalar(db, "select count(*) from log"), std::to_string(kPerTenant));
+      // Each submitter's numbers appear in the order it submitted them.
+      EXPECT_EQ(scalar(db,
+                       "select count(*) from (select n - lag(n) over (partition by submitter"
+                       " order by seq) as step from log) s where step <> 1"),
+                "0");
+      EXPECT_EQ(scalar(db, "select count(distinct submitter) from log"),
+                std::to_string(kSubmitters / kTenants));
+    });
+  }
+}
+
+TEST(Runtime, IdleTenantHibernatesAndThawsWithItsData) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.idle_timeout_ms = 100;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  Timings first = run_sync(*runtime, "sleepy", [](Instance& db) {
+    rows(db, "create table kv (k text primary key, v int); insert into kv values ('a', 42)");
+  });
+  EXPECT_TRUE(first.cold);
+  EXPECT_EQ(first.cold_kind, "created");
+
+  ASSERT_TRUE(eventually([&] {
+    return runtime->state("sleepy") == TenantState::kCold && fs::exists(snapshot_meta(dir, "sleepy"));
+  }));
+  EXPECT_EQ(runtime->stats().hibernated_tenants, 1u);
+  EXPECT_GE(runtime->stats().hibernations, 1u);
+  EXPECT_EQ(runtime->stats().warm_tenants, 0u);
+
+  Timings again = run_sync(*runtime, "sleepy", [](Instance& db) {
+    EXPECT_EQ(scalar(db, "select v from kv where k = 'a'"), "42");
+  });
+  EXPECT_TRUE(again.cold);
+  EXPECT_EQ(again.cold_kind, "thawed");
+  EXPECT_GT(again.thaw_us, 0);
+  RuntimeStats stats = runtime->stats();
+  EXPECT_EQ(stats.cold_starts_thawed, 1u);
+  EXPECT_EQ(stats.cold_starts_created, 1u);
+}
+
+TEST(Runtime, InvalidTenantIdsAreRejectedWithoutTouchingDisk) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  const std::string bad[] = {"",    ".",         "..",    "a/b", "../x", "a b", "a.b",
+                             "é",   "tab\there", "a\\b", "x:y", std::string(64, 'a'),
+                             std::string("nul\0x", 5)};
+  for (const std::string& id : bad) {
+    EXPECT_EQ(Runtime::ValidateTenantId(id).code(), StatusCode::kInvalidArgument) << id;
+    Status st = runtime->Submit(id, [](Result<Instance*>, const Timings&) {
+      ADD_FAILURE() << "work ran for an invalid id";
+    });
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << id;
+    EXPECT_EQ(runtime->SubmitHeld(id, 1, [](Result<Instance*>, const Timings&) {}).code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(runtime->Hibernate(id).code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(Runtime::ValidateTenantId(std::string(63, 'z')).ok());
+  EXPECT_TRUE(Runtime::ValidateTenantId("Tenant_01-x").ok());
+  EXPECT_TRUE(fs::is_empty(dir.path() + "/tenants"));
+}
+
+TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  for (const char* id : {"a", "b", "c"}) {
+    run_sync(*runtime, id, [&](Instance& db) {
+      rows(db, "create table t (x int); insert into t values (1)");
+    });
+  }
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(runtime
+                    ->Submit("a",
+                             [&](Result<Instance*> instance, const Timings&) {
+                               ASSERT_TRUE(instance.ok());
+                               rows(*instance.value(), "insert into t values (2)");
+                               ++ran;
+                             })
+                    .ok());
+  }
+  ASSERT_TRUE(runtime->Shutdown().ok());
+  EXPECT_EQ(ran.load(), 20);
+  RuntimeStats stats = runtime->stats();
+  EXPECT_EQ(stats.warm_tenants, 0u);
+  EXPECT_EQ(stats.hibernated_tenants, 3u);
+  for (const char* id : {"a", "b", "c"}) {
+    EXPECT_TRUE(fs::exists(snapshot_meta(dir, id))) << id;
+    EXPECT_EQ(runtime->state(id), TenantState::kCold);
+  }
+  auto noop = [](Result<Instance*>, const Timings&) { ADD_FAILURE() << "ran after shutdown"; };
+  EXPECT_EQ(runtime->Submit("a", noop).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(runtime->SubmitHeld("d", 7, noop).code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(runtime->Shutdown().ok());  // twice is fine
+  runtime.reset();
+
+  // A new runtime over the same root thaws what the old one left.
+  auto again = start(options_for(dir));
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->stats().hibernated_tenants, 3u);
+  Timings t = run_sync(*again, "a", [](Instance& db) {
+    EXPECT_EQ(scalar(db, "select count(*) from t"), "21");
+  });
+  EXPECT_EQ(t.cold_kind, "thawed");
+}
+
+TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "h", [](Instance& db) { rows(db, "create table t (id serial, x int)"); });
+
+  auto held = [&](const std::string& sql) {
+    std::promise<void> done;
+    ASSERT_TRUE(runtime
+                    ->SubmitHeld("h", 1,
+                                 [&](Result<Instance*> instance, const Timings&) {
+                                   EXPECT_TRUE(instance.ok());
+                                   if (instance.ok()) rows(*instance.value(), sql);
+                                   done.set_value();
+                                 })
+                    .ok());
+    done.get_future().get();
+  };
+  held("begin; insert into t (x) values (1)");
+
+  std::promise<void> other_done;
+  std::atomic<bool> other_ran{false};
+  ASSERT_TRUE(runtime
+                  ->Submit("h",
+                           [&](Result<Instance*> instance, const Timings&) {
+                             ASSERT_TRUE(instance.ok());
+                             // Outside the holder's transaction: it committed.
+                             EXPECT_FALSE(instance.value()->InTransaction());
+                             rows(*instance.value(), "insert into t (x) values (2)");
+                             other_ran = true;
+                             other_done.set_value();
+                           })
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(other_ran.load());
+  EXPECT_EQ(runtime->Hibernate("h").code(), StatusCode::kUnavailable);
+
+  // The holder's later items pass the waiting one.
+  held("insert into t (x) values (3); commit");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(other_ran.load());
+
+  runtime->Release("h", 2);  // not the holder: no effect
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(other_ran.load());
+
+  runtime->Release("h", 1);
+  other_done.get_future().get();
+  run_sync(*runtime, "h", [](Instance& db) {
+    EXPECT_EQ(rows(db, "select x from t order by id"), "1\n3\n2\n");
+  });
+  // Idle and released: it may hibernate now.
+  EXPECT_TRUE(runtime->Hibernate("h").ok());
+  EXPECT_EQ(runtime->state("h"), TenantState::kCold);
+  EXPECT_TRUE(fs::exists(snapshot_meta(dir, "h")));
+}
+
+TEST(Runtime, PoolTenantSurvivesRenameHibernateAndRestart) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.warm_pool_size = 2;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  ASSERT_TRUE(runtime->Warmup().ok());
+  EXPECT_EQ(runtime->stats().pool_ready, 2u);
+
+  Timings t = run_sync(*runtime, "fresh", [](Instance& db) {
+    rows(db, "create table t (x text); insert into t values ('from the pool')");
+  });
+  EXPECT_TRUE(t.cold);
+  EXPECT_EQ(t.cold_kind, "pool");
+  EXPECT_EQ(runtime->stats().cold_starts_pool, 1u);
+  // The slot became the tenant's directory, laid out as open_tenant() does.
+  EXPECT_TRUE(fs::exists(dir.path() + "/tenants/fresh/lower"));
+  EXPECT_TRUE(fs::is_directory(dir.path() + "/tenants/fresh/data"));
+  // Writes land under the new name (the VFS follows the renamed directory).
+  run_sync(*runtime, "fresh", [](Instance& db) { rows(db, "checkpoint"); });
+  bool found_relation_file = false;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() + "/tenants/fresh/data")) {
+    if (e.path().string().find("/base/") != std::string::npos && e.is_regular_file()) {
+      found_relation_file = true;
+    }
+  }
+  EXPECT_TRUE(found_relation_file);
+  EXPECT_TRUE(eventually([&] { return runtime->stats().pool_ready == 2; }));
+
+  ASSERT_TRUE(runtime->Hibernate("fresh").ok());
+  ASSERT_TRUE(fs::exists(snapshot_meta(dir, "fresh")));
+  t = run_sync(*runtime, "fresh", [](Instance& db) {
+    EXPECT_EQ(scalar(db, "select x from t"), "from the pool");
+    rows(db, "insert into t values ('after thaw')");
+  });
+  EXPECT_EQ(t.cold_kind, "thawed");
+
+  // A second pooled tenant is independent of the first.
+  run_sync(*runtime, "second", [](Instance& db) {
+    EXPECT_EQ(scalar(db, "select count(*) from pg_class where relname = 't'"), "0");
+  });
+  ASSERT_TRUE(runtime->Shutdown().ok());
+  runtime.reset();
+  EXPECT_FALSE(fs::exists(dir.path() + "/pool/slot-0"));
+
+  auto again = start(options);
+  ASSERT_NE(again, nullptr);
+  t = run_sync(*again, "fresh", [](Instance& db) {
+    EXPECT_EQ(rows(db, "select x from t order by x"), "after thaw\nfrom the pool\n");
+  });
+  EXPECT_EQ(t.cold_kind, "thawed");
+}
+
+TEST(Runtime, MemoryBudgetHibernatesLeastRecentlyUsedFirst) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.tenant_memory_bytes = uint64_t{1} << 20;
+  options.memory_budget_bytes = (uint64_t{5} << 20) / 2;  // room for two
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  for (const char* id : {"m1", "m2", "m3", "m4"}) {
+    run_sync(*runtime, id, [](Instance& db) { rows(db, "create table t (x int)"); });
+  }
+  ASSERT_TRUE(eventually([&] {
+    RuntimeStats s = runtime->stats();
+    return s.warm_tenants == 2 && s.hibernations == 2;
+  }));
+  EXPECT_EQ(runtime->state("m1"), TenantState::kCold);
+  EXPECT_EQ(runtime->state("m2"), TenantState::kCold);
+  EXPECT_EQ(runtime->state("m3"), TenantState::kWarm);
+  EXPECT_EQ(runtime->state("m4"), TenantState::kWarm);
+  EXPECT_EQ(runtime->stats().warm_memory_bytes, uint64_t{2} << 20);
+}
+
+TEST(Runtime, ColdTenantThawIsScheduledAheadOfWarmWork) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.threads = 1;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "warm", [](Instance&) {});
+
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  std::mutex order_mutex;
+  std::vector<std::string> order;
+  Countdown all(3);
+  auto record = [&](const std::string& what) {
+    return [&, what](Result<Instance*> instance, const Timings&) {
+      EXPECT_TRUE(instance.ok());
+      if (what == "blocker") open.wait();
+      std::lock_guard lock(order_mutex);
+      order.push_back(what);
+      all.done();
+    };
+  };
+  ASSERT_TRUE(runtime->Submit("blocker", record("blocker")).ok());
+  ASSERT_TRUE(eventually([&] { return runtime->state("blocker") == TenantState::kWarm; }));
+  ASSERT_TRUE(runtime->Submit("warm", record("warm")).ok());
+  ASSERT_TRUE(runtime->Submit("cold", record("cold")).ok());
+  gate.set_value();
+  all.wait();
+  EXPECT_EQ(order, (std::vector<std::string>{"blocker", "cold", "warm"}));
+}
+
+TEST(Runtime, FailedThawGivesTheErrorToTheWorkItem) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  fs::create_directories(dir.path() + "/tenants/broken");
+  std::ofstream(dir.path() + "/tenants/broken/data") << "not a directory";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::promise<Status> got;
+    ASSERT_TRUE(runtime
+                    ->Submit("broken",
+                             [&](Result<Instance*> instance, const Timings& timings) {
+                               EXPECT_TRUE(timings.cold);
+                               got.set_value(instance.status());
+                             })
+                    .ok());
+    Status st = got.get_future().get();
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("broken"), std::string::npos) << st.ToString();
+    EXPECT_EQ(runtime->state("broken"), TenantState::kCold);
+  }
+  EXPECT_EQ(runtime->stats().warm_tenants, 0u);
+  // Other tenants are unaffected.
+  run_sync(*runtime, "fine", [](Instance& db) { EXPECT_EQ(scalar(db, "select 1"), "1"); });
+}
+
+}  // namespace
+}  // namespace pgthaw::runtime

@@ -1,0 +1,84 @@
+// runtime::Tenant: one tenant's actor state inside Runtime::Impl.
+//
+// TENANT STATES
+//
+//              Submit (eager: front of the ready queue)
+//    kCold ---------------------------------------------> kThawing
+//      ^          (a worker runs pool / thaw / boot / create) |
+//      |                                                      | ok
+//      |         failed: the work item gets the error         v
+//      +<---------------------------------------------------- +
+//      |                                                    kWarm
+//      |   snapshot written (or clean close), memory freed    |
+//      +------------------ kHibernating <--------------------+
+//                        idle_timeout_ms passed, memory budget (LRU),
+//                        Hibernate(), Shutdown()
+//
+// ONE OWNER AT A TIME. A tenant's instance is used by at most one thread at
+// once: the thread that set `busy`. `busy` is set when the tenant is pushed
+// onto the ready queue (for work or for a hibernation) and cleared when a
+// worker finds nothing more to do for it. While busy, new work only joins
+// `queue`; it never pushes the tenant again. So work items of one tenant run
+// one at a time, in arrival order, and thaw and hibernation never overlap a
+// work item.
+//
+// HOLDS. A work item submitted with SubmitHeld(holder) takes the hold when it
+// starts: from then on only that holder's items run (in their order), other
+// items wait behind them, and the tenant is never hibernated, until
+// Release(holder). A hold is a Postgres connection inside BEGIN..COMMIT,
+// whose statements must reach the same session without others' statements
+// in between. Releasing is the holder's duty (a connection releases when its
+// transaction ends and on disconnect); Shutdown() drops every hold so it
+// cannot wait forever on a holder that never comes back.
+//
+// HIBERNATION RULE. A tenant is hibernated only when it is warm, not busy,
+// not held and has no queued work; the decision and the `busy` flag are taken
+// under the runtime mutex, so work that arrives during the snapshot waits in
+// `queue` and thaws the tenant again afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "engine/instance.h"
+#include "runtime/runtime.h"
+
+namespace pgthaw::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+struct WorkItem {
+  Runtime::Work work;
+  std::optional<uint64_t> holder;  // set by SubmitHeld
+  Clock::time_point submitted;
+};
+
+// Every field but the constants is guarded by Runtime::Impl::mutex_; the
+// Instance object itself is used only by the thread that owns the tenant
+// (`busy`), outside the mutex.
+struct Tenant {
+  Tenant(std::string tenant_id, std::string tenant_root)
+      : id(std::move(tenant_id)), root(std::move(tenant_root)) {}
+
+  // Constant after construction.
+  const std::string id;
+  const std::string root;  // DATA_ROOT/tenants/<id>
+
+  TenantState state = TenantState::kCold;
+  // Set in kWarm; moved out by the thread that hibernates the tenant.
+  std::unique_ptr<engine::Instance> instance;
+  std::deque<WorkItem> queue;
+  std::optional<uint64_t> holder;  // reserved for this holder until Release
+  // On the ready queue or owned by a thread (see ONE OWNER AT A TIME).
+  bool busy = false;
+  // Hibernate at the next turn if still idle; cleared when decided.
+  bool hibernate_wanted = false;
+  Status last_hibernate;  // outcome of the last hibernation
+  Clock::time_point last_used = Clock::now();
+};
+
+}  // namespace pgthaw::runtime

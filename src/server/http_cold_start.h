@@ -1,0 +1,42 @@
+// ColdStarter: answers a query from a brand-new instance, bypassing the
+// runtime and its warm pool: the seed's "force cold start (new DO)".
+//
+// Each call restores the template into a fresh scratch directory
+// (SCRATCH_ROOT/cold-XXXXXX, an overlay on the template's data directory),
+// runs the query, abandons the instance and removes the directory, so
+// nothing accumulates on disk. The timings report the creation as thawUs
+// with coldKind "created". This is the one place server/ uses engine/
+// directly: the runtime deliberately has no "make a throwaway tenant" call.
+//
+// Thread-safe; calls run on the given (blocking) thread pool, never on an
+// io thread.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <string>
+
+#include "engine/template.h"
+#include "server/http_reply.h"
+#include "server/query_json.h"
+
+namespace pgthaw::server {
+
+class ColdStarter {
+ public:
+  // `pool` is not owned and must outlive every Run().
+  ColdStarter(engine::Template tmpl, std::string scratch_root, boost::asio::thread_pool& pool)
+      : template_(std::move(tmpl)), scratch_root_(std::move(scratch_root)), pool_(pool) {}
+
+  void Run(const QueryRequest& request, std::chrono::steady_clock::time_point start,
+           Respond respond);
+
+  const std::string& scratch_root() const { return scratch_root_; }
+
+ private:
+  const engine::Template template_;
+  const std::string scratch_root_;
+  boost::asio::thread_pool& pool_;
+};
+
+}  // namespace pgthaw::server

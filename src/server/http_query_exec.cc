@@ -1,0 +1,72 @@
+#include "server/http_query_exec.h"
+
+#include "pgwire/frontend.h"
+
+namespace pgthaw::server {
+
+using Clock = std::chrono::steady_clock;
+
+Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
+  timings.total_us = micros_since(start);
+  reply.body["timings"] = timings_json(timings);
+  return reply;
+}
+
+Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
+                    Clock::time_point start) {
+  Clock::time_point exec_start = Clock::now();
+  auto bytes = instance.Exec(wire);
+  timings.exec_us = micros_since(exec_start);
+  if (!bytes.ok()) return with_timings(status_reply(bytes.status()), timings, start);
+  if (instance.InTransaction()) {
+    std::string rollback;
+    (void)pgwire::frontend::query(rollback, "ROLLBACK");
+    auto rolled = instance.Exec(rollback);
+    Reply reply = error_reply(400, "transaction_open",
+                              "HTTP queries are autocommit: the query left a transaction block "
+                              "open, so it was rolled back");
+    if (!rolled.ok()) reply = status_reply(rolled.status());
+    return with_timings(std::move(reply), timings, start);
+  }
+  Clock::time_point encode_start = Clock::now();
+  Reply reply = results_reply(*bytes);
+  timings.encode_us = micros_since(encode_start);
+  return with_timings(std::move(reply), timings, start);
+}
+
+void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock::time_point start,
+                  Respond respond) {
+  if (Status st = runtime::Runtime::ValidateTenantId(request.tenant); !st.ok()) {
+    return respond(error_reply(400, "bad_tenant", st.message()));
+  }
+  auto wire = encode_query(request);
+  if (!wire.ok()) return respond(status_reply(wire.status()));
+  // Submit takes a copyable std::function: share the one-shot responder.
+  auto shared_respond = std::make_shared<Respond>(std::move(respond));
+  Status submitted = runtime.Submit(
+      request.tenant, [wire = std::move(wire).value(), start, shared_respond](
+                          Result<engine::Instance*> instance, const runtime::Timings& t) {
+        QueryTimings timings;
+        timings.queue_us = t.queue_us;
+        timings.thaw_us = t.thaw_us;
+        timings.cold = t.cold;
+        timings.cold_kind = t.cold_kind;
+        if (!instance.ok()) {
+          return (*shared_respond)(with_timings(status_reply(instance.status()), timings, start));
+        }
+        (*shared_respond)(execute_query(**instance, wire, timings, start));
+      });
+  if (!submitted.ok()) (*shared_respond)(status_reply(submitted));
+}
+
+Respond counting_cold_starts(Metrics& metrics, std::string role, Respond respond) {
+  return [&metrics, role = std::move(role), respond = std::move(respond)](Reply reply) {
+    auto timings = reply.body.find("timings");
+    if (timings != reply.body.end() && timings->is_object() && timings->value("cold", false)) {
+      metrics.RecordColdStart(role, timings->value("coldKind", std::string()));
+    }
+    respond(std::move(reply));
+  };
+}
+
+}  // namespace pgthaw::server

@@ -1,0 +1,38 @@
+// Running one HTTP query on an instance, inside its tenant's turn.
+//
+// An HTTP query is autocommit: if it leaves a transaction block open
+// ("BEGIN" alone), it is rolled back and answered 400 "transaction_open", so
+// the instance is never handed on mid-transaction. Called on the thread that
+// owns the instance (a runtime actor, the warm proxy's thread, a cold start).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "engine/instance.h"
+#include "runtime/runtime.h"
+#include "server/http_reply.h"
+#include "server/metrics.h"
+#include "server/query_json.h"
+
+namespace pgthaw::server {
+
+// Execs `wire` (encode_query's bytes) on `instance` and builds the reply with
+// "timings": `timings` as given plus exec, encode and total (from `start`).
+Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
+                    std::chrono::steady_clock::time_point start);
+
+// Adds "timings" to an error reply made before the query ran.
+Reply with_timings(Reply reply, QueryTimings timings, std::chrono::steady_clock::time_point start);
+
+// Runs `request` on its tenant's actor in `runtime` (thawing it if cold) and
+// answers with the result or error. Invalid tenant ids and SQL that cannot
+// be encoded are answered 400 before anything is queued.
+void query_tenant(runtime::Runtime& runtime, const QueryRequest& request,
+                  std::chrono::steady_clock::time_point start, Respond respond);
+
+// Wraps `respond` so that a reply whose timings say "cold" counts as a cold
+// start of its kind for `role`.
+Respond counting_cold_starts(Metrics& metrics, std::string role, Respond respond);
+
+}  // namespace pgthaw::server

@@ -1,0 +1,330 @@
+#include "server/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace pgthaw::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class Session;
+
+// What the server and its sessions share; outlives both as needed.
+struct HttpServer::Shared {
+  Shared(asio::io_context& io, Router r, HttpServerOptions o, Metrics* m)
+      : acceptor(asio::make_strand(io)), router(std::move(r)), options(std::move(o)), metrics(m) {}
+
+  tcp::acceptor acceptor;
+  const Router router;
+  const HttpServerOptions options;
+  Metrics* const metrics;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable drained;
+  std::map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
+};
+
+namespace {
+
+// Sends the remaining bytes of a refused request to nowhere for a short
+// while before closing, so the client reads our reply instead of a reset.
+constexpr size_t kLingerBytes = 4 << 20;
+constexpr std::chrono::seconds kLingerTime{2};
+
+}  // namespace
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+
+  ~Session() {
+    std::lock_guard lock(shared_->mu);
+    shared_->sessions.erase(this);
+    if (shared_->sessions.empty()) shared_->drained.notify_all();
+  }
+
+  void Start() {
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->sessions[this] = weak_from_this();
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // Called on Stop(): an idle connection closes now, a busy one after its reply.
+  void CloseIfIdle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->Close();
+    });
+  }
+
+ private:
+  const HttpServerOptions& options() const { return shared_->options; }
+
+  void ReadHeader() {
+    if (shared_->stopping) return Close();
+    parser_.emplace();
+    parser_->body_limit(options().max_body_bytes);
+    parser_->header_limit(options().max_header_bytes);
+    stream_.expires_after(options().read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    received_ = Clock::now();
+    busy_ = true;
+    auto& req = parser_->get();
+    if (beast::iequals(req[http::field::expect], "100-continue") && !parser_->is_done()) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     req.version());
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                          if (wec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->OnReadError(ec);
+                       self->Dispatch();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    busy_ = true;
+    if (received_ == Clock::time_point{}) received_ = Clock::now();
+    if (ec == http::error::body_limit) {
+      return Refuse(413, "payload_too_large",
+                    "request body over the limit of " + std::to_string(options().max_body_bytes) +
+                        " bytes");
+    }
+    if (ec == http::error::header_limit) {
+      return Refuse(431, "header_too_large", "request header over the limit");
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Refuse(400, "bad_request", "malformed HTTP request: " + ec.message());
+    }
+    // End of stream, a reset, a timeout, a client gone mid-request, Stop().
+    if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
+      spdlog::debug("http: role={} connection closed while reading: {}", options().role,
+                    ec.message());
+    }
+    Close();
+  }
+
+  void Dispatch() {
+    stream_.expires_never();  // the handler may take as long as a thaw takes
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    Request request;
+    request.method = std::string(req.method_string());
+    std::string_view target = req.target();
+    request.path = std::string(target.substr(0, target.find('?')));
+    request.body = std::move(req.body());
+    request.received = received_;
+    method_ = request.method;
+    auto self = shared_from_this();
+    route_ = shared_->router.Dispatch(request, [self](Reply reply) {
+      asio::post(self->stream_.get_executor(),
+                 [self, reply = std::move(reply)]() mutable { self->Write(std::move(reply), false); });
+    });
+  }
+
+  void Refuse(int status, std::string code, std::string message) {
+    keep_alive_ = false;
+    version_ = 11;
+    route_ = "unmatched";
+    method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string())
+                                                   : "?";
+    Write(error_reply(status, std::move(code), std::move(message)), /*linger=*/true);
+  }
+
+  void Write(Reply reply, bool linger) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(version_);
+    res->result(static_cast<unsigned>(reply.status));
+    res->set(http::field::server, "pgthaw");
+    res->set(http::field::content_type, reply.content_type);
+    for (auto& [name, value] : reply.headers) res->set(name, value);
+    res->body() = reply.text ? std::move(*reply.text)
+                             : reply.body.dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace) +
+                                   "\n";
+    bool keep = keep_alive_ && !shared_->stopping;
+    res->keep_alive(keep);
+    res->prepare_payload();
+    if (shared_->metrics) {
+      shared_->metrics->RecordRequest(options().role, route_, method_, reply.status,
+                                      micros_since(received_));
+    }
+    stream_.expires_after(options().write_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep, linger](beast::error_code ec, size_t) {
+                        self->OnWrite(ec, keep, linger);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool keep, bool linger) {
+    busy_ = false;
+    received_ = {};
+    if (ec) {
+      spdlog::debug("http: role={} client gone before its reply was sent: {}", options().role,
+                    ec.message());
+      return Close();
+    }
+    if (linger) return Linger();
+    if (!keep) return Close();
+    ReadHeader();
+  }
+
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kLingerTime);
+    linger_buf_.resize(64 << 10);
+    stream_.async_read_some(asio::buffer(linger_buf_),
+                            [self = shared_from_this()](beast::error_code rec, size_t n) {
+                              self->lingered_ += n;
+                              if (rec || self->lingered_ > kLingerBytes) return self->Close();
+                              self->Linger();
+                            });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<HttpServer::Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  // All below: only on the strand.
+  bool busy_ = false;  // between a request's header and its reply's end
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  std::string route_ = "unmatched", method_;
+  Clock::time_point received_{};
+  std::string linger_buf_;
+  size_t lingered_ = 0;
+};
+
+namespace {
+
+void Accept(std::shared_ptr<HttpServer::Shared> shared) {
+  shared->acceptor.async_accept(
+      asio::make_strand(shared->acceptor.get_executor().get_inner_executor()),
+      [shared](beast::error_code ec, tcp::socket socket) {
+        if (shared->stopping || !shared->acceptor.is_open()) return;
+        if (ec) {
+          spdlog::warn("http: role={} accept failed: {}", shared->options.role, ec.message());
+        } else {
+          beast::error_code opt_ec;
+          socket.set_option(tcp::no_delay(true), opt_ec);
+          std::make_shared<Session>(std::move(socket), shared)->Start();
+        }
+        Accept(shared);
+      });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(asio::io_context& io,
+                                                      const tcp::endpoint& endpoint, Router router,
+                                                      HttpServerOptions options, Metrics* metrics) {
+  auto shared = std::make_shared<Shared>(io, std::move(router), std::move(options), metrics);
+  beast::error_code ec;
+  std::string where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  auto fail = [&](const char* what) {
+    return Status::IoError(what + (" " + where) + " (role " + shared->options.role +
+                           "): " + ec.message());
+  };
+  shared->acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open");
+  shared->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail("setsockopt SO_REUSEADDR");
+  shared->acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  shared->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  tcp::endpoint local = shared->acceptor.local_endpoint(ec);
+  if (ec) return fail("getsockname");
+  asio::post(shared->acceptor.get_executor(), [shared] { Accept(shared); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(shared), local));
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() {
+  if (shared_->stopping.exchange(true)) return;
+  asio::post(shared_->acceptor.get_executor(), [shared = shared_] {
+    beast::error_code ec;
+    shared->acceptor.close(ec);
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(shared_->mu);
+    for (auto& [raw, weak] : shared_->sessions) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->CloseIfIdle();
+}
+
+bool HttpServer::WaitDrained(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(shared_->mu);
+  return shared_->drained.wait_for(lock, timeout, [&] { return shared_->sessions.empty(); });
+}
+
+Result<tcp::endpoint> parse_listen_address(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size()) {
+    return Status::InvalidArgument("listen address \"" + text + "\" is not HOST:PORT");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string port_text = text.substr(colon + 1);
+  unsigned long port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return Status::InvalidArgument("bad port in \"" + text + "\"");
+    port = port * 10 + static_cast<unsigned long>(c - '0');
+    if (port > 65535) return Status::InvalidArgument("port out of range in \"" + text + "\"");
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return Status::InvalidArgument("bad IP address in \"" + text + "\": " + ec.message());
+  return tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+}  // namespace pgthaw::server
