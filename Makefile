@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # PGlite artifact's sha256, outside the source tree.
 export PGTHAW_CACHE ?= $(HOME)/.cache/pgthaw
 
-.PHONY: all deps engine build test run bench bench-engine format clean
+.PHONY: all deps engine build test run bench bench-node bench-engine bench-thaw format clean
 
 all: build
 
@@ -39,7 +39,10 @@ bench-node: deps
 bench-engine: build bench-node
 	@$(BUILD_DIR)/bench_engine
 
-bench: bench-engine
+bench-thaw: build bench-node
+	@$(BUILD_DIR)/bench_thaw
+
+bench: bench-engine bench-thaw
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc')

@@ -31,6 +31,8 @@ PIN = json.load(open(os.path.join(REPO, "pglite.lock.json")))
 # Parts of pglite.c compiled separately; more parts than cores keeps both
 # cores busy to the end.
 PARTS = 8
+SIDE_PARTS = 4
+SPLIT_ABOVE_BYTES = 8 << 20
 MODULE_CFLAGS = ["-O2", "-w", "-fno-strict-aliasing"]
 
 
@@ -78,6 +80,16 @@ def unpack(root, tgz):
     if not os.path.isdir(share):
         run([sys.executable, os.path.join(HERE, "extract_bundle.py"),
              os.path.join(pkg, "dist"), share])
+    # Contrib extensions ship as tarballs of share/ and lib/ for /pglite/;
+    # unpacked next to the bundle, their .so files are translated like the
+    # bundle's and loaded only when a tenant first uses them.
+    contrib_ok = os.path.join(share, ".contrib.ok")
+    if not os.path.exists(contrib_ok):
+        dist = os.path.join(pkg, "dist")
+        for f in sorted(os.listdir(dist)):
+            if f.endswith(".tar.gz"):
+                run(["tar", "xzf", os.path.join(dist, f), "-C", os.path.join(share, "pglite")])
+        open(contrib_ok, "w").close()
     return pkg, share
 
 
@@ -88,7 +100,9 @@ def module_list(pkg, share):
     libdir = os.path.join(share, "pglite", "lib", "postgresql")
     for f in sorted(os.listdir(libdir)):
         if f.endswith(".so"):
-            mods.append((f[:-3], os.path.join(libdir, f), "/pglite/lib/postgresql/" + f))
+            # wasm2c module names become C identifiers: uuid-ossp -> uuid_ossp.
+            name = re.sub(r"[^A-Za-z0-9_]", "_", f[:-3])
+            mods.append((name, os.path.join(libdir, f), "/pglite/lib/postgresql/" + f))
     return mods
 
 
@@ -257,8 +271,15 @@ def main():
     translate(gen, mods)
     sources = {"pglite": split_main(gen, "pglite", PARTS)}
     for name, _, _ in mods[1:]:
-        add_restore_entry(os.path.join(gen, f"{name}.c"), name)
-        sources[name] = [os.path.join(gen, f"{name}.c")]
+        c_path = os.path.join(gen, f"{name}.c")
+        if os.path.exists(os.path.join(gen, f"{name}.split.v2.ok")) or \
+                os.path.getsize(c_path) > SPLIT_ABOVE_BYTES:
+            # Big side modules (pgcrypto: ~40 MB of C) are split too, so no
+            # single file holds up the build.
+            sources[name] = split_main(gen, name, SIDE_PARTS)
+        else:
+            add_restore_entry(c_path, name)
+            sources[name] = [c_path]
 
     side = [{"name": n, "vfs_path": p, **dylink_info(w)} for n, w, p in mods if p]
     gen_host_glue.generate(gen, [m[0] for m in mods], side, os.path.join(gen, "host_glue.c"))

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "engine/guest_filesystem.h"
@@ -49,6 +50,8 @@ class Instance::Impl {
   // The kept snapshot whose full image this memory maps ("" if none): the
   // base a later Snapshot() saves a delta against.
   std::string base_snapshot_;
+  // Pages mapped (not copied) from the delta this memory was thawed from.
+  std::vector<uint32_t> mapped_delta_pages_;
   std::unique_ptr<vfs::FileSystem> fs_;
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
@@ -179,7 +182,14 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
       std::move(options), fs_.get(), files->state, [&](wasm_rt_memory_t* memory) -> Status {
         PGTHAW_RETURN_IF_ERROR(
             wasm::map_image(memory, files->memory_path, files->meta.memory_pages));
-        return files->delta.empty() ? Status::Ok() : wasm::apply_delta(memory, files->delta);
+        if (files->delta_path.empty()) return Status::Ok();
+        auto mapped = wasm::apply_delta(memory, files->delta_path, files->delta_pages);
+        if (!mapped.ok()) return mapped.status();
+        if (wasm::hash_pages(*memory, files->delta_pages) != files->meta.memory_hash) {
+          return Status::Corruption(snapshot_dir + ": delta checksum mismatch");
+        }
+        mapped_delta_pages_ = std::move(mapped).value();
+        return Status::Ok();
       });
   if (!host.ok()) return host.status();
   host_ = std::move(host).value();
@@ -202,18 +212,32 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   meta.memory_pages = host_->memory()->pages;
   meta.base = base_snapshot_;
   meta.lower_dir = lower_dir_;
-  std::string delta;
+  SnapshotWrite snap;
+  const wasm_rt_memory_t& memory = *host_->memory();
   if (!base_snapshot_.empty()) {
-    auto pages = wasm::dirty_pages(*host_->memory(), /*skip_zero=*/false);
+    auto pages = wasm::dirty_pages(memory, /*skip_zero=*/false);
     if (!pages.ok()) return pages.status();
-    delta = wasm::encode_delta(*host_->memory(), *pages);
+    // Pages mapped from the delta this memory was thawed from are file-backed
+    // and so invisible to dirty_pages(); that file is gone, so they count.
+    std::vector<uint32_t>& all = *pages;
+    all.insert(all.end(), mapped_delta_pages_.begin(), mapped_delta_pages_.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    meta.memory_hash = wasm::hash_pages(memory, all);
+    snap.delta_pages = std::move(all);
   }
   auto vfs_state = fs_->save_state();
   if (!vfs_state.ok()) return vfs_state.status();
-  return write_snapshot(dir, meta, host_->SaveState(), *vfs_state, delta,
-                        [&](const std::string& path) {
-                          return wasm::write_full_image(*host_->memory(), path);
-                        });
+  snap.meta = meta;
+  snap.state = host_->SaveState();
+  snap.vfs = std::move(vfs_state).value();
+  snap.write_full_image = [&](const std::string& path) {
+    return wasm::write_full_image(memory, path);
+  };
+  snap.write_delta = [&memory, pages = snap.delta_pages](const std::string& path) {
+    return wasm::write_delta(memory, pages, path);
+  };
+  return write_snapshot(dir, std::move(snap));
 }
 
 bool Instance::Impl::InTransaction() {

@@ -72,6 +72,20 @@ TEST(Instance, PlpgsqlDoBlockAndFunction) {
   EXPECT_EQ(scalar(*db, "select safe_div(10, 2)"), "5");
 }
 
+TEST(Instance, ContribExtensionsLoadOnFirstUse) {
+  TempDir tmp;
+  copy_template_database(tmp.sub("db"));
+  auto db = boot(tmp.sub("db"));
+  ASSERT_NE(db, nullptr);
+  rows(*db, "create extension pg_trgm");
+  EXPECT_EQ(scalar(*db, "select show_trgm('cat')"), "{\"  c\",\" ca\",\"at \",cat}");
+  rows(*db, "create extension hstore");
+  EXPECT_EQ(scalar(*db, "select 'a=>1, b=>2'::hstore -> 'b'"), "2");
+  rows(*db, "create extension pgcrypto");
+  EXPECT_EQ(scalar(*db, "select encode(digest('abc', 'sha256'), 'hex')"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 TEST(Instance, EnglishTextSearchStems) {
   TempDir tmp;
   copy_template_database(tmp.sub("db"));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -105,14 +106,13 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
   m.state_hash = num("state_xxh3");
   m.vfs_hash = num("vfs_xxh3");
   m.memory_hash = num("memory_xxh3");
+  m.pages_hash = num("pages_xxh3");
   return m;
 }
 
 }  // namespace
 
-Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::string& state,
-                      const std::string& vfs, const std::string& delta,
-                      const std::function<Status(const std::string&)>& write_memory) {
+Status write_snapshot(const std::string& dir, SnapshotWrite snap) {
   fs::path target(dir);
   fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp");
   std::error_code ec;
@@ -120,20 +120,24 @@ Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::stri
   fs::create_directories(tmp, ec);
   if (ec) return Status::FromErrno("mkdir " + tmp.string(), ec.value());
 
+  SnapshotMeta& meta = snap.meta;
   meta.build_id = build_id();
   meta.pglite_version = kPgliteVersion;
-  meta.state_hash = hash(state);
-  meta.vfs_hash = hash(vfs);
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "state", state));
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "vfs", vfs));
+  meta.state_hash = hash(snap.state);
+  meta.vfs_hash = hash(snap.vfs);
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "state", snap.state));
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "vfs", snap.vfs));
   if (meta.base.empty()) {
-    PGTHAW_RETURN_IF_ERROR(write_memory((tmp / "memory").string()));
+    PGTHAW_RETURN_IF_ERROR(snap.write_full_image((tmp / "memory").string()));
     auto h = hash_file(tmp / "memory");
     if (!h.ok()) return h.status();
     meta.memory_hash = *h;
   } else {
-    meta.memory_hash = hash(delta);
-    PGTHAW_RETURN_IF_ERROR(write_file(tmp / "delta", delta));
+    std::string_view index(reinterpret_cast<const char*>(snap.delta_pages.data()),
+                           snap.delta_pages.size() * sizeof(uint32_t));
+    meta.pages_hash = hash(index);
+    PGTHAW_RETURN_IF_ERROR(write_file(tmp / "delta.pages", index));
+    PGTHAW_RETURN_IF_ERROR(snap.write_delta((tmp / "delta").string()));
   }
   nlohmann::json j = {{"format", kFormat},
                       {"build_id", meta.build_id},
@@ -143,7 +147,8 @@ Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::stri
                       {"lower_dir", meta.lower_dir},
                       {"state_xxh3", meta.state_hash},
                       {"vfs_xxh3", meta.vfs_hash},
-                      {"memory_xxh3", meta.memory_hash}};
+                      {"memory_xxh3", meta.memory_hash},
+                      {"pages_xxh3", meta.pages_hash}};
   PGTHAW_RETURN_IF_ERROR(write_file(tmp / "meta.json", j.dump(2)));
   PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp));
   fs::remove_all(target, ec);
@@ -176,10 +181,21 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
     files.memory_path = (d / "memory").string();
     PGTHAW_RETURN_IF_ERROR(verify_image_once(files.memory_path, meta->memory_hash));
   } else {
-    auto delta = read_file(d / "delta");
-    if (!delta.ok()) return delta.status();
-    if (hash(*delta) != meta->memory_hash) return Status::Corruption(dir + ": delta checksum mismatch");
-    files.delta = std::move(delta).value();
+    // The page bytes are checked after they are mapped (Instance::Restore):
+    // reading them here would copy what the mapping shares.
+    auto index = read_file(d / "delta.pages");
+    if (!index.ok()) return index.status();
+    if (hash(*index) != meta->pages_hash || index->size() % sizeof(uint32_t) != 0) {
+      return Status::Corruption(dir + ": delta page list checksum mismatch");
+    }
+    files.delta_pages.resize(index->size() / sizeof(uint32_t));
+    std::memcpy(files.delta_pages.data(), index->data(), index->size());
+    for (size_t i = 1; i < files.delta_pages.size(); ++i) {
+      if (files.delta_pages[i] <= files.delta_pages[i - 1]) {
+        return Status::Corruption(dir + ": delta page list out of order");
+      }
+    }
+    files.delta_path = (d / "delta").string();
     auto base = read_kept_snapshot(meta->base);
     if (!base.ok()) return base.status();
     files.memory_path = (*base)->memory_path;

@@ -4,7 +4,8 @@
 //   state      host state outside linear memory (host::Host::SaveState)
 //   vfs        fd table, cwd, in-memory files (vfs::FileSystem::save_state)
 //   memory     full sparse memory image (a snapshot with no base)
-//   delta      pages written since the base image (a snapshot with a base)
+//   delta      pages written since the base image, at their own offsets in a
+//              sparse file (a snapshot with a base); delta.pages lists them
 //
 // A snapshot is written to a sibling directory and renamed into place, so it
 // is whole or absent. It only loads into the build that wrote it; a missing,
@@ -15,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -29,22 +31,31 @@ struct SnapshotMeta {
   std::string base;
   // The overlay's lower directory when the data directory is an overlay.
   std::string lower_dir;
-  uint64_t state_hash = 0, vfs_hash = 0, memory_hash = 0;
+  uint64_t state_hash = 0, vfs_hash = 0, memory_hash = 0, pages_hash = 0;
 };
 
 struct SnapshotFiles {
   SnapshotMeta meta;
   std::string state;
   std::string vfs;
-  std::string delta;        // empty for a full image
-  std::string memory_path;  // the image to map: own or the base's
+  std::string delta_path;               // empty for a full image
+  std::vector<uint32_t> delta_pages;    // ascending
+  std::string memory_path;              // the image to map: own or the base's
+};
+
+// What Snapshot() hands write_snapshot(): exactly one of the two writers
+// is used, by whether meta.base is set. memory_hash is the caller's (for a
+// delta: hash of the pages' bytes, checked after they are mapped).
+struct SnapshotWrite {
+  SnapshotMeta meta;
+  std::string state, vfs;
+  std::vector<uint32_t> delta_pages;
+  std::function<Status(const std::string& path)> write_full_image;
+  std::function<Status(const std::string& path)> write_delta;
 };
 
 // Writes a snapshot atomically into `dir` (replacing an older one).
-// `full_image` writes memory via `write_memory(path)`; otherwise `delta`.
-Status write_snapshot(const std::string& dir, SnapshotMeta meta, const std::string& state,
-                      const std::string& vfs, const std::string& delta,
-                      const std::function<Status(const std::string&)>& write_memory);
+Status write_snapshot(const std::string& dir, SnapshotWrite snapshot);
 
 // Reads and validates a snapshot (build id, sizes, checksums; the base's
 // image too, once per process).

@@ -111,9 +111,9 @@ class Runtime::Impl {
   Status shutdown_status_;  // guarded by shutdown_mutex_
 
   mutable std::mutex mutex_;
-  std::condition_variable work_cv_;         // ready_ or stop_workers_ changed
-  std::condition_variable changed_cv_;      // a turn ended (Hibernate, Shutdown wait)
-  std::condition_variable maintenance_cv_;  // budget pressure or stop
+  std::condition_variable work_cv_;           // ready_ or stop_workers_ changed
+  std::condition_variable changed_cv_;        // a turn ended (Hibernate, Shutdown wait)
+  std::condition_variable maintenance_cv_;    // budget pressure or stop
   std::map<std::string, TenantPtr> tenants_;  // not cold-and-idle
   std::deque<TenantPtr> ready_;               // busy tenants waiting for a worker
   bool accepting_ = true;
@@ -348,7 +348,8 @@ void Runtime::Impl::MaintenanceLoop() {
 
 Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
   // Clamped so that time points cannot overflow.
-  const auto idle_timeout = std::chrono::milliseconds(std::min(options_.idle_timeout_ms, kMaxIdleMs));
+  const auto idle_timeout =
+      std::chrono::milliseconds(std::min(options_.idle_timeout_ms, kMaxIdleMs));
   std::vector<TenantPtr> warm;
   for (const auto& [id, t] : tenants_) {
     if (t->state == TenantState::kWarm && !t->hibernate_wanted) warm.push_back(t);
@@ -487,7 +488,8 @@ Runtime::~Runtime() {
 
 Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
                                                 RuntimeOptions options) {
-  if (options.data_root.empty()) return Status::InvalidArgument("RuntimeOptions.data_root is empty");
+  if (options.data_root.empty())
+    return Status::InvalidArgument("RuntimeOptions.data_root is empty");
   if (options.idle_timeout_ms < 0) {
     return Status::InvalidArgument("RuntimeOptions.idle_timeout_ms is negative");
   }

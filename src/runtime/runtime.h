@@ -29,11 +29,11 @@
 namespace pgthaw::runtime {
 
 struct RuntimeOptions {
-  std::string data_root;          // tenants in data_root/tenants/<id>/, template in data_root/
-  unsigned threads = 0;           // 0: std::thread::hardware_concurrency()
+  std::string data_root;  // tenants in data_root/tenants/<id>/, template in data_root/
+  unsigned threads = 0;   // 0: std::thread::hardware_concurrency()
   int64_t idle_timeout_ms = 60'000;
   uint64_t memory_budget_bytes = uint64_t{4} << 30;  // private memory of warm tenants
-  unsigned warm_pool_size = 2;    // blank instances kept ready for new tenants
+  unsigned warm_pool_size = 2;                       // blank instances kept ready for new tenants
   // Private memory charged per warm tenant against memory_budget_bytes: a
   // fixed estimate, since one process' RSS cannot be split per instance
   // (bench/thaw measures it; the target is under 8 MB).
@@ -63,7 +63,8 @@ struct RuntimeStats {
 
 class Runtime {
  public:
-  static Result<std::unique_ptr<Runtime>> Start(const engine::Engine& engine, RuntimeOptions options);
+  static Result<std::unique_ptr<Runtime>> Start(const engine::Engine& engine,
+                                                RuntimeOptions options);
   ~Runtime();  // Shutdown() if not done
 
   // [A-Za-z0-9_-], 1..63 characters: never a path.
@@ -78,6 +79,11 @@ class Runtime {
   // Like Submit, but the tenant's actor stays reserved for `holder` until
   // Release(tenant, holder): used by a Postgres connection inside a
   // transaction block. Other holders' work waits.
+  // The hold starts when a held item starts on a live instance (each held
+  // item takes it again); the holder's items then pass waiting ones. The
+  // owner must call Release when its transaction ends AND on disconnect,
+  // after its last held item ran (e.g. from inside that item): nothing else
+  // ends a hold but Shutdown(). Release by a non-holder does nothing.
   Status SubmitHeld(const std::string& tenant, uint64_t holder, Work work);
   void Release(const std::string& tenant, uint64_t holder);
 

@@ -110,8 +110,8 @@ TEST(Runtime, PerTenantOrderHoldsUnderConcurrentSubmitters) {
       int tenant = s % kTenants;
       for (int n = 0; n < kItems; ++n) {
         Status st = runtime->Submit(
-            "t" + std::to_string(tenant), [&, s, n, tenant](Result<Instance*> instance,
-                                                            const Timings&) {
+            "t" + std::to_string(tenant),
+            [&, s, n, tenant](Result<Instance*> instance, const Timings&) {
               if (running[tenant].fetch_add(1) != 0) ++overlaps;
               if (!instance.ok()) {
                 ++failures;
@@ -169,7 +169,8 @@ TEST(Runtime, IdleTenantHibernatesAndThawsWithItsData) {
   EXPECT_EQ(first.cold_kind, "created");
 
   ASSERT_TRUE(eventually([&] {
-    return runtime->state("sleepy") == TenantState::kCold && fs::exists(snapshot_meta(dir, "sleepy"));
+    return runtime->state("sleepy") == TenantState::kCold &&
+           fs::exists(snapshot_meta(dir, "sleepy"));
   }));
   EXPECT_EQ(runtime->stats().hibernated_tenants, 1u);
   EXPECT_GE(runtime->stats().hibernations, 1u);
@@ -190,8 +191,18 @@ TEST(Runtime, InvalidTenantIdsAreRejectedWithoutTouchingDisk) {
   TempDir dir;
   auto runtime = start(options_for(dir));
   ASSERT_NE(runtime, nullptr);
-  const std::string bad[] = {"",    ".",         "..",    "a/b", "../x", "a b", "a.b",
-                             "é",   "tab\there", "a\\b", "x:y", std::string(64, 'a'),
+  const std::string bad[] = {"",
+                             ".",
+                             "..",
+                             "a/b",
+                             "../x",
+                             "a b",
+                             "a.b",
+                             "é",
+                             "tab\there",
+                             "a\\b",
+                             "x:y",
+                             std::string(64, 'a'),
                              std::string("nul\0x", 5)};
   for (const std::string& id : bad) {
     EXPECT_EQ(Runtime::ValidateTenantId(id).code(), StatusCode::kInvalidArgument) << id;
@@ -213,9 +224,8 @@ TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
   auto runtime = start(options_for(dir));
   ASSERT_NE(runtime, nullptr);
   for (const char* id : {"a", "b", "c"}) {
-    run_sync(*runtime, id, [&](Instance& db) {
-      rows(db, "create table t (x int); insert into t values (1)");
-    });
+    run_sync(*runtime, id,
+             [&](Instance& db) { rows(db, "create table t (x int); insert into t values (1)"); });
   }
   std::atomic<int> ran{0};
   for (int i = 0; i < 20; ++i) {
@@ -247,9 +257,8 @@ TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
   auto again = start(options_for(dir));
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->stats().hibernated_tenants, 3u);
-  Timings t = run_sync(*again, "a", [](Instance& db) {
-    EXPECT_EQ(scalar(db, "select count(*) from t"), "21");
-  });
+  Timings t = run_sync(*again, "a",
+                       [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "21"); });
   EXPECT_EQ(t.cold_kind, "thawed");
 }
 
@@ -301,9 +310,8 @@ TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
 
   runtime->Release("h", 1);
   other_done.get_future().get();
-  run_sync(*runtime, "h", [](Instance& db) {
-    EXPECT_EQ(rows(db, "select x from t order by id"), "1\n3\n2\n");
-  });
+  run_sync(*runtime, "h",
+           [](Instance& db) { EXPECT_EQ(rows(db, "select x from t order by id"), "1\n3\n2\n"); });
   // Idle and released: it may hibernate now.
   EXPECT_TRUE(runtime->Hibernate("h").ok());
   EXPECT_EQ(runtime->state("h"), TenantState::kCold);

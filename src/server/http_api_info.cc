@@ -9,11 +9,12 @@ Reply api_info_reply(const std::string& role, const std::string& description,
     endpoints.push_back({{"method", r.method}, {"path", r.path}, {"description", r.description}});
   }
   Reply reply;
-  reply.body = {{"service", "pgthaw " + role},
-                {"role", role},
-                {"description", description},
-                {"queryBody", {{"sql", "select $1::int + 1"}, {"params", {41}}, {"tenant", "acme"}}},
-                {"endpoints", std::move(endpoints)}};
+  reply.body = {
+      {"service", "pgthaw " + role},
+      {"role", role},
+      {"description", description},
+      {"queryBody", {{"sql", "select $1::int + 1"}, {"params", {41}}, {"tenant", "acme"}}},
+      {"endpoints", std::move(endpoints)}};
   return reply;
 }
 

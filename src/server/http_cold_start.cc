@@ -16,34 +16,34 @@ using Clock = std::chrono::steady_clock;
 void ColdStarter::Run(const QueryRequest& request, Clock::time_point start, Respond respond) {
   auto wire = encode_query(request);
   if (!wire.ok()) return respond(status_reply(wire.status()));
-  boost::asio::post(pool_, [this, wire = std::move(wire).value(), start,
-                            respond = std::move(respond)]() mutable {
-    QueryTimings timings;
-    timings.queue_us = micros_since(start);
-    timings.cold = true;
-    timings.cold_kind = "created";
-    std::error_code ec;
-    fs::create_directories(scratch_root_, ec);
-    std::string pattern = scratch_root_ + "/cold-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
-      return respond(with_timings(
-          status_reply(Status::FromErrno("mkdtemp " + pattern, errno)), timings, start));
-    }
-    const std::string dir = pattern;
-    Clock::time_point thaw_start = Clock::now();
-    auto instance = template_.NewTenant(dir + "/data");
-    timings.thaw_us = micros_since(thaw_start);
-    Reply reply = instance.ok() ? execute_query(**instance, wire, timings, start)
-                                : with_timings(status_reply(instance.status()), timings, start);
-    // Nothing of a throwaway instance is worth a shutdown checkpoint.
-    if (instance.ok()) {
-      (*instance)->Abandon();
-      instance.value().reset();
-    }
-    fs::remove_all(dir, ec);
-    if (ec) spdlog::warn("cold start: remove {}: {}", dir, ec.message());
-    respond(std::move(reply));
-  });
+  boost::asio::post(
+      pool_, [this, wire = std::move(wire).value(), start, respond = std::move(respond)]() mutable {
+        QueryTimings timings;
+        timings.queue_us = micros_since(start);
+        timings.cold = true;
+        timings.cold_kind = "created";
+        std::error_code ec;
+        fs::create_directories(scratch_root_, ec);
+        std::string pattern = scratch_root_ + "/cold-XXXXXX";
+        if (mkdtemp(pattern.data()) == nullptr) {
+          return respond(with_timings(status_reply(Status::FromErrno("mkdtemp " + pattern, errno)),
+                                      timings, start));
+        }
+        const std::string dir = pattern;
+        Clock::time_point thaw_start = Clock::now();
+        auto instance = template_.NewTenant(dir + "/data");
+        timings.thaw_us = micros_since(thaw_start);
+        Reply reply = instance.ok() ? execute_query(**instance, wire, timings, start)
+                                    : with_timings(status_reply(instance.status()), timings, start);
+        // Nothing of a throwaway instance is worth a shutdown checkpoint.
+        if (instance.ok()) {
+          (*instance)->Abandon();
+          instance.value().reset();
+        }
+        fs::remove_all(dir, ec);
+        if (ec) spdlog::warn("cold start: remove {}: {}", dir, ec.message());
+        respond(std::move(reply));
+      });
 }
 
 }  // namespace pgthaw::server

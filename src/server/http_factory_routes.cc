@@ -61,27 +61,26 @@ Handler metrics_handler(Metrics& metrics) {
 Router FactoryService::Routes() {
   Router router;
   router.Add("GET", "/", [](const Request&, Respond respond) {
-    respond(api_info_reply("factory",
-                           "A warm pool of PGlite instances (native) serving queries for anyone",
-                           kRoutes));
+    respond(api_info_reply(
+        "factory", "A warm pool of PGlite instances (native) serving queries for anyone", kRoutes));
   });
   router.Add("GET", "/ping", [this](const Request&, Respond respond) {
     Reply reply;
-    reply.body = {{"ok", true},
-                  {"role", "factory"},
-                  {"uptimeMs", micros_since(started_) / 1000}};
+    reply.body = {{"ok", true}, {"role", "factory"}, {"uptimeMs", micros_since(started_) / 1000}};
     respond(std::move(reply));
   });
-  router.Add("GET", "/status",
-             [this](const Request&, Respond respond) { respond(StatusReply()); });
+  router.Add("GET", "/status", [this](const Request&, Respond respond) { respond(StatusReply()); });
   router.Add("POST", "/warmup", [this](const Request&, Respond respond) { Warmup(respond); });
-  router.Add("POST", "/query", query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
+  router.Add("POST", "/query",
+             query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                Query(q, false, t, std::move(r));
              }));
-  router.Add("POST", "/timing", query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
+  router.Add("POST", "/timing",
+             query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                Query(q, true, t, std::move(r));
              }));
-  router.Add("POST", "/cold-start", query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
+  router.Add("POST", "/cold-start",
+             query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                ColdStart(q, t, std::move(r));
              }));
   router.Add("GET", "/metrics", metrics_handler(metrics_));
@@ -101,8 +100,8 @@ void FactoryService::Query(const QueryRequest& request, bool detailed, Clock::ti
                  if (t != reply.body.end()) {
                    json phases = json::array();
                    for (const char* name : {"queueUs", "thawUs", "execUs", "encodeUs"}) {
-                     phases.push_back({{"phase", std::string(name, std::strlen(name) - 2)},
-                                       {"us", (*t)[name]}});
+                     phases.push_back(
+                         {{"phase", std::string(name, std::strlen(name) - 2)}, {"us", (*t)[name]}});
                    }
                    reply.body["phases"] = std::move(phases);
                  }

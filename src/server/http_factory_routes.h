@@ -64,10 +64,9 @@ const char* tenant_state_name(runtime::TenantState state);
 
 // Handler for a POST whose body is a query: parses it (400 on failure) and
 // passes it on with the time its header arrived.
-Handler query_handler(const char* default_tenant,
-                      std::function<void(QueryRequest, std::chrono::steady_clock::time_point,
-                                         Respond)>
-                          run);
+Handler query_handler(
+    const char* default_tenant,
+    std::function<void(QueryRequest, std::chrono::steady_clock::time_point, Respond)> run);
 
 // GET /metrics for `metrics`.
 Handler metrics_handler(Metrics& metrics);

@@ -26,8 +26,13 @@ class Session;
 // What the server and its sessions share; outlives both as needed.
 struct HttpServer::Shared {
   Shared(asio::io_context& io, Router r, HttpServerOptions o, Metrics* m)
-      : acceptor(asio::make_strand(io)), router(std::move(r)), options(std::move(o)), metrics(m) {}
+      : io(io),
+        acceptor(asio::make_strand(io)),
+        router(std::move(r)),
+        options(std::move(o)),
+        metrics(m) {}
 
+  asio::io_context& io;
   tcp::acceptor acceptor;
   const Router router;
   const HttpServerOptions options;
@@ -83,10 +88,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(options().max_body_bytes);
     parser_->header_limit(options().max_header_bytes);
     stream_.expires_after(options().read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -119,9 +123,9 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     if (received_ == Clock::time_point{}) received_ = Clock::now();
     if (ec == http::error::body_limit) {
-      return Refuse(413, "payload_too_large",
-                    "request body over the limit of " + std::to_string(options().max_body_bytes) +
-                        " bytes");
+      return Refuse(
+          413, "payload_too_large",
+          "request body over the limit of " + std::to_string(options().max_body_bytes) + " bytes");
     }
     if (ec == http::error::header_limit) {
       return Refuse(431, "header_too_large", "request header over the limit");
@@ -145,15 +149,16 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = req.version();
     Request request;
     request.method = std::string(req.method_string());
-    std::string_view target = req.target();
-    request.path = std::string(target.substr(0, target.find('?')));
+    std::string target(req.target().data(), req.target().size());
+    request.path = target.substr(0, target.find('?'));
     request.body = std::move(req.body());
     request.received = received_;
     method_ = request.method;
     auto self = shared_from_this();
     route_ = shared_->router.Dispatch(request, [self](Reply reply) {
-      asio::post(self->stream_.get_executor(),
-                 [self, reply = std::move(reply)]() mutable { self->Write(std::move(reply), false); });
+      asio::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+        self->Write(std::move(reply), false);
+      });
     });
   }
 
@@ -161,8 +166,8 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     version_ = 11;
     route_ = "unmatched";
-    method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string())
-                                                   : "?";
+    method_ =
+        parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "?";
     Write(error_reply(status, std::move(code), std::move(message)), /*linger=*/true);
   }
 
@@ -173,10 +178,10 @@ class Session : public std::enable_shared_from_this<Session> {
     res->set(http::field::server, "pgthaw");
     res->set(http::field::content_type, reply.content_type);
     for (auto& [name, value] : reply.headers) res->set(name, value);
-    res->body() = reply.text ? std::move(*reply.text)
-                             : reply.body.dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace) +
-                                   "\n";
+    res->body() =
+        reply.text
+            ? std::move(*reply.text)
+            : reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     bool keep = keep_alive_ && !shared_->stopping;
     res->keep_alive(keep);
     res->prepare_payload();
@@ -241,8 +246,7 @@ namespace {
 
 void Accept(std::shared_ptr<HttpServer::Shared> shared) {
   shared->acceptor.async_accept(
-      asio::make_strand(shared->acceptor.get_executor().get_inner_executor()),
-      [shared](beast::error_code ec, tcp::socket socket) {
+      asio::make_strand(shared->io), [shared](beast::error_code ec, tcp::socket socket) {
         if (shared->stopping || !shared->acceptor.is_open()) return;
         if (ec) {
           spdlog::warn("http: role={} accept failed: {}", shared->options.role, ec.message());

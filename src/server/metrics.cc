@@ -57,8 +57,8 @@ std::string Metrics::Render() const {
       << "# TYPE pgthaw_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     const auto& [role, route, method, status] = key;
-    out << "pgthaw_http_requests_total{role=\"" << role << "\",route=\"" << route
-        << "\",method=\"" << method << "\",status=\"" << status << "\"} " << n << "\n";
+    out << "pgthaw_http_requests_total{role=\"" << role << "\",route=\"" << route << "\",method=\""
+        << method << "\",status=\"" << status << "\"} " << n << "\n";
   }
   out << "# HELP pgthaw_http_request_duration_seconds Time from request header to reply.\n"
       << "# TYPE pgthaw_http_request_duration_seconds histogram\n";

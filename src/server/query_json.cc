@@ -110,7 +110,7 @@ Result<std::string> encode_query(const QueryRequest& request) {
 }
 
 json timings_json(const QueryTimings& t) {
-  return {{"queueUs", t.queue_us}, {"thawUs", t.thaw_us},     {"execUs", t.exec_us},
+  return {{"queueUs", t.queue_us},   {"thawUs", t.thaw_us},   {"execUs", t.exec_us},
           {"encodeUs", t.encode_us}, {"totalUs", t.total_us}, {"cold", t.cold},
           {"coldKind", t.cold_kind}};
 }
@@ -139,8 +139,8 @@ Reply results_reply(std::string_view backend_bytes) {
       rows.push_back(std::move(values));
     }
     tag = last.command_tag;
-    row_count = last.fields.empty() ? tag_count(tag).value_or(0)
-                                    : static_cast<int64_t>(last.rows.size());
+    row_count =
+        last.fields.empty() ? tag_count(tag).value_or(0) : static_cast<int64_t>(last.rows.size());
   }
   reply.body = {{"fields", std::move(fields)},
                 {"rows", std::move(rows)},

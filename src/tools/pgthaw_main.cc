@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tools/serve_command.h"
 #include "tools/sql_command.h"
 
 int main(int argc, char** argv) {
@@ -20,10 +21,17 @@ int main(int argc, char** argv) {
       ->required();
   sql->add_option("statements", statements, "SQL to run, in order")->required();
 
+  pgthaw::tools::ServeArgs serve_args;
+  CLI::App* serve = pgthaw::tools::add_serve_command(app, serve_args);
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("pgthaw"));
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
   if (*sql) return pgthaw::tools::run_sql_command(data_dir, statements);
+  if (*serve) {
+    if (!verbose) spdlog::set_level(spdlog::level::info);
+    return pgthaw::tools::run_serve_command(std::move(serve_args));
+  }
   return 0;
 }

@@ -109,7 +109,10 @@ Result<std::unique_ptr<OverlayDir>> OverlayDir::open(const std::string& lower_di
   if (!upper.ok()) return upper.status();
   std::unique_ptr<OverlayDir> ov(
       new OverlayDir(std::move(lower).value(), std::move(upper).value(), durable));
-  PGTHAW_RETURN_IF_ERROR(ov->init_meta());
+  // A brand-new overlay has no metadata yet; it is created on the first
+  // whiteout or copy-up, so creating a tenant writes (and syncs) nothing.
+  Stat meta;
+  if (ov->upper_->stat(kMetaDirName, &meta) == 0) PGTHAW_RETURN_IF_ERROR(ov->init_meta());
   return ov;
 }
 
@@ -203,6 +206,7 @@ bool OverlayDir::lower_visible(std::string_view rel) const {
 
 int OverlayDir::add_hidden(std::string_view rel) {
   if (!lower_visible(rel)) return 0;  // already hidden (or below a hidden path)
+  if (int rc = ensure_meta(); rc < 0) return rc;
   std::string rec(4, '\0');
   uint32_t len = static_cast<uint32_t>(rel.size());
   std::memcpy(rec.data(), &len, 4);
@@ -283,6 +287,11 @@ int OverlayDir::copy_up_dirs(std::string_view dir_rel) {
   }
 }
 
+int OverlayDir::ensure_meta() {
+  if (log_fd_ >= 0) return 0;
+  return init_meta().ok() ? 0 : -err::kEIO;
+}
+
 std::string OverlayDir::temp_name() {
   return std::string(kMetaDirName) + "/" + std::string(kTempPrefix) + std::to_string(::getpid()) +
          "-" + std::to_string(next_temp_++);
@@ -300,6 +309,7 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
   int src_fd = lower_->open_file(rel, O_RDONLY, 0);
   if (src_fd < 0) return src_fd;
   Fd src(src_fd);
+  if (int rc = ensure_meta(); rc < 0) return rc;
   const std::string tmp = temp_name();
   int dst_fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (dst_fd < 0) return dst_fd;
@@ -321,6 +331,7 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
 int OverlayDir::copy_to_anonymous(int lower_fd) {
   struct stat s;
   if (::fstat(lower_fd, &s) < 0) return neg_wasm_errno_from_host();
+  if (int rc = ensure_meta(); rc < 0) return rc;
   const std::string tmp = temp_name();
   int fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return fd;

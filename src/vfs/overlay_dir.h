@@ -118,6 +118,8 @@ class OverlayDir {
       : lower_(std::move(lower)), upper_(std::move(upper)), durable_(durable) {}
 
   Status init_meta();
+  // init_meta() unless done: the metadata directory and whiteout log.
+  int ensure_meta();
   int add_hidden(std::string_view rel);
   // Creates the upper directories of `dir_rel` (itself included) that only
   // lower has, with lower's modes.

@@ -515,7 +515,9 @@ Status FileSystem::restore_state(std::string_view state) {
     n.ctime = s.ctime;
     n.children.clear();
     if (s.type == MemNode::Type::kFile) {
-      n.data.assign(s.bytes.begin(), s.bytes.end());
+      // resize + memcpy: assigning from char iterators copies byte by byte.
+      n.data.resize(s.bytes.size());
+      if (!s.bytes.empty()) std::memcpy(n.data.data(), s.bytes.data(), s.bytes.size());
     } else if (s.type == MemNode::Type::kSymlink) {
       n.target = std::move(s.bytes);
     }

@@ -5,10 +5,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cstring>
 
-#include "common/byte_codec.h"
 #include "wasm/linear_memory.h"
 
 namespace pgthaw::wasm {
@@ -63,13 +63,36 @@ Result<std::vector<uint32_t>> dirty_pages(const wasm_rt_memory_t& memory, bool s
   return pages;
 }
 
-std::string encode_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages) {
-  ByteWriter w;
-  w.u32(static_cast<uint32_t>(pages.size()));
-  for (uint32_t p : pages) w.u32(p);
-  w.str().reserve(w.str().size() + pages.size() * kOsPageBytes);
-  for (uint32_t p : pages) w.raw(memory.data + uint64_t{p} * kOsPageBytes, kOsPageBytes);
-  return std::move(w.str());
+Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages,
+                   const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  Status st;
+  // Contiguous pages go out in one write.
+  for (size_t i = 0; i < pages.size() && st.ok();) {
+    size_t j = i + 1;
+    while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
+    uint64_t off = uint64_t{pages[i]} * kOsPageBytes, len = (j - i) * kOsPageBytes;
+    if (pwrite(fd, memory.data + off, len, static_cast<off_t>(off)) != static_cast<ssize_t>(len)) {
+      st = Status::FromErrno("write " + path, errno);
+    }
+    i = j;
+  }
+  if (st.ok() && ftruncate(fd, memory.size) != 0) st = Status::FromErrno("truncate " + path, errno);
+  if (st.ok() && fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
+  close(fd);
+  return st;
+}
+
+uint64_t hash_pages(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (uint32_t p : pages) {
+    XXH3_64bits_update(state, memory.data + uint64_t{p} * kOsPageBytes, kOsPageBytes);
+  }
+  uint64_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return h;
 }
 
 Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32_t pages) {
@@ -100,23 +123,37 @@ Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32
   return Status::Ok();
 }
 
-Status apply_delta(wasm_rt_memory_t* memory, std::string_view delta) {
-  ByteReader r(delta);
-  uint32_t count = r.u32();
-  if (count > delta.size() / (kOsPageBytes + 4))
-    return Status::Corruption("memory delta: bad count");
-  std::vector<uint32_t> pages(count);
-  for (uint32_t& p : pages) p = r.u32();
-  PGTHAW_RETURN_IF_ERROR(r.status("memory delta"));
-  for (uint32_t p : pages) {
-    if (uint64_t{p + 1} * kOsPageBytes > memory->size) {
-      return Status::Corruption("memory delta page beyond the memory");
-    }
-    if (!r.raw(memory->data + uint64_t{p} * kOsPageBytes, kOsPageBytes)) break;
+Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::string& delta_path,
+                                          const std::vector<uint32_t>& pages) {
+  int fd = open(delta_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + delta_path, errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != memory->size) {
+    close(fd);
+    return Status::Corruption(delta_path + ": size does not match the memory");
   }
-  PGTHAW_RETURN_IF_ERROR(r.status("memory delta"));
-  if (!r.at_end()) return Status::Corruption("memory delta: trailing bytes");
-  return Status::Ok();
+  std::vector<uint32_t> mapped;
+  Status status;
+  for (size_t i = 0; i < pages.size() && status.ok();) {
+    size_t j = i + 1;
+    while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
+    uint64_t off = uint64_t{pages[i]} * kOsPageBytes, len = (j - i) * kOsPageBytes;
+    if (off + len > memory->size) {
+      status = Status::Corruption(delta_path + ": page beyond the memory");
+    } else if (j - i >= kMapRunPages) {
+      void* at = mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                      fd, static_cast<off_t>(off));
+      if (at == MAP_FAILED) status = Status::FromErrno("mmap " + delta_path, errno);
+      mapped.insert(mapped.end(), pages.begin() + i, pages.begin() + j);
+    } else if (pread(fd, memory->data + off, len, static_cast<off_t>(off)) !=
+               static_cast<ssize_t>(len)) {
+      status = Status::FromErrno("read " + delta_path, errno);
+    }
+    i = j;
+  }
+  close(fd);
+  if (!status.ok()) return status;
+  return mapped;
 }
 
 }  // namespace pgthaw::wasm

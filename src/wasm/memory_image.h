@@ -34,14 +34,24 @@ Status write_full_image(const wasm_rt_memory_t& memory, const std::string& path)
 // are left out (right when the base is all zeros).
 Result<std::vector<uint32_t>> dirty_pages(const wasm_rt_memory_t& memory, bool skip_zero);
 
-// Encodes the given pages of `memory` as a delta.
-std::string encode_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages);
+// Writes the given pages of `memory` at their own offsets into a sparse file
+// at `path` (created, fsynced): a delta that can be mapped, not copied.
+Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages,
+                   const std::string& path);
 
 // Makes `memory` (reserved, 0 pages) `pages` wasm pages long, its front
 // mapped from the image file `image_path` (or all zeros if empty).
 Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32_t pages);
 
-// Copies a delta's pages into `memory`.
-Status apply_delta(wasm_rt_memory_t* memory, std::string_view delta);
+// Brings a delta's pages into `memory`: runs of at least kMapRunPages are
+// mapped MAP_PRIVATE from the delta file (one mapping each, no copy), shorter
+// runs are read in. Returns the mapped pages: they are file-backed, so a
+// later dirty_pages() does not see them and the caller must add them.
+inline constexpr uint32_t kMapRunPages = 16;
+Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::string& delta_path,
+                                          const std::vector<uint32_t>& pages);
+
+// XXH3 of the given pages' bytes, in order.
+uint64_t hash_pages(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages);
 
 }  // namespace pgthaw::wasm

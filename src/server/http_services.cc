@@ -1,0 +1,203 @@
+#include "server/http_services.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "engine/template.h"
+#include "server/factory_binding.h"
+#include "server/http_cold_start.h"
+#include "server/http_consumer_routes.h"
+#include "server/http_factory_routes.h"
+#include "server/http_server.h"
+#include "server/http_warm_proxy_routes.h"
+
+namespace pgthaw::server {
+
+namespace fs = std::filesystem;
+using tcp = boost::asio::ip::tcp;
+
+// Declaration order is construction order; members are destroyed in reverse,
+// so servers go before the services they call, and those before runtimes.
+struct HttpServices::Parts {
+  explicit Parts(unsigned blocking_threads) : blocking(blocking_threads) {}
+  std::unique_ptr<Metrics> metrics = std::make_unique<Metrics>();
+  boost::asio::thread_pool blocking;
+  std::unique_ptr<runtime::Runtime> tenant_runtime, factory_runtime;
+  std::unique_ptr<ColdStarter> consumer_cold, factory_cold;
+  std::unique_ptr<FactoryService> factory;
+  std::unique_ptr<FactoryBinding> binding;
+  std::unique_ptr<ConsumerService> consumer;
+  std::unique_ptr<WarmProxyService> warm_proxy;
+  std::unique_ptr<HttpServer> factory_server, consumer_server, warm_proxy_server;
+  bool shut_down = false;
+};
+
+namespace {
+
+Result<std::unique_ptr<runtime::Runtime>> start_runtime(const engine::Engine& engine,
+                                                        const HttpServicesOptions& o,
+                                                        const std::string& root) {
+  runtime::RuntimeOptions ro;
+  ro.data_root = root;
+  ro.threads = o.runtime_threads;
+  ro.idle_timeout_ms = o.idle_timeout_ms;
+  ro.memory_budget_bytes = o.memory_budget_bytes;
+  ro.warm_pool_size = o.pool_size;
+  auto rt = runtime::Runtime::Start(engine, ro);
+  if (!rt.ok()) return rt.status().Annotate("runtime over " + root + ": ");
+  return std::move(rt).value();
+}
+
+Result<std::unique_ptr<ColdStarter>> make_cold_starter(const engine::Engine& engine,
+                                                       const std::string& root,
+                                                       boost::asio::thread_pool& pool) {
+  auto tmpl = engine::Template::Ensure(engine, root);
+  if (!tmpl.ok()) return tmpl.status().Annotate("template in " + root + ": ");
+  std::string scratch = root + "/scratch";
+  std::error_code ec;
+  fs::remove_all(scratch, ec);  // leftovers of a killed process
+  return std::make_unique<ColdStarter>(std::move(tmpl).value(), scratch, pool);
+}
+
+Result<std::unique_ptr<HttpServer>> listen(boost::asio::io_context& io, const tcp::endpoint& at,
+                                           Router router, const char* role,
+                                           const HttpServicesOptions& o, Metrics* metrics) {
+  HttpServerOptions so;
+  so.role = role;
+  so.max_body_bytes = o.max_body_bytes;
+  return HttpServer::Start(io, at, std::move(router), so, metrics);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_context& io,
+                                                          const engine::Engine& engine,
+                                                          HttpServicesOptions o) {
+  auto p = std::make_unique<Parts>(std::max(1u, o.blocking_threads));
+  std::error_code ec;
+  fs::create_directories(o.data_dir, ec);
+  if (ec) return Status::IoError("mkdir " + o.data_dir + ": " + ec.message());
+  const std::string factory_root = o.data_dir + "/factory";
+
+  if (o.consumer) {
+    auto rt = start_runtime(engine, o, o.data_dir);
+    if (!rt.ok()) return rt.status();
+    p->tenant_runtime = std::move(rt).value();
+    p->metrics->AddRuntime("tenants", p->tenant_runtime.get());
+    auto cold = make_cold_starter(engine, o.data_dir, p->blocking);
+    if (!cold.ok()) return cold.status();
+    p->consumer_cold = std::move(cold).value();
+  }
+  if (o.factory) {
+    fs::create_directories(factory_root, ec);
+    if (ec) return Status::IoError("mkdir " + factory_root + ": " + ec.message());
+    auto rt = start_runtime(engine, o, factory_root);
+    if (!rt.ok()) return rt.status();
+    p->factory_runtime = std::move(rt).value();
+    p->metrics->AddRuntime("factory", p->factory_runtime.get());
+    auto cold = make_cold_starter(engine, factory_root, p->blocking);
+    if (!cold.ok()) return cold.status();
+    p->factory_cold = std::move(cold).value();
+    p->factory = std::make_unique<FactoryService>(*p->factory_runtime, *p->factory_cold,
+                                                  *p->metrics, p->blocking, o.pool_size);
+  }
+  if (o.consumer) {
+    if (p->factory && o.factory_url.empty()) {
+      p->binding = make_in_process_binding(*p->factory);
+    } else {
+      std::string url = o.factory_url;
+      if (url.empty()) {
+        url = "http://" + o.factory_listen.address().to_string() + ":" +
+              std::to_string(o.factory_listen.port());
+      }
+      auto binding = make_http_binding(io, url, o.binding_timeout);
+      if (!binding.ok()) return binding.status();
+      p->binding = std::move(binding).value();
+    }
+    p->consumer = std::make_unique<ConsumerService>(*p->tenant_runtime, *p->consumer_cold,
+                                                    *p->binding, *p->metrics);
+  }
+  if (o.warm_proxy) {
+    auto tmpl = engine::Template::Ensure(engine, o.data_dir);
+    if (!tmpl.ok()) return tmpl.status().Annotate("template in " + o.data_dir + ": ");
+    auto wp = WarmProxyService::Create(std::move(tmpl).value(), *p->metrics);
+    if (!wp.ok()) return wp.status();
+    p->warm_proxy = std::move(wp).value();
+  }
+
+  Metrics* m = p->metrics.get();
+  if (p->factory) {
+    auto s = listen(io, o.factory_listen, p->factory->Routes(), "factory", o, m);
+    if (!s.ok()) return s.status();
+    p->factory_server = std::move(s).value();
+  }
+  if (p->consumer) {
+    auto s = listen(io, o.consumer_listen, p->consumer->Routes(), "consumer", o, m);
+    if (!s.ok()) return s.status();
+    p->consumer_server = std::move(s).value();
+  }
+  if (p->warm_proxy) {
+    auto s = listen(io, o.warm_proxy_listen, p->warm_proxy->Routes(), "warm-proxy", o, m);
+    if (!s.ok()) return s.status();
+    p->warm_proxy_server = std::move(s).value();
+  }
+  return std::unique_ptr<HttpServices>(new HttpServices(std::move(p)));
+}
+
+HttpServices::HttpServices(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+HttpServices::~HttpServices() {
+  if (Status st = Shutdown(std::chrono::seconds(5)); !st.ok()) {
+    spdlog::error("shutdown: {}", st.ToString());
+  }
+}
+
+std::optional<tcp::endpoint> HttpServices::factory_endpoint() const {
+  if (!parts_->factory_server) return std::nullopt;
+  return parts_->factory_server->local_endpoint();
+}
+std::optional<tcp::endpoint> HttpServices::consumer_endpoint() const {
+  if (!parts_->consumer_server) return std::nullopt;
+  return parts_->consumer_server->local_endpoint();
+}
+std::optional<tcp::endpoint> HttpServices::warm_proxy_endpoint() const {
+  if (!parts_->warm_proxy_server) return std::nullopt;
+  return parts_->warm_proxy_server->local_endpoint();
+}
+const char* HttpServices::binding_kind() const {
+  return parts_->binding ? parts_->binding->kind() : "none";
+}
+runtime::Runtime* HttpServices::tenant_runtime() const { return parts_->tenant_runtime.get(); }
+Metrics& HttpServices::metrics() { return *parts_->metrics; }
+
+Status HttpServices::Shutdown(std::chrono::milliseconds drain) {
+  Parts& p = *parts_;
+  if (p.shut_down) return Status::Ok();
+  p.shut_down = true;
+  HttpServer* servers[] = {p.factory_server.get(), p.consumer_server.get(),
+                           p.warm_proxy_server.get()};
+  for (HttpServer* s : servers) {
+    if (s) s->Stop();
+  }
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  for (HttpServer* s : servers) {
+    if (!s) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!s->WaitDrained(std::max(left, std::chrono::milliseconds(0)))) {
+      spdlog::warn("shutdown: requests still in flight after {} ms; going on", drain.count());
+    }
+  }
+  if (p.warm_proxy) p.warm_proxy->Stop();
+  p.blocking.join();
+  Status result;
+  for (runtime::Runtime* rt : {p.tenant_runtime.get(), p.factory_runtime.get()}) {
+    if (!rt) continue;
+    Status st = rt->Shutdown();
+    if (!st.ok() && result.ok()) result = st;
+  }
+  return result;
+}
+
+}  // namespace pgthaw::server

@@ -1,0 +1,79 @@
+// HttpServices: the three roles of `pgthaw serve`, assembled and torn down.
+//
+// What runs where (DATA = options.data_dir):
+//   consumer   tenants' own instances: runtime over DATA (tenants in
+//              DATA/tenants/<id>, the template in DATA); /cold-direct
+//              scratch in DATA/scratch. The Postgres listener, when started,
+//              serves this runtime.
+//   factory    its own runtime over DATA/factory (a namespace apart from the
+//              consumer's tenants, like the seed's Factory DO); /cold-start
+//              scratch in DATA/factory/scratch.
+//   warm-proxy one instance from DATA's template over a tmpfs directory.
+// The consumer's binding is in-process when the factory runs here and no
+// factory_url is given, else HTTP to factory_url.
+//
+// Threads: the io_context is run by the caller's threads; queries run on the
+// runtimes' pools, cold starts and /warmup on a small blocking pool.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "engine/engine.h"
+#include "runtime/runtime.h"
+#include "server/metrics.h"
+
+namespace pgthaw::server {
+
+struct HttpServicesOptions {
+  bool factory = true, consumer = true, warm_proxy = true;
+  std::string data_dir = "./data";
+  boost::asio::ip::tcp::endpoint factory_listen, consumer_listen, warm_proxy_listen;
+  std::string factory_url;  // consumer -> factory over HTTP; "" = in-process if possible
+  unsigned pool_size = 2;
+  int64_t idle_timeout_ms = 60'000;
+  uint64_t memory_budget_bytes = uint64_t{4} << 30;
+  unsigned runtime_threads = 0;  // 0: one per core
+  uint64_t max_body_bytes = 1 << 20;
+  unsigned blocking_threads = 2;  // cold starts, /warmup
+  std::chrono::milliseconds binding_timeout{60'000};
+};
+
+class HttpServices {
+ public:
+  // Opens runtimes and templates (building a template the first time a data
+  // directory is used), binds every listener. Returns once all accept.
+  static Result<std::unique_ptr<HttpServices>> Start(boost::asio::io_context& io,
+                                                     const engine::Engine& engine,
+                                                     HttpServicesOptions options);
+  ~HttpServices();  // Shutdown() if not done
+
+  // Bound addresses (port 0 in the options: the port the kernel chose).
+  std::optional<boost::asio::ip::tcp::endpoint> factory_endpoint() const;
+  std::optional<boost::asio::ip::tcp::endpoint> consumer_endpoint() const;
+  std::optional<boost::asio::ip::tcp::endpoint> warm_proxy_endpoint() const;
+  const char* binding_kind() const;
+
+  // The consumer's runtime (the tenants the Postgres listener serves), or
+  // null when the consumer role is not run.
+  runtime::Runtime* tenant_runtime() const;
+  Metrics& metrics();
+
+  // Stops accepting, waits up to `drain` for requests in flight, then shuts
+  // the runtimes down (hibernating warm tenants) and drops the warm proxy.
+  // The io_context must still be running. Idempotent.
+  Status Shutdown(std::chrono::milliseconds drain);
+
+  struct Parts;
+
+ private:
+  explicit HttpServices(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace pgthaw::server

@@ -1,0 +1,156 @@
+#include "server/http_warm_proxy_routes.h"
+
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+
+#include "server/http_api_info.h"
+#include "server/http_factory_routes.h"
+#include "server/http_query_exec.h"
+
+namespace pgthaw::server {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+namespace {
+
+const std::vector<RouteInfo> kRoutes = {
+    {"GET", "/", "API info"},
+    {"GET", "/ping", "Health check"},
+    {"GET", "/status", "Worker and instance status"},
+    {"POST", "/query", "Execute a query {sql, params?} on the shared in-memory instance"},
+    {"POST", "/timing", "Query with detailed timings"},
+    {"GET", "/metrics", "Prometheus metrics"},
+};
+
+}  // namespace
+
+Result<std::string> make_memory_scratch_dir(const std::string& name_prefix) {
+  std::error_code ec;
+  std::string root = "/dev/shm";
+  if (!fs::is_directory(root, ec) || access(root.c_str(), W_OK) != 0) {
+    root = fs::temp_directory_path(ec).string();
+    if (ec) return Status::IoError("no temp directory: " + ec.message());
+  }
+  std::string pattern = root + "/" + name_prefix + "-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) return Status::FromErrno("mkdtemp " + pattern, errno);
+  return pattern;
+}
+
+Result<std::unique_ptr<WarmProxyService>> WarmProxyService::Create(engine::Template tmpl,
+                                                                   Metrics& metrics) {
+  auto dir = make_memory_scratch_dir("pgthaw-warm-proxy");
+  if (!dir.ok()) return dir.status();
+  auto service = std::unique_ptr<WarmProxyService>(
+      new WarmProxyService(std::move(tmpl), std::move(dir).value(), metrics));
+  metrics.AddGauge("pgthaw_warm_proxy_instances", "Warm instances of the warm proxy (0 or 1).",
+                   [s = service.get()] { return s->warm() ? 1.0 : 0.0; });
+  return service;
+}
+
+WarmProxyService::WarmProxyService(engine::Template tmpl, std::string scratch, Metrics& metrics)
+    : template_(std::move(tmpl)),
+      scratch_dir_(std::move(scratch)),
+      data_dir_(scratch_dir_ + "/data"),
+      metrics_(metrics),
+      started_(Clock::now()) {}
+
+WarmProxyService::~WarmProxyService() { Stop(); }
+
+void WarmProxyService::Stop() {
+  if (stopped_.exchange(true)) return;
+  boost::asio::post(thread_, [this] {
+    if (instance_) instance_->Abandon();
+    instance_.reset();
+    warm_ = false;
+  });
+  thread_.join();
+  std::error_code ec;
+  fs::remove_all(scratch_dir_, ec);
+  if (ec) spdlog::warn("warm proxy: remove {}: {}", scratch_dir_, ec.message());
+}
+
+Router WarmProxyService::Routes() {
+  Router router;
+  router.Add("GET", "/", [](const Request&, Respond respond) {
+    Reply reply = api_info_reply(
+        "warm-proxy",
+        "One shared in-memory instance, no persistence: fastest, state is lost at exit", kRoutes);
+    respond(std::move(reply));
+  });
+  router.Add("GET", "/ping", [this](const Request&, Respond respond) {
+    Reply reply;
+    reply.body = {
+        {"ok", true}, {"role", "warm-proxy"}, {"uptimeMs", micros_since(started_) / 1000}};
+    respond(std::move(reply));
+  });
+  router.Add("GET", "/status", [this](const Request&, Respond respond) { respond(StatusReply()); });
+  router.Add("POST", "/query",
+             query_handler("", [this](QueryRequest q, Clock::time_point t, Respond r) {
+               Query(q, false, t, std::move(r));
+             }));
+  router.Add("POST", "/timing",
+             query_handler("", [this](QueryRequest q, Clock::time_point t, Respond r) {
+               Query(q, true, t, std::move(r));
+             }));
+  router.Add("GET", "/metrics", metrics_handler(metrics_));
+  return router;
+}
+
+void WarmProxyService::Query(const QueryRequest& request, bool detailed, Clock::time_point start,
+                             Respond respond) {
+  auto wire = encode_query(request);
+  if (!wire.ok()) return respond(status_reply(wire.status()));
+  if (stopped_) return respond(status_reply(Status::Unavailable("warm proxy is shutting down")));
+  respond = counting_cold_starts(metrics_, "warm-proxy", std::move(respond));
+  boost::asio::post(thread_, [this, wire = std::move(wire).value(), detailed, start,
+                              respond = std::move(respond)]() mutable {
+    QueryTimings timings;
+    timings.queue_us = micros_since(start);
+    if (!instance_) {
+      Clock::time_point create_start = Clock::now();
+      auto made = template_.NewTenant(data_dir_);
+      timings.thaw_us = micros_since(create_start);
+      if (!made.ok()) return respond(with_timings(status_reply(made.status()), timings, start));
+      instance_ = std::move(made).value();
+      timings.cold = true;
+      timings.cold_kind = "created";
+      created_us_ = timings.thaw_us;
+      warm_ = true;
+    }
+    Reply reply = execute_query(*instance_, wire, timings, start);
+    ++queries_;
+    if (detailed) {
+      json phases = json::array();
+      const json& t = reply.body["timings"];
+      for (const char* name : {"queueUs", "thawUs", "execUs", "encodeUs"}) {
+        phases.push_back({{"phase", std::string(name).substr(0, std::strlen(name) - 2)},
+                          {"us", t.value(name, int64_t{0})}});
+      }
+      reply.body["phases"] = std::move(phases);
+      reply.body["queriesServed"] = queries_.load();
+    }
+    respond(std::move(reply));
+  });
+}
+
+Reply WarmProxyService::StatusReply() const {
+  Reply reply;
+  reply.body = {{"role", "warm-proxy"},
+                {"uptimeMs", micros_since(started_) / 1000},
+                {"instance",
+                 {{"state", warm_ ? "warm" : "cold"},
+                  {"createdUs", created_us_.load()},
+                  {"dataDir", data_dir_},
+                  {"persistent", false},
+                  {"queriesServed", queries_.load()}}},
+                {"memory", {{"residentBytes", process_resident_bytes()}}}};
+  return reply;
+}
+
+}  // namespace pgthaw::server

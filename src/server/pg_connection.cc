@@ -1,0 +1,667 @@
+#include "server/pg_connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <exception>
+#include <utility>
+
+#include "pgwire/backend.h"
+#include "pgwire/backend_encode.h"
+#include "pgwire/frontend.h"
+#include "pgwire/result.h"
+#include "pgwire/wire_format.h"
+#include "server/pg_sql_scan.h"
+
+// GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
+// (awaitable_frame_base has its own operator new/delete): a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace pgthaw::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+constexpr char kQueryCanceled[] = "57014";
+constexpr char kProtocolViolation[] = "08P01";
+constexpr char kFeatureNotSupported[] = "0A000";
+
+// Raises what a cancelled statement raises in Postgres; run instead of a
+// batch a CancelRequest hit, so the transaction state follows suit.
+constexpr char kCancelSql[] =
+    "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', "
+    "MESSAGE = 'canceling statement due to user request'; END$pgthaw$";
+// Run when a client vanishes while holding its tenant: the error aborts an
+// implicit transaction left open by Flush (and is skipped if the engine is
+// skipping to Sync), Sync ends the extended-protocol exchange, ROLLBACK ends
+// a transaction block.
+constexpr char kDisconnectSql[] =
+    "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'admin_shutdown', "
+    "MESSAGE = 'pgthaw: client disconnected'; END$pgthaw$";
+
+// The parameters a real server reports at startup.
+constexpr char kReportSql[] =
+    "SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY["
+    "'application_name', 'client_encoding', 'DateStyle', 'default_transaction_read_only', "
+    "'in_hot_standby', 'integer_datetimes', 'IntervalStyle', 'is_superuser', "
+    "'scram_iterations', 'search_path', 'server_encoding', 'server_version', "
+    "'session_authorization', 'standard_conforming_strings', 'TimeZone']) AS n";
+
+std::string query_message(std::string_view sql) {
+  std::string out;
+  Status st = pgwire::frontend::query(out, sql);
+  if (!st.ok()) spdlog::error("pg listener: encoding an internal query: {}", st.ToString());
+  return out;
+}
+
+// The wire form of a framed typed message.
+void append_message(std::string& out, char type, std::string_view payload) {
+  out += type;
+  pgwire::put_int32(out, static_cast<uint32_t>(payload.size() + 4));
+  out += payload;
+}
+
+// SQLSTATE for a failure of the runtime or the engine.
+std::string_view sqlstate_for(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kUnavailable:
+      return "57P01";  // admin_shutdown
+    case StatusCode::kResourceExhausted:
+      return "53000";  // insufficient_resources
+    case StatusCode::kInvalidArgument:
+      return "3D000";  // invalid_catalog_name
+    default:
+      return "XX000";  // internal_error
+  }
+}
+
+}  // namespace
+
+struct PgConnection::Outcome {
+  Status status;  // the runtime or engine failed: the connection closes
+  std::string reply;
+  std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
+  bool holding = false;                               // the work kept the hold
+};
+
+void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket socket) {
+  std::shared_ptr<PgConnection> connection;
+  {
+    std::lock_guard lock(shared->mutex);
+    if (shared->stopped) return;  // the socket closes as it goes out of scope
+    int32_t pid = shared->next_pid++;
+    if (shared->next_pid <= 0) shared->next_pid = 1;
+    auto secret = static_cast<uint32_t>(shared->random());
+    uint64_t id = shared->next_id++;
+    connection = std::make_shared<PgConnection>(shared, std::move(socket), pid, secret, id);
+    shared->connections[pid] = connection;
+  }
+  auto executor = connection->socket_.get_executor();
+  asio::co_spawn(executor, connection->Run(), [connection](std::exception_ptr e) {
+    if (!e) return;
+    // Asio's operations here report errors through error_code; what reaches
+    // this edge is an allocation failure or a bug. Log, then clean up.
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      spdlog::error("pg connection {}: {}", connection->pid_, x.what());
+    } catch (...) {
+      spdlog::error("pg connection {}: unknown exception", connection->pid_);
+    }
+    connection->Cleanup();
+  });
+}
+
+PgConnection::PgConnection(std::shared_ptr<PgListenerShared> shared, tcp::socket socket,
+                           int32_t pid, uint32_t secret, uint64_t id)
+    : shared_(std::move(shared)),
+      socket_(std::move(socket)),
+      pid_(pid),
+      secret_(secret),
+      id_(id),
+      parser_(/*at_connection_start=*/true,
+              pgwire::FrontendParserOptions{
+                  .max_message_bytes = static_cast<uint32_t>(
+                      std::min<uint64_t>(shared_->options.max_batch_bytes, pgwire::kMaxWireLength)),
+                  .max_startup_packet_bytes = shared_->options.max_startup_packet_bytes}) {}
+
+void PgConnection::Close() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ec;
+    self->socket_.shutdown(tcp::socket::shutdown_both, ec);
+    self->socket_.close(ec);
+  });
+}
+
+bool PgConnection::Cancel(uint32_t secret) {
+  if (secret != secret_) return false;
+  std::lock_guard lock(cancel_mutex_);
+  if (queued_seq_ != 0) cancelled_seq_ = queued_seq_;
+  return true;
+}
+
+// ---- The coroutine -------------------------------------------------------------
+
+awaitable<void> PgConnection::Run() {
+  // Postgres' authentication_timeout: a client that never finishes its
+  // startup packet does not keep a connection forever.
+  asio::steady_timer startup_timer(socket_.get_executor());
+  startup_timer.expires_after(std::chrono::milliseconds(shared_->options.startup_timeout_ms));
+  startup_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: startup finished
+    boost::system::error_code ignored;
+    self->socket_.close(ignored);
+  });
+  bool ready = co_await Startup();
+  startup_timer.cancel();
+  while (ready) {
+    auto next = parser_.next();
+    if (!next.ok()) {
+      co_await Fatal(kProtocolViolation, next.status().message());
+      break;
+    }
+    if (!next->has_value()) {
+      boost::system::error_code ec;
+      size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+                                                  asio::redirect_error(use_awaitable, ec));
+      if (ec) break;  // EOF, reset or Close()
+      parser_.feed(std::string_view(read_buffer_.data(), n));
+      continue;
+    }
+    pgwire::FrontendMessage message = std::move(**next);
+    ready = copy_in_ ? co_await HandleCopyMessage(std::move(message))
+                     : co_await Handle(std::move(message));
+  }
+  Cleanup();
+}
+
+awaitable<bool> PgConnection::Startup() {
+  pgwire::StartupMessage startup;
+  for (;;) {
+    auto next = parser_.next();
+    if (!next.ok()) {
+      co_await Fatal(kProtocolViolation, "invalid startup packet: " + next.status().message());
+      co_return false;
+    }
+    if (!next->has_value()) {
+      boost::system::error_code ec;
+      size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+                                                  asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+      parser_.feed(std::string_view(read_buffer_.data(), n));
+      continue;
+    }
+    pgwire::FrontendMessage& m = **next;
+    if (m.startup_kind == pgwire::StartupPacketKind::kSslRequest ||
+        m.startup_kind == pgwire::StartupPacketKind::kGssEncRequest) {
+      // No TLS, no GSS encryption: 'N', and the client goes on in the clear.
+      if (!co_await Write("N")) co_return false;
+      continue;
+    }
+    if (m.startup_kind == pgwire::StartupPacketKind::kCancelRequest) {
+      auto cancel = pgwire::decode_cancel_request(m.payload);
+      if (cancel.ok() && cancel->secret_key.size() == 4) {
+        uint32_t key = (uint32_t{static_cast<uint8_t>(cancel->secret_key[0])} << 24) |
+                       (uint32_t{static_cast<uint8_t>(cancel->secret_key[1])} << 16) |
+                       (uint32_t{static_cast<uint8_t>(cancel->secret_key[2])} << 8) |
+                       uint32_t{static_cast<uint8_t>(cancel->secret_key[3])};
+        std::shared_ptr<PgConnection> target;
+        {
+          std::lock_guard lock(shared_->mutex);
+          auto found = shared_->connections.find(cancel->pid);
+          if (found != shared_->connections.end()) target = found->second.lock();
+        }
+        if (target != nullptr && !target->Cancel(key)) {
+          spdlog::debug("pg listener: CancelRequest for pid {} with a wrong key", cancel->pid);
+        }
+      }
+      co_return false;  // a cancel connection gets no reply, as in Postgres
+    }
+    if (m.startup_kind != pgwire::StartupPacketKind::kStartup) {
+      co_await Fatal(kProtocolViolation, "expected a startup packet");
+      co_return false;
+    }
+    auto decoded = pgwire::decode_startup_message(m.payload);
+    if (!decoded.ok()) {
+      co_await Fatal(kProtocolViolation, "invalid startup packet: " + decoded.status().message());
+      co_return false;
+    }
+    startup = std::move(decoded).value();
+    break;
+  }
+
+  if (startup.major() != 3) {
+    co_await Fatal(kFeatureNotSupported,
+                   "unsupported frontend protocol " + std::to_string(startup.major()) + "." +
+                       std::to_string(startup.minor()) + ": server supports 3.0");
+    co_return false;
+  }
+  std::string negotiate;
+  std::vector<std::string> unknown_options;
+  for (const auto& [name, value] : startup.params) {
+    if (name.rfind("_pq_.", 0) == 0) unknown_options.push_back(name);
+  }
+  if (startup.minor() > 0 || !unknown_options.empty()) {
+    // NegotiateProtocolVersion: we speak 3.0 and no protocol extensions.
+    pgwire::MessageBuilder builder(negotiate, pgwire::backend_type::kNegotiateProtocolVersion);
+    pgwire::put_int32(negotiate, static_cast<uint32_t>(pgwire::kProtocolVersion30));
+    pgwire::put_int32(negotiate, static_cast<uint32_t>(unknown_options.size()));
+    for (const std::string& o : unknown_options) pgwire::put_cstring(negotiate, o);
+    if (!builder.finish().ok()) negotiate.clear();
+  }
+  auto param = [&](const std::string& name) -> std::string {
+    auto found = startup.params.find(name);
+    return found == startup.params.end() ? std::string() : found->second;
+  };
+  if (!param("replication").empty() && param("replication") != "false" &&
+      param("replication") != "off" && param("replication") != "0") {
+    co_await Fatal(kFeatureNotSupported, "pgthaw does not support replication connections");
+    co_return false;
+  }
+  std::string user = param("user");
+  tenant_ = param("database").empty() ? user : param("database");
+  if (!runtime::Runtime::ValidateTenantId(tenant_).ok()) {
+    co_await Fatal("3D000", "database \"" + tenant_ +
+                                "\" does not exist (a tenant id is 1 to 63 of [A-Za-z0-9_-])");
+    co_return false;
+  }
+  auto settings = SessionSettings::FromStartup(startup.params);
+  if (!settings.ok()) {
+    co_await Fatal("42601", settings.status().message());
+    co_return false;
+  }
+  settings_ = std::move(settings).value();
+
+  // Thaws the tenant if cold, puts this connection's settings in force
+  // (refusing the connection if one is invalid, as Postgres does) and reads
+  // the values to report.
+  Outcome out = co_await Submit(query_message(kReportSql), false, /*force_settings=*/true);
+  if (!out.status.ok()) {
+    co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
+    co_return false;
+  }
+  if (out.settings_error) {
+    pgwire::ErrorFields fields = *out.settings_error;
+    fields.fields['S'] = fields.fields['V'] = "FATAL";
+    std::string reply;
+    if (pgwire::backend::error_response(reply, fields).ok()) co_await Write(std::move(reply));
+    co_return false;
+  }
+  auto results = pgwire::collect_results(out.reply);
+  if (!results.ok() || results->empty() || results->back().error) {
+    co_await Fatal("XX000", "tenant " + tenant_ + ": reading the session parameters failed");
+    co_return false;
+  }
+  std::string reply = std::move(negotiate);
+  pgwire::backend::authentication_ok(reply);
+  for (const pgwire::Row& row : results->back().rows) {
+    if (row.size() != 2 || !row[0] || !row[1]) continue;
+    Status st = pgwire::backend::parameter_status(reply, *row[0], *row[1]);
+    if (!st.ok()) spdlog::warn("pg listener: ParameterStatus {}: {}", *row[0], st.ToString());
+  }
+  pgwire::backend::backend_key_data(reply, pid_, secret_);
+  pgwire::backend::ready_for_query(reply, pgwire::TransactionStatus::kIdle);
+  spdlog::debug("pg connection {}: user {} tenant {}", pid_, user, tenant_);
+  co_return co_await Write(std::move(reply));
+}
+
+awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
+  const char type = message.type;
+  if (refused_until_sync_ && type != 'S') co_return true;  // skipping to Sync
+  switch (type) {
+    case 'Q':
+      co_return co_await HandleQuery(std::move(message));
+    case 'F': {  // FunctionCall: answered with its own ReadyForQuery
+      append_message(batch_, type, message.payload);
+      std::string batch = std::move(batch_);
+      batch_.clear();
+      co_return co_await RunBatch(std::move(batch), false, false);
+    }
+    case 'P':
+      if (auto parse = pgwire::decode_parse(message.payload);
+          parse.ok() && !find_copy_from_stdin(parse->query).empty()) {
+        batch_refused_ = true;
+      }
+      [[fallthrough]];
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+      append_message(batch_, type, message.payload);
+      if (batch_.size() > shared_->options.max_batch_bytes) {
+        co_await Fatal("54000", "extended-protocol messages without Sync exceed " +
+                                    std::to_string(shared_->options.max_batch_bytes) + " bytes");
+        co_return false;
+      }
+      co_return true;
+    case 'H':
+    case 'S': {
+      if (batch_refused_ || refused_until_sync_) {
+        // Nothing of the batch ran: the error now, ReadyForQuery at Sync.
+        std::string reply;
+        if (batch_refused_) {
+          Status st = pgwire::backend::error_response(
+              reply, "ERROR", kFeatureNotSupported,
+              "pgthaw runs COPY FROM STDIN only through the simple query protocol");
+          if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
+        }
+        batch_.clear();
+        batch_refused_ = false;
+        refused_until_sync_ = type == 'H';
+        if (type == 'S') {
+          pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
+        }
+        co_return co_await Write(std::move(reply));
+      }
+      append_message(batch_, type, message.payload);
+      std::string batch = std::move(batch_);
+      batch_.clear();
+      co_return co_await RunBatch(std::move(batch), /*ends_with_flush=*/type == 'H', false);
+    }
+    case 'X':
+      co_return false;
+    case 'd':
+    case 'c':
+    case 'f':
+      // Outside COPY, as Postgres does: most likely a COPY failed and the
+      // client is still sending its data.
+      co_return true;
+    default:
+      co_await Fatal(kProtocolViolation,
+                     "invalid frontend message type " + pgwire::describe_type(type));
+      co_return false;
+  }
+}
+
+awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
+  auto sql = pgwire::decode_query(message.payload);
+  if (!sql.ok()) {
+    co_await Fatal(kProtocolViolation, sql.status().message());
+    co_return false;
+  }
+  std::vector<CopyFromStdin> copies = find_copy_from_stdin(*sql);
+  std::string raw;
+  append_message(raw, 'Q', message.payload);
+  if (copies.empty() || (status_ == 'E' && copies[0].statement_index == 0)) {
+    // No COPY FROM STDIN, or one the aborted transaction block refuses
+    // before it asks for data.
+    std::string batch = std::move(batch_);
+    batch_.clear();
+    batch += raw;
+    co_return co_await RunBatch(std::move(batch), false, false);
+  }
+  if (copies.size() > 1 || copies[0].statement_index != 0 || !batch_.empty()) {
+    co_return co_await Refuse(kFeatureNotSupported,
+                              "pgthaw runs COPY FROM STDIN only as the first statement of a "
+                              "query, and one per query");
+  }
+  // Our own CopyInResponse; the data then goes with the query in one batch.
+  pgwire::CopyResponse response;
+  response.format = copies[0].binary ? 1 : 0;
+  response.column_formats.assign(std::max(copies[0].columns, 0), response.format);
+  std::string reply;
+  Status st = pgwire::backend::copy_in_response(reply, response);
+  if (!st.ok()) {
+    co_await Fatal("XX000", st.message());
+    co_return false;
+  }
+  copy_in_ = true;
+  copy_overflow_ = false;
+  copy_query_ = std::move(raw);
+  copy_data_.clear();
+  co_return co_await Write(std::move(reply));
+}
+
+awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message) {
+  const char type = message.type;
+  switch (type) {
+    case 'd':
+      if (copy_overflow_) co_return true;
+      if (copy_data_.size() + message.payload.size() + 5 > shared_->options.max_batch_bytes) {
+        // Dropped now; the engine fails the COPY when the client is done.
+        copy_overflow_ = true;
+        std::string().swap(copy_data_);
+        co_return true;
+      }
+      append_message(copy_data_, type, message.payload);
+      co_return true;
+    case 'H':
+    case 'S':
+      co_return true;  // ignored during COPY IN, as in Postgres
+    case 'c':
+    case 'f': {
+      std::string batch = std::move(copy_query_);
+      if (copy_overflow_) {
+        Status st = pgwire::frontend::copy_fail(
+            batch, "COPY data exceeds pgthaw's limit of " +
+                       std::to_string(shared_->options.max_batch_bytes) + " bytes");
+        if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
+      } else {
+        batch += copy_data_;
+        append_message(batch, type, message.payload);
+      }
+      copy_in_ = false;
+      std::string().swap(copy_data_);
+      co_return co_await RunBatch(std::move(batch), false, /*strip_copy_in=*/true);
+    }
+    default: {
+      // A protocol violation: fail the COPY, tell the client, close.
+      std::string batch = std::move(copy_query_);
+      Status st = pgwire::frontend::copy_fail(batch, "unexpected message type " +
+                                                         pgwire::describe_type(type) +
+                                                         " during COPY from stdin");
+      if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
+      copy_in_ = false;
+      std::string().swap(copy_data_);
+      if (co_await RunBatch(std::move(batch), false, true)) {
+        co_await Fatal(kProtocolViolation, "unexpected message type " +
+                                               pgwire::describe_type(type) +
+                                               " during COPY from stdin");
+      }
+      co_return false;
+    }
+  }
+}
+
+// ---- Running batches -------------------------------------------------------------
+
+awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush,
+                                       bool strip_copy_in) {
+  Outcome out = co_await Submit(std::move(batch), ends_with_flush, false);
+  if (!out.status.ok()) {
+    holding_ = false;
+    co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
+    co_return false;
+  }
+  holding_ = out.holding;
+  auto messages = pgwire::split_messages(out.reply);
+  if (!messages.ok()) {
+    co_await Fatal("XX000", "tenant " + tenant_ + ": malformed engine reply: " +
+                                messages.status().message());
+    co_return false;
+  }
+  size_t strip_at = std::string::npos, strip_size = 0;
+  for (const pgwire::MessageView& m : *messages) {
+    if (m.type == pgwire::backend_type::kParameterStatus) {
+      auto p = pgwire::decode_parameter_status(m.payload);
+      if (p.ok()) settings_.Observe(p->name, p->value);
+    } else if (m.type == pgwire::backend_type::kReadyForQuery && m.payload.size() == 1) {
+      status_ = m.payload[0];
+    } else if (m.type == pgwire::backend_type::kCopyInResponse && strip_copy_in &&
+               strip_at == std::string::npos) {
+      strip_at = static_cast<size_t>(m.payload.data() - out.reply.data()) -
+                 pgwire::kTypedHeaderBytes;
+      strip_size = m.payload.size() + pgwire::kTypedHeaderBytes;
+    }
+  }
+  if (strip_at != std::string::npos) out.reply.erase(strip_at, strip_size);
+  co_return co_await Write(std::move(out.reply));
+}
+
+awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool ends_with_flush,
+                                                      bool force_settings) {
+  uint64_t seq = next_seq_++;
+  {
+    std::lock_guard lock(cancel_mutex_);
+    queued_seq_ = seq;
+  }
+  auto initiate = [self = shared_from_this(), seq, ends_with_flush, force_settings,
+                   batch = std::move(batch),
+                   settings_sql = settings_.ApplySql()](auto handler) mutable {
+    // Runtime::Work is a std::function (copyable); the handler is not.
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto executor = asio::get_associated_executor(*h, self->socket_.get_executor());
+    auto deliver = [h, executor](Outcome out) {
+      asio::post(executor, [h, out = std::move(out)]() mutable { (*h)(std::move(out)); });
+    };
+    Status st = self->shared_->runtime.SubmitHeld(
+        self->tenant_, self->id_,
+        [self, seq, ends_with_flush, force_settings, batch = std::move(batch),
+         settings_sql = std::move(settings_sql),
+         deliver](Result<engine::Instance*> instance, const runtime::Timings& timings) {
+          deliver(self->Work(std::move(instance), timings, batch, settings_sql, ends_with_flush,
+                             force_settings, seq));
+        });
+    if (!st.ok()) {
+      Outcome out;
+      out.status = st;
+      deliver(std::move(out));
+    }
+  };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
+      std::move(initiate), use_awaitable);
+}
+
+PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
+                                         const runtime::Timings& timings,
+                                         const std::string& batch,
+                                         const std::string& settings_sql, bool ends_with_flush,
+                                         bool force_settings, uint64_t seq) {
+  Outcome out;
+  bool cancelled = false;
+  {
+    std::lock_guard lock(cancel_mutex_);
+    cancelled = cancelled_seq_ == seq;
+    queued_seq_ = 0;  // started: a cancel from now on is too late
+  }
+  if (!instance.ok()) {
+    out.status = instance.status();
+    return out;
+  }
+  engine::Instance* db = instance.value();
+  // Switch the session to this connection's settings if someone else (or a
+  // brand-new instance) had it last. Never inside a transaction block: the
+  // previous user released the tenant only outside one.
+  bool apply = force_settings || timings.cold;
+  {
+    std::lock_guard lock(shared_->mutex);
+    SessionUser& user = shared_->session_users[tenant_];
+    if (user.instance != db || user.connection != id_) apply = true;
+    user = SessionUser{db, id_};
+  }
+  if (apply) {
+    Result<std::string> reply = db->Exec(query_message(settings_sql));
+    if (!reply.ok()) {
+      out.status = reply.status();
+    } else if (auto results = pgwire::collect_results(reply.value()); results.ok()) {
+      for (const pgwire::StatementResult& r : *results) {
+        if (r.error && !out.settings_error) out.settings_error = r.error;
+      }
+    }
+    if (out.settings_error && !force_settings) {
+      // Rare (a -c setting that became invalid): the statements run, with
+      // the settings that did apply.
+      spdlog::warn("pg connection {} tenant {}: applying settings: {}", pid_, tenant_,
+                   out.settings_error->summary());
+      out.settings_error.reset();
+    }
+  }
+  if (out.status.ok() && !out.settings_error) {
+    Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch);
+    if (reply.ok()) {
+      out.reply = std::move(reply).value();
+    } else {
+      out.status = reply.status();
+    }
+  }
+  // Keep the tenant while a transaction block is open or an extended
+  // exchange waits for its Sync; otherwise let other connections in.
+  out.holding = out.status.ok() && (ends_with_flush || db->InTransaction());
+  if (!out.holding) shared_->runtime.Release(tenant_, id_);
+  return out;
+}
+
+// ---- Writing and closing ------------------------------------------------------------
+
+awaitable<bool> PgConnection::Write(std::string bytes) {
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+awaitable<bool> PgConnection::Refuse(std::string_view sqlstate, std::string_view message) {
+  std::string reply;
+  Status st = pgwire::backend::error_response(reply, "ERROR", sqlstate, message);
+  if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
+  pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
+  co_return co_await Write(std::move(reply));
+}
+
+awaitable<void> PgConnection::Fatal(std::string_view sqlstate, std::string_view message) {
+  spdlog::debug("pg connection {}: FATAL {} {}", pid_, sqlstate, message);
+  std::string reply;
+  if (pgwire::backend::error_response(reply, "FATAL", sqlstate, message).ok()) {
+    co_await Write(std::move(reply));
+  }
+}
+
+void PgConnection::Cleanup() {
+  if (cleaned_up_) return;
+  cleaned_up_ = true;
+  {
+    std::lock_guard lock(shared_->mutex);
+    auto found = shared_->connections.find(pid_);
+    if (found != shared_->connections.end() && found->second.lock().get() == this) {
+      shared_->connections.erase(found);
+    }
+  }
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  if (!holding_) return;
+  holding_ = false;
+  // The client left inside a transaction (or mid extended exchange): roll
+  // it back on its session, then let other connections in.
+  std::shared_ptr<PgListenerShared> shared = shared_;
+  std::string tenant = tenant_;
+  uint64_t id = id_;
+  std::string batch = query_message(kDisconnectSql);
+  pgwire::frontend::sync(batch);
+  batch += query_message("ROLLBACK");
+  Status st = shared->runtime.SubmitHeld(
+      tenant, id,
+      [shared, tenant, id, batch](Result<engine::Instance*> instance, const runtime::Timings&) {
+        if (instance.ok()) {
+          Result<std::string> reply = instance.value()->Exec(batch);
+          if (!reply.ok()) {
+            spdlog::warn("tenant {}: rollback after disconnect: {}", tenant,
+                         reply.status().ToString());
+          }
+        }
+        shared->runtime.Release(tenant, id);
+      });
+  if (!st.ok()) shared->runtime.Release(tenant, id);
+}
+
+}  // namespace pgthaw::server

@@ -1,0 +1,114 @@
+#include "server/pg_listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+#include <utility>
+
+// GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
+// (awaitable_frame_base has its own operator new/delete): a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace pgthaw::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct PgListener::State {
+  State(asio::io_context& io, runtime::Runtime& runtime, PgListenerOptions options)
+      : io(io),
+        acceptor(asio::make_strand(io)),
+        shared(std::make_shared<PgListenerShared>(runtime, options)) {}
+  asio::io_context& io;
+  tcp::acceptor acceptor;  // used on its strand only
+  std::shared_ptr<PgListenerShared> shared;
+};
+
+namespace {
+
+asio::awaitable<void> accept_loop(std::shared_ptr<PgListener::State> state) {
+  for (;;) {
+    tcp::socket socket(asio::make_strand(state->io));
+    boost::system::error_code ec;
+    co_await state->acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (!state->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of fds and the like: wait a little instead of spinning.
+      spdlog::warn("pg listener: accept: {}", ec.message());
+      asio::steady_timer pause(state->acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    PgConnection::Launch(state->shared, std::move(socket));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PgListener>> PgListener::Start(asio::io_context& io,
+                                                      runtime::Runtime& runtime,
+                                                      const std::string& host, uint16_t port,
+                                                      PgListenerOptions options) {
+  boost::system::error_code ec;
+  asio::ip::address address =
+      asio::ip::make_address(host == "localhost" ? std::string("127.0.0.1") : host, ec);
+  if (ec) return Status::InvalidArgument("pg listener: not an IP address: " + host);
+  auto state = std::make_shared<State>(io, runtime, options);
+  tcp::endpoint endpoint(address, port);
+  std::string where = host + ":" + std::to_string(port);
+  state->acceptor.open(endpoint.protocol(), ec);
+  if (ec) return Status::IoError("pg listener: socket " + where + ": " + ec.message());
+  state->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  state->acceptor.bind(endpoint, ec);
+  if (ec) return Status::IoError("pg listener: bind " + where + ": " + ec.message());
+  state->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IoError("pg listener: listen " + where + ": " + ec.message());
+  uint16_t bound = state->acceptor.local_endpoint(ec).port();
+  if (ec) return Status::IoError("pg listener: getsockname " + where + ": " + ec.message());
+  asio::co_spawn(state->acceptor.get_executor(), accept_loop(state), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      spdlog::error("pg listener: accept loop ended: {}", x.what());
+    }
+  });
+  spdlog::info("pg listener on {}:{}", host, bound);
+  return std::unique_ptr<PgListener>(new PgListener(std::move(state), bound));
+}
+
+PgListener::~PgListener() { Stop(); }
+
+void PgListener::Stop() {
+  std::vector<std::shared_ptr<PgConnection>> open;
+  {
+    std::lock_guard lock(state_->shared->mutex);
+    if (state_->shared->stopped) return;
+    state_->shared->stopped = true;
+    for (auto& [pid, weak] : state_->shared->connections) {
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+    }
+  }
+  asio::post(state_->acceptor.get_executor(), [state = state_] {
+    boost::system::error_code ec;
+    state->acceptor.close(ec);
+  });
+  for (const auto& c : open) c->Close();
+}
+
+size_t PgListener::connection_count() const {
+  std::lock_guard lock(state_->shared->mutex);
+  return state_->shared->connections.size();
+}
+
+}  // namespace pgthaw::server

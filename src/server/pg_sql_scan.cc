@@ -1,0 +1,182 @@
+#include "server/pg_sql_scan.h"
+
+#include <cctype>
+#include <string>
+
+namespace pgthaw::server {
+namespace {
+
+struct Token {
+  enum Kind { kWord, kQuotedIdent, kString, kPunct, kOther } kind = kOther;
+  std::string text;  // kWord lowercased; kString/kQuotedIdent unquoted; kPunct the char
+};
+
+bool is_ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_ident_char(char c) {
+  return is_ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '$';
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Splits `sql` into statements of tokens. Comments vanish; an unterminated
+// string or comment runs to the end of the text.
+std::vector<std::vector<Token>> scan(std::string_view sql) {
+  std::vector<std::vector<Token>> statements(1);
+  int depth = 0;
+  size_t i = 0;
+  const size_t n = sql.size();
+  auto push = [&](Token::Kind kind, std::string text) {
+    statements.back().push_back(Token{kind, std::move(text)});
+  };
+  while (i < n) {
+    char c = sql[i];
+    if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+      ++i;
+    } else if (c == '-' && i + 1 < n && sql[i + 1] == '-') {
+      while (i < n && sql[i] != '\n') ++i;
+    } else if (c == '/' && i + 1 < n && sql[i + 1] == '*') {
+      int nest = 0;  // Postgres block comments nest
+      do {
+        if (sql.compare(i, 2, "/*") == 0) {
+          ++nest;
+          i += 2;
+        } else if (sql.compare(i, 2, "*/") == 0) {
+          --nest;
+          i += 2;
+        } else {
+          ++i;
+        }
+      } while (i < n && nest > 0);
+    } else if (c == '\'' || ((c == 'e' || c == 'E') && i + 1 < n && sql[i + 1] == '\'')) {
+      bool backslash_escapes = c != '\'';
+      if (backslash_escapes) ++i;
+      ++i;
+      std::string text;
+      while (i < n) {
+        if (backslash_escapes && sql[i] == '\\' && i + 1 < n) {
+          text += sql[i + 1];
+          i += 2;
+        } else if (sql[i] == '\'' && i + 1 < n && sql[i + 1] == '\'') {
+          text += '\'';
+          i += 2;
+        } else if (sql[i] == '\'') {
+          ++i;
+          break;
+        } else {
+          text += sql[i++];
+        }
+      }
+      push(Token::kString, std::move(text));
+    } else if (c == '"') {
+      ++i;
+      std::string text;
+      while (i < n) {
+        if (sql[i] == '"' && i + 1 < n && sql[i + 1] == '"') {
+          text += '"';
+          i += 2;
+        } else if (sql[i] == '"') {
+          ++i;
+          break;
+        } else {
+          text += sql[i++];
+        }
+      }
+      push(Token::kQuotedIdent, std::move(text));
+    } else if (c == '$' && i + 1 < n && (sql[i + 1] == '$' || is_ident_start(sql[i + 1]))) {
+      // $tag$ ... $tag$; `$1` (a parameter) is not a dollar quote.
+      size_t end = i + 1;
+      while (end < n && sql[end] != '$' && is_ident_char(sql[end])) ++end;
+      if (end < n && sql[end] == '$') {
+        std::string_view tag = sql.substr(i, end - i + 1);
+        size_t close = sql.find(tag, end + 1);
+        size_t body = end + 1;
+        size_t stop = close == std::string_view::npos ? n : close;
+        push(Token::kString, std::string(sql.substr(body, stop - body)));
+        i = close == std::string_view::npos ? n : close + tag.size();
+      } else {
+        push(Token::kOther, std::string(sql.substr(i, end - i)));
+        i = end;
+      }
+    } else if (is_ident_start(c)) {
+      size_t start = i;
+      while (i < n && is_ident_char(sql[i])) ++i;
+      push(Token::kWord, lower(sql.substr(start, i - start)));
+    } else if (c == ';' && depth == 0) {
+      if (!statements.back().empty()) statements.emplace_back();
+      ++i;
+    } else if (c == '(' || c == ')' || c == ',' || c == '.' || c == ';') {
+      if (c == '(') ++depth;
+      if (c == ')' && depth > 0) --depth;
+      push(Token::kPunct, std::string(1, c));
+      ++i;
+    } else {
+      push(Token::kOther, std::string(1, c));
+      ++i;
+    }
+  }
+  if (statements.back().empty()) statements.pop_back();
+  return statements;
+}
+
+bool is_word(const std::vector<Token>& t, size_t i, std::string_view word) {
+  return i < t.size() && t[i].kind == Token::kWord && t[i].text == word;
+}
+bool is_punct(const std::vector<Token>& t, size_t i, char p) {
+  return i < t.size() && t[i].kind == Token::kPunct && t[i].text[0] == p;
+}
+bool is_name(const std::vector<Token>& t, size_t i) {
+  return i < t.size() && (t[i].kind == Token::kWord || t[i].kind == Token::kQuotedIdent);
+}
+
+// COPY name [. name [. name]] [ ( col, ... ) ] FROM STDIN [options]
+bool match_copy_from_stdin(const std::vector<Token>& t, CopyFromStdin* out) {
+  if (!is_word(t, 0, "copy") || !is_name(t, 1)) return false;  // COPY (query) is TO only
+  size_t i = 2;
+  while (is_punct(t, i, '.') && is_name(t, i + 1)) i += 2;
+  int columns = -1;
+  if (is_punct(t, i, '(')) {
+    columns = 1;
+    int depth = 0;
+    for (; i < t.size(); ++i) {
+      if (is_punct(t, i, '(')) ++depth;
+      if (is_punct(t, i, ')') && --depth == 0) break;
+      if (is_punct(t, i, ',') && depth == 1) ++columns;
+    }
+    if (i == t.size()) return false;
+    ++i;
+  }
+  if (!is_word(t, i, "from") || !is_word(t, i + 1, "stdin")) return false;
+  out->columns = columns;
+  out->binary = false;
+  for (size_t j = i + 2; j < t.size(); ++j) {
+    if (is_word(t, j, "binary")) out->binary = true;
+    if (t[j].kind == Token::kString && lower(t[j].text) == "binary" && is_word(t, j - 1, "format")) {
+      out->binary = true;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<CopyFromStdin> find_copy_from_stdin(std::string_view sql) {
+  std::vector<CopyFromStdin> found;
+  std::vector<std::vector<Token>> statements = scan(sql);
+  for (size_t s = 0; s < statements.size(); ++s) {
+    CopyFromStdin copy;
+    if (match_copy_from_stdin(statements[s], &copy)) {
+      copy.statement_index = s;
+      found.push_back(copy);
+    }
+  }
+  return found;
+}
+
+}  // namespace pgthaw::server

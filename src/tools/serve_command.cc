@@ -1,0 +1,324 @@
+#include "tools/serve_command.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <thread>
+#include <toml.hpp>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/http_server.h"
+#include "server/http_services.h"
+#include "server/pg_listener.h"
+
+namespace pgthaw::tools {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct Key {
+  const char* name;
+  std::string* text = nullptr;
+  int64_t* number = nullptr;
+};
+
+std::vector<Key> keys(ServeArgs& a) {
+  return {{"role", &a.role},
+          {"data-dir", &a.data_dir},
+          {"factory-listen", &a.factory_listen},
+          {"consumer-listen", &a.consumer_listen},
+          {"warm-proxy-listen", &a.warm_proxy_listen},
+          {"pg-listen", &a.pg_listen},
+          {"factory-url", &a.factory_url},
+          {"pool-size", nullptr, &a.pool_size},
+          {"idle-timeout-ms", nullptr, &a.idle_timeout_ms},
+          {"memory-budget-mb", nullptr, &a.memory_budget_mb},
+          {"max-body-bytes", nullptr, &a.max_body_bytes},
+          {"threads", nullptr, &a.threads}};
+}
+
+bool flag_given(const ServeArgs& a, const std::string& name) {
+  if (a.command == nullptr) return false;
+  const CLI::Option* opt = a.command->get_option_no_throw("--" + name);
+  return opt != nullptr && opt->count() > 0;
+}
+
+// Values from the TOML file for keys not given as flags. toml11 v3 reports
+// syntax errors only by throwing: caught here, at the library's edge.
+void apply_config_file(ServeArgs& a, std::vector<std::string>& errors) {
+  toml::value file;
+  try {
+    file = toml::parse(a.config_file);
+  } catch (const std::exception& e) {
+    errors.push_back("--config " + a.config_file + ": " + e.what());
+    return;
+  }
+  if (!file.is_table()) {
+    errors.push_back("--config " + a.config_file + ": not a TOML table");
+    return;
+  }
+  std::vector<Key> known = keys(a);
+  for (const auto& [raw_name, value] : file.as_table()) {
+    std::string name = raw_name;
+    for (char& c : name) c = c == '_' ? '-' : c;
+    const Key* key = nullptr;
+    for (const Key& k : known) {
+      if (name == k.name) key = &k;
+    }
+    std::string where = a.config_file + ": " + raw_name;
+    if (key == nullptr) {
+      errors.push_back(where + ": unknown setting");
+      continue;
+    }
+    if (flag_given(a, name)) continue;  // flags win
+    if (key->text != nullptr) {
+      if (!value.is_string()) {
+        errors.push_back(where + ": must be a string");
+        continue;
+      }
+      *key->text = value.as_string().str;
+    } else {
+      if (!value.is_integer()) {
+        errors.push_back(where + ": must be an integer");
+        continue;
+      }
+      *key->number = value.as_integer();
+    }
+  }
+}
+
+struct Plan {
+  server::HttpServicesOptions services;
+  std::optional<tcp::endpoint> pg_listen;
+  unsigned io_threads = 1;
+};
+
+// Every configuration error at once, or the plan.
+Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
+  Plan plan;
+  server::HttpServicesOptions& o = plan.services;
+  if (a.role == "all") {
+  } else if (a.role == "factory") {
+    o.consumer = o.warm_proxy = false;
+  } else if (a.role == "consumer") {
+    o.factory = o.warm_proxy = false;
+  } else if (a.role == "warm-proxy") {
+    o.factory = o.consumer = false;
+  } else {
+    errors.push_back("--role \"" + a.role + "\": use factory, consumer, warm-proxy or all");
+  }
+  if (a.data_dir.empty()) errors.push_back("--data-dir is empty");
+  o.data_dir = a.data_dir;
+  auto endpoint = [&](const char* flag, const std::string& text, tcp::endpoint& out) {
+    auto ep = server::parse_listen_address(text);
+    if (!ep.ok()) {
+      errors.push_back(std::string("--") + flag + ": " + ep.status().message());
+    } else {
+      out = *ep;
+    }
+  };
+  endpoint("factory-listen", a.factory_listen, o.factory_listen);
+  endpoint("consumer-listen", a.consumer_listen, o.consumer_listen);
+  endpoint("warm-proxy-listen", a.warm_proxy_listen, o.warm_proxy_listen);
+  if (o.consumer && !a.pg_listen.empty()) {
+    tcp::endpoint pg;
+    endpoint("pg-listen", a.pg_listen, pg);
+    plan.pg_listen = pg;
+  }
+  std::vector<std::pair<std::string, tcp::endpoint>> bound;
+  if (o.factory) bound.emplace_back("factory", o.factory_listen);
+  if (o.consumer) bound.emplace_back("consumer", o.consumer_listen);
+  if (o.warm_proxy) bound.emplace_back("warm-proxy", o.warm_proxy_listen);
+  if (plan.pg_listen) bound.emplace_back("pg", *plan.pg_listen);
+  for (size_t i = 0; i < bound.size(); ++i) {
+    for (size_t j = i + 1; j < bound.size(); ++j) {
+      if (bound[i].second == bound[j].second && bound[i].second.port() != 0) {
+        errors.push_back("--" + bound[i].first + "-listen and --" + bound[j].first +
+                         "-listen are the same address: each role keeps its own port");
+      }
+    }
+  }
+  o.factory_url = a.factory_url;
+  if (!a.factory_url.empty() && a.factory_url.rfind("http://", 0) != 0) {
+    errors.push_back("--factory-url \"" + a.factory_url + "\": must be http://HOST:PORT");
+  }
+  auto range = [&](const char* flag, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi) {
+      errors.push_back(std::string("--") + flag + " " + std::to_string(v) + ": must be in [" +
+                       std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+  };
+  range("pool-size", a.pool_size, 0, 1024);
+  range("idle-timeout-ms", a.idle_timeout_ms, 1, int64_t{1} << 40);
+  range("memory-budget-mb", a.memory_budget_mb, 1, int64_t{1} << 30);
+  range("max-body-bytes", a.max_body_bytes, 1, int64_t{1} << 34);
+  range("threads", a.threads, 0, 1024);
+  o.pool_size = static_cast<unsigned>(std::max<int64_t>(0, a.pool_size));
+  o.idle_timeout_ms = a.idle_timeout_ms;
+  o.memory_budget_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.memory_budget_mb)) << 20;
+  o.max_body_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.max_body_bytes));
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  plan.io_threads = a.threads > 0 ? static_cast<unsigned>(a.threads) : std::min(4u, cores);
+  return plan;
+}
+
+std::string url(const tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(ep.port());
+}
+
+void print_banner(const server::HttpServices& s, const server::PgListener* pg,
+                  const std::string& pg_host) {
+  std::cout << "pgthaw serve: ready\n";
+  if (auto ep = s.factory_endpoint()) std::cout << "  factory     " << url(*ep) << "/\n";
+  if (auto ep = s.consumer_endpoint()) {
+    std::cout << "  consumer    " << url(*ep) << "/   (factory binding: " << s.binding_kind()
+              << ")\n";
+  }
+  if (auto ep = s.warm_proxy_endpoint()) std::cout << "  warm-proxy  " << url(*ep) << "/\n";
+  if (pg) {
+    std::cout << "  postgres    psql \"host=" << pg_host << " port=" << pg->port()
+              << " dbname=TENANT\"\n";
+  }
+  std::string example = s.consumer_endpoint()  ? url(*s.consumer_endpoint()) + "/compare"
+                        : s.factory_endpoint() ? url(*s.factory_endpoint()) + "/query"
+                                               : url(*s.warm_proxy_endpoint()) + "/query";
+  std::cout << "try:\n  curl -s -X POST " << example
+            << " -H 'content-type: application/json' \\\n"
+               "    -d '{\"sql\": \"select $1::int + 1 as answer\", \"params\": [41], "
+               "\"tenant\": \"acme\"}'\n"
+            << "stop with Ctrl-C (SIGINT) or SIGTERM: drains requests, hibernates tenants\n";
+  std::cout.flush();
+}
+
+}  // namespace
+
+CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "serve tenants over HTTP (factory, consumer, warm-proxy roles) and Postgres wire");
+  cmd->add_option("--config", a.config_file, "TOML file with these settings (flags override it)");
+  cmd->add_option("--role", a.role, "factory | consumer | warm-proxy | all")->capture_default_str();
+  cmd->add_option("--data-dir", a.data_dir, "tenants, templates, snapshots")->capture_default_str();
+  cmd->add_option("--factory-listen", a.factory_listen, "factory HTTP HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--consumer-listen", a.consumer_listen, "consumer HTTP HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--warm-proxy-listen", a.warm_proxy_listen, "warm-proxy HTTP HOST:PORT")
+      ->capture_default_str();
+  cmd->add_option("--pg-listen", a.pg_listen,
+                  "Postgres wire HOST:PORT, with the consumer role (\"\": off)")
+      ->capture_default_str();
+  cmd->add_option("--factory-url", a.factory_url,
+                  "consumer -> factory over HTTP (default: in-process with --role all, else "
+                  "http://<factory-listen>)");
+  cmd->add_option("--pool-size", a.pool_size, "blank instances kept warm per runtime")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout-ms", a.idle_timeout_ms, "hibernate a tenant idle this long")
+      ->capture_default_str();
+  cmd->add_option("--memory-budget-mb", a.memory_budget_mb,
+                  "warm tenants' memory before LRU hibernation")
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", a.max_body_bytes, "larger HTTP bodies get 413")
+      ->capture_default_str();
+  cmd->add_option("--threads", a.threads, "HTTP io threads (0: min(4, cores))")
+      ->capture_default_str();
+  a.command = cmd;
+  return cmd;
+}
+
+int run_serve_command(ServeArgs args) {
+  std::vector<std::string> errors;
+  if (!args.config_file.empty()) apply_config_file(args, errors);
+  Plan plan = check(args, errors);
+  if (!errors.empty()) {
+    std::cerr << "pgthaw serve: configuration errors:\n";
+    for (const std::string& e : errors) std::cerr << "  " << e << "\n";
+    return 2;
+  }
+  if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
+
+  auto engine = engine::Engine::Open();
+  if (!engine.ok()) {
+    std::cerr << "pgthaw serve: " << engine.status().ToString() << "\n";
+    return 1;
+  }
+  asio::io_context io;
+  // SIGINT/SIGTERM end the wait below (Asio installs the handlers).
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::promise<int> stop_requested;
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) stop_requested.set_value(signo);
+  });
+  auto work = asio::make_work_guard(io);
+  std::vector<std::thread> io_threads;
+  for (unsigned i = 0; i < plan.io_threads; ++i) {
+    io_threads.emplace_back([&io] {
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::exception& e) {  // Asio/Beast throw; we log and go on
+          spdlog::error("io thread: uncaught {}", e.what());
+        }
+      }
+    });
+  }
+  auto stop_io = [&] {
+    work.reset();
+    io.stop();
+    for (std::thread& t : io_threads) t.join();
+  };
+
+  spdlog::info("serve: starting role={} data_dir={} (first start builds templates)", args.role,
+               args.data_dir);
+  auto services = server::HttpServices::Start(io, **engine, plan.services);
+  if (!services.ok()) {
+    std::cerr << "pgthaw serve: " << services.status().ToString() << "\n";
+    stop_io();
+    return 1;
+  }
+  std::unique_ptr<server::PgListener> pg;
+  std::string pg_host;
+  if (plan.pg_listen && (*services)->tenant_runtime() != nullptr) {
+    pg_host = plan.pg_listen->address().to_string();
+    auto listener = server::PgListener::Start(io, *(*services)->tenant_runtime(), pg_host,
+                                              plan.pg_listen->port());
+    if (!listener.ok()) {
+      std::cerr << "pgthaw serve: postgres listener: " << listener.status().ToString() << "\n";
+      (void)(*services)->Shutdown(std::chrono::seconds(1));
+      stop_io();
+      return 1;
+    }
+    pg = std::move(listener).value();
+  }
+  print_banner(**services, pg.get(), pg_host);
+
+  int signo = stop_requested.get_future().get();
+  spdlog::info("serve: signal {}: draining", signo);
+  auto drain = std::chrono::seconds(30);
+  if (pg) {
+    pg->Stop();
+    auto deadline = std::chrono::steady_clock::now() + drain;
+    while (pg->connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  Status st = (*services)->Shutdown(drain);
+  if (!st.ok()) spdlog::error("serve: shutdown: {}", st.ToString());
+  pg.reset();
+  stop_io();
+  services->reset();
+  spdlog::info("serve: stopped");
+  return st.ok() ? 0 : 1;
+}
+
+}  // namespace pgthaw::tools

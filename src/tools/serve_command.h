@@ -1,0 +1,55 @@
+// `pgthaw serve`: the factory, consumer and warm-proxy HTTP roles and the
+// Postgres listener, in one process (--role all) or one role per process.
+//
+// Configuration comes from built-in defaults, then a TOML file (--config),
+// then flags; every error is reported at once. Keys in the file are the
+// flag names without "--" (dashes or underscores):
+//
+//   role = "all"                  # factory | consumer | warm-proxy | all
+//   data-dir = "./data"
+//   factory-listen = "127.0.0.1:8787"
+//   consumer-listen = "127.0.0.1:8788"
+//   warm-proxy-listen = "127.0.0.1:8789"
+//   pg-listen = "127.0.0.1:6432"  # "" turns the Postgres listener off
+//   factory-url = "http://127.0.0.1:8787"   # consumer running apart
+//   pool-size = 2
+//   idle-timeout-ms = 60000
+//   memory-budget-mb = 4096
+//   max-body-bytes = 1048576
+//   threads = 4                   # io threads; the runtime sizes its own pool
+//
+// SIGTERM/SIGINT: stop accepting, drain requests in flight, hibernate warm
+// tenants (Runtime::Shutdown), exit 0.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+namespace pgthaw::tools {
+
+struct ServeArgs {
+  std::string config_file;
+  std::string role = "all";
+  std::string data_dir = "./data";
+  std::string factory_listen = "127.0.0.1:8787";
+  std::string consumer_listen = "127.0.0.1:8788";
+  std::string warm_proxy_listen = "127.0.0.1:8789";
+  std::string pg_listen = "127.0.0.1:6432";
+  std::string factory_url;
+  int64_t pool_size = 2;
+  int64_t idle_timeout_ms = 60'000;
+  int64_t memory_budget_mb = 4096;
+  int64_t max_body_bytes = 1 << 20;
+  int64_t threads = 0;  // 0: min(4, cores)
+
+  CLI::App* command = nullptr;  // set by add_serve_command; tells which flags were given
+};
+
+// Registers the `serve` subcommand and its flags on `app`, writing into `args`.
+CLI::App* add_serve_command(CLI::App& app, ServeArgs& args);
+
+// Runs until SIGTERM/SIGINT; returns the exit code (2: configuration errors).
+int run_serve_command(ServeArgs args);
+
+}  // namespace pgthaw::tools
