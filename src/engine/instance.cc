@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "engine/guest_filesystem.h"
@@ -158,6 +159,12 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
                                const std::string& lower_dir) {
   engine_ = &engine;
   data_dir_ = data_dir;
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  Clock::time_point start = Clock::now(), t;
+  double read_ms, fs_ms, map_ms = 0, delta_ms = 0, verify_ms = 0;
   std::shared_ptr<const SnapshotFiles> files;
   if (consume) {
     auto read = read_snapshot(snapshot_dir);
@@ -168,11 +175,14 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
     if (!kept.ok()) return kept.status();
     files = *kept;
   }
+  read_ms = since(start);
+  t = Clock::now();
   lower_dir_ = lower_dir.empty() ? files->meta.lower_dir : lower_dir;
   auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dir_, nullptr);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
   PGTHAW_RETURN_IF_ERROR(fs_->restore_state(files->vfs));
+  fs_ms = since(t);
 
   host::HostOptions options;
   options.module = "pglite";
@@ -180,14 +190,20 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   options.environment = postgres_environment();
   auto host = host::Host::Restore(
       std::move(options), fs_.get(), files->state, [&](wasm_rt_memory_t* memory) -> Status {
+        Clock::time_point at = Clock::now();
         PGTHAW_RETURN_IF_ERROR(
             wasm::map_image(memory, files->memory_path, files->meta.memory_pages));
+        map_ms = since(at);
         if (files->delta_path.empty()) return Status::Ok();
+        at = Clock::now();
         auto mapped = wasm::apply_delta(memory, files->delta_path, files->delta_pages);
         if (!mapped.ok()) return mapped.status();
+        delta_ms = since(at);
+        at = Clock::now();
         if (wasm::hash_pages(*memory, files->delta_pages) != files->meta.memory_hash) {
           return Status::Corruption(snapshot_dir + ": delta checksum mismatch");
         }
+        verify_ms = since(at);
         mapped_delta_pages_ = std::move(mapped).value();
         return Status::Ok();
       });
@@ -199,6 +215,11 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   } else if (!consume) {
     base_snapshot_ = snapshot_dir;  // a template: it stays, and so does its image
   }
+  spdlog::debug(
+      "restore {}: {:.3f} ms (read {:.3f}, vfs {:.3f}, map {:.3f}, delta {:.3f} for {} pages, "
+      "{} mapped, verify {:.3f})",
+      data_dir, since(start), read_ms, fs_ms, map_ms, delta_ms, files->delta_pages.size(),
+      mapped_delta_pages_.size(), verify_ms);
   if (consume) return consume_snapshot(snapshot_dir);
   return Status::Ok();
 }

@@ -8,13 +8,11 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <map>
 #include <set>
-#include <sstream>
 
 #include "common/build_id.h"
 
@@ -45,11 +43,23 @@ Status write_file(const fs::path& path, std::string_view bytes) {
 }
 
 Result<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("snapshot file " + path.string() + " is missing");
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound("snapshot file " + path.string() + " is missing");
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return Status::FromErrno("stat " + path.string(), errno);
+  }
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = read(fd, bytes.data() + got, bytes.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (got != bytes.size()) return Status::Corruption(path.string() + ": short read");
+  return bytes;
 }
 
 Status fsync_dir(const fs::path& dir) {
@@ -93,7 +103,9 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::Corruption(dir + ": unreadable meta.json");
   SnapshotMeta m;
-  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
+  auto str = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+  };
   auto num = [&](const char* k) -> uint64_t {
     return j.contains(k) && j[k].is_number_unsigned() ? j[k].get<uint64_t>() : 0;
   };

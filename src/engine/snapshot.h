@@ -38,9 +38,9 @@ struct SnapshotFiles {
   SnapshotMeta meta;
   std::string state;
   std::string vfs;
-  std::string delta_path;               // empty for a full image
-  std::vector<uint32_t> delta_pages;    // ascending
-  std::string memory_path;              // the image to map: own or the base's
+  std::string delta_path;             // empty for a full image
+  std::vector<uint32_t> delta_pages;  // ascending
+  std::string memory_path;            // the image to map: own or the base's
 };
 
 // What Snapshot() hands write_snapshot(): exactly one of the two writers

@@ -1,4 +1,6 @@
 // Snapshots, the template and hibernation against the real engine and files.
+#include "engine/snapshot.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -6,7 +8,6 @@
 #include <algorithm>
 #include <fstream>
 
-#include "engine/snapshot.h"
 #include "engine/template.h"
 #include "engine/tenant_store.h"
 #include "engine/test_support.h"
@@ -115,8 +116,9 @@ TEST(Snapshot, HibernateAndThawKeepEveryCommittedRow) {
   rows(*db, "insert into t select g, repeat('x', 100) from generate_series(1, 2000) g");
   // Side modules loaded before hibernation (PL/pgSQL, pg_trgm) come back with
   // their table slots and GOT.
-  rows(*db,
-       "create function twice(n int) returns int language plpgsql as $$ begin return 2 * n; end $$");
+  rows(
+      *db,
+      "create function twice(n int) returns int language plpgsql as $$ begin return 2 * n; end $$");
   rows(*db, "create extension pg_trgm");
   EXPECT_EQ(scalar(*db, "select twice(21)"), "42");
   ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());

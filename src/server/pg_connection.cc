@@ -16,7 +16,6 @@
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
 #include "pgwire/wire_format.h"
-#include "server/pg_sql_scan.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
@@ -72,6 +71,29 @@ void append_message(std::string& out, char type, std::string_view payload) {
   out += payload;
 }
 
+// The status of the last ReadyForQuery in `reply`; 0 if there is none.
+char last_ready_status(std::string_view reply) {
+  auto messages = pgwire::split_messages(reply);
+  if (!messages.ok()) return 0;
+  char status = 0;
+  for (const pgwire::MessageView& m : *messages) {
+    if (m.type == pgwire::backend_type::kReadyForQuery && m.payload.size() == 1) {
+      status = m.payload[0];
+    }
+  }
+  return status;
+}
+
+// (name, value) rows of kReportSql's reply; false if it failed.
+bool read_report(std::string_view reply, std::vector<std::pair<std::string, std::string>>* out) {
+  auto results = pgwire::collect_results(reply);
+  if (!results.ok() || results->empty() || results->back().error) return false;
+  for (const pgwire::Row& row : results->back().rows) {
+    if (row.size() == 2 && row[0] && row[1]) out->emplace_back(*row[0], *row[1]);
+  }
+  return true;
+}
+
 // SQLSTATE for a failure of the runtime or the engine.
 std::string_view sqlstate_for(const Status& status) {
   switch (status.code()) {
@@ -93,6 +115,8 @@ struct PgConnection::Outcome {
   std::string reply;
   std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
   bool holding = false;                               // the work kept the hold
+  bool reported = false;  // `parameters` holds the reported parameters after the batch
+  std::vector<std::pair<std::string, std::string>> parameters;
 };
 
 void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket socket) {
@@ -286,7 +310,7 @@ awaitable<bool> PgConnection::Startup() {
   // Thaws the tenant if cold, puts this connection's settings in force
   // (refusing the connection if one is invalid, as Postgres does) and reads
   // the values to report.
-  Outcome out = co_await Submit(query_message(kReportSql), false, /*force_settings=*/true);
+  Outcome out = co_await Submit(query_message(kReportSql), false, /*force_settings=*/true, false);
   if (!out.status.ok()) {
     co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
     co_return false;
@@ -298,17 +322,17 @@ awaitable<bool> PgConnection::Startup() {
     if (pgwire::backend::error_response(reply, fields).ok()) co_await Write(std::move(reply));
     co_return false;
   }
-  auto results = pgwire::collect_results(out.reply);
-  if (!results.ok() || results->empty() || results->back().error) {
+  std::vector<std::pair<std::string, std::string>> parameters;
+  if (!read_report(out.reply, &parameters)) {
     co_await Fatal("XX000", "tenant " + tenant_ + ": reading the session parameters failed");
     co_return false;
   }
   std::string reply = std::move(negotiate);
   pgwire::backend::authentication_ok(reply);
-  for (const pgwire::Row& row : results->back().rows) {
-    if (row.size() != 2 || !row[0] || !row[1]) continue;
-    Status st = pgwire::backend::parameter_status(reply, *row[0], *row[1]);
-    if (!st.ok()) spdlog::warn("pg listener: ParameterStatus {}: {}", *row[0], st.ToString());
+  for (const auto& [name, value] : parameters) {
+    Status st = pgwire::backend::parameter_status(reply, name, value);
+    if (!st.ok()) spdlog::warn("pg listener: ParameterStatus {}: {}", name, st.ToString());
+    reported_[name] = value;
   }
   pgwire::backend::backend_key_data(reply, pid_, secret_);
   pgwire::backend::ready_for_query(reply, pgwire::TransactionStatus::kIdle);
@@ -329,9 +353,11 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       co_return co_await RunBatch(std::move(batch), false, false);
     }
     case 'P':
-      if (auto parse = pgwire::decode_parse(message.payload);
-          parse.ok() && !find_copy_from_stdin(parse->query).empty()) {
-        batch_refused_ = true;
+      if (auto parse = pgwire::decode_parse(message.payload); parse.ok()) {
+        if (!find_copy_from_stdin(parse->query).empty()) batch_refused_ = true;
+        SettingsEffect effect = settings_effect(parse->query);
+        batch_effect_.sets |= effect.sets;
+        batch_effect_.ends_transaction |= effect.ends_transaction;
       }
       [[fallthrough]];
     case 'B':
@@ -358,6 +384,7 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
         }
         batch_.clear();
         batch_refused_ = false;
+        batch_effect_ = {};
         refused_until_sync_ = type == 'H';
         if (type == 'S') {
           pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
@@ -367,7 +394,9 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       append_message(batch_, type, message.payload);
       std::string batch = std::move(batch_);
       batch_.clear();
-      co_return co_await RunBatch(std::move(batch), /*ends_with_flush=*/type == 'H', false);
+      SettingsEffect effect;
+      if (type == 'S') std::swap(effect, batch_effect_);
+      co_return co_await RunBatch(std::move(batch), /*ends_with_flush=*/type == 'H', false, effect);
     }
     case 'X':
       co_return false;
@@ -399,7 +428,11 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
     std::string batch = std::move(batch_);
     batch_.clear();
     batch += raw;
-    co_return co_await RunBatch(std::move(batch), false, false);
+    SettingsEffect effect = settings_effect(*sql);
+    effect.sets |= batch_effect_.sets;
+    effect.ends_transaction |= batch_effect_.ends_transaction;
+    batch_effect_ = {};
+    co_return co_await RunBatch(std::move(batch), false, false, effect);
   }
   if (copies.size() > 1 || copies[0].statement_index != 0 || !batch_.empty()) {
     co_return co_await Refuse(kFeatureNotSupported,
@@ -477,8 +510,9 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
 // ---- Running batches -------------------------------------------------------------
 
 awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush,
-                                       bool strip_copy_in) {
-  Outcome out = co_await Submit(std::move(batch), ends_with_flush, false);
+                                       bool strip_copy_in, SettingsEffect effect) {
+  bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
+  Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
   if (!out.status.ok()) {
     holding_ = false;
     co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
@@ -506,17 +540,38 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush,
     }
   }
   if (strip_at != std::string::npos) out.reply.erase(strip_at, strip_size);
+  if (out.reported) {
+    // ParameterStatus for what the batch changed, before its ReadyForQuery.
+    std::string changes;
+    for (const auto& [name, value] : out.parameters) {
+      auto known = reported_.find(name);
+      if (known != reported_.end() && known->second == value) continue;
+      reported_[name] = value;
+      settings_.Observe(name, value);
+      if (!pgwire::backend::parameter_status(changes, name, value).ok()) continue;
+    }
+    size_t at = out.reply.size();
+    if (at >= 6 && out.reply.compare(at - 6, 5, std::string_view("Z\0\0\0\5", 5)) == 0) at -= 6;
+    out.reply.insert(at, changes);
+  }
+  // A parameter set inside a transaction block may change again when it
+  // ends (ROLLBACK undoes SET, COMMIT ends SET LOCAL).
+  if (status_ == 'I') {
+    set_in_transaction_ = false;
+  } else if (effect.sets) {
+    set_in_transaction_ = true;
+  }
   co_return co_await Write(std::move(out.reply));
 }
 
 awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool ends_with_flush,
-                                                      bool force_settings) {
+                                                      bool force_settings, bool report_after) {
   uint64_t seq = next_seq_++;
   {
     std::lock_guard lock(cancel_mutex_);
     queued_seq_ = seq;
   }
-  auto initiate = [self = shared_from_this(), seq, ends_with_flush, force_settings,
+  auto initiate = [self = shared_from_this(), seq, ends_with_flush, force_settings, report_after,
                    batch = std::move(batch),
                    settings_sql = settings_.ApplySql()](auto handler) mutable {
     // Runtime::Work is a std::function (copyable); the handler is not.
@@ -527,11 +582,11 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool en
     };
     Status st = self->shared_->runtime.SubmitHeld(
         self->tenant_, self->id_,
-        [self, seq, ends_with_flush, force_settings, batch = std::move(batch),
+        [self, seq, ends_with_flush, force_settings, report_after, batch = std::move(batch),
          settings_sql = std::move(settings_sql),
          deliver](Result<engine::Instance*> instance, const runtime::Timings& timings) {
           deliver(self->Work(std::move(instance), timings, batch, settings_sql, ends_with_flush,
-                             force_settings, seq));
+                             force_settings, report_after, seq));
         });
     if (!st.ok()) {
       Outcome out;
@@ -547,7 +602,7 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
                                          const runtime::Timings& timings,
                                          const std::string& batch,
                                          const std::string& settings_sql, bool ends_with_flush,
-                                         bool force_settings, uint64_t seq) {
+                                         bool force_settings, bool report_after, uint64_t seq) {
   Outcome out;
   bool cancelled = false;
   {
@@ -593,6 +648,17 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
       out.reply = std::move(reply).value();
     } else {
       out.status = reply.status();
+    }
+  }
+  // Re-read the reported parameters, unless the transaction block failed
+  // (any query would) or an extended exchange is still open.
+  if (out.status.ok() && report_after && !cancelled && !ends_with_flush &&
+      last_ready_status(out.reply) != 'E') {
+    Result<std::string> reply = db->Exec(query_message(kReportSql));
+    if (!reply.ok()) {
+      out.status = reply.status();
+    } else {
+      out.reported = read_report(reply.value(), &out.parameters);
     }
   }
   // Keep the tenant while a transaction block is open or an extended

@@ -53,6 +53,7 @@
 #include "pgwire/frontend_parser.h"
 #include "runtime/runtime.h"
 #include "server/pg_session_settings.h"
+#include "server/pg_sql_scan.h"
 
 namespace pgthaw::server {
 
@@ -122,14 +123,17 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Runs `batch` on the tenant and writes the reply; false closes.
   // `ends_with_flush`: keep the hold though the reply has no ReadyForQuery.
   // `strip_copy_in`: drop the engine's CopyInResponse (already sent).
+  // `effect`: what the batch may do to session parameters; if needed they
+  // are re-read and ParameterStatus sent for those that changed (the engine
+  // sends none).
   boost::asio::awaitable<bool> RunBatch(std::string batch, bool ends_with_flush,
-                                        bool strip_copy_in);
+                                        bool strip_copy_in, SettingsEffect effect = {});
   boost::asio::awaitable<Outcome> Submit(std::string batch, bool ends_with_flush,
-                                         bool force_settings);
+                                         bool force_settings, bool report_after);
   // Runs on a runtime thread.
   Outcome Work(Result<engine::Instance*> instance, const runtime::Timings& timings,
                const std::string& batch, const std::string& settings_sql, bool ends_with_flush,
-               bool force_settings, uint64_t seq);
+               bool force_settings, bool report_after, uint64_t seq);
   boost::asio::awaitable<bool> Write(std::string bytes);
   // ErrorResponse (and ReadyForQuery with the current status) for a batch
   // refused without running it.
@@ -153,6 +157,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::array<char, 64 * 1024> read_buffer_;
   std::string batch_;              // extended messages waiting for Sync or Flush
   bool batch_refused_ = false;     // the batch holds a COPY FROM STDIN Parse
+  SettingsEffect batch_effect_;    // of the Parse messages in batch_
+  bool set_in_transaction_ = false;  // a parameter was set in the open transaction block
+  std::map<std::string, std::string> reported_;  // ParameterStatus values the client has
   bool refused_until_sync_ = false;  // a refused batch was flushed; skip to Sync
   bool copy_in_ = false;           // gathering COPY data after our CopyInResponse
   bool copy_overflow_ = false;     // the data passed max_batch_bytes and was dropped

@@ -179,4 +179,20 @@ std::vector<CopyFromStdin> find_copy_from_stdin(std::string_view sql) {
   return found;
 }
 
+SettingsEffect settings_effect(std::string_view sql) {
+  SettingsEffect effect;
+  for (const std::vector<Token>& statement : scan(sql)) {
+    for (std::string_view first : {"set", "reset", "discard"}) {
+      if (is_word(statement, 0, first)) effect.sets = true;
+    }
+    for (std::string_view first : {"rollback", "abort", "commit", "end"}) {
+      if (is_word(statement, 0, first)) effect.ends_transaction = true;
+    }
+    for (size_t i = 0; i < statement.size(); ++i) {
+      if (is_word(statement, i, "set_config")) effect.sets = true;
+    }
+  }
+  return effect;
+}
+
 }  // namespace pgthaw::server

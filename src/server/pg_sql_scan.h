@@ -31,4 +31,15 @@ struct CopyFromStdin {
 // the scan found; the engine reports the syntax error itself.
 std::vector<CopyFromStdin> find_copy_from_stdin(std::string_view sql);
 
+// What `sql` may do to session parameters. The engine does not send
+// ParameterStatus itself, so the listener re-reads the reported parameters
+// after a statement that sets one (SET, RESET, DISCARD, set_config()), and
+// after the end of a transaction block in which one was set (a ROLLBACK
+// undoes SET, a COMMIT ends SET LOCAL).
+struct SettingsEffect {
+  bool sets = false;              // SET, RESET, DISCARD, or set_config() anywhere
+  bool ends_transaction = false;  // COMMIT, END, ROLLBACK, ABORT
+};
+SettingsEffect settings_effect(std::string_view sql);
+
 }  // namespace pgthaw::server

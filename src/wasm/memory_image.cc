@@ -141,8 +141,8 @@ Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::s
     if (off + len > memory->size) {
       status = Status::Corruption(delta_path + ": page beyond the memory");
     } else if (j - i >= kMapRunPages) {
-      void* at = mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-                      fd, static_cast<off_t>(off));
+      void* at = mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                      static_cast<off_t>(off));
       if (at == MAP_FAILED) status = Status::FromErrno("mmap " + delta_path, errno);
       mapped.insert(mapped.end(), pages.begin() + i, pages.begin() + j);
     } else if (pread(fd, memory->data + off, len, static_cast<off_t>(off)) !=
