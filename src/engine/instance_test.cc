@@ -131,34 +131,16 @@ TEST(Instance, DataSurvivesCloseAndReopen) {
 TEST(Instance, SigkillRightAfterCommitLosesNothing) {
   TempDir tmp;
   copy_template_database(tmp.sub("db"));
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // The child commits, tells the parent, and waits to be killed: no close,
-    // no checkpoint.
+  // The child commits and is killed at once: no close, no checkpoint.
+  bool committed = testing::kill_child_after([&] {
     auto db = Instance::Boot(testing::test_engine(), tmp.sub("db"));
-    if (!db.ok()) _exit(2);
     std::string q;
     (void)pgwire::frontend::query(q,
                                   "create table durable (n int); begin; insert into durable "
                                   "select generate_series(1, 1000); commit;");
-    if (!(*db)->Exec(q).ok()) _exit(3);
-    char byte = 'c';
-    if (write(ready[1], &byte, 1) != 1) _exit(4);
-    pause();
-    _exit(5);
-  }
-  close(ready[1]);
-  char byte = 0;
-  ASSERT_EQ(read(ready[0], &byte, 1), 1) << "child failed before committing";
-  close(ready[0]);
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status));
-
+    return db.ok() && (*db)->Exec(q).ok();
+  });
+  ASSERT_TRUE(committed) << "child failed before committing";
   auto db = boot(tmp.sub("db"));  // crash recovery replays the WAL
   ASSERT_NE(db, nullptr);
   EXPECT_EQ(scalar(*db, "select count(*) from durable"), "1000");

@@ -213,30 +213,15 @@ TEST(Snapshot, SigkillBetweenCommitAndNextSnapshotLosesNothing) {
     rows(*db, "insert into t values (1)");
     ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());
   }
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Thaw, commit, and die before any new snapshot.
+  // Thaw, commit, and die before any new snapshot.
+  bool committed = testing::kill_child_after([&] {
     OpenReport report;
     auto db = open_tenant(test_engine(), shared_template(), root, &report);
-    if (!db.ok() || report.kind != OpenReport::kThawed) _exit(2);
     std::string q;
     (void)pgwire::frontend::query(q, "insert into t select generate_series(2, 100)");
-    if (!(*db)->Exec(q).ok()) _exit(3);
-    char byte = 'c';
-    if (write(ready[1], &byte, 1) != 1) _exit(4);
-    pause();
-    _exit(5);
-  }
-  close(ready[1]);
-  char byte = 0;
-  ASSERT_EQ(read(ready[0], &byte, 1), 1) << "child failed before committing";
-  close(ready[0]);
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
+    return db.ok() && report.kind == OpenReport::kThawed && (*db)->Exec(q).ok();
+  });
+  ASSERT_TRUE(committed) << "child failed before committing";
 
   OpenReport report;
   auto db = open(root, &report);

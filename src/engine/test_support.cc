@@ -1,5 +1,9 @@
 #include "engine/test_support.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <mutex>
 
@@ -89,6 +93,28 @@ std::string error_code(Instance& instance, const std::string& sql) {
   }
   ADD_FAILURE() << sql << ": expected an error";
   return "";
+}
+
+bool kill_child_after(const std::function<bool()>& work) {
+  int ready[2];
+  if (pipe(ready) != 0) return false;
+  pid_t child = fork();
+  if (child < 0) return false;
+  if (child == 0) {
+    close(ready[0]);
+    char byte = 'c';
+    if (!work() || write(ready[1], &byte, 1) != 1) _exit(2);
+    pause();
+    _exit(3);
+  }
+  close(ready[1]);
+  char byte = 0;
+  bool reached = read(ready[0], &byte, 1) == 1;
+  close(ready[0]);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return reached;
 }
 
 }  // namespace pgthaw::engine::testing

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -50,5 +51,9 @@ std::string rows(Instance& instance, const std::string& sql);
 
 // The SQLSTATE of a statement that must fail.
 std::string error_code(Instance& instance, const std::string& sql);
+
+// Runs `work` in a forked child; once it returns true, SIGKILLs the child
+// (no shutdown, no checkpoint, no snapshot). Returns whether `work` got there.
+bool kill_child_after(const std::function<bool()>& work);
 
 }  // namespace pgthaw::engine::testing
