@@ -491,16 +491,16 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
     default: {
       // A protocol violation: fail the COPY, tell the client, close.
       std::string batch = std::move(copy_query_);
-      Status st = pgwire::frontend::copy_fail(batch, "unexpected message type " +
-                                                         pgwire::describe_type(type) +
-                                                         " during COPY from stdin");
+      Status st = pgwire::frontend::copy_fail(
+          batch,
+          "unexpected message type " + pgwire::describe_type(type) + " during COPY from stdin");
       if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
       copy_in_ = false;
       std::string().swap(copy_data_);
       if (co_await RunBatch(std::move(batch), false, true)) {
-        co_await Fatal(kProtocolViolation, "unexpected message type " +
-                                               pgwire::describe_type(type) +
-                                               " during COPY from stdin");
+        co_await Fatal(
+            kProtocolViolation,
+            "unexpected message type " + pgwire::describe_type(type) + " during COPY from stdin");
       }
       co_return false;
     }
@@ -509,8 +509,8 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
 
 // ---- Running batches -------------------------------------------------------------
 
-awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush,
-                                       bool strip_copy_in, SettingsEffect effect) {
+awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, bool strip_copy_in,
+                                       SettingsEffect effect) {
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
   Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
   if (!out.status.ok()) {
@@ -521,8 +521,8 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush,
   holding_ = out.holding;
   auto messages = pgwire::split_messages(out.reply);
   if (!messages.ok()) {
-    co_await Fatal("XX000", "tenant " + tenant_ + ": malformed engine reply: " +
-                                messages.status().message());
+    co_await Fatal(
+        "XX000", "tenant " + tenant_ + ": malformed engine reply: " + messages.status().message());
     co_return false;
   }
   size_t strip_at = std::string::npos, strip_size = 0;
@@ -534,8 +534,8 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush,
       status_ = m.payload[0];
     } else if (m.type == pgwire::backend_type::kCopyInResponse && strip_copy_in &&
                strip_at == std::string::npos) {
-      strip_at = static_cast<size_t>(m.payload.data() - out.reply.data()) -
-                 pgwire::kTypedHeaderBytes;
+      strip_at =
+          static_cast<size_t>(m.payload.data() - out.reply.data()) - pgwire::kTypedHeaderBytes;
       strip_size = m.payload.size() + pgwire::kTypedHeaderBytes;
     }
   }
@@ -599,8 +599,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool en
 }
 
 PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
-                                         const runtime::Timings& timings,
-                                         const std::string& batch,
+                                         const runtime::Timings& timings, const std::string& batch,
                                          const std::string& settings_sql, bool ends_with_flush,
                                          bool force_settings, bool report_after, uint64_t seq) {
   Outcome out;

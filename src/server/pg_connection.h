@@ -37,10 +37,10 @@
 #include <utility>
 #include <boost/asio/awaitable.hpp>
 // clang-format on
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
-#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -126,8 +126,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // `effect`: what the batch may do to session parameters; if needed they
   // are re-read and ParameterStatus sent for those that changed (the engine
   // sends none).
-  boost::asio::awaitable<bool> RunBatch(std::string batch, bool ends_with_flush,
-                                        bool strip_copy_in, SettingsEffect effect = {});
+  boost::asio::awaitable<bool> RunBatch(std::string batch, bool ends_with_flush, bool strip_copy_in,
+                                        SettingsEffect effect = {});
   boost::asio::awaitable<Outcome> Submit(std::string batch, bool ends_with_flush,
                                          bool force_settings, bool report_after);
   // Runs on a runtime thread.
@@ -155,16 +155,16 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   char status_ = 'I';     // the last ReadyForQuery status
   bool holding_ = false;  // the tenant is reserved for this connection
   std::array<char, 64 * 1024> read_buffer_;
-  std::string batch_;              // extended messages waiting for Sync or Flush
-  bool batch_refused_ = false;     // the batch holds a COPY FROM STDIN Parse
-  SettingsEffect batch_effect_;    // of the Parse messages in batch_
+  std::string batch_;                // extended messages waiting for Sync or Flush
+  bool batch_refused_ = false;       // the batch holds a COPY FROM STDIN Parse
+  SettingsEffect batch_effect_;      // of the Parse messages in batch_
   bool set_in_transaction_ = false;  // a parameter was set in the open transaction block
   std::map<std::string, std::string> reported_;  // ParameterStatus values the client has
-  bool refused_until_sync_ = false;  // a refused batch was flushed; skip to Sync
-  bool copy_in_ = false;           // gathering COPY data after our CopyInResponse
-  bool copy_overflow_ = false;     // the data passed max_batch_bytes and was dropped
-  std::string copy_query_;         // the Query message that started the COPY
-  std::string copy_data_;          // its CopyData messages so far
+  bool refused_until_sync_ = false;              // a refused batch was flushed; skip to Sync
+  bool copy_in_ = false;                         // gathering COPY data after our CopyInResponse
+  bool copy_overflow_ = false;                   // the data passed max_batch_bytes and was dropped
+  std::string copy_query_;                       // the Query message that started the COPY
+  std::string copy_data_;                        // its CopyData messages so far
   bool cleaned_up_ = false;
 
   // Cancel state, shared with Cancel() and the runtime thread.

@@ -312,7 +312,8 @@ TEST_F(PgListenerTest, TransactionHoldsTheTenantUntilCommit) {
   exec(a.get(), "insert into t values (1)");
   EXPECT_EQ(PQtransactionStatus(a.get()), PQTRANS_INTRANS);
   // b's statement must wait: it may not run inside a's transaction.
-  auto count = std::async(std::launch::async, [&] { return value(b.get(), "select count(*) from t"); });
+  auto count =
+      std::async(std::launch::async, [&] { return value(b.get(), "select count(*) from t"); });
   EXPECT_EQ(count.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
   exec(a.get(), "insert into t values (2)");
   exec(a.get(), "commit");
@@ -391,7 +392,8 @@ TEST_F(PgListenerTest, CopyInAndOut) {
   EXPECT_EQ(value(c.get(), "select count(*) from t"), "4");
 
   // Through the extended protocol it is refused, and the connection lives.
-  PgResult ext(PQexecParams(c.get(), "copy t from stdin", 0, nullptr, nullptr, nullptr, nullptr, 0));
+  PgResult ext(
+      PQexecParams(c.get(), "copy t from stdin", 0, nullptr, nullptr, nullptr, nullptr, 0));
   EXPECT_EQ(PQresultStatus(ext.get()), PGRES_FATAL_ERROR);
   EXPECT_STREQ(PQresultErrorField(ext.get(), PG_DIAG_SQLSTATE), "0A000");
   EXPECT_EQ(value(c.get(), "select count(*) from t"), "4");
@@ -417,8 +419,8 @@ select id, label from items order by id;
 \copy (select count(*) from items) to stdout
 select 'done';
 )";
-  Command psql = run_command("/usr/bin/psql -X -A -t -q \"" + conninfo("psql_tenant") +
-                             "\" -f " + script);
+  Command psql =
+      run_command("/usr/bin/psql -X -A -t -q \"" + conninfo("psql_tenant") + "\" -f " + script);
   EXPECT_EQ(psql.exit_code, 0) << psql.output;
   EXPECT_EQ(psql.output, "1|APPLE\n2|PEAR\n3|plum\n4|fig\n5|kiwi\n5\ndone\n");
 
@@ -444,14 +446,15 @@ TEST_F(PgListenerTest, PgbenchInitThenRunWithoutErrors) {
                                 std::regex(R"(number of transactions actually processed: (\d+))")))
       << bench.output;
   EXPECT_GT(std::stoll(m[1].str()), 0);
-  ASSERT_TRUE(std::regex_search(bench.output, m,
-                                std::regex(R"(number of failed transactions: (\d+))")))
+  ASSERT_TRUE(
+      std::regex_search(bench.output, m, std::regex(R"(number of failed transactions: (\d+))")))
       << bench.output;
   EXPECT_EQ(m[1].str(), "0");
   // The balances add up: every committed transaction reached the tables.
   Conn c = connect("bench");
-  EXPECT_EQ(value(c.get(), "select sum(abalance) = (select sum(delta) from pgbench_history) "
-                           "from pgbench_accounts"),
+  EXPECT_EQ(value(c.get(),
+                  "select sum(abalance) = (select sum(delta) from pgbench_history) "
+                  "from pgbench_accounts"),
             "t");
 }
 
@@ -508,8 +511,17 @@ TEST_F(PgListenerTest, SessionStateSharingIsAsDocumented) {
   Conn b = connect("shared_state");
   // A SET of a reported parameter sticks to its connection...
   exec(a.get(), "set timezone = 'Asia/Kolkata'");
+  EXPECT_STREQ(PQparameterStatus(a.get(), "TimeZone"), "Asia/Kolkata");  // reported
   EXPECT_NE(value(b.get(), "show timezone"), "Asia/Kolkata");
   EXPECT_EQ(value(a.get(), "show timezone"), "Asia/Kolkata");
+  // A SET undone by ROLLBACK is reported back, and not re-applied later.
+  exec(a.get(), "begin");
+  exec(a.get(), "set datestyle = 'SQL, DMY'");
+  EXPECT_STREQ(PQparameterStatus(a.get(), "DateStyle"), "SQL, DMY");
+  exec(a.get(), "rollback");
+  EXPECT_STRNE(PQparameterStatus(a.get(), "DateStyle"), "SQL, DMY");
+  EXPECT_NE(value(b.get(), "show datestyle"), "SQL, DMY");
+  EXPECT_NE(value(a.get(), "show datestyle"), "SQL, DMY");
   // ...other SETs last until another connection's settings are applied.
   exec(a.get(), "set work_mem = '7MB'");
   EXPECT_EQ(value(a.get(), "show work_mem"), "7MB");

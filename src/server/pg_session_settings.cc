@@ -14,9 +14,9 @@ std::string lower(std::string_view s) {
 }
 
 // ParameterStatus names that report server facts; set_config() refuses them.
-constexpr std::array<std::string_view, 6> kReadOnly = {
-    "in_hot_standby", "integer_datetimes", "is_superuser",
-    "server_encoding", "server_version", "session_authorization"};
+constexpr std::array<std::string_view, 6> kReadOnly = {"in_hot_standby", "integer_datetimes",
+                                                       "is_superuser",   "server_encoding",
+                                                       "server_version", "session_authorization"};
 
 bool is_read_only(std::string_view lowered) {
   for (std::string_view n : kReadOnly) {

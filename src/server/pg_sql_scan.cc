@@ -157,7 +157,8 @@ bool match_copy_from_stdin(const std::vector<Token>& t, CopyFromStdin* out) {
   out->binary = false;
   for (size_t j = i + 2; j < t.size(); ++j) {
     if (is_word(t, j, "binary")) out->binary = true;
-    if (t[j].kind == Token::kString && lower(t[j].text) == "binary" && is_word(t, j - 1, "format")) {
+    if (t[j].kind == Token::kString && lower(t[j].text) == "binary" &&
+        is_word(t, j - 1, "format")) {
       out->binary = true;
     }
   }
