@@ -313,6 +313,9 @@ TEST_F(OverlayTest, MergedGetdents) {
 }
 
 TEST_F(OverlayTest, MetadataDirectoryIsInvisible) {
+  // Made lazily: a new overlay writes nothing until its first whiteout.
+  EXPECT_FALSE(fs::exists(upper_ + "/.pgthaw-overlay"));
+  ASSERT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "PG_VERSION", 0), 0);
   EXPECT_TRUE(fs::is_directory(upper_ + "/.pgthaw-overlay"));
   Stat st;
   EXPECT_EQ(fs_->stat(abi::kAT_FDCWD, ".pgthaw-overlay", &st, 0), -err::kENOENT);
@@ -323,7 +326,8 @@ TEST_F(OverlayTest, MetadataDirectoryIsInvisible) {
             -err::kEACCES);
   EXPECT_EQ(fs_->mkdirat(abi::kAT_FDCWD, ".pgthaw-overlay", 0700), -err::kEACCES);
   EXPECT_EQ(fs_->unlinkat(abi::kAT_FDCWD, ".pgthaw-overlay", abi::kAT_REMOVEDIR), -err::kENOENT);
-  EXPECT_EQ(fs_->renameat(abi::kAT_FDCWD, "PG_VERSION", abi::kAT_FDCWD, ".pgthaw-overlay/x"),
+  write_host(upper_ + "/mine", "x");
+  EXPECT_EQ(fs_->renameat(abi::kAT_FDCWD, "mine", abi::kAT_FDCWD, ".pgthaw-overlay/x"),
             -err::kEACCES);
 }
 
