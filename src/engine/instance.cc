@@ -35,6 +35,7 @@ class Instance::Impl {
   Result<std::string> Exec(std::string_view messages);
   Status Close();
   bool InTransaction();
+  bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
 
  private:
   Status Fail(const host::CallOutcome& out, const std::string& what);
@@ -313,6 +314,8 @@ void Instance::Abandon() { impl_->Abandon(); }
 Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages); }
 
 bool Instance::InTransaction() const { return impl_->InTransaction(); }
+
+bool Instance::alive() const { return impl_->alive(); }
 
 Status Instance::Close() { return impl_->Close(); }
 

@@ -58,6 +58,10 @@ class Instance {
   // Runs one batch of frontend messages; returns the backend's bytes.
   Result<std::string> Exec(std::string_view messages);
 
+  // False once closed, abandoned or killed by a trap: then only the files
+  // are left (the next Boot recovers from them).
+  bool alive() const;
+
   // True while a transaction block is open (between BEGIN and COMMIT).
   bool InTransaction() const;
 

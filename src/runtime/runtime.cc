@@ -236,6 +236,18 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   Timings timings;
   timings.queue_us = micros(start - item.submitted);
   Result<engine::Instance*> instance = Status::Internal("no instance");
+  if (t.instance != nullptr && !t.instance->alive()) {
+    // Killed by a trap in an earlier item: drop it (nothing to save) and
+    // start again from the files, which hold every committed transaction.
+    spdlog::warn("tenant {}: instance died; booting it again from its files", t.id);
+    std::unique_ptr<engine::Instance> dead = std::move(t.instance);
+    t.holder.reset();
+    t.state = TenantState::kCold;
+    --warm_count_;
+    lock.unlock();
+    dead.reset();
+    lock.lock();
+  }
   if (t.instance == nullptr) {
     t.state = TenantState::kThawing;
     lock.unlock();
