@@ -448,5 +448,29 @@ TEST(Runtime, FailedThawGivesTheErrorToTheWorkItem) {
   run_sync(*runtime, "fine", [](Instance& db) { EXPECT_EQ(scalar(db, "select 1"), "1"); });
 }
 
+TEST(Runtime, TenantWhoseInstanceTrappedIsBootedAgainFromItsFiles) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "fragile", [](Instance& db) {
+    rows(db, "create table t (n int)");
+    rows(db, "insert into t values (7)");
+    rows(db,
+         "create function r(n int) returns int language sql as "
+         "'select case when n = 0 then 0 else r(n - 1) end'");
+  });
+  // A million-deep recursion exhausts the worker's native stack: a trap.
+  run_sync(*runtime, "fragile", [](Instance& db) {
+    std::string q;
+    ASSERT_TRUE(pgwire::frontend::query(q, "select r(1000000)").ok());
+    EXPECT_EQ(db.Exec(q).status().code(), StatusCode::kEngineTrap);
+    EXPECT_FALSE(db.alive());
+  });
+  Timings timings = run_sync(*runtime, "fragile",
+                             [](Instance& db) { EXPECT_EQ(scalar(db, "select n from t"), "7"); });
+  EXPECT_TRUE(timings.cold);
+  EXPECT_EQ(timings.cold_kind, "booted");
+}
+
 }  // namespace
 }  // namespace pgthaw::runtime
