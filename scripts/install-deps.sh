@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   libpq-dev postgresql-client postgresql postgresql-contrib
   nodejs
+  gnuplot-nox
 )
 
 missing=()

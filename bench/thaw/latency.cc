@@ -20,7 +20,9 @@ Latency summarize(std::vector<double> samples) {
   if (samples.empty()) return out;
   std::sort(samples.begin(), samples.end());
   out.n = static_cast<int>(samples.size());
+  out.min = samples.front();
   out.p50 = nearest_rank(samples, 0.50);
+  out.p95 = nearest_rank(samples, 0.95);
   out.p99 = nearest_rank(samples, 0.99);
   out.max = samples.back();
   out.mean = std::accumulate(samples.begin(), samples.end(), 0.0) / out.n;

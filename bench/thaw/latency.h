@@ -10,7 +10,9 @@ namespace pgthaw::bench {
 struct Latency {
   static constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
   int n = 0;  // samples; 0 means not measured (the figures are NaN)
+  double min = kUnset;
   double p50 = kUnset;
+  double p95 = kUnset;
   double p99 = kUnset;  // with fewer than 100 samples this is the max
   double max = kUnset;
   double mean = kUnset;

@@ -9,9 +9,9 @@
 
 namespace pgthaw::bench {
 
-Result<MemoryRollup> read_memory_rollup() {
-  malloc_trim(0);
-  const char* path = "/proc/self/smaps_rollup";
+namespace {
+
+Result<MemoryRollup> parse_rollup(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::NotFound(std::string("cannot open ") + path + " (Linux 4.14+ needed)");
   MemoryRollup m;
@@ -36,6 +36,17 @@ Result<MemoryRollup> read_memory_rollup() {
     return Status::Corruption(std::string(path) + " has no Pss or Private_* lines");
   }
   return m;
+}
+
+}  // namespace
+
+Result<MemoryRollup> read_memory_rollup() {
+  malloc_trim(0);
+  return parse_rollup("/proc/self/smaps_rollup");
+}
+
+Result<MemoryRollup> read_memory_rollup(pid_t pid) {
+  return parse_rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
 }
 
 }  // namespace pgthaw::bench

@@ -2,6 +2,8 @@
 // (Linux 4.14+), for the per-tenant memory row of the thaw benchmark.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 
 #include "common/status.h"
@@ -20,5 +22,9 @@ struct MemoryRollup {
 // Reads /proc/self/smaps_rollup after returning freed heap to the kernel
 // (malloc_trim), so glibc's caches do not count as tenant memory.
 Result<MemoryRollup> read_memory_rollup();
+
+// The same sums for another process, read from /proc/PID/smaps_rollup (no
+// malloc_trim: that process' heap is its own business).
+Result<MemoryRollup> read_memory_rollup(pid_t pid);
 
 }  // namespace pgthaw::bench

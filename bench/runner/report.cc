@@ -1,0 +1,304 @@
+// report: markdown tables, JSON and gnuplot charts of a BenchReport.
+#include "report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "bench/engine/bench_rows.h"
+#include "bench/engine/subprocess.h"
+#include "bench/thaw/latency.h"
+
+namespace pgthaw::bench {
+namespace {
+
+constexpr double kGiBKiB = 1024.0 * 1024.0;
+
+std::string num(double v) {
+  if (std::isnan(v)) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, v < 1 ? "%.3f" : v < 100 ? "%.2f" : "%.1f", v);
+  return buf;
+}
+
+std::string ratio(double other, double base) {
+  if (std::isnan(other) || std::isnan(base) || base <= 0) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1fx", other / base);
+  return buf;
+}
+
+const Series* find(const std::vector<Series>& all, const std::string& row,
+                   const std::string& system) {
+  for (const Series& s : all) {
+    if (s.row == row && s.system == system && !s.ms.empty()) return &s;
+  }
+  return nullptr;
+}
+
+double p50_of(const Series* s) { return s ? summarize(s->ms).p50 : std::nan(""); }
+double avg_of(const Series* s) { return s ? summarize(s->ms).mean : std::nan(""); }
+
+// Systems that were measured, pgthaw first.
+std::vector<std::string> measured_systems(const BenchReport& r) {
+  std::vector<std::string> out;
+  for (const SystemRun& s : r.systems) {
+    if (s.measured) out.push_back(s.name);
+  }
+  return out;
+}
+
+std::string header(const std::vector<std::string>& cols) {
+  std::string md = "|", rule = "|";
+  for (size_t i = 0; i < cols.size(); ++i) {
+    md += " " + cols[i] + " |";
+    rule += i == 0 ? "---|" : "---:|";
+  }
+  return md + "\n" + rule + "\n";
+}
+
+std::string cold_table(const BenchReport& r, const std::vector<std::string>& systems) {
+  std::vector<std::string> cols = {"Approach"};
+  for (const std::string& s : systems) cols.push_back(s + " (ms)");
+  for (size_t i = 1; i < systems.size(); ++i) cols.push_back(systems[i] + " / pgthaw");
+  std::string md = header(cols);
+  for (const char* row : kColdRows) {
+    md += std::string("| ") + row + " |";
+    for (const std::string& s : systems) md += " " + num(p50_of(find(r.cold, row, s))) + " |";
+    double base = p50_of(find(r.cold, row, kSystemPgthaw));
+    for (size_t i = 1; i < systems.size(); ++i) {
+      md += " " + ratio(p50_of(find(r.cold, row, systems[i])), base) + " |";
+    }
+    md += "\n";
+  }
+  return md;
+}
+
+std::string warm_table(const BenchReport& r, const std::vector<std::string>& systems) {
+  std::string md = header({"Mode", "System", "n", "min (ms)", "avg (ms)", "p50 (ms)", "p95 (ms)",
+                           "max (ms)", "avg / pgthaw avg"});
+  std::vector<std::string> rows = {kPingRow};
+  for (const char* m : kWarmModes) rows.push_back(m);
+  for (const std::string& row : rows) {
+    double base = avg_of(find(r.warm, row, kSystemPgthaw));
+    for (const std::string& s : systems) {
+      const Series* series = find(r.warm, row, s);
+      if (series == nullptr) continue;
+      Latency l = summarize(series->ms);
+      md += "| " + row + " | " + s + " | " + std::to_string(l.n) + " | " + num(l.min) + " | " +
+            num(l.mean) + " | " + num(l.p50) + " | " + num(l.p95) + " | " + num(l.max) + " | " +
+            (s == kSystemPgthaw ? std::string("1.0x") : ratio(l.mean, base)) + " |\n";
+    }
+  }
+  return md;
+}
+
+std::string factory_vs_cold_table(const BenchReport& r, const std::vector<std::string>& systems) {
+  std::string md = header({"System", "Warm factory /query avg (ms)",
+                           "Cold consumer /cold-direct avg (ms)", "Improvement"});
+  for (const std::string& s : systems) {
+    double warm = avg_of(find(r.warm, "Factory DO", s));
+    double cold = avg_of(find(r.cold, "Consumer DO (direct cold)", s));
+    if (std::isnan(warm) || std::isnan(cold)) continue;
+    char pct[64];
+    std::snprintf(pct, sizeof pct, "%.1f%% faster", (cold - warm) / cold * 100.0);
+    md += "| " + s + " | " + num(warm) + " | " + num(cold) + " | " + pct + " |\n";
+  }
+  return md;
+}
+
+std::string summary_table(const std::vector<Series>& all, const std::vector<std::string>& systems) {
+  std::string md =
+      header({"System", "What", "n", "p50 (ms)", "avg (ms)", "max (ms)", "p50 / pgthaw p50"});
+  double base = std::nan("");
+  for (const Series& s : all) {
+    if (s.system == kSystemPgthaw && !s.ms.empty()) base = summarize(s.ms).p50;
+  }
+  for (const std::string& name : systems) {
+    for (const Series& s : all) {
+      if (s.system != name || s.ms.empty()) continue;
+      Latency l = summarize(s.ms);
+      md += "| " + s.system + " | " + s.row + " | " + std::to_string(l.n) + " | " + num(l.p50) +
+            " | " + num(l.mean) + " | " + num(l.max) + " | " +
+            (name == kSystemPgthaw ? std::string("1.0x") : ratio(l.p50, base)) + " |\n";
+    }
+  }
+  return md;
+}
+
+std::string throughput_table(const BenchReport& r) {
+  std::string md = header({"Workload", "System", "tps", "tps / pgthaw tps"});
+  for (const ThroughputRow& t : r.throughput) {
+    double base = std::nan("");
+    for (const ThroughputRow& b : r.throughput) {
+      if (b.workload == t.workload && b.system == kSystemPgthaw) base = b.tps;
+    }
+    md += "| " + t.workload + " | " + t.system + " | " + num(t.tps) + " | " +
+          (t.system == kSystemPgthaw ? std::string("1.0x") : ratio(t.tps, base)) + " |\n";
+  }
+  return md;
+}
+
+std::string memory_table(const BenchReport& r) {
+  std::string md = header({"System", "Tenants created", "RSS per tenant (KiB)",
+                           "PSS per tenant (KiB)", "Warm tenants per GiB (PSS)"});
+  for (const MemoryRow& m : r.memory) {
+    md += "| " + m.system + " | " + std::to_string(m.tenants) + " | " + num(m.rss_kib_per_tenant) +
+          " | " + num(m.pss_kib_per_tenant) + " | " +
+          num(m.pss_kib_per_tenant > 0 ? kGiBKiB / m.pss_kib_per_tenant : std::nan("")) + " |\n";
+  }
+  return md;
+}
+
+nlohmann::json series_json(const std::vector<Series>& all) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Series& s : all) {
+    Latency l = summarize(s.ms);
+    out.push_back({{"row", s.row},
+                   {"system", s.system},
+                   {"how", s.how},
+                   {"n", l.n},
+                   {"min_ms", l.min},
+                   {"avg_ms", l.mean},
+                   {"p50_ms", l.p50},
+                   {"p95_ms", l.p95},
+                   {"max_ms", l.max},
+                   {"samples_ms", s.ms}});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_report_markdown(const BenchReport& r) {
+  std::vector<std::string> systems = measured_systems(r);
+  std::string md = "## Cold start per approach (ms, p50)\n\n" + cold_table(r, systems);
+  md +=
+      "\nRows are the seed's \"Cold Start Times\" table; ratios are x-fold (the peer's time "
+      "divided by pgthaw's: above 1.0x pgthaw is faster). What each row times per system is "
+      "listed under Systems.\n";
+  md += "\n## Warm query per mode (ms)\n\n" + warm_table(r, systems);
+  md += "\n## Warm factory vs cold consumer\n\n" + factory_vs_cold_table(r, systems);
+  md += "\n## Hibernated-tenant thaw (ms)\n\n" + summary_table(r.thaw, systems);
+  md += "\n## Throughput (pgbench, -c 4)\n\n" + throughput_table(r);
+  md += "\n## Warm tenants per GiB\n\n" + memory_table(r);
+  md += "\n## Systems\n\n";
+  for (const SystemRun& s : r.systems) {
+    md += "- **" + s.name + "**";
+    if (!s.version.empty()) md += " (" + s.version + ")";
+    if (!s.measured) md += ": skipped: " + s.reason;
+    md += "\n";
+    for (const std::string& n : s.notes) md += "  - " + n + "\n";
+  }
+  md += "\nMachine: " + r.machine + ". Mode: " + r.mode + ". Started " + r.started_at + ", took " +
+        num(r.duration_s) + " s.\n";
+  if (!r.messages.empty()) {
+    md += "\nMessages:\n";
+    for (const std::string& m : r.messages) md += "- " + m + "\n";
+  }
+  return md;
+}
+
+std::string render_report_json(const BenchReport& r) {
+  nlohmann::json j;
+  j["command"] = r.command;
+  j["mode"] = r.mode;
+  j["machine"] = r.machine;
+  j["started_at"] = r.started_at;
+  j["duration_s"] = r.duration_s;
+  j["systems"] = nlohmann::json::array();
+  for (const SystemRun& s : r.systems) {
+    j["systems"].push_back({{"name", s.name},
+                            {"version", s.version},
+                            {"measured", s.measured},
+                            {"reason", s.reason},
+                            {"notes", s.notes}});
+  }
+  j["cold_start"] = series_json(r.cold);
+  j["warm_query"] = series_json(r.warm);
+  j["thaw"] = series_json(r.thaw);
+  j["throughput"] = nlohmann::json::array();
+  for (const ThroughputRow& t : r.throughput) {
+    j["throughput"].push_back(
+        {{"workload", t.workload}, {"system", t.system}, {"tps", t.tps}, {"how", t.how}});
+  }
+  j["memory"] = nlohmann::json::array();
+  for (const MemoryRow& m : r.memory) {
+    j["memory"].push_back({{"system", m.system},
+                           {"tenants", m.tenants},
+                           {"rss_kib_per_tenant", m.rss_kib_per_tenant},
+                           {"pss_kib_per_tenant", m.pss_kib_per_tenant},
+                           {"how", m.how}});
+  }
+  j["messages"] = r.messages;
+  return j.dump(2) + "\n";
+}
+
+Status write_charts(const BenchReport& r, const std::string& out_dir) {
+  std::optional<std::string> gnuplot = find_executable("gnuplot");
+  if (!gnuplot)
+    return Status::NotFound("gnuplot not in PATH (Debian: apt-get install gnuplot-nox)");
+  std::vector<std::string> systems = measured_systems(r);
+  {
+    std::ofstream dat(out_dir + "/cold_start.dat");
+    dat << "approach";
+    for (const std::string& s : systems) dat << "\t\"" << s << "\"";
+    dat << "\n";
+    for (const char* row : kColdRows) {
+      dat << "\"" << row << "\"";
+      for (const std::string& s : systems) {
+        double v = p50_of(find(r.cold, row, s));
+        dat << "\t" << (std::isnan(v) ? std::string("NaN") : std::to_string(v));
+      }
+      dat << "\n";
+    }
+  }
+  {
+    // One block per (system, mode): sorted samples and their cumulative share.
+    std::ofstream dat(out_dir + "/warm_latency.dat");
+    for (const Series& s : r.warm) {
+      if (s.ms.empty() || s.row == kPingRow) continue;
+      std::vector<double> v = s.ms;
+      std::sort(v.begin(), v.end());
+      dat << "# \"" << s.system << " / " << s.row << "\"\n";
+      for (size_t i = 0; i < v.size(); ++i) dat << v[i] << "\t" << (i + 1.0) / v.size() << "\n";
+      dat << "\n\n";
+    }
+  }
+  std::string script = "set terminal png size 1100,600\nset datafile separator '\\t'\n";
+  script += "set output '" + out_dir + "/cold_start.png'\n";
+  script +=
+      "set title 'Cold start per approach (p50, ms, log scale)'\nset logscale y\n"
+      "set style data histograms\nset style histogram clustered\nset style fill solid 0.8\n"
+      "set key top right\nset ylabel 'ms'\nset xtics noenhanced font ',9'\nset key noenhanced\n";
+  script += "plot";
+  for (size_t i = 0; i < systems.size(); ++i) {
+    script += (i ? ", " : " ") + std::string("'") + out_dir + "/cold_start.dat' using " +
+              std::to_string(i + 2) + ":xtic(1) title columnheader(" + std::to_string(i + 2) + ")";
+  }
+  script += "\nunset logscale y\nset output '" + out_dir + "/warm_latency.png'\n";
+  script +=
+      "set title 'Warm query latency distribution (CDF)'\nunset style\nset logscale x\n"
+      "set xlabel 'ms (log scale)'\nset ylabel 'share of queries'\nset key bottom right\n";
+  script += "plot";
+  int block = 0;
+  for (const Series& s : r.warm) {
+    if (s.ms.empty() || s.row == kPingRow) continue;
+    script += (block ? ", " : " ") + std::string("'") + out_dir + "/warm_latency.dat' index " +
+              std::to_string(block) + " using 1:2 with lines lw 2 title '" + s.system + " / " +
+              s.row + "'";
+    ++block;
+  }
+  script += "\n";
+  std::string script_path = out_dir + "/charts.gnuplot";
+  std::ofstream(script_path) << script;
+  Result<CommandResult> run = run_command({*gnuplot, script_path});
+  if (!run.ok()) return run.status();
+  if (run->exit_code != 0)
+    return Status::Internal("gnuplot exited " + std::to_string(run->exit_code) + ": " + run->err);
+  return Status::Ok();
+}
+
+}  // namespace pgthaw::bench

@@ -1,0 +1,76 @@
+// report: what one `pgthaw bench` run measured, and its three renderings:
+// markdown (the seed's tables with a column per system and ratios to each
+// peer), raw JSON, and gnuplot charts. Plain data, no I/O but the writers.
+#pragma once
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pgthaw::bench {
+
+inline constexpr const char* kSystemPgliteWorkerd = "PGlite-in-workerd";
+
+// The seed's "Cold Start Times" rows, in its order.
+inline constexpr const char* kColdRows[] = {
+    "Factory DO (new instance)", "Consumer DO (direct cold)", "Warm Proxy (first request)",
+    "Warm Proxy (subsequent)"};
+// The seed's "Warm Query Times" modes.
+inline constexpr const char* kWarmModes[] = {"Factory DO", "Consumer DO", "Warm Proxy"};
+inline constexpr const char* kPingRow = "/ping (transport floor)";
+
+struct SystemRun {
+  std::string name;
+  std::string version;
+  bool measured = true;  // false: skipped, `reason` says why
+  std::string reason;
+  std::vector<std::string> notes;  // what each row means for this system
+};
+
+// One row x system: the samples in ms, and what was timed.
+struct Series {
+  std::string row;
+  std::string system;
+  std::vector<double> ms;
+  std::string how;
+};
+
+struct ThroughputRow {
+  std::string workload;
+  std::string system;
+  double tps = std::numeric_limits<double>::quiet_NaN();
+  std::string how;
+};
+
+struct MemoryRow {
+  std::string system;
+  int tenants = 0;
+  double rss_kib_per_tenant = 0;
+  double pss_kib_per_tenant = 0;
+  std::string how;
+};
+
+struct BenchReport {
+  std::string command;
+  std::string mode;  // "quick" or "full"
+  std::string machine;
+  std::string started_at;  // UTC, ISO 8601
+  double duration_s = 0;
+  std::vector<SystemRun> systems;
+  std::vector<Series> cold;
+  std::vector<Series> warm;  // includes the kPingRow floor per system
+  std::vector<Series> thaw;
+  std::vector<ThroughputRow> throughput;
+  std::vector<MemoryRow> memory;
+  std::vector<std::string> messages;  // skips and failures, as printed
+};
+
+std::string render_report_markdown(const BenchReport& report);
+std::string render_report_json(const BenchReport& report);
+// Writes OUT_DIR/cold_start.png and OUT_DIR/warm_latency.png with gnuplot;
+// a missing gnuplot is a NotFound status saying so.
+Status write_charts(const BenchReport& report, const std::string& out_dir);
+
+}  // namespace pgthaw::bench

@@ -1,0 +1,761 @@
+// runner: the measurement plan of `pgthaw bench`, system by system.
+#include "runner.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "bench/engine/bench_rows.h"
+#include "bench/engine/native_postgres.h"
+#include "bench/engine/native_postgres_cluster.h"
+#include "bench/engine/stopwatch.h"
+#include "bench/engine/subprocess.h"
+#include "bench/thaw/proc_memory.h"
+#include "child_process.h"
+#include "http_client.h"
+
+namespace pgthaw::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// Counts per mode: {quick, full}.
+struct Plan {
+  int ping;
+  int cold_pgthaw;
+  int warm;
+  int restarts;      // fresh starts of pgthaw's warm proxy
+  int thaw_tenants;  // per restart
+  int node_cold;
+  int node_restarts;
+  int node_thaw;
+  int pg_initdb;
+  int pg_restarts;
+  int pg_createdb;
+  int pg_connects;
+  int memory_tenants;
+  int node_memory_tenants;
+  int pgbench_seconds;
+};
+constexpr Plan kQuick = {200, 10, 200, 2, 4, 1, 1, 2, 1, 2, 3, 20, 10, 2, 3};
+constexpr Plan kFull = {1000, 30, 2000, 5, 8, 3, 3, 5, 3, 5, 10, 100, 40, 8, 20};
+
+constexpr int64_t kThawIdleTimeoutMs = 1000;
+constexpr const char* kSelect1 = R"({"sql": "select 1"})";
+
+void progress(const std::string& text) { std::fprintf(stderr, "bench: %s\n", text.c_str()); }
+
+std::string query_body(const std::string& sql, const std::string& tenant = "") {
+  json j = {{"sql", sql}};
+  if (!tenant.empty()) j["tenant"] = tenant;
+  return j.dump();
+}
+
+// POST that must answer 200 with a JSON object without "error".
+Result<json> post_ok(HttpClient& c, const std::string& target, const std::string& body,
+                     double* elapsed_ms = nullptr) {
+  Result<HttpReply> r = c.Post(target, body);
+  if (!r.ok()) return r.status();
+  if (r->status != 200) {
+    return Status::Internal("POST " + c.base_url() + target + ": HTTP " +
+                            std::to_string(r->status) + ": " + r->body.substr(0, 300));
+  }
+  if (elapsed_ms) *elapsed_ms = r->elapsed_ms;
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) return Status::Corruption("POST " + target + ": reply is not JSON");
+  return j;
+}
+
+// N timed requests into SERIES; the first error ends the loop.
+Status sample_posts(HttpClient& c, const std::string& target, const std::string& body, int n,
+                    Series& series) {
+  for (int i = 0; i < n; ++i) {
+    double ms = 0;
+    Result<json> j = post_ok(c, target, body, &ms);
+    if (!j.ok()) return j.status();
+    series.ms.push_back(ms);
+  }
+  return Status::Ok();
+}
+
+Status sample_pings(HttpClient& c, const std::string& target, int n, Series& series) {
+  for (int i = 0; i < n; ++i) {
+    Result<HttpReply> r = c.Get(target);
+    if (!r.ok()) return r.status();
+    if (r->status != 200)
+      return Status::Internal("GET " + target + ": HTTP " + std::to_string(r->status));
+    series.ms.push_back(r->elapsed_ms);
+  }
+  return Status::Ok();
+}
+
+std::string first_cell(const json& j) {
+  if (j.contains("rows") && j["rows"].is_array() && !j["rows"].empty() && j["rows"][0].is_array() &&
+      !j["rows"][0].empty() && j["rows"][0][0].is_string()) {
+    std::string v = j["rows"][0][0];
+    return v.substr(0, v.find(" on "));
+  }
+  return "";
+}
+
+class Runner {
+ public:
+  Runner(RunnerOptions o, BenchReport& r)
+      : o_(std::move(o)), plan_(o_.quick ? kQuick : kFull), report_(r) {}
+
+  Status Run();
+
+ private:
+  void Message(const std::string& m) {
+    progress(m);
+    report_.messages.push_back(m);
+  }
+  void Skip(const std::string& system, const std::string& reason) {
+    progress("skipped: " + system + ": " + reason);
+    report_.systems.push_back({system, "", false, reason, {}});
+  }
+  Series& Add(std::vector<Series>& table, std::string row, std::string system, std::string how) {
+    table.push_back({std::move(row), std::move(system), {}, std::move(how)});
+    return table.back();
+  }
+
+  Result<std::unique_ptr<ChildProcess>> StartPgthaw(const std::string& data_dir,
+                                                    int64_t idle_timeout_ms);
+  Status MeasurePgthaw();
+  Status MeasurePgthawRunning(SystemRun& sys, bool own_server);
+  Status MeasurePgthawRestarts();
+  Status MeasureNode();
+  Status MeasureNativePg();
+  void MeasureWorkerd();
+  Result<double> Pgbench(const std::vector<std::string>& conn, bool select_only,
+                         const std::string& prefix_user);
+
+  RunnerOptions o_;
+  Plan plan_;
+  BenchReport& report_;
+  std::string work_;  // temp dir, removed at the end
+  std::unique_ptr<ChildProcess> pgthaw_;
+  int ports_[4] = {0, 0, 0, 0};  // factory, consumer, warm-proxy, pg
+  std::string factory_url_, consumer_url_, warm_proxy_url_;
+};
+
+std::string url_for(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+Result<std::unique_ptr<ChildProcess>> Runner::StartPgthaw(const std::string& data_dir,
+                                                          int64_t idle_timeout_ms) {
+  for (int& p : ports_) {
+    Result<int> port = free_loopback_port();
+    if (!port.ok()) return port.status();
+    p = *port;
+  }
+  auto addr = [](int p) { return "127.0.0.1:" + std::to_string(p); };
+  std::vector<std::string> argv = {o_.pgthaw_binary,      "serve",
+                                   "--data-dir",          data_dir,
+                                   "--factory-listen",    addr(ports_[0]),
+                                   "--consumer-listen",   addr(ports_[1]),
+                                   "--warm-proxy-listen", addr(ports_[2]),
+                                   "--pg-listen",         addr(ports_[3]),
+                                   "--idle-timeout-ms",   std::to_string(idle_timeout_ms)};
+  Result<std::unique_ptr<ChildProcess>> child =
+      ChildProcess::Start("pgthaw serve", argv, work_ + "/pgthaw.log");
+  if (!child.ok()) return child.status();
+  factory_url_ = url_for(ports_[0]);
+  consumer_url_ = url_for(ports_[1]);
+  warm_proxy_url_ = url_for(ports_[2]);
+  PGTHAW_RETURN_IF_ERROR((*child)->WaitHttpReady(factory_url_, "/ping", 180000));
+  PGTHAW_RETURN_IF_ERROR((*child)->WaitHttpReady(consumer_url_, "/", 30000));
+  PGTHAW_RETURN_IF_ERROR((*child)->WaitHttpReady(warm_proxy_url_, "/ping", 30000));
+  return child;
+}
+
+Status Runner::MeasurePgthaw() {
+  report_.systems.push_back({kSystemPgthaw, "", true, "", {}});
+  bool own = o_.factory_url.empty();
+  if (own) {
+    progress("starting pgthaw serve (all roles; the first start builds templates)");
+    Result<std::unique_ptr<ChildProcess>> child = StartPgthaw(work_ + "/pgthaw-data", 600000);
+    if (!child.ok()) return child.status();
+    pgthaw_ = std::move(child.value());
+  } else {
+    factory_url_ = o_.factory_url;
+    consumer_url_ = o_.consumer_url;
+    warm_proxy_url_ = o_.warm_proxy_url;
+  }
+  PGTHAW_RETURN_IF_ERROR(MeasurePgthawRunning(report_.systems.back(), own));
+  if (own) {
+    pgthaw_->Stop();
+    pgthaw_.reset();
+    PGTHAW_RETURN_IF_ERROR(MeasurePgthawRestarts());
+  }
+  return Status::Ok();
+}
+
+Status Runner::MeasurePgthawRunning(SystemRun& sys, bool own) {
+  Result<std::unique_ptr<HttpClient>> f = HttpClient::Create(factory_url_);
+  Result<std::unique_ptr<HttpClient>> c = HttpClient::Create(consumer_url_);
+  Result<std::unique_ptr<HttpClient>> w = HttpClient::Create(warm_proxy_url_);
+  for (auto* r : {&f, &c, &w}) {
+    if (!r->ok()) return r->status();
+  }
+  HttpClient& factory = **f;
+  HttpClient& consumer = **c;
+  HttpClient& warm = **w;
+  const char* sys_name = kSystemPgthaw;
+
+  // The warm proxy's first request comes first, while it is still cold.
+  Series& first = Add(report_.cold, kColdRows[2], sys_name,
+                      "first warm-proxy POST /query after a fresh `pgthaw serve` start");
+  Result<HttpReply> st = warm.Get("/status");
+  json status = st.ok() ? json::parse(st->body, nullptr, false) : json();
+  bool cold = status.is_object() && status.contains("instance") &&
+              status["instance"].value("state", "") == "cold";
+  if (cold) {
+    PGTHAW_RETURN_IF_ERROR(sample_posts(warm, "/query", kSelect1, 1, first));
+  } else {
+    Message("pgthaw: warm proxy already warm at " + warm_proxy_url_ +
+            ": no first-request sample from this server");
+  }
+  Result<json> version = post_ok(warm, "/query", query_body("select version()"));
+  if (version.ok()) sys.version = first_cell(*version);
+
+  progress("pgthaw: /ping floor, cold starts");
+  Series& ping = Add(report_.warm, kPingRow, sys_name, "GET /ping on the factory");
+  PGTHAW_RETURN_IF_ERROR(sample_pings(factory, "/ping", plan_.ping, ping));
+  PGTHAW_RETURN_IF_ERROR(sample_posts(factory, "/cold-start", kSelect1, plan_.cold_pgthaw,
+                                      Add(report_.cold, kColdRows[0], sys_name,
+                                          "factory POST /cold-start (a brand-new instance)")));
+  PGTHAW_RETURN_IF_ERROR(
+      sample_posts(consumer, "/cold-direct", kSelect1, plan_.cold_pgthaw,
+                   Add(report_.cold, kColdRows[1], sys_name, "consumer POST /cold-direct")));
+  PGTHAW_RETURN_IF_ERROR(sample_posts(
+      warm, "/query", kSelect1, plan_.cold_pgthaw,
+      Add(report_.cold, kColdRows[3], sys_name, "warm-proxy POST /query after the first")));
+
+  progress("pgthaw: warm queries per mode");
+  std::string tenant_body = query_body("select 1", "bench-warm");
+  PGTHAW_RETURN_IF_ERROR(post_ok(factory, "/query", tenant_body).status());
+  PGTHAW_RETURN_IF_ERROR(post_ok(consumer, "/direct", tenant_body).status());
+  PGTHAW_RETURN_IF_ERROR(
+      sample_posts(factory, "/query", tenant_body, plan_.warm,
+                   Add(report_.warm, "Factory DO", sys_name, "factory POST /query, warm tenant")));
+  PGTHAW_RETURN_IF_ERROR(sample_posts(
+      consumer, "/direct", tenant_body, plan_.warm,
+      Add(report_.warm, "Consumer DO", sys_name, "consumer POST /direct, warm tenant")));
+  PGTHAW_RETURN_IF_ERROR(
+      sample_posts(warm, "/query", kSelect1, plan_.warm,
+                   Add(report_.warm, "Warm Proxy", sys_name, "warm-proxy POST /query")));
+  sys.notes = {
+      "Factory DO (new instance) = factory /cold-start; Consumer DO (direct cold) = "
+      "consumer /cold-direct; Warm Proxy (first request) = the first warm-proxy /query "
+      "after a fresh server start; subsequent = later /query",
+      "warm modes: factory /query, consumer /direct (tenant bench-warm), warm-proxy "
+      "/query; all `select 1`"};
+
+  if (!own) {
+    Message("pgthaw: thaw, pgbench and memory need a runner-started server; skipped for " +
+            factory_url_);
+    return Status::Ok();
+  }
+  // Warm tenants per GiB: K tenants through /direct, the server's PSS delta.
+  progress("pgthaw: " + std::to_string(plan_.memory_tenants) + " tenants for memory");
+  Result<MemoryRollup> before = read_memory_rollup(pgthaw_->pid());
+  if (!before.ok()) return before.status();
+  for (int i = 0; i < plan_.memory_tenants; ++i) {
+    PGTHAW_RETURN_IF_ERROR(
+        post_ok(consumer, "/direct",
+                query_body("create table t (id int primary key, v text); insert into t select g, "
+                           "'row ' || g from generate_series(1, 100) g",
+                           "mem-" + std::to_string(i)))
+            .status());
+  }
+  Result<MemoryRollup> after = read_memory_rollup(pgthaw_->pid());
+  if (!after.ok()) return after.status();
+  int k = plan_.memory_tenants;
+  report_.memory.push_back(
+      {sys_name, k, double(after->rss_kb - before->rss_kb) / k,
+       double(after->pss_kb - before->pss_kb) / k,
+       "server's /proc/PID/smaps_rollup before and after K new tenants via /direct (a 100-row "
+       "table each)"});
+
+  // pgbench over the Postgres listener.
+  if (!find_executable("pgbench")) {
+    Message("pgthaw: pgbench not in PATH (Debian: postgresql-client): throughput skipped");
+    return Status::Ok();
+  }
+  progress("pgthaw: pgbench");
+  std::vector<std::string> conn = {"-h", "127.0.0.1", "-p", std::to_string(ports_[3]),
+                                   "-U", "postgres"};
+  for (bool select_only : {true, false}) {
+    Result<double> tps = Pgbench(conn, select_only, "");
+    if (!tps.ok()) {
+      Message("pgthaw: pgbench failed: " + tps.status().ToString());
+      break;
+    }
+    report_.throughput.push_back({select_only ? "pgbench -S (select only)" : "pgbench TPC-B",
+                                  sys_name, *tps,
+                                  "pgbench -n -c 4 -j 2 -T N over the Postgres listener, scale 1"});
+  }
+  return Status::Ok();
+}
+
+Result<double> Runner::Pgbench(const std::vector<std::string>& conn, bool select_only,
+                               const std::string& dbname) {
+  std::string db = dbname.empty() ? "pgbench" : dbname;
+  static std::set<std::string> initialized;
+  std::string key = join_argv(conn) + db;
+  if (!initialized.count(key)) {
+    std::vector<std::string> init = {"pgbench", "-i", "-q", "-s", "1"};
+    init.insert(init.end(), conn.begin(), conn.end());
+    init.push_back(db);
+    Result<CommandResult> r = run_command(init);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status::Internal("pgbench -i: " + native_pg::tail(r->err, 600));
+    initialized.insert(key);
+  }
+  std::vector<std::string> argv = {"pgbench", "-n", "-c", "4",
+                                   "-j",      "2",  "-T", std::to_string(plan_.pgbench_seconds)};
+  if (select_only) argv.push_back("-S");
+  argv.insert(argv.end(), conn.begin(), conn.end());
+  argv.push_back(db);
+  Result<CommandResult> r = run_command(argv);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0)
+    return Status::Internal(join_argv(argv) + ": " + native_pg::tail(r->err + r->out, 600));
+  std::smatch m;
+  static const std::regex kTps(R"(tps = ([0-9.]+) \(without initial connection time\))");
+  if (!std::regex_search(r->out, m, kTps))
+    return Status::Corruption("no tps in pgbench output: " + r->out);
+  return std::stod(m[1]);
+}
+
+Status Runner::MeasurePgthawRestarts() {
+  Series& first = *[&]() {
+    for (Series& s : report_.cold) {
+      if (s.row == kColdRows[2] && s.system == kSystemPgthaw) return &s;
+    }
+    return &Add(report_.cold, kColdRows[2], kSystemPgthaw, "");
+  }();
+  Series& thaw = Add(report_.thaw, "consumer /direct on a hibernated tenant (coldKind thawed)",
+                     kSystemPgthaw, "");
+  for (int i = 1; i < plan_.restarts; ++i) {
+    progress("pgthaw: restart " + std::to_string(i) + " (warm proxy first request, thaw)");
+    Result<std::unique_ptr<ChildProcess>> child =
+        StartPgthaw(work_ + "/pgthaw-data", kThawIdleTimeoutMs);
+    if (!child.ok()) return child.status();
+    Result<std::unique_ptr<HttpClient>> w = HttpClient::Create(warm_proxy_url_);
+    Result<std::unique_ptr<HttpClient>> c = HttpClient::Create(consumer_url_);
+    if (!w.ok() || !c.ok()) return Status::Internal("client");
+    PGTHAW_RETURN_IF_ERROR(sample_posts(**w, "/query", kSelect1, 1, first));
+    for (int t = 0; t < plan_.thaw_tenants; ++t) {
+      PGTHAW_RETURN_IF_ERROR(
+          post_ok(**c, "/direct",
+                  query_body("create table if not exists t (id int); insert into t values (1)",
+                             "thaw-" + std::to_string(t)))
+              .status());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kThawIdleTimeoutMs * 2 + 500));
+    for (int t = 0; t < plan_.thaw_tenants; ++t) {
+      double ms = 0;
+      Result<json> j = post_ok(
+          **c, "/direct", query_body("select count(*) from t", "thaw-" + std::to_string(t)), &ms);
+      if (!j.ok()) return j.status();
+      std::string kind = (*j)["timings"].value("coldKind", "");
+      if (kind == "thawed") {
+        thaw.ms.push_back(ms);
+      } else {
+        Message("pgthaw: tenant thaw-" + std::to_string(t) + " answered with coldKind \"" + kind +
+                "\", not thawed: sample dropped");
+      }
+    }
+    (*child)->Stop();
+  }
+  thaw.how = "tenants hibernated by --idle-timeout-ms " + std::to_string(kThawIdleTimeoutMs) +
+             ", then one consumer /direct each; only replies with coldKind==\"thawed\"";
+  return Status::Ok();
+}
+
+Status Runner::MeasureNode() {
+  const char* name = kSystemPgliteNode;
+  std::string script = o_.source_dir + "/bench/node/pglite_server.mjs";
+  std::string modules = o_.source_dir + "/bench/node/node_modules";
+  if (!find_executable("node"))
+    return Skip(name, "node not in PATH (Debian: nodejs)"), Status::Ok();
+  if (access((modules + "/@electric-sql/pglite/package.json").c_str(), R_OK) != 0) {
+    Skip(name, modules + "/@electric-sql/pglite missing (run `make bench-node`)");
+    return Status::Ok();
+  }
+  report_.systems.push_back({name, "", true, "", {}});
+  SystemRun& sys = report_.systems.back();
+  sys.notes = {
+      "Factory DO (new instance) = POST /cold: a new PGlite on a fresh dir in the "
+      "running (warm) Node process, closed and removed after the query",
+      "Consumer DO (direct cold) = POST /query for a never-seen tenant: its own PGlite "
+      "created on disk (initdb) in the running process",
+      "Warm Proxy (first request) = the first /query without tenant after a fresh "
+      "`node pglite_server.mjs` start (module-level in-memory PGlite, wasm compile "
+      "included); subsequent = later /query",
+      "thaw = /query on a tenant whose PGlite was closed (POST /hibernate): "
+      "PGlite.create() of an existing dataDir"};
+  Series& first = Add(report_.cold, kColdRows[2], name, "first /query after a fresh node start");
+  Series* subsequent = nullptr;
+  for (int restart = 0; restart < plan_.node_restarts; ++restart) {
+    Result<int> port = free_loopback_port();
+    if (!port.ok()) return port.status();
+    std::string data = work_ + "/node-" + std::to_string(restart);
+    fs::create_directories(data);
+    progress("PGlite-in-Node: start " + std::to_string(restart + 1));
+    Result<std::unique_ptr<ChildProcess>> child =
+        ChildProcess::Start("pglite_server.mjs",
+                            {"node", script, "--port", std::to_string(*port), "--data-dir", data,
+                             "--node-modules", modules},
+                            work_ + "/node.log");
+    if (!child.ok()) return child.status();
+    std::string url = url_for(*port);
+    PGTHAW_RETURN_IF_ERROR((*child)->WaitHttpReady(url, "/ping", 60000));
+    Result<std::unique_ptr<HttpClient>> cl = HttpClient::Create(url);
+    if (!cl.ok()) return cl.status();
+    HttpClient& c = **cl;
+    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", kSelect1, 1, first));
+    if (restart > 0) continue;  // child stops at scope end
+
+    Result<json> version = post_ok(c, "/query", query_body("select version()"));
+    Result<HttpReply> st = c.Get("/status");
+    if (st.ok()) {
+      json s = json::parse(st->body, nullptr, false);
+      if (s.is_object()) {
+        sys.version = "PGlite " + s.value("version", "") + ", Node " + s.value("node", "");
+      }
+    }
+    if (version.ok()) sys.version += ", " + first_cell(*version);
+    subsequent = &Add(report_.cold, kColdRows[3], name, "later /query without tenant");
+    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", kSelect1, plan_.cold_pgthaw, *subsequent));
+    PGTHAW_RETURN_IF_ERROR(
+        sample_pings(c, "/ping", plan_.ping, Add(report_.warm, kPingRow, name, "GET /ping")));
+    progress("PGlite-in-Node: cold starts (each is an initdb, seconds)");
+    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/cold", kSelect1, plan_.node_cold,
+                                        Add(report_.cold, kColdRows[0], name, "POST /cold")));
+    Series& consumer_cold = Add(report_.cold, kColdRows[1], name, "/query, new tenant");
+    for (int i = 0; i < plan_.node_cold; ++i) {
+      PGTHAW_RETURN_IF_ERROR(sample_posts(
+          c, "/query", query_body("select 1", "cold-" + std::to_string(i)), 1, consumer_cold));
+    }
+    progress("PGlite-in-Node: warm queries");
+    std::string tb = query_body("select 1", "cold-0");
+    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", tb, plan_.warm,
+                                        Add(report_.warm, "Factory DO", name,
+                                            "/query, warm tenant (factory and consumer are the "
+                                            "same PGlite-per-tenant here)")));
+    PGTHAW_RETURN_IF_ERROR(
+        sample_posts(c, "/query", tb, plan_.warm,
+                     Add(report_.warm, "Consumer DO", name, "/query, warm tenant")));
+    PGTHAW_RETURN_IF_ERROR(
+        sample_posts(c, "/query", kSelect1, plan_.warm,
+                     Add(report_.warm, "Warm Proxy", name, "/query, module-level PGlite")));
+    progress("PGlite-in-Node: thaw");
+    Series& thaw =
+        Add(report_.thaw, "/query after /hibernate (PGlite.create of an existing dir)", name, "");
+    for (int i = 0; i < plan_.node_thaw; ++i) {
+      PGTHAW_RETURN_IF_ERROR(post_ok(c, "/hibernate", R"({"tenant": "cold-0"})").status());
+      PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", tb, 1, thaw));
+    }
+    progress("PGlite-in-Node: memory");
+    Result<MemoryRollup> before = read_memory_rollup((*child)->pid());
+    if (!before.ok()) return before.status();
+    int k = plan_.node_memory_tenants;
+    for (int i = 0; i < k; ++i) {
+      PGTHAW_RETURN_IF_ERROR(
+          post_ok(c, "/query",
+                  query_body("create table t (id int primary key, v text); insert into t select "
+                             "g, 'row ' || g from generate_series(1, 100) g",
+                             "mem-" + std::to_string(i)))
+              .status());
+    }
+    Result<MemoryRollup> after = read_memory_rollup((*child)->pid());
+    if (!after.ok()) return after.status();
+    report_.memory.push_back({name, k, double(after->rss_kb - before->rss_kb) / k,
+                              double(after->pss_kb - before->pss_kb) / k,
+                              "node's /proc/PID/smaps_rollup before and after K tenants"});
+  }
+  return Status::Ok();
+}
+
+// Appends the private-socket settings to a new cluster's postgresql.conf.
+Status configure_cluster(const std::string& data_dir, const std::string& socket_dir, int port) {
+  std::ofstream conf(data_dir + "/postgresql.conf", std::ios::app);
+  conf << "\n# pgthaw bench\nlisten_addresses = ''\nunix_socket_directories = "
+       << native_pg::quote_conf(socket_dir) << "\nport = " << port << "\n";
+  if (!conf) return Status::IoError("append to " + data_dir + "/postgresql.conf");
+  return Status::Ok();
+}
+
+// Starts postgres directly and waits until it accepts connections.
+Status boot_direct(native_pg::Server& server, native_pg::ConnInfo& info) {
+  PGTHAW_RETURN_IF_ERROR(server.StartDirect());
+  Stopwatch watch;
+  while (PQpingParams(info.keywords(), info.values(), 0) != PQPING_OK) {
+    if (!server.DirectAlive()) return Status::Internal("postgres exited: " + server.DirectLog());
+    if (watch.ElapsedMs() > 60000) return Status::Unavailable("postgres not ready after 60 s");
+    native_pg::sleep_us(200);
+  }
+  return Status::Ok();
+}
+
+Result<native_pg::PgConn> connect_db(const std::string& dir, int port, const std::string& db) {
+  std::string ci = "host=" + dir + " port=" + std::to_string(port) + " user=postgres dbname=" + db;
+  native_pg::PgConn conn(PQconnectdb(ci.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return Status::Unavailable(std::string("connect: ") + PQerrorMessage(conn.get()));
+  }
+  return conn;
+}
+
+Status Runner::MeasureNativePg() {
+  const char* name = kSystemNativePg;
+  if (std::optional<std::string> missing = native_postgres_missing(o_.pg_bindir)) {
+    Skip(name, *missing);
+    return Status::Ok();
+  }
+  Result<native_pg::RunAs> run_as = native_pg::choose_run_as();
+  if (!run_as.ok()) return run_as.status();
+  // Again here: the work dir must stay passable for nobody (see Run()).
+  if (chmod(work_.c_str(), 0711) != 0) return Status::FromErrno("chmod " + work_, errno);
+  report_.systems.push_back({name, "", true, "", {}});
+  SystemRun& sys = report_.systems.back();
+  sys.notes = {
+      "libpq over a unix socket, not HTTP (no /ping floor); defaults (fsync on); "
+      "binaries run as " +
+          std::string(run_as->drop ? "nobody via setpriv" : "the current user"),
+      "Factory DO (new instance) = CREATE DATABASE in one shared server + connect + "
+      "select 1",
+      "Consumer DO (direct cold) = initdb + start of the tenant's own cluster (postgres "
+      "started directly, PQping every 0.2 ms) + connect + select 1",
+      "Warm Proxy (first request) = a new connection to the running server + select 1; "
+      "subsequent = select 1 on that open connection",
+      "thaw = restart of an existing, cleanly stopped cluster + connect + select 1"};
+  auto cluster_dir = [&](const std::string& tag) -> Result<std::string> {
+    std::string parent = work_ + "/pg-" + tag;
+    fs::create_directories(parent);
+    return native_pg::prepare_dir(parent, *run_as);
+  };
+  // Own cluster per tenant: initdb + start; then restarts (the thaw row).
+  Series& initdb = Add(report_.cold, kColdRows[1], name, "initdb + start + connect + select 1");
+  Series& restart =
+      Add(report_.thaw, "restart of a stopped cluster + connect + select 1", name, "");
+  for (int i = 0; i < plan_.pg_initdb; ++i) {
+    progress("native PG: initdb + start " + std::to_string(i + 1));
+    Result<std::string> dir = cluster_dir("own" + std::to_string(i));
+    if (!dir.ok()) return dir.status();
+    Result<int> port = free_loopback_port();
+    if (!port.ok()) return port.status();
+    native_pg::Server server(o_.pg_bindir, *dir, *run_as);
+    native_pg::ConnInfo info(*dir, *port);
+    Stopwatch watch;
+    PGTHAW_RETURN_IF_ERROR(server.Initdb());
+    PGTHAW_RETURN_IF_ERROR(configure_cluster(server.data_dir(), *dir, *port));
+    PGTHAW_RETURN_IF_ERROR(boot_direct(server, info));
+    Result<native_pg::PgConn> conn = native_pg::connect(info);
+    if (!conn.ok()) return conn.status();
+    PGTHAW_RETURN_IF_ERROR(native_pg::exec(conn->get(), "select 1"));
+    initdb.ms.push_back(watch.ElapsedMs());
+    conn->reset();
+    PGTHAW_RETURN_IF_ERROR(server.Stop());
+    if (i == 0) {
+      for (int r = 0; r < plan_.pg_restarts; ++r) {
+        Result<double> ms = native_pg::time_direct_boot(server, info);
+        if (!ms.ok()) return ms.status();
+        restart.ms.push_back(*ms);
+      }
+    }
+  }
+  // One shared server: CREATE DATABASE, connections, warm queries, pgbench.
+  progress("native PG: shared server");
+  Result<std::string> dir = cluster_dir("shared");
+  if (!dir.ok()) return dir.status();
+  Result<int> port = free_loopback_port();
+  if (!port.ok()) return port.status();
+  native_pg::Server server(o_.pg_bindir, *dir, *run_as);
+  native_pg::ConnInfo info(*dir, *port);
+  PGTHAW_RETURN_IF_ERROR(server.Initdb());
+  PGTHAW_RETURN_IF_ERROR(configure_cluster(server.data_dir(), *dir, *port));
+  PGTHAW_RETURN_IF_ERROR(boot_direct(server, info));
+  Result<native_pg::PgConn> admin = native_pg::connect(info);
+  if (!admin.ok()) return admin.status();
+  std::string version;
+  PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "select version()", &version));
+  sys.version = version.substr(0, version.find(" on "));
+  Series& createdb = Add(report_.cold, kColdRows[0], name, "CREATE DATABASE + connect + select 1");
+  for (int i = 0; i < plan_.pg_createdb; ++i) {
+    Stopwatch watch;
+    std::string db = "tenant" + std::to_string(i);
+    PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "create database " + db));
+    Result<native_pg::PgConn> conn = connect_db(*dir, *port, db);
+    if (!conn.ok()) return conn.status();
+    PGTHAW_RETURN_IF_ERROR(native_pg::exec(conn->get(), "select 1"));
+    createdb.ms.push_back(watch.ElapsedMs());
+  }
+  Series& connects = Add(report_.cold, kColdRows[2], name, "new connection + select 1");
+  for (int i = 0; i < plan_.pg_connects; ++i) {
+    Stopwatch watch;
+    Result<native_pg::PgConn> conn = connect_db(*dir, *port, "postgres");
+    if (!conn.ok()) return conn.status();
+    PGTHAW_RETURN_IF_ERROR(native_pg::exec(conn->get(), "select 1"));
+    connects.ms.push_back(watch.ElapsedMs());
+  }
+  auto time_selects = [&](Series& s, int n) -> Status {
+    for (int i = 0; i < n; ++i) {
+      Stopwatch watch;
+      PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "select 1"));
+      s.ms.push_back(watch.ElapsedMs());
+    }
+    return Status::Ok();
+  };
+  PGTHAW_RETURN_IF_ERROR(time_selects(
+      Add(report_.cold, kColdRows[3], name, "select 1 on the open connection"), plan_.cold_pgthaw));
+  PGTHAW_RETURN_IF_ERROR(time_selects(
+      Add(report_.warm, "Consumer DO", name, "select 1 on an open libpq connection (no HTTP)"),
+      plan_.warm));
+  if (find_executable("pgbench")) {
+    progress("native PG: pgbench");
+    PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "create database pgbench"));
+    std::vector<std::string> conn = {"-h", *dir, "-p", std::to_string(*port), "-U", "postgres"};
+    for (bool select_only : {true, false}) {
+      Result<double> tps = Pgbench(conn, select_only, "");
+      if (!tps.ok()) {
+        Message("native PG: pgbench failed: " + tps.status().ToString());
+        break;
+      }
+      report_.throughput.push_back({select_only ? "pgbench -S (select only)" : "pgbench TPC-B",
+                                    name, *tps,
+                                    "pgbench -n -c 4 -j 2 -T N over a unix socket, scale 1, "
+                                    "fsync on"});
+    }
+  }
+  admin->reset();
+  return server.Stop();
+}
+
+void Runner::MeasureWorkerd() {
+  std::string wrangler = o_.source_dir + "/bench/node/node_modules/.bin/wrangler";
+  if (access(wrangler.c_str(), X_OK) != 0) {
+    Skip(kSystemPgliteWorkerd, wrangler + " missing (run `make bench-node`)");
+    return;
+  }
+  Skip(kSystemPgliteWorkerd,
+       "PGlite in workerd: not built yet: wrangler 4.86.0 and workerd are installed and run, "
+       "but the Worker + Durable Object that hands workerd PGlite's wasm callback wrappers, "
+       "plpgsql.so and dict_snowball.so as precompiled modules (workerd forbids compiling wasm "
+       "at run time) has not been written");
+}
+
+Status Runner::Run() {
+  char tmpl[] = "/tmp/pgthaw-bench-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return Status::FromErrno("mkdtemp", errno);
+  work_ = tmpl;
+  // o+x: native PG's binaries run as nobody when we are root and must reach
+  // their cluster dirs below (nothing here is listable by others).
+  if (chmod(work_.c_str(), 0711) != 0) return Status::FromErrno("chmod " + work_, errno);
+  Status st = MeasurePgthaw();
+  if (!st.ok()) Message("pgthaw: FAILED: " + st.ToString());
+  pgthaw_.reset();
+  if (o_.no_peers) {
+    for (const char* p : {kSystemPgliteNode, kSystemPgliteWorkerd, kSystemNativePg}) {
+      Skip(p, "--no-peers");
+    }
+  } else {
+    Status node = MeasureNode();
+    if (!node.ok()) Message("PGlite-in-Node: FAILED: " + node.ToString());
+    MeasureWorkerd();
+    Status pg = MeasureNativePg();
+    if (!pg.ok()) Message("native PG: FAILED: " + pg.ToString());
+  }
+  std::error_code ec;
+  fs::remove_all(work_, ec);
+  return st;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+Result<BenchReport> run_bench(const RunnerOptions& options) {
+  BenchReport report;
+  report.command = options.command;
+  report.mode = options.quick ? "quick" : "full";
+  report.machine = machine_info();
+  report.started_at = utc_now();
+  Stopwatch watch;
+  Runner runner(options, report);
+  Status st = runner.Run();
+  report.duration_s = watch.ElapsedMs() / 1000;
+  if (!st.ok()) return st;
+
+  fs::create_directories(options.out_dir);
+  std::string md =
+      "# pgthaw bench\n\nCommand: `" + options.command + "`\n\n" + render_report_markdown(report);
+  std::ofstream(options.out_dir + "/bench.md") << md;
+  std::ofstream(options.out_dir + "/bench.json") << render_report_json(report);
+  if (options.charts) {
+    Status charts = write_charts(report, options.out_dir);
+    if (!charts.ok()) {
+      progress("charts skipped: " + charts.ToString());
+    } else {
+      md +=
+          "\n![cold start](../bench/out/cold_start.png)\n![warm "
+          "latency](../bench/out/warm_latency.png)\n";
+    }
+  }
+  if (!options.docs_path.empty()) {
+    fs::path docs(options.docs_path);
+    if (docs.has_parent_path()) fs::create_directories(docs.parent_path());
+    std::ofstream out(options.docs_path);
+    out << md;
+    if (!out) return Status::IoError("cannot write " + options.docs_path);
+  }
+  return report;
+}
+
+int run_bench_command(RunnerOptions o) {
+  auto env = [](const char* name, std::string& into) {
+    const char* v = std::getenv(name);
+    if (into.empty() && v != nullptr) into = v;
+  };
+  env("FACTORY_URL", o.factory_url);
+  env("CONSUMER_URL", o.consumer_url);
+  env("WARM_PROXY_URL", o.warm_proxy_url);
+  int given = !o.factory_url.empty() + !o.consumer_url.empty() + !o.warm_proxy_url.empty();
+  if (given != 0 && given != 3) {
+    std::fprintf(stderr,
+                 "pgthaw bench: give all three of --factory-url, --consumer-url, "
+                 "--warm-proxy-url (or none, to start a server)\n");
+    return 2;
+  }
+  if (o.pgthaw_binary.empty()) o.pgthaw_binary = fs::read_symlink("/proc/self/exe").string();
+  if (o.out_dir.empty()) o.out_dir = o.source_dir + "/bench/out";
+  Result<BenchReport> r = run_bench(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "pgthaw bench: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "bench: report in %s/bench.md (JSON: bench.json, charts: *.png)\n",
+               o.out_dir.c_str());
+  std::printf("%s", render_report_markdown(*r).c_str());
+  return 0;
+}
+
+}  // namespace pgthaw::bench
