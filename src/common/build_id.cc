@@ -22,7 +22,8 @@ int find_note(struct dl_phdr_info* info, size_t, void* out) {
       const char* name = p + sizeof(ElfW(Nhdr));
       const auto* desc =
           reinterpret_cast<const unsigned char*>(name + ((note->n_namesz + 3) & ~3u));
-      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
+          std::memcmp(name, "GNU", 4) == 0) {
         char hex[3];
         for (unsigned j = 0; j < note->n_descsz; ++j) {
           std::snprintf(hex, sizeof hex, "%02x", desc[j]);
