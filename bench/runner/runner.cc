@@ -136,6 +136,8 @@ class Runner {
   Status MeasurePgthawRunning(SystemRun& sys, bool own_server);
   Status MeasurePgthawRestarts();
   Status MeasureNode();
+  Status MeasurePgliteHttpRows(HttpClient& c, const std::string& name, const std::string& label,
+                               const std::string& unit);
   Status MeasureNativePg();
   Status MeasureWorkerd();
   Result<double> Pgbench(const std::vector<std::string>& conn, bool select_only,
@@ -385,6 +387,38 @@ Status Runner::MeasurePgthawRestarts() {
   return Status::Ok();
 }
 
+// The rows both PGlite peers measure the same way, once the server runs and
+// its first request is done: they answer one HTTP shape (pglite_server.mjs
+// and workerd/worker.mjs). `unit` names what holds a tenant (" DO").
+Status Runner::MeasurePgliteHttpRows(HttpClient& c, const std::string& name,
+                                     const std::string& label, const std::string& unit) {
+  PGTHAW_RETURN_IF_ERROR(
+      sample_posts(c, "/query", kSelect1, plan_.cold_pgthaw,
+                   Add(report_.cold, kColdRows[3], name, "later /query without tenant")));
+  PGTHAW_RETURN_IF_ERROR(
+      sample_pings(c, "/ping", plan_.ping, Add(report_.warm, kPingRow, name, "GET /ping")));
+  progress(label + ": cold starts (each is an initdb, seconds)");
+  PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/cold", kSelect1, plan_.node_cold,
+                                      Add(report_.cold, kColdRows[0], name, "POST /cold")));
+  Series& consumer_cold = Add(report_.cold, kColdRows[1], name, "/query, new tenant" + unit);
+  for (int i = 0; i < plan_.node_cold; ++i) {
+    PGTHAW_RETURN_IF_ERROR(sample_posts(
+        c, "/query", query_body("select 1", "cold-" + std::to_string(i)), 1, consumer_cold));
+  }
+  progress(label + ": warm queries");
+  std::string tb = query_body("select 1", "cold-0");
+  PGTHAW_RETURN_IF_ERROR(
+      sample_posts(c, "/query", tb, plan_.warm,
+                   Add(report_.warm, "Factory DO", name,
+                       "/query, warm tenant" + unit +
+                           " (factory and consumer are the same instance per tenant here)")));
+  PGTHAW_RETURN_IF_ERROR(
+      sample_posts(c, "/query", tb, plan_.warm,
+                   Add(report_.warm, "Consumer DO", name, "/query, warm tenant" + unit)));
+  return sample_posts(c, "/query", kSelect1, plan_.warm,
+                      Add(report_.warm, "Warm Proxy", name, "/query, module-level PGlite"));
+}
+
 Status Runner::MeasureNode() {
   const char* name = kSystemPgliteNode;
   std::string script = o_.source_dir + "/bench/node/pglite_server.mjs";
@@ -408,7 +442,6 @@ Status Runner::MeasureNode() {
       "thaw = /query on a tenant whose PGlite was closed (POST /hibernate): "
       "PGlite.create() of an existing dataDir"};
   Series& first = Add(report_.cold, kColdRows[2], name, "first /query after a fresh node start");
-  Series* subsequent = nullptr;
   for (int restart = 0; restart < plan_.node_restarts; ++restart) {
     Result<int> port = free_loopback_port();
     if (!port.ok()) return port.status();
@@ -438,30 +471,8 @@ Status Runner::MeasureNode() {
       }
     }
     if (version.ok()) sys.version += ", " + first_cell(*version);
-    subsequent = &Add(report_.cold, kColdRows[3], name, "later /query without tenant");
-    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", kSelect1, plan_.cold_pgthaw, *subsequent));
-    PGTHAW_RETURN_IF_ERROR(
-        sample_pings(c, "/ping", plan_.ping, Add(report_.warm, kPingRow, name, "GET /ping")));
-    progress("PGlite-in-Node: cold starts (each is an initdb, seconds)");
-    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/cold", kSelect1, plan_.node_cold,
-                                        Add(report_.cold, kColdRows[0], name, "POST /cold")));
-    Series& consumer_cold = Add(report_.cold, kColdRows[1], name, "/query, new tenant");
-    for (int i = 0; i < plan_.node_cold; ++i) {
-      PGTHAW_RETURN_IF_ERROR(sample_posts(
-          c, "/query", query_body("select 1", "cold-" + std::to_string(i)), 1, consumer_cold));
-    }
-    progress("PGlite-in-Node: warm queries");
+    PGTHAW_RETURN_IF_ERROR(MeasurePgliteHttpRows(c, name, "PGlite-in-Node", ""));
     std::string tb = query_body("select 1", "cold-0");
-    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", tb, plan_.warm,
-                                        Add(report_.warm, "Factory DO", name,
-                                            "/query, warm tenant (factory and consumer are the "
-                                            "same PGlite-per-tenant here)")));
-    PGTHAW_RETURN_IF_ERROR(
-        sample_posts(c, "/query", tb, plan_.warm,
-                     Add(report_.warm, "Consumer DO", name, "/query, warm tenant")));
-    PGTHAW_RETURN_IF_ERROR(
-        sample_posts(c, "/query", kSelect1, plan_.warm,
-                     Add(report_.warm, "Warm Proxy", name, "/query, module-level PGlite")));
     progress("PGlite-in-Node: thaw");
     Series& thaw =
         Add(report_.thaw, "/query after /hibernate (PGlite.create of an existing dir)", name, "");
@@ -715,31 +726,7 @@ Status Runner::MeasureWorkerd() {
       if (s.is_object()) sys.version = "PGlite " + s.value("version", "") + ", wrangler 4.86.0";
     }
     if (version.ok()) sys.version += ", " + first_cell(*version);
-    PGTHAW_RETURN_IF_ERROR(
-        sample_posts(c, "/query", kSelect1, plan_.cold_pgthaw,
-                     Add(report_.cold, kColdRows[3], name, "later /query without tenant")));
-    PGTHAW_RETURN_IF_ERROR(
-        sample_pings(c, "/ping", plan_.ping, Add(report_.warm, kPingRow, name, "GET /ping")));
-    progress("PGlite-in-workerd: cold starts (each is an initdb, seconds)");
-    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/cold", kSelect1, plan_.node_cold,
-                                        Add(report_.cold, kColdRows[0], name, "POST /cold")));
-    Series& consumer_cold = Add(report_.cold, kColdRows[1], name, "/query, new tenant DO");
-    for (int i = 0; i < plan_.node_cold; ++i) {
-      PGTHAW_RETURN_IF_ERROR(sample_posts(
-          c, "/query", query_body("select 1", "cold-" + std::to_string(i)), 1, consumer_cold));
-    }
-    progress("PGlite-in-workerd: warm queries");
-    std::string tb = query_body("select 1", "cold-0");
-    PGTHAW_RETURN_IF_ERROR(sample_posts(c, "/query", tb, plan_.warm,
-                                        Add(report_.warm, "Factory DO", name,
-                                            "/query, warm tenant DO (factory and consumer are "
-                                            "the same DO-per-tenant here)")));
-    PGTHAW_RETURN_IF_ERROR(
-        sample_posts(c, "/query", tb, plan_.warm,
-                     Add(report_.warm, "Consumer DO", name, "/query, warm tenant DO")));
-    PGTHAW_RETURN_IF_ERROR(
-        sample_posts(c, "/query", kSelect1, plan_.warm,
-                     Add(report_.warm, "Warm Proxy", name, "/query, module-level PGlite")));
+    PGTHAW_RETURN_IF_ERROR(MeasurePgliteHttpRows(c, name, "PGlite-in-workerd", " DO"));
   }
   return Status::Ok();
 }
