@@ -208,10 +208,7 @@ Status DynamicLinker::Restore(ByteReader& r) {
   for (uint32_t i = 0; i < libs && r.ok(); ++i) {
     std::string name(r.bytes());
     uint32_t handle = r.u32();
-    const pgthaw_module_desc* desc = nullptr;
-    for (unsigned m = 0; m < pgthaw_module_count; ++m) {
-      if (name == pgthaw_modules[m].name) desc = &pgthaw_modules[m];
-    }
+    const pgthaw_module_desc* desc = find_module(name);
     if (desc == nullptr || desc->vfs_path == nullptr) {
       return Status::Corruption("snapshot names unknown side module " + name);
     }

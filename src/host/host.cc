@@ -12,16 +12,12 @@
 #include "wasm/linear_memory.h"
 
 namespace pgthaw::host {
-namespace {
-
 const pgthaw_module_desc* find_module(std::string_view name) {
   for (unsigned i = 0; i < pgthaw_module_count; ++i) {
     if (name == pgthaw_modules[i].name) return &pgthaw_modules[i];
   }
   return nullptr;
 }
-
-}  // namespace
 
 // Every module's init_module() registers its function types; the glue's own
 // signature table goes first. Once per process, in a fixed order, so type ids

@@ -248,6 +248,9 @@ uint32_t guest_fopen(Host& h, const std::string& path, const std::string& mode);
 uint32_t default_popen(Host& h, const std::string& command, const std::string& mode);
 uint32_t default_pclose(Host& h, uint32_t stream);
 
+// The compiled module called `name` (pgthaw_modules), or null.
+const pgthaw_module_desc* find_module(std::string_view name);
+
 // Registers every compiled module's function types, once per process.
 void init_modules_once();
 

@@ -18,13 +18,6 @@ constexpr uint32_t kStateVersion = 1;
 
 intptr_t anchor() { return reinterpret_cast<intptr_t>(&pgthaw_glue_register_types); }
 
-const pgthaw_module_desc* find_module(std::string_view name) {
-  for (unsigned i = 0; i < pgthaw_module_count; ++i) {
-    if (name == pgthaw_modules[i].name) return &pgthaw_modules[i];
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 std::string Host::SaveState() const {
