@@ -219,6 +219,42 @@ def split_main(gen, name, parts):
     return outs
 
 
+INTERRUPT_MARK = "/* pgthaw: interrupt hook */"
+
+
+def add_interrupt_hook(parts):
+    """Wraps pglite's ProcessInterrupts so the host runs first on the guest
+    thread: it delivers due timers and cancel requests there, as a signal
+    handler would (host/signals.cc). CHECK_FOR_INTERRUPTS() reaches it once a
+    watchdog has raised InterruptPending. The hook is a weak symbol, so a
+    binary without it links and runs Postgres' own code unchanged.
+    Idempotent; touches only the part that defines the function."""
+    define = re.compile(r"^(__attribute__\(\(visibility\(\"hidden\"\)\)\) void) "
+                        r"w2c_ProcessInterrupts\(Z_pglite_instance_t\* instance\) \{$", re.M)
+    for path in parts[1:]:
+        text = open(path, encoding="utf-8").read()
+        if INTERRUPT_MARK in text:
+            return
+        if not define.search(text):
+            continue
+        text = define.sub(r"\1 w2c_ProcessInterrupts_postgres(Z_pglite_instance_t* instance) {",
+                          text, count=1)
+        text += f"""
+{INTERRUPT_MARK}
+extern void pgthaw_before_process_interrupts(void* env) __attribute__((weak));
+__attribute__((visibility("hidden"))) void w2c_ProcessInterrupts(Z_pglite_instance_t* instance) {{
+  if (pgthaw_before_process_interrupts) pgthaw_before_process_interrupts(instance->Z_env_instance);
+  w2c_ProcessInterrupts_postgres(instance);
+}}
+"""
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.rename(path + ".tmp", path)
+        log(f"interrupt hook added to {os.path.basename(path)}")
+        return
+    sys.exit("build_engine: ProcessInterrupts not found in the pglite parts")
+
+
 def write_ninja(root, gen, objs_by_module, cc):
     lib = os.path.join(root, "lib", "libpglite_modules.a")
     lines = [
@@ -270,6 +306,7 @@ def main():
     mods = module_list(pkg, share)
     translate(gen, mods)
     sources = {"pglite": split_main(gen, "pglite", PARTS)}
+    add_interrupt_hook(sources["pglite"])
     for name, _, _ in mods[1:]:
         c_path = os.path.join(gen, f"{name}.c")
         if os.path.exists(os.path.join(gen, f"{name}.split.v2.ok")) or \

@@ -21,6 +21,7 @@ enum class StatusCode {
   kEngineError,        // the engine reported an error it could not recover from
   kResourceExhausted,  // out of memory, fds, pool slots
   kUnavailable,        // closed, shutting down
+  kAborted,            // the server ended it (a hold idle past its timeout)
   kInternal,
 };
 
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kResourceExhausted, std::move(msg)};
   }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
+  static Status Aborted(std::string msg) { return {StatusCode::kAborted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
   // errno-carrying I/O failure: "open base/5/1259: No such file or directory".
   static Status FromErrno(const std::string& context, int host_errno);

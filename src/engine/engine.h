@@ -3,9 +3,11 @@
 // unpacked from PGlite's data bundle. Open() once; thread-safe after that.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "common/status.h"
+#include "host/watchdog.h"
 
 namespace pgthaw::engine {
 
@@ -22,10 +24,14 @@ class Engine {
  public:
   static Result<const Engine*> Open(EngineOptions options = {});
   const EngineOptions& options() const { return options_; }
+  // Makes statement deadlines and cancels reach running instances.
+  host::Watchdog* watchdog() const { return watchdog_.get(); }
 
  private:
-  explicit Engine(EngineOptions options) : options_(std::move(options)) {}
+  explicit Engine(EngineOptions options)
+      : options_(std::move(options)), watchdog_(std::make_unique<host::Watchdog>()) {}
   EngineOptions options_;
+  std::unique_ptr<host::Watchdog> watchdog_;
 };
 
 }  // namespace pgthaw::engine

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 
 #include "engine/guest_filesystem.h"
 #include "engine/initdb.h"
@@ -21,6 +22,39 @@ namespace pgthaw::engine {
 constexpr int kExitAlive = 99;         // single-user main() is initialised
 constexpr int kExitMainLongjmp = 100;  // ereport(ERROR) reached PostgresMain
 
+namespace {
+
+// The server's own statement limit stops a statement the way a cancel does
+// (QueryCancelPending with no timeout indicator set), so Postgres words it
+// "due to user request"; say what happened, in Postgres' words for a
+// statement_timeout.
+void name_statement_timeout(std::string& reply) {
+  static constexpr std::string_view kUser = "canceling statement due to user request";
+  static constexpr std::string_view kTimeout = "canceling statement due to statement timeout";
+  size_t at = 0;
+  while (at + 5 <= reply.size()) {
+    uint32_t len = (uint32_t{static_cast<uint8_t>(reply[at + 1])} << 24) |
+                   (uint32_t{static_cast<uint8_t>(reply[at + 2])} << 16) |
+                   (uint32_t{static_cast<uint8_t>(reply[at + 3])} << 8) |
+                   uint32_t{static_cast<uint8_t>(reply[at + 4])};
+    if (len < 4 || at + 1 + len > reply.size()) return;
+    if (reply[at] == 'E') {
+      std::string_view body(reply.data() + at + 5, len - 4);
+      size_t m = body.find(std::string("M") + std::string(kUser) + '\0');
+      bool canceled = body.find("C57014") != std::string_view::npos;
+      if (canceled && m != std::string_view::npos) {
+        reply.replace(at + 5 + m + 1, kUser.size(), kTimeout);
+        uint32_t grown = len + static_cast<uint32_t>(kTimeout.size() - kUser.size());
+        for (int i = 0; i < 4; ++i) reply[at + 1 + i] = static_cast<char>(grown >> (24 - 8 * i));
+        return;
+      }
+    }
+    at += 1 + len;
+  }
+}
+
+}  // namespace
+
 class Instance::Impl {
  public:
   Status Boot(const Engine& engine, const std::string& data_dir, const std::string& lower_dir);
@@ -29,10 +63,20 @@ class Instance::Impl {
   Status Snapshot(const std::string& dir);
   void Abandon() {
     closed_ = true;
-    host_.reset();
+    std::unique_ptr<host::Host> host;
+    {
+      std::lock_guard lock(interrupt_mutex_);
+      host = std::move(host_);
+    }
+    host.reset();
     fs_.reset();
   }
   Result<std::string> Exec(std::string_view messages);
+  void Interrupt() {
+    std::lock_guard lock(interrupt_mutex_);
+    if (host_ != nullptr) host_->RequestCancel(host::CancelReason::kUser);
+  }
+  void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
   Status Close();
   bool InTransaction();
   bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
@@ -57,6 +101,10 @@ class Instance::Impl {
   std::unique_ptr<vfs::FileSystem> fs_;
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
+  int64_t statement_timeout_ms_ = 0;
+  // Guards host_ against Interrupt() from another thread: host_ is replaced
+  // only under it (it is set before any other thread can see the instance).
+  std::mutex interrupt_mutex_;
   struct {
     wasm_rt_function_ptr_t loop_once, long_jmp, send_ready, flush, remaining, in_block;
   } fn_{};
@@ -103,6 +151,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   options.module = "pglite";
   options.program = kPostgresProgram;
   options.environment = postgres_environment();
+  options.watchdog = engine.watchdog();
   auto host = host::Host::Create(std::move(options), fs_.get());
   if (!host.ok()) return host.status();
   host_ = std::move(host).value();
@@ -130,6 +179,16 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages) {
   host_->DeliverDueTimers();
   host_->SetInput(messages);
   host_->output().clear();
+  double deadline = statement_timeout_ms_ > 0
+                        ? host::monotonic_ms() + static_cast<double>(statement_timeout_ms_)
+                        : 0;
+  host_->BeginWatch(deadline);
+  struct EndWatch {
+    host::Host* h;
+    ~EndWatch() {
+      if (h != nullptr) h->EndWatch();
+    }
+  } end_watch{host_.get()};
   for (;;) {
     uint32_t buffered = 0;
     host_->Call([&] { buffered = host_->Invoke<uint32_t>(fn_.remaining); });
@@ -144,7 +203,18 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages) {
       out = Run(fn_.long_jmp);
       if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "error recovery");
     }
-    // Other exit statuses are swallowed, as PGlite's loop does.
+    if (out.kind == host::CallOutcome::kExited && out.exit_status != kExitMainLongjmp) {
+      // proc_exit(): a FATAL error or a terminated backend. Its exit hooks
+      // have run, so this session is over: hand back what it said last
+      // (the FATAL ErrorResponse) and let the files be booted again.
+      spdlog::warn("instance for {}: backend exited with status {}", data_dir_, out.exit_status);
+      std::string reply;
+      reply.swap(host_->output());
+      end_watch.h->EndWatch();
+      end_watch.h = nullptr;
+      Abandon();
+      return reply;
+    }
   }
   host::CallOutcome out = Run(fn_.send_ready);
   if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "ReadyForQuery");
@@ -152,6 +222,7 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages) {
   if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "flush");
   std::string reply;
   reply.swap(host_->output());
+  if (host_->statement_deadline_fired()) name_statement_timeout(reply);
   return reply;
 }
 
@@ -189,6 +260,7 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   options.module = "pglite";
   options.program = kPostgresProgram;
   options.environment = postgres_environment();
+  options.watchdog = engine.watchdog();
   auto host = host::Host::Restore(
       std::move(options), fs_.get(), files->state, [&](wasm_rt_memory_t* memory) -> Status {
         Clock::time_point at = Clock::now();
@@ -310,6 +382,10 @@ Result<std::unique_ptr<Instance>> Instance::Restore(const Engine& engine,
 Status Instance::Snapshot(const std::string& dir) { return impl_->Snapshot(dir); }
 
 void Instance::Abandon() { impl_->Abandon(); }
+
+void Instance::Interrupt() { impl_->Interrupt(); }
+
+void Instance::set_statement_timeout_ms(int64_t ms) { impl_->set_statement_timeout_ms(ms); }
 
 Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages); }
 

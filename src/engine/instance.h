@@ -56,7 +56,21 @@ class Instance {
   Instance& operator=(const Instance&) = delete;
 
   // Runs one batch of frontend messages; returns the backend's bytes.
+  // Timeouts the session set (statement_timeout, lock_timeout) and the
+  // server's own limit (set_statement_timeout_ms) fire while it runs, as does
+  // Interrupt(): the statement fails with Postgres' 57014 and the instance
+  // stays usable. A FATAL error (the backend exited) returns its reply and
+  // leaves the instance dead (alive() false): the session is over.
   Result<std::string> Exec(std::string_view messages);
+
+  // Any thread, while another thread is inside Exec(): cancels the running
+  // statement as a CancelRequest does ("canceling statement due to user
+  // request"). Has no effect on later Exec() calls.
+  void Interrupt();
+
+  // The server's limit on one Exec() (0: none). Reported as Postgres'
+  // "canceling statement due to statement timeout".
+  void set_statement_timeout_ms(int64_t ms);
 
   // False once closed, abandoned or killed by a trap: then only the files
   // are left (the next Boot recovers from them).

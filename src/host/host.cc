@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 
 #include "host/dynamic_linker.h"
@@ -37,13 +38,17 @@ double monotonic_ms() {
 
 void Host::Log(std::string_view line) { spdlog::debug("guest: {}", line); }
 
-Host::Host(HostOptions options, vfs::FileSystem* fs) : options_(std::move(options)), fs_(fs) {
+Host::Host(HostOptions options, vfs::FileSystem* fs)
+    : options_(std::move(options)),
+      fs_(fs),
+      watch_deadline_ms_(std::numeric_limits<double>::infinity()) {
   context_.host = this;
   context_.memory_base = 0;
   context_.table_base = 1;
 }
 
 Host::~Host() {
+  if (watched_) EndWatch();
   linker_.reset();
   if (instantiated_) module_->free_instance(instance_);
   std::free(instance_);
@@ -221,6 +226,7 @@ void Host::ArmTimer(uint32_t which, double timeout_ms) {
   if (which >= 3) return;
   timers_[which].armed = timeout_ms > 0;
   timers_[which].deadline_ms = monotonic_ms() + timeout_ms;
+  UpdateWatchDeadline();
 }
 
 bool Host::HasDueTimer() const {
@@ -234,6 +240,7 @@ void Host::DeliverDueTimers() {
   for (uint32_t which = 0; which < 3; ++which) {
     if (!timers_[which].armed || timers_[which].deadline_ms > now) continue;
     timers_[which].armed = false;
+    UpdateWatchDeadline();
     // libc re-arms or disarms through _setitimer_js and raises the signal.
     Call([&] { Invoke<void>(fn_.timeout, which, now); });
   }

@@ -19,6 +19,7 @@
 // Threads: not thread-safe; one thread at a time drives a Host.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -37,6 +38,7 @@
 namespace pgthaw::host {
 
 class Host;
+class Watchdog;
 
 // What generated code receives as its import-module instance pointers
 // (env, wasi, GOT.*). One per module instance: side modules differ in bases.
@@ -66,6 +68,16 @@ struct HostOptions {
   std::function<uint32_t(Host&, const std::string&)> system;
   std::function<uint32_t(Host&, const std::string&, const std::string&)> popen;
   std::function<uint32_t(Host&, uint32_t)> pclose;
+  // Makes deadlines reach running guest code (watchdog.h); null: timers are
+  // delivered only between calls and cancel requests only at poll().
+  Watchdog* watchdog = nullptr;
+};
+
+// Why a running statement is asked to stop (RequestCancel).
+enum class CancelReason : int {
+  kNone = 0,
+  kUser,              // a CancelRequest: Postgres' "due to user request"
+  kStatementTimeout,  // the server's own limit (SetStatementDeadline)
 };
 
 class Host {
@@ -169,6 +181,30 @@ class Host {
   bool HasDueTimer() const;
   void DeliverDueTimers();
 
+  // --- interrupts (signals.cc) ---------------------------------------------
+  // A watched stretch of guest calls (one request): timers and cancel
+  // requests are delivered while guest code runs, at CHECK_FOR_INTERRUPTS()
+  // (or when a WaitLatch returns), as Postgres' signal handlers would. `statement_deadline_ms`
+  // (monotonic, 0 = none) is the server's own limit for the stretch.
+  void BeginWatch(double statement_deadline_ms);
+  void EndWatch();
+  // Any thread, while this Host is alive: asks the running statement to stop
+  // (QueryCancelPending). Cleared at EndWatch; a request made while no guest
+  // code runs has no effect on later calls.
+  void RequestCancel(CancelReason reason);
+  // True when the last watched stretch was stopped by its statement deadline.
+  bool statement_deadline_fired() const { return statement_deadline_fired_; }
+  // True when a timer, the statement deadline or a cancel request is due.
+  bool SignalDue(double now) const;
+  // Guest thread, inside guest code: runs due timer handlers and raises the
+  // flags of a pending cancel. Called by the ProcessInterrupts hook.
+  void DeliverSignals();
+  // For the watchdog: the earliest pending deadline (+inf if none), and the
+  // poke that makes the guest look at it (any thread): InterruptPending and
+  // the process latch are set, as a signal handler sets them.
+  double WatchDeadline() const { return watch_deadline_ms_.load(std::memory_order_acquire); }
+  void Poke();
+
   // File mappings (_mmap_js): guest address -> private fd kept for munmap.
   std::unordered_map<uint32_t, int>& mappings() { return mappings_; }
 
@@ -234,6 +270,17 @@ class Host {
     double deadline_ms = 0;  // on the monotonic clock
   };
   Timer timers_[3];
+
+  // Interrupts (signals.cc). Guest-thread state unless marked otherwise.
+  void UpdateWatchDeadline();
+  bool watched_ = false;
+  double statement_deadline_ms_ = 0;
+  bool statement_deadline_fired_ = false;
+  struct {
+    uint32_t interrupt_pending = 0, query_cancel_pending = 0, my_latch = 0;
+  } guest_flags_;                          // addresses in linear memory
+  std::atomic<double> watch_deadline_ms_;  // read by the watchdog
+  std::atomic<int> cancel_reason_{0};      // CancelReason; any thread
 
   std::unique_ptr<class DynamicLinker> linker_;
   std::unordered_map<uint32_t, int> mappings_;

@@ -28,6 +28,7 @@
 
 #include "engine/template.h"
 #include "engine/tenant_store.h"
+#include "pgwire/frontend.h"
 #include "runtime/tenant.h"
 #include "runtime/warm_pool.h"
 
@@ -63,6 +64,11 @@ class Runtime::Impl {
   Status Init();
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work);
   void Release(const std::string& id, uint64_t holder);
+  bool Cancel(const std::string& id, uint64_t holder);
+  void SetHoldExpiredHandler(HoldExpired handler) {
+    std::lock_guard lock(mutex_);
+    hold_expired_ = std::move(handler);
+  }
   Status Hibernate(const std::string& id);
   Status Warmup();
   TenantState state(const std::string& id) const;
@@ -94,6 +100,9 @@ class Runtime::Impl {
 
   void MaintenanceLoop();
   Clock::time_point EvictPass(Lock& lock, Clock::time_point now);
+  // Ends holds idle past idle_in_transaction_timeout_ms (rolling their
+  // transactions back) and returns when the next one would expire.
+  Clock::time_point ExpireIdleHolds(Lock& lock, Clock::time_point now);
   bool OverBudget() const {
     return warm_count_ * options_.tenant_memory_bytes > options_.memory_budget_bytes;
   }
@@ -122,6 +131,9 @@ class Runtime::Impl {
   uint64_t warm_count_ = 0;        // tenants holding an instance
   uint64_t hibernated_count_ = 0;  // tenant dirs with snapshot/meta.json
   uint64_t created_ = 0, thawed_ = 0, booted_ = 0, pooled_ = 0, hibernations_ = 0;
+  HoldExpired hold_expired_;
+  // Holds ExpireIdleHolds ended, told to hold_expired_ outside the lock.
+  std::vector<std::pair<std::string, uint64_t>> expired_;
 
   std::vector<std::thread> workers_;
   std::thread maintenance_thread_;
@@ -159,6 +171,9 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   TenantPtr& t = tenants_[id];
   if (t == nullptr) t = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  if (holder && t->expired_holders.count(*holder) != 0) {
+    return Status::Aborted("terminating connection due to idle-in-transaction timeout");
+  }
   t->queue.push_back(WorkItem{std::move(work), holder, Clock::now()});
   // A cold tenant goes to the front of the ready queue: its thaw starts as
   // soon as any worker is free (eager start).
@@ -171,9 +186,22 @@ void Runtime::Impl::Release(const std::string& id, uint64_t holder) {
   auto found = tenants_.find(id);
   if (found == tenants_.end()) return;
   TenantPtr t = found->second;
+  t->expired_holders.erase(holder);  // the holder is gone for good
   if (t->holder != holder) return;
   t->holder.reset();
   Schedule(lock, t);
+}
+
+bool Runtime::Impl::Cancel(const std::string& id, uint64_t holder) {
+  Lock lock(mutex_);
+  auto found = tenants_.find(id);
+  if (found == tenants_.end()) return false;
+  Tenant& t = *found->second;
+  // The instance outlives the item: it is replaced or dropped only by the
+  // owning thread, under mutex_, after the item ended.
+  if (!t.running || t.running_holder != holder || t.instance == nullptr) return false;
+  t.instance->Interrupt();
+  return true;
 }
 
 std::deque<WorkItem>::iterator Runtime::Impl::NextItem(Tenant& t) {
@@ -262,6 +290,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     timings.thaw_us = micros(opened_at - start);
     if (opened.ok()) {
       t.instance = std::move(opened).value();
+      t.instance->set_statement_timeout_ms(options_.statement_timeout_ms);
       t.state = TenantState::kWarm;
       ++warm_count_;
       timings.cold_kind = kind;
@@ -282,10 +311,14 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     // while shutting down, which has dropped every hold for good.
     if (item.holder && accepting_) t.holder = item.holder;
   }
+  t.running = true;
+  t.running_holder = item.holder;
   lock.unlock();
   item.work(std::move(instance), timings);
   item.work = nullptr;  // the work's captures die outside the lock
   lock.lock();
+  t.running = false;
+  t.running_holder.reset();
   t.last_used = Clock::now();
 }
 
@@ -316,6 +349,10 @@ void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
     }
   }
   if (OverBudget()) maintenance_cv_.notify_one();
+  // A hold now idle: the maintenance thread times it (ExpireIdleHolds).
+  if (t->holder && !t->busy && options_.idle_in_transaction_timeout_ms > 0) {
+    maintenance_cv_.notify_one();
+  }
   changed_cv_.notify_all();
 }
 
@@ -353,7 +390,19 @@ Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(const Tenant& t, s
 void Runtime::Impl::MaintenanceLoop() {
   Lock lock(mutex_);
   while (!stop_maintenance_) {
-    Clock::time_point next = EvictPass(lock, Clock::now());
+    Clock::time_point now = Clock::now();
+    Clock::time_point next = std::min(EvictPass(lock, now), ExpireIdleHolds(lock, now));
+    if (!expired_.empty()) {
+      std::vector<std::pair<std::string, uint64_t>> expired;
+      expired.swap(expired_);
+      HoldExpired tell = hold_expired_;
+      lock.unlock();
+      if (tell) {
+        for (const auto& [tenant, holder] : expired) tell(tenant, holder);
+      }
+      lock.lock();
+      continue;
+    }
     maintenance_cv_.wait_until(lock, next);
   }
 }
@@ -387,6 +436,48 @@ Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
   }
   // A zero timeout must not turn this thread into a busy loop.
   return std::max(next, now + kMinPassInterval);
+}
+
+Clock::time_point Runtime::Impl::ExpireIdleHolds(Lock& lock, Clock::time_point now) {
+  Clock::time_point next = Clock::time_point::max();
+  if (options_.idle_in_transaction_timeout_ms <= 0) return next;
+  const auto timeout =
+      std::chrono::milliseconds(std::min(options_.idle_in_transaction_timeout_ms, kMaxIdleMs));
+  std::vector<TenantPtr> held;
+  for (const auto& [id, t] : tenants_) {
+    // Busy: its holder's work runs or waits; judged again after its turn.
+    if (t->holder && !t->busy) held.push_back(t);
+  }
+  for (const TenantPtr& t : held) {
+    if (now - t->last_used < timeout) {
+      next = std::min(next, t->last_used + timeout);
+      continue;
+    }
+    uint64_t holder = *t->holder;
+    t->holder.reset();
+    t->expired_holders.insert(holder);
+    // Roll back on the session: a Sync first ends an extended exchange left
+    // open by a Flush, as a disconnect does.
+    std::string batch;
+    pgwire::frontend::sync(batch);
+    Status encoded = pgwire::frontend::query(batch, "ROLLBACK");
+    std::string id = t->id;
+    t->queue.push_front(
+        WorkItem{[id, batch, encoded](Result<engine::Instance*> instance, const Timings&) {
+                   if (!instance.ok() || !encoded.ok()) return;
+                   Result<std::string> reply = instance.value()->Exec(batch);
+                   if (!reply.ok()) {
+                     spdlog::warn("tenant {}: rollback of an idle transaction: {}", id,
+                                  reply.status().ToString());
+                   }
+                 },
+                 std::nullopt, now});
+    spdlog::info("tenant {}: holder {} idle in a transaction for {} ms: rolled back", t->id, holder,
+                 options_.idle_in_transaction_timeout_ms);
+    expired_.emplace_back(t->id, holder);
+    Schedule(lock, t);
+  }
+  return next;
 }
 
 // ---- Admin ---------------------------------------------------------------------
@@ -537,6 +628,14 @@ Status Runtime::ValidateTenantId(std::string_view id) {
 
 Status Runtime::Submit(const std::string& tenant, Work work) {
   return impl_->Submit(tenant, std::nullopt, std::move(work));
+}
+
+bool Runtime::Cancel(const std::string& tenant, uint64_t holder) {
+  return impl_->Cancel(tenant, holder);
+}
+
+void Runtime::SetHoldExpiredHandler(HoldExpired handler) {
+  impl_->SetHoldExpiredHandler(std::move(handler));
 }
 
 Status Runtime::SubmitHeld(const std::string& tenant, uint64_t holder, Work work) {

@@ -38,6 +38,13 @@ struct RuntimeOptions {
   // fixed estimate, since one process' RSS cannot be split per instance
   // (bench/thaw measures it; the target is under 8 MB).
   uint64_t tenant_memory_bytes = uint64_t{16} << 20;
+  // The server's limit on one work item's Exec (0: none): the statement is
+  // cancelled with Postgres' 57014, whatever the session's statement_timeout.
+  int64_t statement_timeout_ms = 0;
+  // A hold (a connection inside a transaction block) with no work for this
+  // long is ended: its transaction is rolled back, the tenant is free again
+  // and the holder is told (SetHoldExpiredHandler). 0: never.
+  int64_t idle_in_transaction_timeout_ms = 60'000;
 };
 
 // Per-request phase timings, microseconds (steady_clock).
@@ -84,8 +91,21 @@ class Runtime {
   // owner must call Release when its transaction ends AND on disconnect,
   // after its last held item ran (e.g. from inside that item): nothing else
   // ends a hold but Shutdown(). Release by a non-holder does nothing.
+  // A holder whose hold expired (idle_in_transaction_timeout_ms) gets
+  // kAborted, with Postgres' message, from every later SubmitHeld.
   Status SubmitHeld(const std::string& tenant, uint64_t holder, Work work);
   void Release(const std::string& tenant, uint64_t holder);
+
+  // Cancels `holder`'s work item if it is running on `tenant` right now: its
+  // statement fails with 57014 "canceling statement due to user request"
+  // and the instance stays usable. False if none of its items is running.
+  bool Cancel(const std::string& tenant, uint64_t holder);
+
+  // Called on the maintenance thread, with no runtime lock held, after a
+  // hold expired and its transaction was rolled back. Set it before the
+  // first SubmitHeld.
+  using HoldExpired = std::function<void(const std::string& tenant, uint64_t holder)>;
+  void SetHoldExpiredHandler(HoldExpired handler);
 
   // Hibernates `tenant` now if it is warm and idle (tests, admin).
   Status Hibernate(const std::string& tenant);

@@ -42,6 +42,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "engine/instance.h"
@@ -73,6 +74,11 @@ struct Tenant {
   std::unique_ptr<engine::Instance> instance;
   std::deque<WorkItem> queue;
   std::optional<uint64_t> holder;  // reserved for this holder until Release
+  // Holders whose hold expired while idle in a transaction: refused for good.
+  std::set<uint64_t> expired_holders;
+  // Whose item runs now (set while `running`), for Cancel.
+  bool running = false;
+  std::optional<uint64_t> running_holder;
   // On the ready queue or owned by a thread (see ONE OWNER AT A TIME).
   bool busy = false;
   // Hibernate at the next turn if still idle; cleared when decided.

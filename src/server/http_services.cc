@@ -42,6 +42,8 @@ Result<std::unique_ptr<runtime::Runtime>> start_runtime(const engine::Engine& en
   ro.data_root = root;
   ro.threads = o.runtime_threads;
   ro.idle_timeout_ms = o.idle_timeout_ms;
+  ro.statement_timeout_ms = o.statement_timeout_ms;
+  ro.idle_in_transaction_timeout_ms = o.idle_in_transaction_timeout_ms;
   ro.memory_budget_bytes = o.memory_budget_bytes;
   ro.warm_pool_size = o.pool_size;
   auto rt = runtime::Runtime::Start(engine, ro);

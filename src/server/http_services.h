@@ -37,6 +37,8 @@ struct HttpServicesOptions {
   std::string factory_url;  // consumer -> factory over HTTP; "" = in-process if possible
   unsigned pool_size = 2;
   int64_t idle_timeout_ms = 60'000;
+  int64_t statement_timeout_ms = 0;                 // RuntimeOptions
+  int64_t idle_in_transaction_timeout_ms = 60'000;  // RuntimeOptions
   uint64_t memory_budget_bytes = uint64_t{4} << 30;
   unsigned runtime_threads = 0;  // 0: one per core
   uint64_t max_body_bytes = 1 << 20;

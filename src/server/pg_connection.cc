@@ -101,6 +101,8 @@ std::string_view sqlstate_for(const Status& status) {
       return "57P01";  // admin_shutdown
     case StatusCode::kResourceExhausted:
       return "53000";  // insufficient_resources
+    case StatusCode::kAborted:
+      return "25P03";  // idle_in_transaction_session_timeout
     case StatusCode::kInvalidArgument:
       return "3D000";  // invalid_catalog_name
     default:
@@ -170,9 +172,33 @@ void PgConnection::Close() {
 
 bool PgConnection::Cancel(uint32_t secret) {
   if (secret != secret_) return false;
-  std::lock_guard lock(cancel_mutex_);
-  if (queued_seq_ != 0) cancelled_seq_ = queued_seq_;
+  std::string tenant;
+  {
+    std::lock_guard lock(cancel_mutex_);
+    if (queued_seq_ != 0) cancelled_seq_ = queued_seq_;
+    tenant = cancel_tenant_;
+  }
+  // A batch already running is interrupted inside the engine.
+  if (!tenant.empty()) shared_->runtime.Cancel(tenant, id_);
   return true;
+}
+
+void PgConnection::EndIdleTransaction() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    // The coroutine is idle, waiting for the client: write the FATAL here.
+    // The runtime has rolled back and refuses this holder from now on, so
+    // the rollback Cleanup() submits only releases.
+    std::string reply;
+    if (pgwire::backend::error_response(reply, "FATAL", "25P03",
+                                        "terminating connection due to idle-in-transaction timeout")
+            .ok()) {
+      boost::system::error_code ec;
+      asio::write(self->socket_, asio::buffer(reply), ec);
+    }
+    boost::system::error_code ec;
+    self->socket_.shutdown(tcp::socket::shutdown_both, ec);
+    self->socket_.close(ec);
+  });
 }
 
 // ---- The coroutine -------------------------------------------------------------
@@ -295,6 +321,10 @@ awaitable<bool> PgConnection::Startup() {
   }
   std::string user = param("user");
   tenant_ = param("database").empty() ? user : param("database");
+  {
+    std::lock_guard lock(cancel_mutex_);
+    cancel_tenant_ = tenant_;
+  }
   if (!runtime::Runtime::ValidateTenantId(tenant_).ok()) {
     co_await Fatal("3D000", "database \"" + tenant_ +
                                 "\" does not exist (a tenant id is 1 to 63 of [A-Za-z0-9_-])");
@@ -515,7 +545,11 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
   Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
   if (!out.status.ok()) {
     holding_ = false;
-    co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
+    // A hold the runtime ended carries Postgres' own words.
+    co_await Fatal(sqlstate_for(out.status),
+                   out.status.code() == StatusCode::kAborted
+                       ? out.status.message()
+                       : "tenant " + tenant_ + ": " + out.status.message());
     co_return false;
   }
   holding_ = out.holding;

@@ -25,7 +25,12 @@
 // Cancel: a CancelRequest marks the batch this connection has queued but not
 // yet started; when it starts it runs a statement raising 57014
 // ("canceling statement due to user request") instead. A running batch is
-// never interrupted: the engine is synchronous.
+// interrupted through Runtime::Cancel: the engine stops at its next
+// CHECK_FOR_INTERRUPTS() with the same error.
+//
+// Idle in a transaction: the runtime ends a hold left idle past
+// --idle-in-transaction-timeout (rolls back, frees the tenant) and the
+// connection gets Postgres' FATAL 25P03 and is closed.
 //
 // Close: on Terminate, EOF, a socket error or Stop(), a connection still
 // holding its tenant rolls the transaction back through the runtime and
@@ -107,9 +112,13 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   // Any thread: closes the socket; the coroutine then cleans up.
   void Close();
-  // Any thread: a CancelRequest with this connection's key. False if the key
-  // is wrong.
+  // Any thread: a CancelRequest with this connection's key: its queued batch
+  // is not run, its running batch is interrupted. False if the key is wrong.
   bool Cancel(uint32_t secret);
+  // Any thread: the runtime ended this connection's hold (idle in a
+  // transaction too long): FATAL 25P03, then close.
+  void EndIdleTransaction();
+  uint64_t id() const { return id_; }
 
  private:
   struct Outcome;
@@ -172,6 +181,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   uint64_t queued_seq_ = 0;     // the batch submitted and not started; 0: none
   uint64_t cancelled_seq_ = 0;  // the batch a CancelRequest hit
   uint64_t next_seq_ = 1;       // strand-only
+  std::string cancel_tenant_;   // tenant_, once the startup chose it
 };
 
 }  // namespace pgthaw::server

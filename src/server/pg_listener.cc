@@ -64,6 +64,20 @@ Result<std::unique_ptr<PgListener>> PgListener::Start(asio::io_context& io,
       asio::ip::make_address(host == "localhost" ? std::string("127.0.0.1") : host, ec);
   if (ec) return Status::InvalidArgument("pg listener: not an IP address: " + host);
   auto state = std::make_shared<State>(io, runtime, options);
+  runtime.SetHoldExpiredHandler([weak = std::weak_ptr<PgListenerShared>(state->shared)](
+                                    const std::string& /*tenant*/, uint64_t holder) {
+    std::shared_ptr<PgListenerShared> shared = weak.lock();
+    if (shared == nullptr) return;
+    std::shared_ptr<PgConnection> target;
+    {
+      std::lock_guard lock(shared->mutex);
+      for (auto& [pid, connection] : shared->connections) {
+        std::shared_ptr<PgConnection> c = connection.lock();
+        if (c != nullptr && c->id() == holder) target = std::move(c);
+      }
+    }
+    if (target != nullptr) target->EndIdleTransaction();
+  });
   tcp::endpoint endpoint(address, port);
   std::string where = host + ":" + std::to_string(port);
   state->acceptor.open(endpoint.protocol(), ec);

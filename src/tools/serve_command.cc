@@ -40,6 +40,8 @@ std::vector<Key> keys(ServeArgs& a) {
           {"factory-url", &a.factory_url},
           {"pool-size", nullptr, &a.pool_size},
           {"idle-timeout-ms", nullptr, &a.idle_timeout_ms},
+          {"statement-timeout", nullptr, &a.statement_timeout_ms},
+          {"idle-in-transaction-timeout", nullptr, &a.idle_in_transaction_timeout_ms},
           {"memory-budget-mb", nullptr, &a.memory_budget_mb},
           {"max-body-bytes", nullptr, &a.max_body_bytes},
           {"threads", nullptr, &a.threads}};
@@ -158,11 +160,15 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   };
   range("pool-size", a.pool_size, 0, 1024);
   range("idle-timeout-ms", a.idle_timeout_ms, 1, int64_t{1} << 40);
+  range("statement-timeout", a.statement_timeout_ms, 0, int64_t{1} << 40);
+  range("idle-in-transaction-timeout", a.idle_in_transaction_timeout_ms, 0, int64_t{1} << 40);
   range("memory-budget-mb", a.memory_budget_mb, 1, int64_t{1} << 30);
   range("max-body-bytes", a.max_body_bytes, 1, int64_t{1} << 34);
   range("threads", a.threads, 0, 1024);
   o.pool_size = static_cast<unsigned>(std::max<int64_t>(0, a.pool_size));
   o.idle_timeout_ms = a.idle_timeout_ms;
+  o.statement_timeout_ms = a.statement_timeout_ms;
+  o.idle_in_transaction_timeout_ms = a.idle_in_transaction_timeout_ms;
   o.memory_budget_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.memory_budget_mb)) << 20;
   o.max_body_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.max_body_bytes));
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -223,6 +229,14 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   cmd->add_option("--pool-size", a.pool_size, "blank instances kept warm per runtime")
       ->capture_default_str();
   cmd->add_option("--idle-timeout-ms", a.idle_timeout_ms, "hibernate a tenant idle this long")
+      ->capture_default_str();
+  cmd->add_option("--statement-timeout", a.statement_timeout_ms,
+                  "ms; cancel any statement running longer (57014), whatever the session set "
+                  "(0: off)")
+      ->capture_default_str();
+  cmd->add_option("--idle-in-transaction-timeout", a.idle_in_transaction_timeout_ms,
+                  "ms; end a connection idle inside a transaction this long (FATAL 25P03, rolled "
+                  "back; 0: never)")
       ->capture_default_str();
   cmd->add_option("--memory-budget-mb", a.memory_budget_mb,
                   "warm tenants' memory before LRU hibernation")

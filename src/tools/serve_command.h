@@ -39,6 +39,8 @@ struct ServeArgs {
   std::string factory_url;
   int64_t pool_size = 2;
   int64_t idle_timeout_ms = 60'000;
+  int64_t statement_timeout_ms = 0;
+  int64_t idle_in_transaction_timeout_ms = 60'000;
   int64_t memory_budget_mb = 4096;
   int64_t max_body_bytes = 1 << 20;
   int64_t threads = 0;  // 0: min(4, cores)
