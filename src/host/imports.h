@@ -10,7 +10,6 @@ namespace pgthaw::host {
 
 // wasm32 errno values used directly by the imports (the VFS has the rest).
 inline constexpr uint32_t kWasmEFAULT = 21;
-inline constexpr uint32_t kWasmEINTR = 27;
 inline constexpr uint32_t kWasmEINVAL = 28;
 inline constexpr uint32_t kWasmENOMEM = 48;
 inline constexpr uint32_t kWasmENOSYS = 52;
