@@ -14,6 +14,7 @@
 #include "engine/process_env.h"
 #include "engine/snapshot.h"
 #include "host/host.h"
+#include "wasm/guest_stack.h"
 #include "wasm/memory_image.h"
 
 namespace pgthaw::engine {
@@ -387,7 +388,12 @@ void Instance::Interrupt() { impl_->Interrupt(); }
 
 void Instance::set_statement_timeout_ms(int64_t ms) { impl_->set_statement_timeout_ms(ms); }
 
-Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages); }
+Result<std::string> Instance::Exec(std::string_view messages) {
+  // One switch to the guest stack for the whole exchange, not one per call.
+  Result<std::string> reply = Status::Internal("not run");
+  wasm::run_on_guest_stack([&] { reply = impl_->Exec(messages); });
+  return reply;
+}
 
 bool Instance::InTransaction() const { return impl_->InTransaction(); }
 

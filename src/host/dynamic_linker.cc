@@ -296,7 +296,11 @@ uint32_t* pgthaw_got_cell(void* ctx, pgthaw_got_kind kind, const char* name) {
 void* pgthaw_main_instance(void* ctx) { return host_of(ctx)->instance(); }
 
 void pgthaw_unresolved_import(void* ctx, const char* name) {
-  host_of(ctx)->Abort(std::string("called unresolved import ") + name);
+  // Side modules import helpers PGlite's main module does not export (the
+  // encoding converters' latin2mic, LocalToUtf, ...). Inside Postgres that is
+  // an ERROR for the statement that needed it; elsewhere (initdb, startup)
+  // the process cannot go on.
+  host_of(ctx)->RaisePostgresError("0A000", "function ", name, " is not available in PGlite");
 }
 
 }  // extern "C"

@@ -202,6 +202,43 @@ void Host::ThrowLongjmp() {
   longjmp(unwind_top_->unwind, 1);
 }
 
+void Host::RaisePostgresError(const char* sqlstate, const char* a, const char* b, const char* c) {
+  wasm_rt_function_ptr_t errstart = ExportFunction("errstart");
+  wasm_rt_function_ptr_t errcode = ExportFunction("errcode");
+  wasm_rt_function_ptr_t errmsg = ExportFunction("errmsg_internal");
+  wasm_rt_function_ptr_t errfinish = ExportFunction("errfinish");
+  // Postgres' error handling is live once a query runs (PG_exception_stack).
+  const uint32_t* handler = ExportGlobal("PG_exception_stack");
+  bool can_raise = errstart != nullptr && errcode != nullptr && errmsg != nullptr &&
+                   errfinish != nullptr && handler != nullptr && Load<uint32_t>(*handler) != 0;
+  if (!can_raise) Abort(std::string(a) + b + c);
+  // The text on the guest stack (errmsg copies it); the unwind restores the
+  // stack pointer. No host object with a destructor is alive from here on:
+  // errfinish longjmps past this frame.
+  size_t la = std::strlen(a), lb = std::strlen(b), lc = std::strlen(c);
+  uint32_t text = Invoke<uint32_t>(fn_.stack_alloc, static_cast<uint32_t>(la + lb + lc + 1));
+  uint8_t* p = Bytes(text, la + lb + lc + 1);
+  if (p == nullptr) Abort(a);
+  std::memcpy(p, a, la);
+  std::memcpy(p + la, b, lb);
+  std::memcpy(p + la + lb, c, lc);
+  p[la + lb + lc] = 0;
+  for (size_t i = 0; i < la + lb + lc; ++i) {
+    if (p[i] == '%') p[i] = '?';  // it is a format string
+  }
+  // MAKE_SQLSTATE: six bits per character.
+  uint32_t code = 0;
+  for (int i = 0; i < 5 && sqlstate[i] != 0; ++i) {
+    code |= (static_cast<uint32_t>(sqlstate[i] - '0') & 0x3F) << (6 * i);
+  }
+  constexpr uint32_t kError = 21;  // elog.h's ERROR
+  Invoke<uint32_t>(errstart, kError, uint32_t{0});
+  Invoke<uint32_t>(errcode, code);
+  Invoke<uint32_t>(errmsg, text, uint32_t{0});
+  Invoke<void>(errfinish, uint32_t{0}, uint32_t{0}, uint32_t{0});
+  Abort("errfinish returned for an ERROR");
+}
+
 void Host::Abort(const std::string& why) {
   abort_reason_ = why;
   wasm_rt_trap(WASM_RT_TRAP_UNREACHABLE);

@@ -33,6 +33,7 @@
 #include "host/glue_abi.h"
 #include "vfs/filesystem.h"
 #include "wasm-rt.h"
+#include "wasm/guest_stack.h"
 #include "wasm/trap.h"
 
 namespace pgthaw::host {
@@ -156,6 +157,11 @@ class Host {
   [[noreturn]] void Exit(int status);
   [[noreturn]] void ThrowLongjmp();
   [[noreturn]] void Abort(const std::string& why);
+  // From an import called by Postgres: ereport(ERROR) with this SQLSTATE and
+  // the message a + b + c (no '%'), which unwinds like any Postgres error.
+  // Aborts if the module is not Postgres or the call is not inside a query.
+  [[noreturn]] void RaisePostgresError(const char* sqlstate, const char* a, const char* b,
+                                       const char* c);
   void PushFrame(pgthaw_invoke_frame* frame);
   void PopFrame(pgthaw_invoke_frame* frame);
   void OnUnwound(pgthaw_invoke_frame* frame);
@@ -319,18 +325,21 @@ CallOutcome Host::Call(Fn&& fn) {
   entry.is_entry = 1;
   entry.saved_stack_pointer = stack_pointer_ != nullptr ? *stack_pointer_ : 0;
   PushFrame(&entry);
-  wasm_rt_trap_t trap = wasm::run_guarded([&] {
-    if (setjmp(entry.unwind) == 0) {
-      fn();
-      out.kind = CallOutcome::kReturned;
-    } else if (pending_ == Pending::kExit) {
-      out.kind = CallOutcome::kExited;
-      out.exit_status = exit_status_;
-    } else {
-      // A guest longjmp with no invoke_* frame to land in, or an abort.
-      out.kind = CallOutcome::kTrapped;
-      out.trap = abort_reason_.empty() ? "longjmp with no active setjmp" : abort_reason_;
-    }
+  wasm_rt_trap_t trap = WASM_RT_TRAP_NONE;
+  wasm::run_on_guest_stack([&] {
+    trap = wasm::run_guarded([&] {
+      if (setjmp(entry.unwind) == 0) {
+        fn();
+        out.kind = CallOutcome::kReturned;
+      } else if (pending_ == Pending::kExit) {
+        out.kind = CallOutcome::kExited;
+        out.exit_status = exit_status_;
+      } else {
+        // A guest longjmp with no invoke_* frame to land in, or an abort.
+        out.kind = CallOutcome::kTrapped;
+        out.trap = abort_reason_.empty() ? "longjmp with no active setjmp" : abort_reason_;
+      }
+    });
   });
   unwind_top_ = entry.prev;
   pending_ = Pending::kNone;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "wasm/guest_stack.h"
+
 namespace pgthaw::wasm {
 namespace {
 
@@ -14,8 +16,13 @@ thread_local EntryFrame* tls_entry = nullptr;
 thread_local bool tls_alt_stack_ready = false;
 constexpr size_t kAltStackBytes = 64 * 1024;
 
-void on_fault(int sig, siginfo_t* /*info*/, void* /*ucontext*/) {
+void on_fault(int sig, siginfo_t* info, void* /*ucontext*/) {
   EntryFrame* frame = tls_entry;
+  if (frame != nullptr && in_guest_stack_guard(info->si_addr)) {
+    // The guest's recursion ran past its native stack.
+    frame->trap = WASM_RT_TRAP_EXHAUSTION;
+    longjmp(frame->jump, 1);
+  }
   if (frame == nullptr) {
     // Not in guest code: a host bug. Die with the default action so the
     // crash is visible (and dumps core) instead of being swallowed.

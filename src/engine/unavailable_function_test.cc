@@ -1,0 +1,36 @@
+// A side module calling a helper PGlite's main module does not export (the
+// encoding converters) gets an ERROR for that statement; the instance lives.
+#include "engine/instance.h"
+#include "engine/test_support.h"
+
+namespace pgthaw::engine {
+namespace {
+
+using testing::boot;
+using testing::copy_template_database;
+using testing::run;
+using testing::scalar;
+using testing::TempDir;
+
+TEST(UnavailableFunction, EncodingConversionIsAnErrorNotATrap) {
+  TempDir tmp;
+  copy_template_database(tmp.sub("db"));
+  auto db = boot(tmp.sub("db"));
+  ASSERT_NE(db, nullptr);
+  for (const char* sql : {"select convert('ABC'::bytea, 'LATIN2', 'MULE_INTERNAL')",
+                          "select convert_from('\\xbcf6c7d0', 'EUC_KR')"}) {
+    auto results = run(*db, sql);
+    ASSERT_FALSE(results.empty());
+    ASSERT_TRUE(results.back().error) << sql;
+    EXPECT_EQ(results.back().error->sqlstate(), "0A000") << sql;
+    EXPECT_NE(results.back().error->message().find("is not available in PGlite"),
+              std::string::npos);
+    EXPECT_TRUE(db->alive()) << sql;
+  }
+  // Conversions the main module carries itself still work.
+  EXPECT_EQ(scalar(*db, "select convert_from(convert_to('abc', 'LATIN1'), 'LATIN1')"), "abc");
+  EXPECT_EQ(scalar(*db, "select 1"), "1");
+}
+
+}  // namespace
+}  // namespace pgthaw::engine

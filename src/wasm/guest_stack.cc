@@ -1,0 +1,78 @@
+#include "wasm/guest_stack.h"
+
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <cstdint>
+#include <new>
+#include <utility>
+
+namespace pgthaw::wasm {
+namespace {
+
+struct GuestStack {
+  uint8_t* base = nullptr;  // the guard's start; the stack is above it
+  bool active = false;      // this thread runs on it now
+  ucontext_t host{}, guest{};
+  const std::function<void()>* fn = nullptr;
+  std::exception_ptr error;
+};
+
+thread_local GuestStack tls_stack;
+
+void trampoline() {
+  GuestStack& s = tls_stack;
+  try {
+    (*s.fn)();
+  } catch (...) {
+    s.error = std::current_exception();
+  }
+  // Returning resumes uc_link: the host context.
+}
+
+// Reserved once per thread, never freed: a thread that ran guest code keeps
+// its stack (pages stay only where it was touched).
+bool reserve(GuestStack& s) {
+  if (s.base != nullptr) return true;
+  void* p = mmap(nullptr, kGuestStackGuardBytes + kGuestStackBytes, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  auto* base = static_cast<uint8_t*>(p);
+  if (mprotect(base + kGuestStackGuardBytes, kGuestStackBytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, kGuestStackGuardBytes + kGuestStackBytes);
+    return false;
+  }
+  s.base = base;
+  return true;
+}
+
+}  // namespace
+
+void run_on_guest_stack(const std::function<void()>& fn) {
+  GuestStack& s = tls_stack;
+  if (s.active) {
+    fn();
+    return;
+  }
+  if (!reserve(s)) throw std::bad_alloc();
+  getcontext(&s.guest);
+  s.guest.uc_stack.ss_sp = s.base + kGuestStackGuardBytes;
+  s.guest.uc_stack.ss_size = kGuestStackBytes;
+  s.guest.uc_link = &s.host;
+  makecontext(&s.guest, trampoline, 0);
+  s.fn = &fn;
+  s.error = nullptr;
+  s.active = true;
+  swapcontext(&s.host, &s.guest);
+  s.active = false;
+  s.fn = nullptr;
+  if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
+}
+
+bool in_guest_stack_guard(const void* addr) {
+  const GuestStack& s = tls_stack;
+  auto* a = static_cast<const uint8_t*>(addr);
+  return s.base != nullptr && a >= s.base && a < s.base + kGuestStackGuardBytes;
+}
+
+}  // namespace pgthaw::wasm
