@@ -1,14 +1,52 @@
 // The five host functions PGlite's glue puts into the table at start-up:
 // the wire-protocol read/write callbacks and system/popen/pclose.
 #include <algorithm>
+#include <string_view>
 
 #include "host/host.h"
 
 namespace pgthaw::host {
 
 // Copies pending client bytes into Postgres' receive buffer.
+namespace {
+
+// The type of the last complete backend message in `out` (0 if none).
+char last_message_type(std::string_view out) {
+  char last = 0;
+  size_t at = 0;
+  while (at + 5 <= out.size()) {
+    uint32_t len = (uint32_t{static_cast<uint8_t>(out[at + 1])} << 24) |
+                   (uint32_t{static_cast<uint8_t>(out[at + 2])} << 16) |
+                   (uint32_t{static_cast<uint8_t>(out[at + 3])} << 8) |
+                   uint32_t{static_cast<uint8_t>(out[at + 4])};
+    if (len < 4 || at + 1 + len > out.size()) break;
+    last = out[at];
+    at += 1 + len;
+  }
+  return last;
+}
+
+// What a client sends to give up a COPY FROM STDIN ('f' CopyFail).
+constexpr char kNoCopyData[] = "COPY FROM STDIN needs its data in the same request";
+
+}  // namespace
+
 uint32_t HostReadCallback(void* self, uint32_t ptr, uint32_t max_len) {
   Host& h = *static_cast<Host*>(self);
+  if (h.input_pos_ == h.input_.size() && !h.copy_fail_sent_ &&
+      last_message_type(h.output_) == 'G') {
+    // The backend asked for COPY data (CopyInResponse) and the request has
+    // none: there is no client to wait for, so fail the COPY as a client
+    // would, with CopyFail. Postgres reports it as an ERROR and goes on.
+    std::string& fail = h.synthetic_input_;
+    fail.assign(1, 'f');
+    uint32_t len = static_cast<uint32_t>(4 + sizeof kNoCopyData);
+    for (int i = 3; i >= 0; --i) fail.push_back(static_cast<char>(len >> (8 * i)));
+    fail.append(kNoCopyData, sizeof kNoCopyData);
+    h.input_ = fail;
+    h.input_pos_ = 0;
+    h.copy_fail_sent_ = true;
+  }
   size_t n = std::min<size_t>(max_len, h.input_.size() - h.input_pos_);
   uint8_t* dst = h.Bytes(ptr, n);
   if (dst == nullptr) return 0;

@@ -177,6 +177,7 @@ class Host {
   void SetInput(std::string_view input) {
     input_ = input;
     input_pos_ = 0;
+    copy_fail_sent_ = false;
   }
   size_t input_remaining() const { return input_.size() - input_pos_; }
   std::string& output() { return output_; }
@@ -268,6 +269,9 @@ class Host {
 
   std::string_view input_;
   size_t input_pos_ = 0;
+  // A CopyFail the read callback made up for a COPY FROM STDIN with no data.
+  std::string synthetic_input_;
+  bool copy_fail_sent_ = false;
   std::string output_;
 
   friend class DynamicLinker;
