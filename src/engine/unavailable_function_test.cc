@@ -1,5 +1,6 @@
-// A side module calling a helper PGlite's main module does not export (the
-// encoding converters) gets an ERROR for that statement; the instance lives.
+// Side modules that need what PGlite's main module does not export: a
+// function (the encoding converters) is an ERROR for the statement that calls
+// it, a variable makes the library fail to load; the instance lives.
 #include "engine/instance.h"
 #include "engine/test_support.h"
 
@@ -29,6 +30,21 @@ TEST(UnavailableFunction, EncodingConversionIsAnErrorNotATrap) {
   }
   // Conversions the main module carries itself still work.
   EXPECT_EQ(scalar(*db, "select convert_from(convert_to('abc', 'LATIN1'), 'LATIN1')"), "abc");
+  EXPECT_EQ(scalar(*db, "select 1"), "1");
+}
+
+TEST(UnavailableFunction, LibraryNeedingAMissingVariableFailsToLoad) {
+  TempDir tmp;
+  copy_template_database(tmp.sub("db"));
+  auto db = boot(tmp.sub("db"));
+  ASSERT_NE(db, nullptr);
+  // libpqwalreceiver reads variables PGlite's main module does not export.
+  auto results = run(*db, "create subscription s1 connection 'x' publication p1");
+  ASSERT_FALSE(results.empty());
+  ASSERT_TRUE(results.back().error);
+  EXPECT_EQ(results.back().error->sqlstate(), "58P01");
+  EXPECT_NE(results.back().error->message().find("undefined symbol"), std::string::npos);
+  EXPECT_TRUE(db->alive());
   EXPECT_EQ(scalar(*db, "select 1"), "1");
 }
 

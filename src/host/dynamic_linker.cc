@@ -72,7 +72,10 @@ uint32_t DynamicLinker::FunctionIndex(void* instance, const pgthaw_function_expo
 uint32_t* DynamicLinker::GotCell(pgthaw_got_kind kind, const std::string& name) {
   auto key = std::make_pair(static_cast<int>(kind), name);
   auto it = got_.find(key);
-  if (it != got_.end()) return it->second;
+  if (it != got_.end()) {
+    if (importing_ != nullptr && kind == PGTHAW_GOT_MEM) importing_->push_back(&*it);
+    return it->second;
+  }
   uint32_t value = kUnresolved;
   const pgthaw_module_desc& main = host_->module();
   if (kind == PGTHAW_GOT_MEM) {
@@ -83,7 +86,8 @@ uint32_t* DynamicLinker::GotCell(pgthaw_got_kind kind, const std::string& name) 
   cells_.push_back(value);
   cell_keys_.push_back(key);
   uint32_t* cell = &cells_.back();
-  got_.emplace(std::move(key), cell);
+  auto [added, _] = got_.emplace(std::move(key), cell);
+  if (importing_ != nullptr && kind == PGTHAW_GOT_MEM) importing_->push_back(&*added);
   return cell;
 }
 
@@ -137,8 +141,22 @@ uint32_t DynamicLinker::Open(uint32_t handle) {
   host_->Store<uint32_t>(handle + kDsoTableAddr, lib.context->table_base);
   host_->Store<uint32_t>(handle + kDsoTableSize, desc->table_size);
 
+  std::vector<const std::pair<const std::pair<int, std::string>, uint32_t*>*> data_imports;
+  importing_ = &data_imports;
   desc->instantiate(lib.instance, lib.context.get());
+  importing_ = nullptr;
   ResolveFromModule(lib);
+  for (const auto* import : data_imports) {
+    if (*import->second != kUnresolved) continue;
+    // A variable neither the main module nor this one defines: as Emscripten's
+    // loader does, refuse the library (Postgres reports the dlopen error)
+    // rather than let its code dereference a bogus address. Its memory and
+    // table slots stay allocated; a failed load is rare.
+    SetError("undefined symbol: " + import->first.second);
+    desc->free_instance(lib.instance);
+    std::free(lib.instance);
+    return 0;
+  }
   if (const pgthaw_function_export* relocs = find_function(*desc, "__wasm_apply_data_relocs")) {
     reinterpret_cast<void (*)(void*)>(relocs->fn)(lib.instance);
   }

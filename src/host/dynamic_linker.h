@@ -63,6 +63,8 @@ class DynamicLinker {
   std::vector<std::pair<int, std::string>> cell_keys_;  // parallel to cells_
   std::map<std::pair<int, std::string>, uint32_t*> got_;
   std::map<std::pair<void*, std::string>, uint32_t> table_index_;
+  // While a side module instantiates: the data symbols (GOT.mem) it imports.
+  std::vector<const std::pair<const std::pair<int, std::string>, uint32_t*>*>* importing_ = nullptr;
 };
 
 }  // namespace pgthaw::host
