@@ -162,6 +162,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   host::CallOutcome out = host_->Call(
       [&] { host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{1}); });
   if (out.kind != host::CallOutcome::kReturned) return Fail(out, "pgl_setPGliteActive");
+  report_overridden_settings(data_dir, data_dir);
   out = host_->CallMain(backend_arguments(engine.options().durable));
   if (out.kind != host::CallOutcome::kExited || out.exit_status != kExitAlive) {
     return Fail(out, "postgres --single");

@@ -1,5 +1,10 @@
 #include "engine/process_env.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <fstream>
+
 namespace pgthaw::engine {
 
 std::vector<std::string> postgres_environment() {
@@ -37,20 +42,51 @@ std::vector<std::string> initdb_environment() {
 std::vector<std::string> backend_arguments(bool durable) {
   std::vector<std::string> args{"--single"};
   if (!durable) args.push_back("-F");
-  for (const char* a : {"-O",      "-j",
-                        "-c",      "search_path=public",
-                        "-c",      "exit_on_error=false",
-                        "-c",      "log_checkpoints=false",
-                        "-c",      "max_worker_processes=0",
-                        "-c",      "max_parallel_workers=0",
-                        "-c",      "max_parallel_workers_per_gather=0",
-                        "-c",      "io_method=sync",
-                        "-c",      "max_parallel_maintenance_workers=0",
-                        "-D",      kDataDir,
-                        "postgres"}) {
+  for (const char* a : {"-O", "-j",
+                        "-c", "search_path=public",
+                        "-c", "exit_on_error=false",
+                        "-c", "log_checkpoints=false",
+                        "-c", "max_worker_processes=0",
+                        "-c", "max_parallel_workers=0",
+                        "-c", "max_parallel_workers_per_gather=0",
+                        "-c", "io_method=sync",
+                        "-c", "max_parallel_maintenance_workers=0",
+                        "-D", kDataDir}) {
     args.emplace_back(a);
   }
+  for (const auto& [name, value] : pinned_settings()) {
+    args.emplace_back("-c");
+    args.push_back(name + "=" + value);
+  }
+  args.emplace_back("postgres");
   return args;
+}
+
+const std::vector<std::pair<std::string, std::string>>& pinned_settings() {
+  // The values initdb gives PGlite's postgresql.conf, and Postgres' defaults.
+  static const std::vector<std::pair<std::string, std::string>> kPinned = {
+      {"shared_preload_libraries", ""},  {"session_preload_libraries", ""},
+      {"local_preload_libraries", ""},   {"shared_buffers", "128MB"},
+      {"max_connections", "100"},        {"max_locks_per_transaction", "64"},
+      {"max_prepared_transactions", "0"}};
+  return kPinned;
+}
+
+void report_overridden_settings(const std::string& data_dir, const std::string& tenant) {
+  std::ifstream in(data_dir + "/postgresql.auto.conf");
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || line.empty() || line[0] == '#') continue;
+    std::string name = line.substr(0, eq);
+    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) name.pop_back();
+    for (const auto& [pinned, value] : pinned_settings()) {
+      if (name == pinned) {
+        spdlog::warn("{}: postgresql.auto.conf sets {} ({}); pgthaw keeps {} = '{}'", tenant, name,
+                     line.substr(eq + 1), pinned, value);
+      }
+    }
+  }
 }
 
 std::vector<std::string> initdb_arguments() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pgthaw::engine {
@@ -18,6 +19,16 @@ std::vector<std::string> initdb_environment();
 // `postgres --single ... -D /pglite/data postgres` as PGlite starts it.
 // Without `durable`, -F turns fsync off as PGlite does.
 std::vector<std::string> backend_arguments(bool durable);
+
+// Settings pgthaw gives on the command line, where they win over the
+// tenant's postgresql.conf and postgresql.auto.conf (ALTER SYSTEM): those a
+// tenant could set to make its own next boot fail (a library to preload
+// that does not exist, shared memory the instance may not have).
+const std::vector<std::pair<std::string, std::string>>& pinned_settings();
+
+// Logs a warning for each pinned setting DATA_DIR's postgresql.auto.conf
+// tries to change: it is ignored.
+void report_overridden_settings(const std::string& data_dir, const std::string& tenant);
 // initdb's arguments as PGlite passes them.
 std::vector<std::string> initdb_arguments();
 
