@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/test_support.h"
+#include "wasm/guest_stack.h"
 
 namespace pgthaw::engine {
 namespace {
@@ -248,20 +249,15 @@ TEST(Instance, ExtendedProtocolParametersRoundTrip) {
   EXPECT_EQ(scalar(*db, "select 'after'"), "after");
 }
 
-// Runs `fn` on a thread with a small native stack, so deep guest recursion
-// exhausts the native stack before Postgres' own depth check notices.
+// Runs `fn` on a thread whose guest stack is small (wasm/guest_stack.h), so
+// deep guest recursion runs out of native stack before Postgres' own depth
+// check notices: a real stack-exhaustion trap.
 void run_with_small_stack(std::function<void()> fn) {
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 1 << 20);
-  pthread_t thread;
-  auto body = [](void* arg) -> void* {
-    (*static_cast<std::function<void()>*>(arg))();
-    return nullptr;
-  };
-  ASSERT_EQ(pthread_create(&thread, &attr, body, &fn), 0);
-  pthread_join(thread, nullptr);
-  pthread_attr_destroy(&attr);
+  std::thread thread([&] {
+    ASSERT_TRUE(wasm::reserve_guest_stack(size_t{4} << 20));
+    fn();
+  });
+  thread.join();
 }
 
 TEST(Instance, TrapKillsOnlyThatInstance) {
@@ -278,7 +274,7 @@ TEST(Instance, TrapKillsOnlyThatInstance) {
   Status trap;
   run_with_small_stack([&] {
     std::string q;
-    (void)pgwire::frontend::query(q, "select r(1000000)");
+    (void)pgwire::frontend::query(q, "set max_stack_depth = '7680kB'; select r(1000000)");
     trap = a->Exec(q).status();
   });
   EXPECT_EQ(trap.code(), StatusCode::kEngineTrap) << trap.ToString();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/test_support.h"
+#include "wasm/guest_stack.h"
 
 namespace pgthaw::runtime {
 namespace {
@@ -459,11 +460,17 @@ TEST(Runtime, TenantWhoseInstanceTrappedIsBootedAgainFromItsFiles) {
          "create function r(n int) returns int language sql as "
          "'select case when n = 0 then 0 else r(n - 1) end'");
   });
-  // A million-deep recursion exhausts the worker's native stack: a trap.
+  // A million-deep recursion on a thread with a small guest stack exhausts
+  // it before Postgres' depth check: a trap.
   run_sync(*runtime, "fragile", [](Instance& db) {
-    std::string q;
-    ASSERT_TRUE(pgwire::frontend::query(q, "select r(1000000)").ok());
-    EXPECT_EQ(db.Exec(q).status().code(), StatusCode::kEngineTrap);
+    std::thread small([&] {
+      ASSERT_TRUE(wasm::reserve_guest_stack(size_t{4} << 20));
+      std::string q;
+      ASSERT_TRUE(
+          pgwire::frontend::query(q, "set max_stack_depth = '7680kB'; select r(1000000)").ok());
+      EXPECT_EQ(db.Exec(q).status().code(), StatusCode::kEngineTrap);
+    });
+    small.join();
     EXPECT_FALSE(db.alive());
   });
   Timings timings = run_sync(*runtime, "fragile",

@@ -12,6 +12,7 @@ namespace {
 
 struct GuestStack {
   uint8_t* base = nullptr;  // the guard's start; the stack is above it
+  size_t size = 0;          // above the guard
   bool active = false;      // this thread runs on it now
   ucontext_t host{}, guest{};
   const std::function<void()>* fn = nullptr;
@@ -32,17 +33,20 @@ void trampoline() {
 
 // Reserved once per thread, never freed: a thread that ran guest code keeps
 // its stack (pages stay only where it was touched).
-bool reserve(GuestStack& s) {
+bool reserve(GuestStack& s, size_t bytes) {
   if (s.base != nullptr) return true;
-  void* p = mmap(nullptr, kGuestStackGuardBytes + kGuestStackBytes, PROT_NONE,
+  constexpr size_t kPage = 4096;
+  bytes = (bytes + kPage - 1) & ~(kPage - 1);
+  void* p = mmap(nullptr, kGuestStackGuardBytes + bytes, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
   auto* base = static_cast<uint8_t*>(p);
-  if (mprotect(base + kGuestStackGuardBytes, kGuestStackBytes, PROT_READ | PROT_WRITE) != 0) {
-    munmap(p, kGuestStackGuardBytes + kGuestStackBytes);
+  if (mprotect(base + kGuestStackGuardBytes, bytes, PROT_READ | PROT_WRITE) != 0) {
+    munmap(p, kGuestStackGuardBytes + bytes);
     return false;
   }
   s.base = base;
+  s.size = bytes;
   return true;
 }
 
@@ -54,10 +58,10 @@ void run_on_guest_stack(const std::function<void()>& fn) {
     fn();
     return;
   }
-  if (!reserve(s)) throw std::bad_alloc();
+  if (!reserve(s, kGuestStackBytes)) throw std::bad_alloc();
   getcontext(&s.guest);
   s.guest.uc_stack.ss_sp = s.base + kGuestStackGuardBytes;
-  s.guest.uc_stack.ss_size = kGuestStackBytes;
+  s.guest.uc_stack.ss_size = s.size;
   s.guest.uc_link = &s.host;
   makecontext(&s.guest, trampoline, 0);
   s.fn = &fn;
@@ -67,6 +71,12 @@ void run_on_guest_stack(const std::function<void()>& fn) {
   s.active = false;
   s.fn = nullptr;
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
+}
+
+bool reserve_guest_stack(size_t bytes) {
+  GuestStack& s = tls_stack;
+  if (s.base != nullptr) return false;
+  return reserve(s, bytes);
 }
 
 bool in_guest_stack_guard(const void* addr) {

@@ -26,6 +26,11 @@ inline constexpr size_t kGuestStackGuardBytes = size_t{1} << 20;
 // Runs `fn` on this thread's guest stack.
 void run_on_guest_stack(const std::function<void()>& fn);
 
+// Reserves this thread's guest stack with `bytes` (rounded to pages) if it
+// has none yet; false if it already has one. Tests use a small stack to reach
+// a stack-exhaustion trap; everything else gets kGuestStackBytes on first use.
+bool reserve_guest_stack(size_t bytes);
+
 // True if `addr` is in the guard region below this thread's guest stack.
 bool in_guest_stack_guard(const void* addr);
 
