@@ -1,15 +1,15 @@
 #include "server/http_warm_proxy_routes.h"
 
 #include <spdlog/spdlog.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
 #include "server/http_api_info.h"
 #include "server/http_factory_routes.h"
+#include "server/bounded_join.h"
 #include "server/http_query_exec.h"
+#include "server/owned_scratch_dir.h"
 
 namespace pgthaw::server {
 
@@ -30,21 +30,11 @@ const std::vector<RouteInfo> kRoutes = {
 
 }  // namespace
 
-Result<std::string> make_memory_scratch_dir(const std::string& name_prefix) {
-  std::error_code ec;
-  std::string root = "/dev/shm";
-  if (!fs::is_directory(root, ec) || access(root.c_str(), W_OK) != 0) {
-    root = fs::temp_directory_path(ec).string();
-    if (ec) return Status::IoError("no temp directory: " + ec.message());
-  }
-  std::string pattern = root + "/" + name_prefix + "-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) return Status::FromErrno("mkdtemp " + pattern, errno);
-  return pattern;
-}
-
 Result<std::unique_ptr<WarmProxyService>> WarmProxyService::Create(engine::Template tmpl,
-                                                                   Metrics& metrics) {
-  auto dir = make_memory_scratch_dir("pgthaw-warm-proxy");
+                                                                   Metrics& metrics,
+                                                                   const std::string& data_dir) {
+  remove_stale_scratch_dirs(kWarmProxyScratchPrefix, data_dir);
+  auto dir = make_owned_scratch_dir(kWarmProxyScratchPrefix, data_dir);
   if (!dir.ok()) return dir.status();
   auto service = std::unique_ptr<WarmProxyService>(
       new WarmProxyService(std::move(tmpl), std::move(dir).value(), metrics));
@@ -62,17 +52,21 @@ WarmProxyService::WarmProxyService(engine::Template tmpl, std::string scratch, M
 
 WarmProxyService::~WarmProxyService() { Stop(); }
 
-void WarmProxyService::Stop() {
-  if (stopped_.exchange(true)) return;
+bool WarmProxyService::Stop(Clock::time_point deadline) {
+  if (stopped_.exchange(true)) return true;
   boost::asio::post(thread_, [this] {
     if (instance_) instance_->Abandon();
     instance_.reset();
     warm_ = false;
   });
-  thread_.join();
+  if (!join_by(thread_, deadline)) {
+    spdlog::error("warm proxy: a query is still running at the shutdown deadline; abandoned");
+    return false;
+  }
   std::error_code ec;
   fs::remove_all(scratch_dir_, ec);
   if (ec) spdlog::warn("warm proxy: remove {}: {}", scratch_dir_, ec.message());
+  return true;
 }
 
 Router WarmProxyService::Routes() {
