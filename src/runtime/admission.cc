@@ -19,8 +19,8 @@ bool has(const Status& status, std::string_view text) {
 }  // namespace
 
 Status QueueFullError(const std::string& tenant, uint64_t limit) {
-  return Status::ResourceExhausted(std::string(kQueueFull) + " for tenant " + tenant +
-                                   " (limit " + std::to_string(limit) + "); try again later");
+  return Status::ResourceExhausted(std::string(kQueueFull) + " for tenant " + tenant + " (limit " +
+                                   std::to_string(limit) + "); try again later");
 }
 
 Status TooManyTenantsError(uint64_t limit) {

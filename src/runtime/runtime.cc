@@ -24,8 +24,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -109,7 +109,7 @@ class Runtime::Impl {
 
   // Limits and fairness. REQUIRES mutex_ unless noted.
   Status CheckQueueRoom(const Tenant& t, std::optional<uint64_t> holder) const;
-  Status ReserveNewTenant();         // takes mutex_
+  Status ReserveNewTenant();        // takes mutex_
   void EndNewTenant(bool created);  // takes mutex_
   static bool NeedsOpen(Tenant& t);
   // The first ready tenant this worker may run: one needing an open only
@@ -480,8 +480,8 @@ void Runtime::Impl::EndOpening(Lock& /*lock*/, Tenant& t) {
 
 // ---- Exceptions ----------------------------------------------------------------------
 
-bool Runtime::Impl::CallWork(Work& work, Result<engine::Instance*> instance,
-                             const Timings& timings, const std::string& tenant) {
+bool Runtime::Impl::CallWork(Work& work, Result<engine::Instance*> instance, const Timings& timings,
+                             const std::string& tenant) {
   std::string what;
   try {
     work(std::move(instance), timings);

@@ -53,8 +53,8 @@ struct RuntimeOptions {
   uint64_t tenant_memory_bytes = uint64_t{16} << 20;
 
   // Admission and shutdown limits (see the class comment and admission.h).
-  uint64_t max_queued_per_tenant = 64;  // 0: unlimited
-  uint64_t max_tenants = 0;             // tenant directories; 0: unlimited
+  uint64_t max_queued_per_tenant = 64;   // 0: unlimited
+  uint64_t max_tenants = 0;              // tenant directories; 0: unlimited
   int64_t shutdown_timeout_ms = 30'000;  // 0: wait for every turn to end
 };
 

@@ -569,9 +569,8 @@ TEST(Runtime, QueueBeyondTheCapIsRefusedButNotTheHoldersItems) {
   EXPECT_TRUE(IsQueueFull(runtime->SubmitHeld("busy", 2, insert)));
   // Other tenants have queues of their own.
   std::promise<void> other;
-  ASSERT_TRUE(runtime->Submit("other", [&](Result<Instance*>, const Timings&) {
-                       other.set_value();
-                     }).ok());
+  ASSERT_TRUE(
+      runtime->Submit("other", [&](Result<Instance*>, const Timings&) { other.set_value(); }).ok());
   other.get_future().get();
 
   // The holder still ends its transaction past the full queue.
@@ -608,10 +607,8 @@ TEST(Runtime, NewTenantsBeyondMaxTenantsAreRefusedWithoutADirectory) {
     EXPECT_EQ(runtime->stats().tenants_created, 2u);
     std::promise<Status> got;
     ASSERT_TRUE(runtime
-                    ->Submit("third",
-                             [&](Result<Instance*> instance, const Timings&) {
-                               got.set_value(instance.status());
-                             })
+                    ->Submit("third", [&](Result<Instance*> instance,
+                                          const Timings&) { got.set_value(instance.status()); })
                     .ok());
     Status st = got.get_future().get();
     EXPECT_TRUE(IsTooManyTenants(st)) << st.ToString();
@@ -629,10 +626,8 @@ TEST(Runtime, NewTenantsBeyondMaxTenantsAreRefusedWithoutADirectory) {
   EXPECT_EQ(again->stats().tenants_created, 0u);
   std::promise<Status> got;
   ASSERT_TRUE(again
-                  ->Submit("third",
-                           [&](Result<Instance*> instance, const Timings&) {
-                             got.set_value(instance.status());
-                           })
+                  ->Submit("third", [&](Result<Instance*> instance,
+                                        const Timings&) { got.set_value(instance.status()); })
                   .ok());
   EXPECT_TRUE(IsTooManyTenants(got.get_future().get()));
   run_sync(*again, "second", [](Instance& db) { EXPECT_EQ(scalar(db, "select 1"), "1"); });
@@ -688,8 +683,9 @@ TEST(Runtime, ShutdownPastItsTimeoutAbandonsAStuckTenant) {
   options.shutdown_timeout_ms = 300;
   auto runtime = start(options);
   ASSERT_NE(runtime, nullptr);
-  run_sync(*runtime, "kept",
-           [](Instance& db) { rows(db, "create table t (v text); insert into t values ('kept')"); });
+  run_sync(*runtime, "kept", [](Instance& db) {
+    rows(db, "create table t (v text); insert into t values ('kept')");
+  });
   // Shared: the parked worker outlives the runtime object.
   auto gate = std::make_shared<Gate>();
   ASSERT_TRUE(runtime

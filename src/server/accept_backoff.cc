@@ -27,8 +27,8 @@ std::chrono::milliseconds AcceptBackoff::Failed(const boost::system::error_code&
   ++failures_;
   Clock::time_point now = Clock::now();
   if (!backing_off_ || now - last_log_ >= kLogEvery) {
-    spdlog::warn("{}: accept: {} ({} times since the last report); pausing {} ms between tries",
-                 who_, ec.message(), failures_, kDelay.count());
+    spdlog::warn("{}: accept: {}; pausing {} ms between tries ({} failed since the last report)",
+                 who_, ec.message(), kDelay.count(), failures_);
     failures_ = 0;
     last_log_ = now;
   }

@@ -5,9 +5,9 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
+#include "server/bounded_join.h"
 #include "server/http_api_info.h"
 #include "server/http_factory_routes.h"
-#include "server/bounded_join.h"
 #include "server/http_query_exec.h"
 #include "server/owned_scratch_dir.h"
 

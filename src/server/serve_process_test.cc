@@ -811,6 +811,9 @@ TEST_F(ServeProcess, RunningOutOfDescriptorsBacksOffAndRecovers) {
   EXPECT_GE(count_of(log, "Too many open files"), 1u) << log;
   EXPECT_LE(count_of(log, "Too many open files"), 6u) << log;
 
+  std::cerr << "[ info ] " << in_use << " descriptors idle, limit " << limit << ", "
+            << clients.size() << " clients; the log grew by " << log.size() << " bytes:\n"
+            << log;
   for (int fd : clients) close(fd);
   // Accepting again: the backlog drains as the server closes the dead clients.
   Clock::time_point deadline = Clock::now() + 60s;
@@ -867,8 +870,9 @@ TEST_F(ServeProcess, StaleWarmProxyDirectoryOfAKilledServerIsRemovedAtStart) {
   fs::remove_all(live);
   fs::remove_all(other);
   // The new instance starts empty, in its own directory.
-  HttpResult again = testing::post_json(server_->warm_proxy_port(), "/query",
-                                        {{"sql", "select count(*) from pg_class where relname = 't'"}});
+  HttpResult again =
+      testing::post_json(server_->warm_proxy_port(), "/query",
+                         {{"sql", "select count(*) from pg_class where relname = 't'"}});
   EXPECT_EQ(column(again), std::vector<std::string>{"0"});
 }
 
@@ -897,9 +901,14 @@ TEST_F(ServeProcess, ShutdownTimeoutEndsAServerStuckInEndlessLoops) {
     std::this_thread::sleep_for(50ms);
   }
 
+  Clock::time_point signalled_at = Clock::now();
   server_->Signal(SIGTERM);
   std::optional<int> status = server_->WaitExit(30s);
   ASSERT_TRUE(status.has_value()) << "still running 30 s after SIGTERM (--shutdown-timeout 2)";
+  std::cerr
+      << "[ info ] exit "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled_at).count()
+      << " ms after SIGTERM\n";
   http_client.join();
   EXPECT_EQ(http_loop.status, 0) << "the endless loop answered: " << http_loop.body;
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << "wait status " << *status;

@@ -36,8 +36,7 @@ Status lock_data_dir(const std::string& data_dir) {
     std::string owner = read_owner(fd);
     close(fd);
     if (err != EWOULDBLOCK) return Status::FromErrno("flock " + path, err);
-    return Status::Unavailable("data directory " + data_dir +
-                               " is in use by another pgthaw serve" +
+    return Status::Unavailable("data directory " + data_dir + " is in use by another pgthaw serve" +
                                (owner.empty() ? "" : " (pid " + owner + ")") + "; lock file " +
                                path);
   }

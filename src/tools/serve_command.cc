@@ -386,8 +386,9 @@ int run_serve_command(ServeArgs args) {
   if (!st.ok()) spdlog::error("serve: shutdown: {}", st.ToString());
   if ((*services)->abandoned()) {
     // Threads are stuck in guest code: no destructor may run under them.
-    spdlog::error("serve: exiting without a clean shutdown; abandoned tenants recover from "
-                  "their files at the next start");
+    spdlog::error(
+        "serve: exiting without a clean shutdown; abandoned tenants recover from "
+        "their files at the next start");
     spdlog::default_logger()->flush();
     std::cout.flush();
     _exit(1);

@@ -52,7 +52,7 @@ struct ServeArgs {
   int64_t idle_timeout_ms = 60'000;
   int64_t memory_budget_mb = 4096;
   int64_t max_body_bytes = 1 << 20;
-  int64_t threads = 0;  // 0: min(4, cores)
+  int64_t threads = 0;            // 0: min(4, cores)
   int64_t shutdown_timeout = 30;  // seconds
   int64_t max_queued_per_tenant = 64;
   int64_t max_tenants = 0;
