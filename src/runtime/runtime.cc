@@ -126,7 +126,7 @@ class Runtime::Impl {
   // Bounded shutdown. Waits for AllIdle() until `deadline` (max(): forever).
   bool WaitIdle(Lock& lock, Clock::time_point deadline);
   // Gives up on what is still running: see RuntimeOptions::shutdown_timeout_ms.
-  Status Abandon(Lock& lock, const std::string& phase);
+  Status Abandon(Lock& lock, const std::string& phase, Clock::time_point started);
 
   void MaintenanceLoop();
   Clock::time_point EvictPass(Lock& lock, Clock::time_point now);
@@ -615,6 +615,7 @@ bool Runtime::Impl::AllIdle() const {
 Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
   std::lock_guard shutdown_lock(shutdown_mutex_);
   if (shut_down_) return shutdown_status_;
+  const Clock::time_point started = Clock::now();
   Lock lock(mutex_);
   accepting_ = false;
   // 1. Drain. Holders cannot submit any more, so their holds are dropped
@@ -627,7 +628,7 @@ Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
   }
   if (!WaitIdle(lock, deadline)) {
     shut_down_ = true;
-    shutdown_status_ = Abandon(lock, "draining queued work");
+    shutdown_status_ = Abandon(lock, "draining queued work", started);
     return shutdown_status_;
   }
 
@@ -647,7 +648,7 @@ Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
   for (const TenantPtr& t : all) RequestHibernate(lock, t);
   if (!WaitIdle(lock, deadline)) {
     shut_down_ = true;
-    shutdown_status_ = Abandon(lock, "hibernating warm tenants");
+    shutdown_status_ = Abandon(lock, "hibernating warm tenants", started);
     return shutdown_status_;
   }
   Status status;
@@ -676,7 +677,7 @@ bool Runtime::Impl::WaitIdle(Lock& lock, Clock::time_point deadline) {
   return changed_cv_.wait_until(lock, deadline, [&] { return AllIdle(); });
 }
 
-Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase) {
+Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase, Clock::time_point started) {
   abandoned_ = true;
   stop_workers_ = true;
   stop_maintenance_ = true;
@@ -699,9 +700,9 @@ Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase) {
   for (std::thread& w : workers_) w.detach();
   workers_.clear();
   Status st = Status::Unavailable(
-      "shutdown timed out after " + std::to_string(options_.shutdown_timeout_ms) + " ms while " +
-      phase + ": " + std::to_string(warm) + " warm tenants abandoned (" + std::to_string(busy) +
-      " still running" + (running.empty() ? "" : ": " + running) +
+      "shutdown timed out after " + std::to_string(micros(Clock::now() - started) / 1000) +
+      " ms while " + phase + ": " + std::to_string(warm) + " warm tenants abandoned (" +
+      std::to_string(busy) + " still running" + (running.empty() ? "" : ": " + running) +
       "); they recover from their files at the next start");
   spdlog::error("runtime over {}: {}", options_.data_root, st.message());
   lock.lock();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <exception>
 #include <filesystem>
 
 #include "server/bounded_join.h"
@@ -104,33 +105,49 @@ void WarmProxyService::Query(const QueryRequest& request, bool detailed, Clock::
   respond = counting_cold_starts(metrics_, "warm-proxy", std::move(respond));
   boost::asio::post(thread_, [this, wire = std::move(wire).value(), detailed, start,
                               respond = std::move(respond)]() mutable {
-    QueryTimings timings;
-    timings.queue_us = micros_since(start);
-    if (!instance_) {
-      Clock::time_point create_start = Clock::now();
-      auto made = template_.NewTenant(data_dir_);
-      timings.thaw_us = micros_since(create_start);
-      if (!made.ok()) return respond(with_timings(status_reply(made.status()), timings, start));
-      instance_ = std::move(made).value();
-      timings.cold = true;
-      timings.cold_kind = "created";
-      created_us_ = timings.thaw_us;
-      warm_ = true;
-    }
-    Reply reply = execute_query(*instance_, wire, timings, start);
-    ++queries_;
-    if (detailed) {
-      json phases = json::array();
-      const json& t = reply.body["timings"];
-      for (const char* name : {"queueUs", "thawUs", "execUs", "encodeUs"}) {
-        phases.push_back({{"phase", std::string(name).substr(0, std::strlen(name) - 2)},
-                          {"us", t.value(name, int64_t{0})}});
-      }
-      reply.body["phases"] = std::move(phases);
-      reply.body["queriesServed"] = queries_.load();
+    // An exception must not end this thread (nor the process): the query
+    // fails, and the instance it may have unwound through is dropped.
+    Reply reply;
+    try {
+      reply = RunQuery(wire, detailed, start);
+    } catch (const std::exception& e) {
+      spdlog::error("warm proxy: query threw ({}); the instance is dropped", e.what());
+      if (instance_) instance_->Abandon();
+      instance_.reset();
+      warm_ = false;
+      reply = error_reply(500, "internal", std::string("the query failed: ") + e.what());
     }
     respond(std::move(reply));
   });
+}
+
+Reply WarmProxyService::RunQuery(const std::string& wire, bool detailed, Clock::time_point start) {
+  QueryTimings timings;
+  timings.queue_us = micros_since(start);
+  if (!instance_) {
+    Clock::time_point create_start = Clock::now();
+    auto made = template_.NewTenant(data_dir_);
+    timings.thaw_us = micros_since(create_start);
+    if (!made.ok()) return with_timings(status_reply(made.status()), timings, start);
+    instance_ = std::move(made).value();
+    timings.cold = true;
+    timings.cold_kind = "created";
+    created_us_ = timings.thaw_us;
+    warm_ = true;
+  }
+  Reply reply = execute_query(*instance_, wire, timings, start);
+  ++queries_;
+  if (detailed) {
+    json phases = json::array();
+    const json& t = reply.body["timings"];
+    for (const char* name : {"queueUs", "thawUs", "execUs", "encodeUs"}) {
+      phases.push_back({{"phase", std::string(name).substr(0, std::strlen(name) - 2)},
+                        {"us", t.value(name, int64_t{0})}});
+    }
+    reply.body["phases"] = std::move(phases);
+    reply.body["queriesServed"] = queries_.load();
+  }
+  return reply;
 }
 
 Reply WarmProxyService::StatusReply() const {

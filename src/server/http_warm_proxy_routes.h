@@ -59,6 +59,9 @@ class WarmProxyService {
   WarmProxyService(engine::Template tmpl, std::string scratch, Metrics& metrics);
   void Query(const QueryRequest& request, bool detailed,
              std::chrono::steady_clock::time_point start, Respond respond);
+  // On thread_: creates the instance if needed and runs the query.
+  Reply RunQuery(const std::string& wire, bool detailed,
+                 std::chrono::steady_clock::time_point start);
   Reply StatusReply() const;
 
   const engine::Template template_;
