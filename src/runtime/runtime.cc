@@ -13,6 +13,10 @@
 //   Work items run with no runtime lock held, so they may call Submit,
 //   SubmitHeld and Release; they must not call Hibernate, Warmup or
 //   Shutdown (those wait for the calling item's own tenant or thread).
+//
+// Limits, fairness, exceptions and the bounded shutdown live in their own
+// functions (sections "Limits and fairness", "Exceptions", "Bounded
+// shutdown" below); the scheduler calls them at one place each.
 #include "runtime/runtime.h"
 
 #include <spdlog/spdlog.h>
@@ -20,6 +24,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -29,6 +34,7 @@
 #include "engine/template.h"
 #include "engine/tenant_store.h"
 #include "pgwire/frontend.h"
+#include "runtime/admission.h"
 #include "runtime/tenant.h"
 #include "runtime/warm_pool.h"
 
@@ -59,7 +65,8 @@ class Runtime::Impl {
       : engine_(engine),
         options_(std::move(options)),
         template_(std::move(tmpl)),
-        tenants_dir_(options_.data_root + "/tenants") {}
+        tenants_dir_(options_.data_root + "/tenants"),
+        max_openers_(options_.threads > 1 ? options_.threads - 1 : 1) {}
 
   Status Init();
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work);
@@ -73,7 +80,12 @@ class Runtime::Impl {
   Status Warmup();
   TenantState state(const std::string& id) const;
   RuntimeStats stats() const;
-  Status Shutdown();
+  Status Shutdown(Clock::time_point deadline);
+  bool abandoned() const {
+    std::lock_guard lock(mutex_);
+    return abandoned_;
+  }
+  int64_t shutdown_timeout_ms() const { return options_.shutdown_timeout_ms; }
 
  private:
   using Lock = std::unique_lock<std::mutex>;
@@ -96,7 +108,31 @@ class Runtime::Impl {
   void HibernateNow(Lock& lock, Tenant& t);
   void EndTurn(Lock& lock, const TenantPtr& t);
   // Pool, thaw, boot or create; no lock held (the caller owns `t`).
-  Result<std::unique_ptr<engine::Instance>> Open(const Tenant& t, std::string* kind);
+  // Open admits a new tenant (max_tenants) and turns an exception into an
+  // error; OpenInstance does the opening.
+  Result<std::unique_ptr<engine::Instance>> Open(Tenant& t, std::string* kind);
+  Result<std::unique_ptr<engine::Instance>> OpenInstance(const Tenant& t, std::string* kind);
+
+  // Limits and fairness. REQUIRES mutex_ unless noted.
+  Status CheckQueueRoom(const Tenant& t, std::optional<uint64_t> holder) const;
+  Status ReserveNewTenant();        // takes mutex_
+  void EndNewTenant(bool created);  // takes mutex_
+  static bool NeedsOpen(Tenant& t);
+  // The first ready tenant this worker may run: one needing an open only
+  // while fewer than max_openers_ workers are opening (then counted until
+  // EndOpening). Null if none.
+  TenantPtr TakeReady(Lock& lock);
+  void EndOpening(Lock& lock, Tenant& t);
+
+  // Exceptions. CallWork runs with no lock held; true if the work threw.
+  static bool CallWork(Work& work, Result<engine::Instance*> instance, const Timings& timings,
+                       const std::string& tenant);
+  void DropInstance(Lock& lock, Tenant& t);
+
+  // Bounded shutdown. Waits for AllIdle() until `deadline` (max(): forever).
+  bool WaitIdle(Lock& lock, Clock::time_point deadline);
+  // Gives up on what is still running: see RuntimeOptions::shutdown_timeout_ms.
+  Status Abandon(Lock& lock, const std::string& phase, Clock::time_point started);
 
   void MaintenanceLoop();
   Clock::time_point EvictPass(Lock& lock, Clock::time_point now);
@@ -113,6 +149,7 @@ class Runtime::Impl {
   const RuntimeOptions options_;
   const engine::Template template_;
   const std::string tenants_dir_;
+  const unsigned max_openers_;      // workers that may open instances at once
   std::unique_ptr<WarmPool> pool_;  // null when warm_pool_size == 0
 
   std::mutex shutdown_mutex_;
@@ -134,6 +171,11 @@ class Runtime::Impl {
   HoldExpired hold_expired_;
   // Holds ExpireIdleHolds ended, told to hold_expired_ outside the lock.
   std::vector<std::pair<std::string, uint64_t>> expired_;
+  uint64_t tenant_count_ = 0;      // tenant directories
+  uint64_t tenants_reserved_ = 0;  // new tenants being created now
+  uint64_t tenants_created_ = 0;
+  unsigned opening_ = 0;    // tenants with opening_counted
+  bool abandoned_ = false;  // Shutdown ran out of time (see Abandon)
 
   std::vector<std::thread> workers_;
   std::thread maintenance_thread_;
@@ -146,6 +188,8 @@ Status Runtime::Impl::Init() {
   fs::create_directories(tenants_dir_, ec);
   if (ec) return Status::FromErrno("mkdir " + tenants_dir_, ec.value());
   for (const fs::directory_entry& e : fs::directory_iterator(tenants_dir_, ec)) {
+    std::error_code type_ec;
+    if (e.is_directory(type_ec)) ++tenant_count_;
     if (has_snapshot(e.path().string())) ++hibernated_count_;
   }
   if (ec) return Status::FromErrno("list " + tenants_dir_, ec.value());
@@ -174,6 +218,7 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
   if (holder && t->expired_holders.count(*holder) != 0) {
     return Status::Aborted("terminating connection due to idle-in-transaction timeout");
   }
+  PGTHAW_RETURN_IF_ERROR(CheckQueueRoom(*t, holder));
   t->queue.push_back(WorkItem{std::move(work), holder, Clock::now()});
   // A cold tenant goes to the front of the ready queue: its thaw starts as
   // soon as any worker is free (eager start).
@@ -235,11 +280,15 @@ void Runtime::Impl::RequestHibernate(Lock& lock, const TenantPtr& t) {
 void Runtime::Impl::WorkerLoop() {
   Lock lock(mutex_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return !ready_.empty() || stop_workers_; });
-    if (ready_.empty()) return;  // stopping, and nothing left to run
-    TenantPtr t = std::move(ready_.front());
-    ready_.pop_front();
+    if (abandoned_) return;  // the shutdown gave up; nothing more runs
+    TenantPtr t = TakeReady(lock);
+    if (t == nullptr) {
+      if (stop_workers_ && ready_.empty()) return;  // stopping, and nothing left to run
+      work_cv_.wait(lock);
+      continue;
+    }
     RunTurn(lock, t);
+    EndOpening(lock, *t);  // normally done by Open() already
   }
 }
 
@@ -314,11 +363,12 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   t.running = true;
   t.running_holder = item.holder;
   lock.unlock();
-  item.work(std::move(instance), timings);
+  bool threw = CallWork(item.work, std::move(instance), timings, t.id);
   item.work = nullptr;  // the work's captures die outside the lock
   lock.lock();
   t.running = false;
   t.running_holder.reset();
+  if (threw) DropInstance(lock, t);
   t.last_used = Clock::now();
 }
 
@@ -326,7 +376,14 @@ void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
   t.state = TenantState::kHibernating;
   std::unique_ptr<engine::Instance> instance = std::move(t.instance);
   lock.unlock();
-  Status st = engine::hibernate_tenant(std::move(instance), t.root);
+  Status st;
+  try {
+    st = engine::hibernate_tenant(std::move(instance), t.root);
+  } catch (const std::exception& e) {
+    st = Status::Internal(std::string("hibernation threw: ") + e.what());
+  } catch (...) {
+    st = Status::Internal("hibernation threw");
+  }
   bool snapshot = has_snapshot(t.root);
   lock.lock();
   t.state = TenantState::kCold;
@@ -356,7 +413,8 @@ void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
   changed_cv_.notify_all();
 }
 
-Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(const Tenant& t, std::string* kind) {
+Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tenant& t,
+                                                                      std::string* kind) {
   std::error_code ec;
   if (pool_ != nullptr && !fs::exists(t.root, ec) && !ec) {
     // A tenant with no directory at all: a pool slot becomes its directory.
@@ -383,6 +441,115 @@ Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(const Tenant& t, s
       break;
   }
   return opened;
+}
+
+Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(Tenant& t, std::string* kind) {
+  std::error_code ec;
+  const bool is_new = !fs::exists(t.root, ec) && !ec;
+  if (is_new) PGTHAW_RETURN_IF_ERROR(ReserveNewTenant());
+  Result<std::unique_ptr<engine::Instance>> opened = Status::Internal("not opened");
+  try {
+    opened = OpenInstance(t, kind);
+  } catch (const std::exception& e) {
+    opened = Status::Internal(std::string("opening threw: ") + e.what());
+  } catch (...) {
+    opened = Status::Internal("opening threw");
+  }
+  if (is_new) EndNewTenant(opened.ok() && fs::exists(t.root, ec));
+  Lock lock(mutex_);
+  EndOpening(lock, t);
+  return opened;
+}
+
+// ---- Limits and fairness -----------------------------------------------------------
+
+Status Runtime::Impl::CheckQueueRoom(const Tenant& t, std::optional<uint64_t> holder) const {
+  const uint64_t limit = options_.max_queued_per_tenant;
+  if (limit == 0 || t.queue.size() < limit) return Status::Ok();
+  // The holder's items pass the queue anyway, and its COMMIT or rollback
+  // must never be refused: that would keep every other item waiting.
+  if (holder && t.holder == holder) return Status::Ok();
+  return QueueFullError(t.id, limit);
+}
+
+Status Runtime::Impl::ReserveNewTenant() {
+  std::lock_guard lock(mutex_);
+  const uint64_t limit = options_.max_tenants;
+  if (limit > 0 && tenant_count_ + tenants_reserved_ >= limit) return TooManyTenantsError(limit);
+  ++tenants_reserved_;
+  return Status::Ok();
+}
+
+void Runtime::Impl::EndNewTenant(bool created) {
+  std::lock_guard lock(mutex_);
+  --tenants_reserved_;
+  if (created) {
+    ++tenant_count_;
+    ++tenants_created_;
+  }
+}
+
+bool Runtime::Impl::NeedsOpen(Tenant& t) {
+  return (t.instance == nullptr || !t.instance->alive()) && NextItem(t) != t.queue.end();
+}
+
+Runtime::Impl::TenantPtr Runtime::Impl::TakeReady(Lock& /*lock*/) {
+  for (auto it = ready_.begin(); it != ready_.end(); ++it) {
+    const bool needs_open = NeedsOpen(**it);
+    if (needs_open && opening_ >= max_openers_) continue;  // keep a worker for warm tenants
+    TenantPtr t = std::move(*it);
+    ready_.erase(it);
+    if (needs_open) {
+      t->opening_counted = true;
+      ++opening_;
+    }
+    return t;
+  }
+  return nullptr;
+}
+
+void Runtime::Impl::EndOpening(Lock& /*lock*/, Tenant& t) {
+  if (!t.opening_counted) return;
+  t.opening_counted = false;
+  --opening_;
+  work_cv_.notify_all();  // a cold tenant skipped for the cap may run now
+}
+
+// ---- Exceptions ----------------------------------------------------------------------
+
+bool Runtime::Impl::CallWork(Work& work, Result<engine::Instance*> instance, const Timings& timings,
+                             const std::string& tenant) {
+  std::string what;
+  try {
+    work(std::move(instance), timings);
+    return false;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  // The exception may have unwound through guest code: the instance is
+  // dropped (DropInstance) and the caller hears of it through its own work.
+  spdlog::error("tenant {}: a work item threw ({}); its instance is dropped", tenant, what);
+  try {
+    work(Status::Internal("tenant " + tenant + ": the request failed: " + what), timings);
+  } catch (...) {
+    spdlog::error("tenant {}: the work item threw again on its error", tenant);
+  }
+  return true;
+}
+
+void Runtime::Impl::DropInstance(Lock& lock, Tenant& t) {
+  if (t.instance == nullptr) return;
+  std::unique_ptr<engine::Instance> dropped = std::move(t.instance);
+  t.holder.reset();  // its transaction is gone with the instance
+  t.state = TenantState::kCold;
+  --warm_count_;
+  lock.unlock();
+  // No checkpoint: the files hold every committed transaction (as after a crash).
+  dropped->Abandon();
+  dropped.reset();
+  lock.lock();
 }
 
 // ---- Eviction ------------------------------------------------------------------
@@ -522,6 +689,9 @@ RuntimeStats Runtime::Impl::stats() const {
   s.cold_starts_booted = booted_;
   s.cold_starts_pool = pooled_;
   s.hibernations = hibernations_;
+  s.tenants = tenant_count_;
+  s.tenants_created = tenants_created_;
+  for (const auto& [id, t] : tenants_) s.queued += t->queue.size();
   return s;
 }
 
@@ -533,9 +703,10 @@ bool Runtime::Impl::AllIdle() const {
   return true;
 }
 
-Status Runtime::Impl::Shutdown() {
+Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
   std::lock_guard shutdown_lock(shutdown_mutex_);
   if (shut_down_) return shutdown_status_;
+  const Clock::time_point started = Clock::now();
   Lock lock(mutex_);
   accepting_ = false;
   // 1. Drain. Holders cannot submit any more, so their holds are dropped
@@ -546,7 +717,11 @@ Status Runtime::Impl::Shutdown() {
     t->holder.reset();
     Schedule(lock, t);
   }
-  changed_cv_.wait(lock, [&] { return AllIdle(); });
+  if (!WaitIdle(lock, deadline)) {
+    shut_down_ = true;
+    shutdown_status_ = Abandon(lock, "draining queued work", started);
+    return shutdown_status_;
+  }
 
   // 2. No more eviction passes or pool refills.
   stop_maintenance_ = true;
@@ -562,7 +737,11 @@ Status Runtime::Impl::Shutdown() {
     if (t->instance != nullptr) all.push_back(t);
   }
   for (const TenantPtr& t : all) RequestHibernate(lock, t);
-  changed_cv_.wait(lock, [&] { return AllIdle(); });
+  if (!WaitIdle(lock, deadline)) {
+    shut_down_ = true;
+    shutdown_status_ = Abandon(lock, "hibernating warm tenants", started);
+    return shutdown_status_;
+  }
   Status status;
   for (const TenantPtr& t : all) {
     if (status.ok() && !t->last_hibernate.ok()) status = t->last_hibernate;
@@ -579,14 +758,58 @@ Status Runtime::Impl::Shutdown() {
   return status;
 }
 
+// ---- Bounded shutdown ------------------------------------------------------------
+
+bool Runtime::Impl::WaitIdle(Lock& lock, Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) {
+    changed_cv_.wait(lock, [&] { return AllIdle(); });
+    return true;
+  }
+  return changed_cv_.wait_until(lock, deadline, [&] { return AllIdle(); });
+}
+
+Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase, Clock::time_point started) {
+  abandoned_ = true;
+  stop_workers_ = true;
+  stop_maintenance_ = true;
+  std::string running;
+  size_t busy = 0;
+  for (const auto& [id, t] : tenants_) {
+    if (!t->busy) continue;
+    if (++busy <= 8) running += (running.empty() ? "" : ", ") + id;
+  }
+  const uint64_t warm = warm_count_;
+  work_cv_.notify_all();
+  maintenance_cv_.notify_all();
+  lock.unlock();
+  // Neither runs guest code: both stop promptly.
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  if (pool_ != nullptr) pool_->Stop();
+  // A worker may be inside guest code that never returns: do not join it.
+  // Idle workers leave on their own (abandoned_); all of them use this
+  // object, which the Runtime then leaks (~Runtime).
+  for (std::thread& w : workers_) w.detach();
+  workers_.clear();
+  Status st = Status::Unavailable(
+      "shutdown timed out after " + std::to_string(micros(Clock::now() - started) / 1000) +
+      " ms while " + phase + ": " + std::to_string(warm) + " warm tenants abandoned (" +
+      std::to_string(busy) + " still running" + (running.empty() ? "" : ": " + running) +
+      "); they recover from their files at the next start");
+  spdlog::error("runtime over {}: {}", options_.data_root, st.message());
+  lock.lock();
+  return st;
+}
+
 // ---- Runtime -------------------------------------------------------------------
 
 Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Runtime::~Runtime() {
   if (impl_ == nullptr) return;
-  Status st = impl_->Shutdown();
+  Status st = Shutdown();
   if (!st.ok()) spdlog::warn("runtime shutdown: {}", st.ToString());
+  // Detached threads still run on it (Abandon): leak it; the process exits.
+  if (impl_->abandoned()) (void)impl_.release();
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
@@ -595,6 +818,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
     return Status::InvalidArgument("RuntimeOptions.data_root is empty");
   if (options.idle_timeout_ms < 0) {
     return Status::InvalidArgument("RuntimeOptions.idle_timeout_ms is negative");
+  }
+  if (options.shutdown_timeout_ms < 0) {
+    return Status::InvalidArgument("RuntimeOptions.shutdown_timeout_ms is negative");
   }
   std::error_code ec;
   // Absolute: the template's path is written into tenant directories.
@@ -654,6 +880,13 @@ TenantState Runtime::state(const std::string& tenant) const { return impl_->stat
 
 RuntimeStats Runtime::stats() const { return impl_->stats(); }
 
-Status Runtime::Shutdown() { return impl_->Shutdown(); }
+Status Runtime::Shutdown() {
+  int64_t ms = impl_ != nullptr ? impl_->shutdown_timeout_ms() : 0;
+  return Shutdown(ms > 0 ? Clock::now() + std::chrono::milliseconds(ms) : Clock::time_point::max());
+}
+
+Status Runtime::Shutdown(Clock::time_point deadline) { return impl_->Shutdown(deadline); }
+
+bool Runtime::abandoned() const { return impl_->abandoned(); }
 
 }  // namespace pgthaw::runtime

@@ -11,6 +11,19 @@
 //   work item's turn comes.
 // - A pool of pre-made blank instances (restored from the template) serves
 //   tenants that have no data yet.
+// - Limits (admission.h): at most `max_queued_per_tenant` items wait per
+//   tenant, at most `max_tenants` tenants exist; beyond them Submit or the
+//   item's open fails with kResourceExhausted and nothing is created.
+// - Fairness: at most threads-1 workers open instances (pool, thaw, boot,
+//   create) at once, so a storm of cold starts always leaves one worker for
+//   warm tenants. The pool is refilled on its own thread, never a worker.
+// - An exception escaping a work item is caught: the tenant's instance is
+//   dropped (booted again from its files) and the work is called once more
+//   with an Internal error, so its caller still gets a reply.
+// - Shutdown is bounded by `shutdown_timeout_ms`: after it, tenants still
+//   busy and warm tenants not yet hibernated are abandoned (they recover
+//   from their files at the next start, as after a crash) and the threads
+//   still running guest code are detached.
 //
 // Thread-safe: every public method may be called from any thread.
 #pragma once
@@ -45,6 +58,11 @@ struct RuntimeOptions {
   // long is ended: its transaction is rolled back, the tenant is free again
   // and the holder is told (SetHoldExpiredHandler). 0: never.
   int64_t idle_in_transaction_timeout_ms = 60'000;
+
+  // Admission and shutdown limits (see the class comment and admission.h).
+  uint64_t max_queued_per_tenant = 64;   // 0: unlimited
+  uint64_t max_tenants = 0;              // tenant directories; 0: unlimited
+  int64_t shutdown_timeout_ms = 30'000;  // 0: wait for every turn to end
 };
 
 // Per-request phase timings, microseconds (steady_clock).
@@ -66,6 +84,9 @@ struct RuntimeStats {
   uint64_t cold_starts_created = 0, cold_starts_thawed = 0, cold_starts_booted = 0;
   uint64_t cold_starts_pool = 0;  // new tenants served from the warm pool
   uint64_t hibernations = 0;
+  uint64_t tenants = 0;          // tenant directories (max_tenants counts these)
+  uint64_t tenants_created = 0;  // new tenant directories made by this runtime
+  uint64_t queued = 0;           // work items waiting for their tenant's turn
 };
 
 class Runtime {
@@ -80,6 +101,10 @@ class Runtime {
   // Runs `work` on `tenant`'s actor after earlier work for that tenant.
   // The instance is thawed/created first if needed; if that fails, `work`
   // gets the error instead. `work` must not block on other tenants.
+  // QueueFull (admission.h) when `max_queued_per_tenant` items already wait;
+  // the holder's own items (SubmitHeld while it holds) are never refused.
+  // If `work` throws, it is called once more with an Internal error (see the
+  // class comment): a work item must reply at most once across both calls.
   using Work = std::function<void(Result<engine::Instance*> instance, const Timings& timings)>;
   Status Submit(const std::string& tenant, Work work);
 
@@ -115,8 +140,14 @@ class Runtime {
   TenantState state(const std::string& tenant) const;
   RuntimeStats stats() const;
 
-  // Stops accepting work, drains queued work, hibernates warm tenants.
+  // Stops accepting work, drains queued work, hibernates warm tenants,
+  // within `shutdown_timeout_ms` (Shutdown()) or by `deadline`. Unavailable
+  // when the time ran out: the rest was abandoned (abandoned() is then true;
+  // the destructor leaks the runtime's state, which detached threads still
+  // use, and the process should exit soon).
   Status Shutdown();
+  Status Shutdown(std::chrono::steady_clock::time_point deadline);
+  bool abandoned() const;
 
   class Impl;
 

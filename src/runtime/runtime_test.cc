@@ -11,11 +11,13 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
 #include "engine/test_support.h"
 #include "wasm/guest_stack.h"
+#include "runtime/admission.h"
 
 namespace pgthaw::runtime {
 namespace {
@@ -477,6 +479,246 @@ TEST(Runtime, TenantWhoseInstanceTrappedIsBootedAgainFromItsFiles) {
                              [](Instance& db) { EXPECT_EQ(scalar(db, "select n from t"), "7"); });
   EXPECT_TRUE(timings.cold);
   EXPECT_EQ(timings.cold_kind, "booted");
+}
+
+// ---- Limits, fairness, exceptions, bounded shutdown ---------------------------------
+
+// A work item that parks its worker until release() (not guest code, so a
+// test can end it).
+class Gate {
+ public:
+  void release() { open_.set_value(); }
+  void wait() { opened_.wait(); }
+  void entered() { entered_.set_value(); }
+  void wait_entered() { entered_.get_future().wait(); }
+
+ private:
+  std::promise<void> open_;
+  std::shared_future<void> opened_ = open_.get_future().share();
+  std::promise<void> entered_;
+};
+
+TEST(Runtime, WorkItemThatThrowsIsAnInternalErrorAndTheTenantGoesOn) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "thrower",
+           [](Instance& db) { rows(db, "create table t (n int); insert into t values (1)"); });
+
+  std::promise<Status> second_call;
+  std::atomic<int> calls{0};
+  ASSERT_TRUE(runtime
+                  ->Submit("thrower",
+                           [&](Result<Instance*> instance, const Timings&) {
+                             if (++calls == 1) {
+                               EXPECT_TRUE(instance.ok());
+                               throw std::bad_alloc();
+                             }
+                             second_call.set_value(instance.status());
+                           })
+                  .ok());
+  Status st = second_call.get_future().get();
+  EXPECT_EQ(st.code(), StatusCode::kInternal) << st.ToString();
+  EXPECT_NE(st.message().find("bad_alloc"), std::string::npos) << st.ToString();
+  EXPECT_EQ(calls.load(), 2);
+
+  // Anything else thrown, even twice, is contained the same way.
+  std::promise<void> thrown_twice;
+  ASSERT_TRUE(runtime
+                  ->Submit("thrower",
+                           [&](Result<Instance*> instance, const Timings&) {
+                             if (!instance.ok()) thrown_twice.set_value();
+                             throw 42;
+                           })
+                  .ok());
+  thrown_twice.get_future().get();
+
+  // The instance was dropped: the next item boots the tenant from its files.
+  Timings t = run_sync(*runtime, "thrower",
+                       [](Instance& db) { EXPECT_EQ(scalar(db, "select n from t"), "1"); });
+  EXPECT_EQ(t.cold_kind, "booted");
+  run_sync(*runtime, "bystander", [](Instance& db) { EXPECT_EQ(scalar(db, "select 2"), "2"); });
+}
+
+TEST(Runtime, QueueBeyondTheCapIsRefusedButNotTheHoldersItems) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.max_queued_per_tenant = 3;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "busy", [](Instance& db) { rows(db, "create table t (n int)"); });
+
+  // The holder's transaction is open and its tenant is parked in its next item.
+  Gate gate;
+  ASSERT_TRUE(runtime
+                  ->SubmitHeld("busy", 1,
+                               [&](Result<Instance*> instance, const Timings&) {
+                                 ASSERT_TRUE(instance.ok());
+                                 rows(*instance.value(), "begin");
+                                 gate.entered();
+                                 gate.wait();
+                               })
+                  .ok());
+  gate.wait_entered();
+  std::atomic<int> ran{0};
+  auto insert = [&](Result<Instance*> instance, const Timings&) {
+    EXPECT_TRUE(instance.ok());
+    if (instance.ok()) rows(*instance.value(), "insert into t values (1)");
+    ++ran;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(runtime->Submit("busy", insert).ok());
+  Status refused = runtime->Submit("busy", insert);
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused.ToString();
+  EXPECT_TRUE(IsQueueFull(refused)) << refused.ToString();
+  EXPECT_FALSE(IsTooManyTenants(refused));
+  EXPECT_TRUE(IsQueueFull(refused.Annotate("tenant busy: ")));
+  // Another holder waits behind the queue like anyone: refused too.
+  EXPECT_TRUE(IsQueueFull(runtime->SubmitHeld("busy", 2, insert)));
+  // Other tenants have queues of their own.
+  std::promise<void> other;
+  ASSERT_TRUE(
+      runtime->Submit("other", [&](Result<Instance*>, const Timings&) { other.set_value(); }).ok());
+  other.get_future().get();
+
+  // The holder still ends its transaction past the full queue.
+  std::promise<void> committed;
+  ASSERT_TRUE(runtime
+                  ->SubmitHeld("busy", 1,
+                               [&](Result<Instance*> instance, const Timings&) {
+                                 ASSERT_TRUE(instance.ok());
+                                 rows(*instance.value(), "insert into t values (0); commit");
+                                 runtime->Release("busy", 1);
+                                 committed.set_value();
+                               })
+                  .ok());
+  gate.release();
+  committed.get_future().get();
+  ASSERT_TRUE(eventually([&] { return ran.load() == 3; }));
+  run_sync(*runtime, "busy",
+           [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "4"); });
+  // The queue drained: room again.
+  EXPECT_TRUE(runtime->Submit("busy", insert).ok());
+  ASSERT_TRUE(eventually([&] { return ran.load() == 4; }));
+}
+
+TEST(Runtime, NewTenantsBeyondMaxTenantsAreRefusedWithoutADirectory) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.max_tenants = 2;
+  {
+    auto runtime = start(options);
+    ASSERT_NE(runtime, nullptr);
+    run_sync(*runtime, "first", [](Instance& db) { rows(db, "create table t (n int)"); });
+    run_sync(*runtime, "second", [](Instance&) {});
+    EXPECT_EQ(runtime->stats().tenants, 2u);
+    EXPECT_EQ(runtime->stats().tenants_created, 2u);
+    std::promise<Status> got;
+    ASSERT_TRUE(runtime
+                    ->Submit("third", [&](Result<Instance*> instance,
+                                          const Timings&) { got.set_value(instance.status()); })
+                    .ok());
+    Status st = got.get_future().get();
+    EXPECT_TRUE(IsTooManyTenants(st)) << st.ToString();
+    EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
+    EXPECT_FALSE(fs::exists(dir.path() + "/tenants/third"));
+    EXPECT_EQ(runtime->stats().tenants_created, 2u);
+    // Existing tenants go on.
+    run_sync(*runtime, "first",
+             [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "0"); });
+  }
+  // A new runtime counts the directories it finds.
+  auto again = start(options);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->stats().tenants, 2u);
+  EXPECT_EQ(again->stats().tenants_created, 0u);
+  std::promise<Status> got;
+  ASSERT_TRUE(again
+                  ->Submit("third", [&](Result<Instance*> instance,
+                                        const Timings&) { got.set_value(instance.status()); })
+                  .ok());
+  EXPECT_TRUE(IsTooManyTenants(got.get_future().get()));
+  run_sync(*again, "second", [](Instance& db) { EXPECT_EQ(scalar(db, "select 1"), "1"); });
+}
+
+TEST(Runtime, ColdStartsLeaveAWorkerForWarmTenants) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.threads = 3;  // at most two open at once
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "warm", [](Instance&) {});
+
+  // Many new tenants at once, then one item of a warm tenant: cold tenants
+  // go to the front of the ready queue, but the warm item need not wait
+  // for all of them.
+  constexpr int kCold = 16;
+  std::atomic<int> cold_done{0};
+  Countdown all(kCold + 1);
+  for (int i = 0; i < kCold; ++i) {
+    ASSERT_TRUE(runtime
+                    ->Submit("new-" + std::to_string(i),
+                             [&](Result<Instance*> instance, const Timings& t) {
+                               EXPECT_TRUE(instance.ok());
+                               EXPECT_TRUE(t.cold);
+                               ++cold_done;
+                               all.done();
+                             })
+                    .ok());
+  }
+  int cold_done_when_warm_ran = -1;
+  ASSERT_TRUE(runtime
+                  ->Submit("warm",
+                           [&](Result<Instance*> instance, const Timings& t) {
+                             EXPECT_TRUE(instance.ok());
+                             EXPECT_FALSE(t.cold);
+                             cold_done_when_warm_ran = cold_done.load();
+                             all.done();
+                           })
+                  .ok());
+  all.wait();
+  // Without the reservation all three workers open cold tenants first and
+  // the warm item, picked after them, runs after at least kCold - 2 of them.
+  EXPECT_LT(cold_done_when_warm_ran, kCold - 4);
+  std::cerr << "[ info ] the warm item ran after " << cold_done_when_warm_ran << " of " << kCold
+            << " cold starts\n";
+}
+
+TEST(Runtime, ShutdownPastItsTimeoutAbandonsAStuckTenant) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.threads = 2;
+  options.shutdown_timeout_ms = 300;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "kept", [](Instance& db) {
+    rows(db, "create table t (v text); insert into t values ('kept')");
+  });
+  // Shared: the parked worker outlives the runtime object.
+  auto gate = std::make_shared<Gate>();
+  ASSERT_TRUE(runtime
+                  ->Submit("stuck",
+                           [gate](Result<Instance*>, const Timings&) {
+                             gate->entered();
+                             gate->wait();  // as a query in an endless loop
+                           })
+                  .ok());
+  gate->wait_entered();
+  Status st = runtime->Shutdown();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("timed out"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("stuck"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(runtime->abandoned());
+  EXPECT_EQ(runtime->Submit("kept", [](Result<Instance*>, const Timings&) {}).code(),
+            StatusCode::kUnavailable);
+  runtime.reset();  // leaks the state the parked worker still uses
+  gate->release();  // the worker finishes its turn and leaves
+
+  // Nothing was hibernated; the files have every committed transaction.
+  auto again = start(options_for(dir));
+  ASSERT_NE(again, nullptr);
+  Timings t = run_sync(*again, "kept",
+                       [](Instance& db) { EXPECT_EQ(scalar(db, "select v from t"), "kept"); });
+  EXPECT_EQ(t.cold_kind, "booted");
 }
 
 }  // namespace

@@ -31,6 +31,12 @@
 // transaction ends and on disconnect); Shutdown() drops every hold so it
 // cannot wait forever on a holder that never comes back.
 //
+// FAIRNESS. At most threads-1 workers open instances (pool, thaw, boot,
+// create) at once: a worker skips a tenant that needs opening while that
+// many are opening, and takes the next ready tenant that is warm. A storm of
+// new tenants then leaves a worker for warm ones; its cold starts wait their
+// turn. The count covers the open only, not the work item that follows it.
+//
 // HIBERNATION RULE. A tenant is hibernated only when it is warm, not busy,
 // not held and has no queued work; the decision and the `busy` flag are taken
 // under the runtime mutex, so work that arrives during the snapshot waits in
@@ -84,6 +90,9 @@ struct Tenant {
   // Hibernate at the next turn if still idle; cleared when decided.
   bool hibernate_wanted = false;
   Status last_hibernate;  // outcome of the last hibernation
+  // Counted in Runtime::Impl::opening_ from the worker's pick until its
+  // Open() returns (fairness: cold starts never take every worker).
+  bool opening_counted = false;
   Clock::time_point last_used = Clock::now();
 };
 

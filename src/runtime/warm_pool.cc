@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <exception>
 #include <filesystem>
 
 #include "runtime/fs_util.h"
@@ -66,7 +67,12 @@ Result<WarmPool::Slot> WarmPool::MakeSlot(uint64_t n) {
   // The same layout open_tenant() writes for a new tenant (tenant_store.h).
   Status st = write_file_atomically(slot.dir + "/lower", template_.data_dir() + "\n", durable_);
   if (st.ok()) {
-    auto instance = template_.NewTenant(slot.dir + "/data");
+    Result<std::unique_ptr<engine::Instance>> instance = Status::Internal("not made");
+    try {  // on the refill thread an escaping exception would end the process
+      instance = template_.NewTenant(slot.dir + "/data");
+    } catch (const std::exception& e) {
+      instance = Status::Internal(std::string("restoring the template threw: ") + e.what());
+    }
     if (instance.ok()) {
       slot.instance = std::move(instance).value();
       return slot;

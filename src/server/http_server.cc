@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -12,6 +13,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+
+#include "server/accept_backoff.h"
+#include "server/socket_tuning.h"
 
 namespace pgthaw::server {
 
@@ -28,15 +32,19 @@ struct HttpServer::Shared {
   Shared(asio::io_context& io, Router r, HttpServerOptions o, Metrics* m)
       : io(io),
         acceptor(asio::make_strand(io)),
+        accept_pause(acceptor.get_executor()),
         router(std::move(r)),
         options(std::move(o)),
-        metrics(m) {}
+        metrics(m),
+        accept_backoff("http: role " + options.role) {}
 
   asio::io_context& io;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_pause;  // on the acceptor's strand, as is accept_backoff
   const Router router;
   const HttpServerOptions options;
   Metrics* const metrics;
+  AcceptBackoff accept_backoff;
   std::atomic<bool> stopping{false};
 
   std::mutex mu;
@@ -249,10 +257,16 @@ void Accept(std::shared_ptr<HttpServer::Shared> shared) {
       asio::make_strand(shared->io), [shared](beast::error_code ec, tcp::socket socket) {
         if (shared->stopping || !shared->acceptor.is_open()) return;
         if (ec) {
-          spdlog::warn("http: role={} accept failed: {}", shared->options.role, ec.message());
+          // Out of descriptors: pause instead of spinning (AcceptBackoff).
+          std::chrono::milliseconds pause = shared->accept_backoff.Failed(ec);
+          if (pause.count() > 0) {
+            shared->accept_pause.expires_after(pause);
+            shared->accept_pause.async_wait([shared](beast::error_code) { Accept(shared); });
+            return;
+          }
         } else {
-          beast::error_code opt_ec;
-          socket.set_option(tcp::no_delay(true), opt_ec);
+          shared->accept_backoff.Succeeded();
+          tune_accepted_socket(socket);
           std::make_shared<Session>(std::move(socket), shared)->Start();
         }
         Accept(shared);
@@ -292,6 +306,7 @@ void HttpServer::Stop() {
   asio::post(shared_->acceptor.get_executor(), [shared = shared_] {
     beast::error_code ec;
     shared->acceptor.close(ec);
+    shared->accept_pause.cancel();
   });
   std::vector<std::shared_ptr<Session>> live;
   {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "engine/template.h"
+#include "server/bounded_join.h"
 #include "server/factory_binding.h"
 #include "server/http_cold_start.h"
 #include "server/http_consumer_routes.h"
@@ -31,9 +32,13 @@ struct HttpServices::Parts {
   std::unique_ptr<WarmProxyService> warm_proxy;
   std::unique_ptr<HttpServer> factory_server, consumer_server, warm_proxy_server;
   bool shut_down = false;
+  bool abandoned = false;  // Shutdown ran out of time
+  Status shutdown_status;
 };
 
 namespace {
+
+constexpr std::chrono::milliseconds kJoinGrace{200};
 
 Result<std::unique_ptr<runtime::Runtime>> start_runtime(const engine::Engine& engine,
                                                         const HttpServicesOptions& o,
@@ -46,6 +51,8 @@ Result<std::unique_ptr<runtime::Runtime>> start_runtime(const engine::Engine& en
   ro.idle_in_transaction_timeout_ms = o.idle_in_transaction_timeout_ms;
   ro.memory_budget_bytes = o.memory_budget_bytes;
   ro.warm_pool_size = o.pool_size;
+  ro.max_queued_per_tenant = o.max_queued_per_tenant;
+  ro.max_tenants = o.max_tenants;
   auto rt = runtime::Runtime::Start(engine, ro);
   if (!rt.ok()) return rt.status().Annotate("runtime over " + root + ": ");
   return std::move(rt).value();
@@ -123,7 +130,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
   if (o.warm_proxy) {
     auto tmpl = engine::Template::Ensure(engine, o.data_dir);
     if (!tmpl.ok()) return tmpl.status().Annotate("template in " + o.data_dir + ": ");
-    auto wp = WarmProxyService::Create(std::move(tmpl).value(), *p->metrics);
+    auto wp = WarmProxyService::Create(std::move(tmpl).value(), *p->metrics, o.data_dir);
     if (!wp.ok()) return wp.status();
     p->warm_proxy = std::move(wp).value();
   }
@@ -153,7 +160,11 @@ HttpServices::~HttpServices() {
   if (Status st = Shutdown(std::chrono::seconds(5)); !st.ok()) {
     spdlog::error("shutdown: {}", st.ToString());
   }
+  // Threads stuck in guest code still use the parts: leak them.
+  if (parts_->abandoned) (void)parts_.release();
 }
+
+bool HttpServices::abandoned() const { return parts_->abandoned; }
 
 std::optional<tcp::endpoint> HttpServices::factory_endpoint() const {
   if (!parts_->factory_server) return std::nullopt;
@@ -173,32 +184,48 @@ const char* HttpServices::binding_kind() const {
 runtime::Runtime* HttpServices::tenant_runtime() const { return parts_->tenant_runtime.get(); }
 Metrics& HttpServices::metrics() { return *parts_->metrics; }
 
-Status HttpServices::Shutdown(std::chrono::milliseconds drain) {
+Status HttpServices::Shutdown(std::chrono::milliseconds timeout) {
   Parts& p = *parts_;
-  if (p.shut_down) return Status::Ok();
+  if (p.shut_down) return p.shutdown_status;
   p.shut_down = true;
   HttpServer* servers[] = {p.factory_server.get(), p.consumer_server.get(),
                            p.warm_proxy_server.get()};
   for (HttpServer* s : servers) {
     if (s) s->Stop();
   }
-  auto deadline = std::chrono::steady_clock::now() + drain;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   for (HttpServer* s : servers) {
     if (!s) continue;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (!s->WaitDrained(std::max(left, std::chrono::milliseconds(0)))) {
-      spdlog::warn("shutdown: requests still in flight after {} ms; going on", drain.count());
+      spdlog::warn("shutdown: requests still in flight after {} ms; going on", timeout.count());
     }
   }
-  if (p.warm_proxy) p.warm_proxy->Stop();
-  p.blocking.join();
+  bool finished = true;
+  // Idle threads need a moment to be joined even when the drain used the
+  // whole budget.
+  auto join_deadline = std::max(deadline, std::chrono::steady_clock::now() + kJoinGrace);
+  if (p.warm_proxy && !p.warm_proxy->Stop(join_deadline)) finished = false;
+  if (!join_by(p.blocking, join_deadline)) {
+    spdlog::error("shutdown: a cold start is still running at the deadline; abandoned");
+    finished = false;
+  }
   Status result;
   for (runtime::Runtime* rt : {p.tenant_runtime.get(), p.factory_runtime.get()}) {
     if (!rt) continue;
-    Status st = rt->Shutdown();
+    Status st = rt->Shutdown(deadline);
+    if (rt->abandoned()) finished = false;
     if (!st.ok() && result.ok()) result = st;
   }
+  if (!finished) {
+    p.abandoned = true;
+    if (result.ok()) {
+      result = Status::Unavailable("shutdown timed out after " + std::to_string(timeout.count()) +
+                                   " ms; work still running was abandoned");
+    }
+  }
+  p.shutdown_status = result;
   return result;
 }
 

@@ -44,6 +44,9 @@ struct HttpServicesOptions {
   uint64_t max_body_bytes = 1 << 20;
   unsigned blocking_threads = 2;  // cold starts, /warmup
   std::chrono::milliseconds binding_timeout{60'000};
+  // Each runtime's admission limits (runtime/admission.h): 0 is unlimited.
+  uint64_t max_queued_per_tenant = 64;
+  uint64_t max_tenants = 0;
 };
 
 class HttpServices {
@@ -66,10 +69,15 @@ class HttpServices {
   runtime::Runtime* tenant_runtime() const;
   Metrics& metrics();
 
-  // Stops accepting, waits up to `drain` for requests in flight, then shuts
-  // the runtimes down (hibernating warm tenants) and drops the warm proxy.
-  // The io_context must still be running. Idempotent.
-  Status Shutdown(std::chrono::milliseconds drain);
+  // Stops accepting, waits for requests in flight, drops the warm proxy and
+  // shuts the runtimes down (hibernating warm tenants), all within
+  // `timeout`. What is still running then (a query stuck in guest code) is
+  // abandoned: abandoned() turns true, the result is Unavailable, this
+  // object's parts are leaked by the destructor (detached threads use them)
+  // and the process should exit; abandoned tenants recover from their files
+  // at the next start. The io_context must still be running. Idempotent.
+  Status Shutdown(std::chrono::milliseconds timeout);
+  bool abandoned() const;
 
   struct Parts;
 

@@ -1,15 +1,16 @@
 #include "server/http_warm_proxy_routes.h"
 
 #include <spdlog/spdlog.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <exception>
 #include <filesystem>
 
+#include "server/bounded_join.h"
 #include "server/http_api_info.h"
 #include "server/http_factory_routes.h"
 #include "server/http_query_exec.h"
+#include "server/owned_scratch_dir.h"
 
 namespace pgthaw::server {
 
@@ -30,21 +31,11 @@ const std::vector<RouteInfo> kRoutes = {
 
 }  // namespace
 
-Result<std::string> make_memory_scratch_dir(const std::string& name_prefix) {
-  std::error_code ec;
-  std::string root = "/dev/shm";
-  if (!fs::is_directory(root, ec) || access(root.c_str(), W_OK) != 0) {
-    root = fs::temp_directory_path(ec).string();
-    if (ec) return Status::IoError("no temp directory: " + ec.message());
-  }
-  std::string pattern = root + "/" + name_prefix + "-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) return Status::FromErrno("mkdtemp " + pattern, errno);
-  return pattern;
-}
-
 Result<std::unique_ptr<WarmProxyService>> WarmProxyService::Create(engine::Template tmpl,
-                                                                   Metrics& metrics) {
-  auto dir = make_memory_scratch_dir("pgthaw-warm-proxy");
+                                                                   Metrics& metrics,
+                                                                   const std::string& data_dir) {
+  remove_stale_scratch_dirs(kWarmProxyScratchPrefix, data_dir);
+  auto dir = make_owned_scratch_dir(kWarmProxyScratchPrefix, data_dir);
   if (!dir.ok()) return dir.status();
   auto service = std::unique_ptr<WarmProxyService>(
       new WarmProxyService(std::move(tmpl), std::move(dir).value(), metrics));
@@ -62,17 +53,21 @@ WarmProxyService::WarmProxyService(engine::Template tmpl, std::string scratch, M
 
 WarmProxyService::~WarmProxyService() { Stop(); }
 
-void WarmProxyService::Stop() {
-  if (stopped_.exchange(true)) return;
+bool WarmProxyService::Stop(Clock::time_point deadline) {
+  if (stopped_.exchange(true)) return true;
   boost::asio::post(thread_, [this] {
     if (instance_) instance_->Abandon();
     instance_.reset();
     warm_ = false;
   });
-  thread_.join();
+  if (!join_by(thread_, deadline)) {
+    spdlog::error("warm proxy: a query is still running at the shutdown deadline; abandoned");
+    return false;
+  }
   std::error_code ec;
   fs::remove_all(scratch_dir_, ec);
   if (ec) spdlog::warn("warm proxy: remove {}: {}", scratch_dir_, ec.message());
+  return true;
 }
 
 Router WarmProxyService::Routes() {
@@ -110,33 +105,49 @@ void WarmProxyService::Query(const QueryRequest& request, bool detailed, Clock::
   respond = counting_cold_starts(metrics_, "warm-proxy", std::move(respond));
   boost::asio::post(thread_, [this, wire = std::move(wire).value(), detailed, start,
                               respond = std::move(respond)]() mutable {
-    QueryTimings timings;
-    timings.queue_us = micros_since(start);
-    if (!instance_) {
-      Clock::time_point create_start = Clock::now();
-      auto made = template_.NewTenant(data_dir_);
-      timings.thaw_us = micros_since(create_start);
-      if (!made.ok()) return respond(with_timings(status_reply(made.status()), timings, start));
-      instance_ = std::move(made).value();
-      timings.cold = true;
-      timings.cold_kind = "created";
-      created_us_ = timings.thaw_us;
-      warm_ = true;
-    }
-    Reply reply = execute_query(*instance_, wire, timings, start);
-    ++queries_;
-    if (detailed) {
-      json phases = json::array();
-      const json& t = reply.body["timings"];
-      for (const char* name : {"queueUs", "thawUs", "execUs", "encodeUs"}) {
-        phases.push_back({{"phase", std::string(name).substr(0, std::strlen(name) - 2)},
-                          {"us", t.value(name, int64_t{0})}});
-      }
-      reply.body["phases"] = std::move(phases);
-      reply.body["queriesServed"] = queries_.load();
+    // An exception must not end this thread (nor the process): the query
+    // fails, and the instance it may have unwound through is dropped.
+    Reply reply;
+    try {
+      reply = RunQuery(wire, detailed, start);
+    } catch (const std::exception& e) {
+      spdlog::error("warm proxy: query threw ({}); the instance is dropped", e.what());
+      if (instance_) instance_->Abandon();
+      instance_.reset();
+      warm_ = false;
+      reply = error_reply(500, "internal", std::string("the query failed: ") + e.what());
     }
     respond(std::move(reply));
   });
+}
+
+Reply WarmProxyService::RunQuery(const std::string& wire, bool detailed, Clock::time_point start) {
+  QueryTimings timings;
+  timings.queue_us = micros_since(start);
+  if (!instance_) {
+    Clock::time_point create_start = Clock::now();
+    auto made = template_.NewTenant(data_dir_);
+    timings.thaw_us = micros_since(create_start);
+    if (!made.ok()) return with_timings(status_reply(made.status()), timings, start);
+    instance_ = std::move(made).value();
+    timings.cold = true;
+    timings.cold_kind = "created";
+    created_us_ = timings.thaw_us;
+    warm_ = true;
+  }
+  Reply reply = execute_query(*instance_, wire, timings, start);
+  ++queries_;
+  if (detailed) {
+    json phases = json::array();
+    const json& t = reply.body["timings"];
+    for (const char* name : {"queueUs", "thawUs", "execUs", "encodeUs"}) {
+      phases.push_back({{"phase", std::string(name).substr(0, std::strlen(name) - 2)},
+                        {"us", t.value(name, int64_t{0})}});
+    }
+    reply.body["phases"] = std::move(phases);
+    reply.body["queriesServed"] = queries_.load();
+  }
+  return reply;
 }
 
 Reply WarmProxyService::StatusReply() const {

@@ -13,6 +13,9 @@
 // (that query reports cold, coldKind "created"). Stop() drops the instance
 // without a checkpoint and removes the directory: every write is gone when
 // the process ends, as a Worker's memory is gone when its isolate ends.
+// The directory is named after its data directory and process
+// (owned_scratch_dir.h): Create() first removes those a killed process of
+// the same data directory left behind.
 // The instance is not under the runtime's memory budget.
 //
 // Threads: queries run one at a time, in arrival order, on the service's own
@@ -35,14 +38,19 @@ namespace pgthaw::server {
 
 class WarmProxyService {
  public:
-  // Makes the scratch directory (not the instance).
-  static Result<std::unique_ptr<WarmProxyService>> Create(engine::Template tmpl, Metrics& metrics);
+  // Removes stale scratch directories of `data_dir`, makes this one's (not
+  // the instance).
+  static Result<std::unique_ptr<WarmProxyService>> Create(engine::Template tmpl, Metrics& metrics,
+                                                          const std::string& data_dir);
   ~WarmProxyService();  // Stop()
 
   Router Routes();
 
   // Waits for queued queries, drops the instance, removes the directory.
-  void Stop();
+  // False if the queries were not done by `deadline`: then the service must
+  // be leaked (its thread may be stuck in guest code; see bounded_join.h).
+  bool Stop(std::chrono::steady_clock::time_point deadline =
+                std::chrono::steady_clock::time_point::max());
 
   const std::string& data_dir() const { return data_dir_; }
   bool warm() const { return warm_; }
@@ -51,6 +59,9 @@ class WarmProxyService {
   WarmProxyService(engine::Template tmpl, std::string scratch, Metrics& metrics);
   void Query(const QueryRequest& request, bool detailed,
              std::chrono::steady_clock::time_point start, Respond respond);
+  // On thread_: creates the instance if needed and runs the query.
+  Reply RunQuery(const std::string& wire, bool detailed,
+                 std::chrono::steady_clock::time_point start);
   Reply StatusReply() const;
 
   const engine::Template template_;
@@ -66,8 +77,7 @@ class WarmProxyService {
   std::atomic<bool> stopped_{false};
 };
 
-// A fresh directory for data that need not survive: under /dev/shm when it
-// is a writable directory, else under the system temp dir.
-Result<std::string> make_memory_scratch_dir(const std::string& name_prefix);
+// The name prefix of the warm proxy's scratch directories.
+inline constexpr const char* kWarmProxyScratchPrefix = "pgthaw-warm-proxy";
 
 }  // namespace pgthaw::server

@@ -102,6 +102,17 @@ std::string Metrics::Render() const {
         << "pgthaw_runtime_cold_starts_total{runtime=\"" << name << "\",kind=\"booted\"} "
         << s.cold_starts_booted << "\n";
   }
+  out << "# HELP pgthaw_tenants_created_total New tenants (directories) the runtime made.\n"
+      << "# TYPE pgthaw_tenants_created_total counter\n";
+  for (const auto& [name, rt] : runtimes_) {
+    out << "pgthaw_tenants_created_total{runtime=\"" << name << "\"} "
+        << rt->stats().tenants_created << "\n";
+  }
+  out << "# HELP pgthaw_queued_requests Work items waiting for their tenant's turn.\n"
+      << "# TYPE pgthaw_queued_requests gauge\n";
+  for (const auto& [name, rt] : runtimes_) {
+    out << "pgthaw_queued_requests{runtime=\"" << name << "\"} " << rt->stats().queued << "\n";
+  }
   out << "# HELP pgthaw_hibernations_total Tenants hibernated.\n"
       << "# TYPE pgthaw_hibernations_total counter\n";
   for (const auto& [name, rt] : runtimes_) {

@@ -5,6 +5,9 @@
 //   pgthaw_cold_starts_total{role,kind}                         counter
 //   pgthaw_tenants{runtime,state="warm"|"hibernated"|"pool"}    gauge
 //   pgthaw_runtime_cold_starts_total{runtime,kind}              counter
+//   pgthaw_tenants_created_total{runtime}                       counter
+//   pgthaw_queued_requests{runtime}                             gauge
+//   pgthaw_hibernations_total{runtime}                          counter
 //   pgthaw_warm_memory_bytes{runtime}                           gauge
 //   pgthaw_warm_proxy_instances                                 gauge
 //   pgthaw_process_resident_memory_bytes                        gauge

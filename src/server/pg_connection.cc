@@ -16,6 +16,8 @@
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
 #include "pgwire/wire_format.h"
+#include "runtime/admission.h"
+#include "server/pg_backend_key.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
@@ -96,6 +98,9 @@ bool read_report(std::string_view reply, std::vector<std::pair<std::string, std:
 
 // SQLSTATE for a failure of the runtime or the engine.
 std::string_view sqlstate_for(const Status& status) {
+  if (runtime::IsQueueFull(status) || runtime::IsTooManyTenants(status)) {
+    return "53300";  // too_many_connections
+  }
   switch (status.code()) {
     case StatusCode::kUnavailable:
       return "57P01";  // admin_shutdown
@@ -126,12 +131,15 @@ void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket 
   {
     std::lock_guard lock(shared->mutex);
     if (shared->stopped) return;  // the socket closes as it goes out of scope
-    int32_t pid = shared->next_pid++;
-    if (shared->next_pid <= 0) shared->next_pid = 1;
-    auto secret = static_cast<uint32_t>(shared->random());
+    auto key = new_backend_key([&](int32_t pid) { return shared->connections.count(pid) > 0; });
+    if (!key.ok()) {
+      spdlog::error("pg listener: refusing a connection: {}", key.status().ToString());
+      return;
+    }
     uint64_t id = shared->next_id++;
-    connection = std::make_shared<PgConnection>(shared, std::move(socket), pid, secret, id);
-    shared->connections[pid] = connection;
+    connection =
+        std::make_shared<PgConnection>(shared, std::move(socket), key->pid, key->secret, id);
+    shared->connections[key->pid] = connection;
   }
   auto executor = connection->socket_.get_executor();
   asio::co_spawn(executor, connection->Run(), [connection](std::exception_ptr e) {
@@ -543,6 +551,16 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
                                        SettingsEffect effect) {
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
   Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
+  if (runtime::IsQueueFull(out.status)) {
+    // Nothing ran (runtime/admission.h): an ERROR, the connection stays.
+    // After a Flush the ReadyForQuery waits for the Sync, as in Postgres.
+    if (!ends_with_flush) co_return co_await Refuse(sqlstate_for(out.status), out.status.message());
+    std::string reply;
+    (void)pgwire::backend::error_response(reply, "ERROR", sqlstate_for(out.status),
+                                          out.status.message());
+    refused_until_sync_ = true;
+    co_return co_await Write(std::move(reply));
+  }
   if (!out.status.ok()) {
     holding_ = false;
     // A hold the runtime ended carries Postgres' own words.

@@ -50,7 +50,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 
 #include "common/status.h"
@@ -95,9 +94,7 @@ struct PgListenerShared {
   std::mutex mutex;
   std::map<int32_t, std::weak_ptr<PgConnection>> connections;  // by BackendKeyData pid
   std::map<std::string, SessionUser> session_users;            // by tenant id
-  int32_t next_pid = 1;
-  uint64_t next_id = 1;
-  std::mt19937_64 random{std::random_device{}()};
+  uint64_t next_id = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
   bool stopped = false;
 };
 

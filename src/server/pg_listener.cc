@@ -12,6 +12,9 @@
 #include <exception>
 #include <utility>
 
+#include "server/accept_backoff.h"
+#include "server/socket_tuning.h"
+
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -36,19 +39,23 @@ struct PgListener::State {
 namespace {
 
 asio::awaitable<void> accept_loop(std::shared_ptr<PgListener::State> state) {
+  AcceptBackoff backoff("pg listener");
   for (;;) {
     tcp::socket socket(asio::make_strand(state->io));
     boost::system::error_code ec;
     co_await state->acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (!state->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
-      // Out of fds and the like: wait a little instead of spinning.
-      spdlog::warn("pg listener: accept: {}", ec.message());
-      asio::steady_timer pause(state->acceptor.get_executor(), std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      // Out of descriptors: pause instead of spinning (AcceptBackoff).
+      std::chrono::milliseconds pause = backoff.Failed(ec);
+      if (pause.count() > 0) {
+        asio::steady_timer timer(state->acceptor.get_executor(), pause);
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ec);
+    backoff.Succeeded();
+    tune_accepted_socket(socket);
     PgConnection::Launch(state->shared, std::move(socket));
   }
 }

@@ -18,12 +18,14 @@
 #include <future>
 #include <memory>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "engine/test_support.h"
 #include "pgwire/backend.h"
 #include "pgwire/frontend.h"
 #include "pgwire/wire_format.h"
+#include "server/pg_backend_key.h"
 
 namespace pgthaw::server {
 namespace {
@@ -650,6 +652,45 @@ TEST_F(PgListenerTest, SslRequestIsDeclined) {
   EXPECT_EQ(value(prefer.get(), "select 1"), "1");
   Conn require(PQconnectdb(conninfo("ssl", "sslmode=require").c_str()));
   EXPECT_EQ(PQstatus(require.get()), CONNECTION_BAD);
+}
+
+TEST_F(PgListenerTest, BackendPidsAndCancelKeysAreRandomAndUnique) {
+  // Raw startups, to read each BackendKeyData (libpq hides the key).
+  constexpr int kConnections = 40;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  std::vector<int32_t> pids;
+  std::set<uint32_t> secrets;
+  for (int i = 0; i < kConnections; ++i) {
+    clients.push_back(std::make_unique<RawClient>(listener_->port()));
+    clients.back()->send(startup_packet({{"user", "raw"}, {"database", "keys"}}));
+    for (const auto& m : clients.back()->read_until_ready()) {
+      if (m.type != 'K') continue;
+      auto key = pgwire::decode_backend_key_data(m.payload);
+      ASSERT_TRUE(key.ok()) << key.status().ToString();
+      EXPECT_GT(key->pid, 0);
+      pids.push_back(key->pid);
+      secrets.insert(key->secret_key32());
+    }
+  }
+  ASSERT_EQ(pids.size(), static_cast<size_t>(kConnections));
+  EXPECT_EQ(std::set<int32_t>(pids.begin(), pids.end()).size(), pids.size()) << "pid reused";
+  EXPECT_EQ(secrets.size(), pids.size()) << "cancel key reused";
+  // Sequential pids would tell one client the pids of the others.
+  int consecutive = 0;
+  for (size_t i = 1; i < pids.size(); ++i) consecutive += (pids[i] - pids[i - 1] == 1);
+  EXPECT_LT(consecutive, 3);
+}
+
+TEST(PgBackendKey, PidsTakenAreSkippedAndAFullTableIsAnError) {
+  std::set<int32_t> seen;
+  for (int i = 0; i < 100; ++i) {
+    auto key = new_backend_key([&](int32_t pid) { return seen.count(pid) > 0; });
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    EXPECT_GT(key->pid, 0);
+    EXPECT_TRUE(seen.insert(key->pid).second);
+  }
+  auto none = new_backend_key([](int32_t) { return true; });
+  EXPECT_EQ(none.status().code(), StatusCode::kResourceExhausted);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,8 @@
 
 #include "engine/test_support.h"
 #include "server/http_test_client.h"
+#include "server/http_warm_proxy_routes.h"
+#include "server/owned_scratch_dir.h"
 
 namespace pgthaw::server {
 namespace {
@@ -111,6 +114,75 @@ class ServeChild {
     if (pid_ > 0) kill(pid_, signo);
   }
 
+  // RLIMIT_NOFILE (soft and hard) of the next starts, set in the child
+  // before exec.
+  void set_open_files_limit(rlim_t limit) { open_files_limit_ = limit; }
+
+  // Spawns the server without waiting for it (e.g. one expected to fail).
+  ::testing::AssertionResult Spawn() {
+    if (pid_ > 0) return ::testing::AssertionFailure() << "already running";
+    ports_ = free_ports(4);
+    if (ports_.size() != 4) return ::testing::AssertionFailure() << "no free ports";
+    ++starts_;
+    auto at = [](unsigned short port) { return "127.0.0.1:" + std::to_string(port); };
+    std::vector<std::string> args = {PGTHAW_BINARY,
+                                     "serve",
+                                     "--role",
+                                     "all",
+                                     "--data-dir",
+                                     data_dir_,
+                                     "--factory-listen",
+                                     at(factory_port()),
+                                     "--consumer-listen",
+                                     at(consumer_port()),
+                                     "--warm-proxy-listen",
+                                     at(warm_proxy_port()),
+                                     "--pg-listen",
+                                     at(pg_port())};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    // Everything the child touches is made before fork: after it, only
+    // async-signal-safe calls (the test process may have other threads).
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::string out = stdout_path(starts_), err = stderr_path(starts_);
+    rlimit files{open_files_limit_, open_files_limit_};
+    bool limit_files = open_files_limit_ != 0;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
+    if (pid == 0) {
+      // The test process may ignore SIGPIPE or block signals; exec keeps
+      // both, and the server must see SIGTERM.
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      for (int signo : {SIGPIPE, SIGTERM, SIGINT}) sigaction(signo, &dfl, nullptr);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(126);
+      int in_fd = open("/dev/null", O_RDONLY);
+      int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err_fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in_fd < 0 || out_fd < 0 || err_fd < 0) _exit(126);
+      dup2(in_fd, 0);
+      dup2(out_fd, 1);
+      dup2(err_fd, 2);
+      // The test process's other descriptors must not count against the limit.
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
+      if (limit_files && setrlimit(RLIMIT_NOFILE, &files) != 0) _exit(125);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    pid_ = pid;
+    return ::testing::AssertionSuccess();
+  }
+
+  pid_t pid() const { return pid_; }
+  std::string current_stderr() const { return read_file(stderr_path(starts_)); }
+  std::string current_stdout() const { return read_file(stdout_path(starts_)); }
+
   // The child's wait status once it exits within `timeout`, else nullopt.
   std::optional<int> WaitExit(Clock::duration timeout) {
     Clock::time_point deadline = Clock::now() + timeout;
@@ -161,57 +233,9 @@ class ServeChild {
 
   ::testing::AssertionResult StartOnce(bool* port_clash) {
     *port_clash = false;
-    if (pid_ > 0) return ::testing::AssertionFailure() << "already running";
-    ports_ = free_ports(4);
-    if (ports_.size() != 4) return ::testing::AssertionFailure() << "no free ports";
-    ++starts_;
-    auto at = [](unsigned short port) { return "127.0.0.1:" + std::to_string(port); };
-    std::vector<std::string> args = {PGTHAW_BINARY,
-                                     "serve",
-                                     "--role",
-                                     "all",
-                                     "--data-dir",
-                                     data_dir_,
-                                     "--factory-listen",
-                                     at(factory_port()),
-                                     "--consumer-listen",
-                                     at(consumer_port()),
-                                     "--warm-proxy-listen",
-                                     at(warm_proxy_port()),
-                                     "--pg-listen",
-                                     at(pg_port())};
-    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-    // Everything the child touches is made before fork: after it, only
-    // async-signal-safe calls (the test process may have other threads).
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    ::testing::AssertionResult spawned = Spawn();
+    if (!spawned) return spawned;
     std::string out = stdout_path(starts_), err = stderr_path(starts_);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return ::testing::AssertionFailure() << "fork: " << std::strerror(errno);
-    if (pid == 0) {
-      // The test process may ignore SIGPIPE or block signals; exec keeps
-      // both, and the server must see SIGTERM.
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      for (int signo : {SIGPIPE, SIGTERM, SIGINT}) sigaction(signo, &dfl, nullptr);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(126);
-      int in_fd = open("/dev/null", O_RDONLY);
-      int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err_fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (in_fd < 0 || out_fd < 0 || err_fd < 0) _exit(126);
-      dup2(in_fd, 0);
-      dup2(out_fd, 1);
-      dup2(err_fd, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    pid_ = pid;
 
     Clock::time_point deadline = Clock::now() + kStartTimeout;
     while (read_file(out).find("pgthaw serve: ready") == std::string::npos) {
@@ -237,6 +261,7 @@ class ServeChild {
   std::vector<unsigned short> ports_;
   pid_t pid_ = -1;
   int starts_ = 0;
+  rlim_t open_files_limit_ = 0;  // 0: inherit
 };
 
 json query(const std::string& tenant, const std::string& sql) {
@@ -269,6 +294,58 @@ double metric(unsigned short port, const std::string& series) {
     if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
   }
   return -1;
+}
+
+// True if an established TCP socket with local port `port` has its
+// keepalive timer running (/proc/net/tcp{,6} column "tr" is 2): the server
+// side of a connection to `port` had SO_KEEPALIVE set.
+bool keepalive_on_server_socket(unsigned short port) {
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream lines(read_file(table));
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+      std::istringstream f(line);
+      std::string slot, local, remote, state, queues, timer;
+      if (!(f >> slot >> local >> remote >> state >> queues >> timer)) continue;
+      size_t colon = local.rfind(':');
+      if (colon == std::string::npos || state != "01") continue;
+      if (std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
+      if (timer.rfind("02:", 0) == 0) return true;
+    }
+  }
+  return false;
+}
+
+size_t open_descriptors(pid_t pid) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+// A raw TCP connection to 127.0.0.1:port (-1 if refused).
+int tcp_connect(unsigned short port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 struct ConnDeleter {
@@ -671,6 +748,261 @@ TEST_F(ServeProcess, IdleHibernationThenThawKeepsData) {
       testing::post_json(server_->factory_port(), "/query", query("idle-f", "select v from t"));
   EXPECT_EQ(cold_kind(fafter), "thawed") << fafter.body;
   EXPECT_EQ(column(fafter), std::vector<std::string>{"before-sleep"});
+}
+
+// ---- The process and its doors (issue 8) ------------------------------------------
+
+TEST_F(ServeProcess, SecondServeOnTheSameDataDirExitsAtOnce) {
+  ASSERT_TRUE(StartServer());
+  fs::create_directories(dir_.sub("second"));
+  ServeChild second(dir_.sub("data"), dir_.sub("second"), {});
+  ASSERT_TRUE(second.Spawn());
+  std::optional<int> status = second.WaitExit(30s);
+  ASSERT_TRUE(status.has_value()) << "the second serve is still running";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << "wait status " << *status;
+  std::string err = second.current_stderr();
+  EXPECT_NE(err.find("data directory " + dir_.sub("data") + " is in use"), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("pid " + std::to_string(server_->pid())), std::string::npos) << err;
+  EXPECT_EQ(second.current_stdout().find("ready"), std::string::npos);
+
+  // The first one goes on.
+  EXPECT_EQ(column(direct(server_->consumer_port(), "first", "select 'still here'")),
+            std::vector<std::string>{"still here"});
+  // The lock dies with its process, however it ends.
+  server_->Signal(SIGKILL);
+  ASSERT_TRUE(server_->WaitExit(10s).has_value());
+  ASSERT_TRUE(second.Start()) << second.logs();
+  EXPECT_EQ(column(direct(second.consumer_port(), "first", "select 'next owner'")),
+            std::vector<std::string>{"next owner"});
+}
+
+TEST_F(ServeProcess, RunningOutOfDescriptorsBacksOffAndRecovers) {
+  // The idle server's own descriptors, measured, plus room for one warm
+  // tenant and a few clients: then more clients than that.
+  ASSERT_TRUE(StartServer({"--pool-size", "0"}));
+  ASSERT_EQ(direct(server_->consumer_port(), "fd", "create table t (n int)").status, 200);
+  const size_t in_use = open_descriptors(server_->pid());
+  ASSERT_GT(in_use, 0u);
+  server_->Signal(SIGTERM);
+  ASSERT_TRUE(server_->WaitExit(60s).has_value());
+
+  const rlim_t limit = in_use + 24;
+  server_->set_open_files_limit(limit);
+  ASSERT_TRUE(server_->Start());
+  EXPECT_NE(server_->current_stderr().find("open files limit " + std::to_string(limit)),
+            std::string::npos);
+  // Warm the tenant while descriptors are still free.
+  ASSERT_EQ(direct(server_->consumer_port(), "fd", "insert into t values (1)").status, 200);
+  const size_t log_before = server_->current_stderr().size();
+
+  std::vector<int> clients;
+  for (int i = 0; i < static_cast<int>(limit) + 100; ++i) {
+    unsigned short port = i % 2 ? server_->pg_port() : server_->consumer_port();
+    int fd = tcp_connect(port);  // the backlog takes what the server cannot accept
+    if (fd >= 0) clients.push_back(fd);
+  }
+  ASSERT_GT(clients.size(), static_cast<size_t>(limit));
+  // Let both accept loops hit EMFILE for a while.
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_FALSE(server_->WaitExit(0s).has_value()) << "the server died";
+  std::string log = server_->current_stderr().substr(log_before);
+  EXPECT_LT(log.size(), size_t{16} << 10) << "the log grew by " << log.size() << " bytes";
+  EXPECT_GE(count_of(log, "Too many open files"), 1u) << log;
+  EXPECT_LE(count_of(log, "Too many open files"), 6u) << log;
+
+  std::cerr << "[ info ] " << in_use << " descriptors idle, limit " << limit << ", "
+            << clients.size() << " clients; the log grew by " << log.size() << " bytes:\n"
+            << log;
+  for (int fd : clients) close(fd);
+  // Accepting again: the backlog drains as the server closes the dead clients.
+  Clock::time_point deadline = Clock::now() + 60s;
+  HttpResult r;
+  while ((r = direct(server_->consumer_port(), "fd", "select count(*) from t")).status != 200) {
+    ASSERT_LT(Clock::now(), deadline) << "no answer after the clients closed: " << r.error;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(column(r), std::vector<std::string>{"1"});
+  std::string conninfo = "host=127.0.0.1 port=" + std::to_string(server_->pg_port()) +
+                         " dbname=fd user=u connect_timeout=30";
+  PgConn conn(PQconnectdb(conninfo.c_str()));
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  PgResult res(PQexec(conn.get(), "select count(*) from t"));
+  ASSERT_EQ(PQresultStatus(res.get()), PGRES_TUPLES_OK) << PQerrorMessage(conn.get());
+  EXPECT_STREQ(PQgetvalue(res.get(), 0, 0), "1");
+  EXPECT_LT(server_->current_stderr().size() - log_before, size_t{32} << 10);
+}
+
+TEST_F(ServeProcess, StaleWarmProxyDirectoryOfAKilledServerIsRemovedAtStart) {
+  ASSERT_TRUE(StartServer());
+  HttpResult q = testing::post_json(server_->warm_proxy_port(), "/query",
+                                    {{"sql", "create table t (x int); insert into t values (1)"}});
+  ASSERT_EQ(q.status, 200) << q.body;
+  HttpResult status = testing::http_call(server_->warm_proxy_port(), "GET", "/status");
+  ASSERT_EQ(status.status, 200) << status.body;
+  fs::path scratch = fs::path(status.json["instance"]["dataDir"].get<std::string>()).parent_path();
+  ASSERT_TRUE(fs::is_directory(scratch)) << scratch;
+  const std::string start = owned_scratch_name_start(kWarmProxyScratchPrefix, dir_.sub("data"));
+  EXPECT_EQ(scratch.filename().string().rfind(start + std::to_string(server_->pid()) + "-", 0), 0u)
+      << scratch;
+
+  server_->Signal(SIGKILL);
+  ASSERT_TRUE(server_->WaitExit(10s).has_value());
+  ASSERT_TRUE(fs::is_directory(scratch)) << "SIGKILL left nothing to clean up";
+
+  // Not provably stale: a live pid (this test), and a dead pid of another data directory.
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  waitpid(dead, nullptr, 0);
+  fs::path live = scratch.parent_path() / (start + std::to_string(getpid()) + "-aaaaaa");
+  fs::path other = scratch.parent_path() /
+                   (owned_scratch_name_start(kWarmProxyScratchPrefix, dir_.sub("elsewhere")) +
+                    std::to_string(dead) + "-bbbbbb");
+  fs::create_directories(live);
+  fs::create_directories(other);
+
+  ASSERT_TRUE(server_->Start());
+  EXPECT_FALSE(fs::exists(scratch)) << scratch << " is still there";
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_NE(server_->current_stderr().find("removed " + scratch.string()), std::string::npos);
+  fs::remove_all(live);
+  fs::remove_all(other);
+  // The new instance starts empty, in its own directory.
+  HttpResult again =
+      testing::post_json(server_->warm_proxy_port(), "/query",
+                         {{"sql", "select count(*) from pg_class where relname = 't'"}});
+  EXPECT_EQ(column(again), std::vector<std::string>{"0"});
+}
+
+TEST_F(ServeProcess, ShutdownTimeoutEndsAServerStuckInEndlessLoops) {
+  ASSERT_TRUE(StartServer({"--shutdown-timeout", "2"}));
+  ASSERT_EQ(direct(server_->consumer_port(), "kept",
+                   "create table t (v text); insert into t values ('committed')")
+                .status,
+            200);
+  const std::string endless = "do $$begin loop end loop; end$$";
+  // One endless loop over HTTP, one over the wire: on two cores both workers.
+  HttpResult http_loop;
+  std::thread http_client([&] {
+    HttpClient client(server_->consumer_port());
+    http_loop = client.Call("POST", "/direct", query("loop-http", endless).dump());
+  });
+  std::string conninfo = "host=127.0.0.1 port=" + std::to_string(server_->pg_port()) +
+                         " dbname=loop-wire user=u connect_timeout=30";
+  PgConn wire(PQconnectdb(conninfo.c_str()));
+  ASSERT_EQ(PQstatus(wire.get()), CONNECTION_OK) << PQerrorMessage(wire.get());
+  ASSERT_EQ(PQsendQuery(wire.get(), endless.c_str()), 1);
+  const std::string warm = R"(pgthaw_tenants{runtime="tenants",state="warm"})";
+  Clock::time_point deadline = Clock::now() + 60s;
+  while (metric(server_->consumer_port(), warm) < 3) {
+    ASSERT_LT(Clock::now(), deadline) << "the looping tenants never started";
+    std::this_thread::sleep_for(50ms);
+  }
+
+  Clock::time_point signalled_at = Clock::now();
+  server_->Signal(SIGTERM);
+  std::optional<int> status = server_->WaitExit(30s);
+  ASSERT_TRUE(status.has_value()) << "still running 30 s after SIGTERM (--shutdown-timeout 2)";
+  std::cerr
+      << "[ info ] exit "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled_at).count()
+      << " ms after SIGTERM\n";
+  http_client.join();
+  EXPECT_EQ(http_loop.status, 0) << "the endless loop answered: " << http_loop.body;
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << "wait status " << *status;
+  EXPECT_NE(server_->current_stderr().find("shutdown timed out"), std::string::npos);
+
+  // Abandoned tenants come back from their files.
+  ASSERT_TRUE(server_->Start());
+  HttpResult kept = direct(server_->consumer_port(), "kept", "select v from t");
+  EXPECT_EQ(column(kept), std::vector<std::string>{"committed"});
+  EXPECT_EQ(cold_kind(kept), "booted") << kept.body;
+  EXPECT_EQ(column(direct(server_->consumer_port(), "loop-http", "select 1")),
+            std::vector<std::string>{"1"});
+}
+
+TEST_F(ServeProcess, AdmissionLimitsAnswer503AndSqlstate53300) {
+  ASSERT_TRUE(StartServer({"--max-queued-per-tenant", "1", "--max-tenants", "3"}));
+  const unsigned short http = server_->consumer_port();
+  auto pg = [&](const std::string& tenant) {
+    std::string conninfo = "host=127.0.0.1 port=" + std::to_string(server_->pg_port()) +
+                           " dbname=" + tenant + " user=u connect_timeout=30";
+    return PgConn(PQconnectdb(conninfo.c_str()));
+  };
+  ASSERT_EQ(direct(http, "adm", "create table t (n int)").status, 200);
+
+  // H holds the tenant inside a transaction; B waits behind it (the one
+  // item allowed to wait); then the queue is full.
+  PgConn idle = pg("adm");
+  ASSERT_EQ(PQstatus(idle.get()), CONNECTION_OK) << PQerrorMessage(idle.get());
+  PgConn holder = pg("adm");
+  ASSERT_EQ(PQstatus(holder.get()), CONNECTION_OK) << PQerrorMessage(holder.get());
+  PgResult begun(PQexec(holder.get(), "begin; insert into t values (1)"));
+  ASSERT_EQ(PQresultStatus(begun.get()), PGRES_COMMAND_OK) << PQerrorMessage(holder.get());
+  HttpResult waiting;
+  std::thread waiter([&] { waiting = direct(http, "adm", "select count(*) from t"); });
+  const std::string queued = R"(pgthaw_queued_requests{runtime="tenants"})";
+  Clock::time_point deadline = Clock::now() + 30s;
+  while (metric(http, queued) != 1) {
+    ASSERT_LT(Clock::now(), deadline) << "the waiting request never queued";
+    std::this_thread::sleep_for(20ms);
+  }
+  // Every accepted socket has TCP keepalive on. (While sent data waits for
+  // its ACK, /proc shows the retransmit timer instead: look again.)
+  for (unsigned short port : {server_->pg_port(), http}) {
+    Clock::time_point until = Clock::now() + 10s;
+    while (!keepalive_on_server_socket(port) && Clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(keepalive_on_server_socket(port)) << port << "\n" << read_file("/proc/net/tcp");
+  }
+
+  HttpResult full = direct(http, "adm", "select 1");
+  EXPECT_EQ(full.status, 503) << full.body;
+  EXPECT_EQ(full.json["error"].value("code", ""), "resource_exhausted") << full.body;
+  EXPECT_NE(full.body.find("too many requests queued"), std::string::npos) << full.body;
+
+  PgResult refused(PQexec(idle.get(), "select 1"));
+  EXPECT_EQ(PQresultStatus(refused.get()), PGRES_FATAL_ERROR);
+  const char* code = PQresultErrorField(refused.get(), PG_DIAG_SQLSTATE);
+  EXPECT_STREQ(code ? code : "", "53300") << PQerrorMessage(idle.get());
+  EXPECT_NE(std::string(PQerrorMessage(idle.get())).find("too many requests queued"),
+            std::string::npos);
+  EXPECT_EQ(PQstatus(idle.get()), CONNECTION_OK) << "an ERROR must not close the connection";
+  PgConn late = pg("adm");
+  EXPECT_EQ(PQstatus(late.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(late.get())).find("too many requests queued"),
+            std::string::npos)
+      << PQerrorMessage(late.get());
+
+  // The holder commits past the full queue; then everyone is served.
+  PgResult committed(PQexec(holder.get(), "commit"));
+  EXPECT_EQ(PQresultStatus(committed.get()), PGRES_COMMAND_OK) << PQerrorMessage(holder.get());
+  waiter.join();
+  EXPECT_EQ(column(waiting), std::vector<std::string>{"1"});
+  PgResult served(PQexec(idle.get(), "select count(*) from t"));
+  ASSERT_EQ(PQresultStatus(served.get()), PGRES_TUPLES_OK) << PQerrorMessage(idle.get());
+  EXPECT_STREQ(PQgetvalue(served.get(), 0, 0), "1");
+
+  // Tenants: "adm" and two more; the fourth is refused, over HTTP and the wire.
+  ASSERT_EQ(direct(http, "second", "select 1").status, 200);
+  PgConn third = pg("third");
+  ASSERT_EQ(PQstatus(third.get()), CONNECTION_OK) << PQerrorMessage(third.get());
+  HttpResult fourth = direct(http, "fourth", "select 1");
+  EXPECT_EQ(fourth.status, 503) << fourth.body;
+  EXPECT_EQ(fourth.json["error"].value("code", ""), "resource_exhausted") << fourth.body;
+  EXPECT_NE(fourth.body.find("too many tenants"), std::string::npos) << fourth.body;
+  PgConn fifth = pg("fifth");
+  EXPECT_EQ(PQstatus(fifth.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(fifth.get())).find("too many tenants"), std::string::npos)
+      << PQerrorMessage(fifth.get());
+  EXPECT_FALSE(fs::exists(dir_.sub("data") + "/tenants/fourth"));
+  EXPECT_FALSE(fs::exists(dir_.sub("data") + "/tenants/fifth"));
+  EXPECT_EQ(metric(http, R"(pgthaw_tenants_created_total{runtime="tenants"})"), 3);
+  // Existing tenants are still served.
+  EXPECT_EQ(column(direct(http, "second", "select 2")), std::vector<std::string>{"2"});
 }
 
 }  // namespace

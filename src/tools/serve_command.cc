@@ -2,9 +2,13 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -16,6 +20,7 @@
 #include "server/http_server.h"
 #include "server/http_services.h"
 #include "server/pg_listener.h"
+#include "tools/data_dir_lock.h"
 
 namespace pgthaw::tools {
 
@@ -44,7 +49,10 @@ std::vector<Key> keys(ServeArgs& a) {
           {"idle-in-transaction-timeout", nullptr, &a.idle_in_transaction_timeout_ms},
           {"memory-budget-mb", nullptr, &a.memory_budget_mb},
           {"max-body-bytes", nullptr, &a.max_body_bytes},
-          {"threads", nullptr, &a.threads}};
+          {"threads", nullptr, &a.threads},
+          {"shutdown-timeout", nullptr, &a.shutdown_timeout},
+          {"max-queued-per-tenant", nullptr, &a.max_queued_per_tenant},
+          {"max-tenants", nullptr, &a.max_tenants}};
 }
 
 bool flag_given(const ServeArgs& a, const std::string& name) {
@@ -101,6 +109,7 @@ struct Plan {
   server::HttpServicesOptions services;
   std::optional<tcp::endpoint> pg_listen;
   unsigned io_threads = 1;
+  std::chrono::milliseconds shutdown_timeout{30'000};
 };
 
 // Every configuration error at once, or the plan.
@@ -165,6 +174,12 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   range("memory-budget-mb", a.memory_budget_mb, 1, int64_t{1} << 30);
   range("max-body-bytes", a.max_body_bytes, 1, int64_t{1} << 34);
   range("threads", a.threads, 0, 1024);
+  range("shutdown-timeout", a.shutdown_timeout, 1, int64_t{1} << 30);
+  range("max-queued-per-tenant", a.max_queued_per_tenant, 0, int64_t{1} << 30);
+  range("max-tenants", a.max_tenants, 0, int64_t{1} << 40);
+  plan.shutdown_timeout = std::chrono::seconds(std::max<int64_t>(1, a.shutdown_timeout));
+  o.max_queued_per_tenant = static_cast<uint64_t>(std::max<int64_t>(0, a.max_queued_per_tenant));
+  o.max_tenants = static_cast<uint64_t>(std::max<int64_t>(0, a.max_tenants));
   o.pool_size = static_cast<unsigned>(std::max<int64_t>(0, a.pool_size));
   o.idle_timeout_ms = a.idle_timeout_ms;
   o.statement_timeout_ms = a.statement_timeout_ms;
@@ -206,6 +221,42 @@ void print_banner(const server::HttpServices& s, const server::PgListener* pg,
   std::cout.flush();
 }
 
+// Each warm tenant holds dozens of descriptors and every client one more:
+// the soft limit (often 1024) is raised to the hard one.
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("serve: getrlimit(RLIMIT_NOFILE): {}", std::strerror(errno));
+    return;
+  }
+  const rlim_t before = limit.rlim_cur;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    // An unlimited hard limit is still capped by fs.nr_open: try that size.
+    if (raised.rlim_cur == RLIM_INFINITY) raised.rlim_cur = 1 << 20;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      limit = raised;
+    } else {
+      spdlog::warn("serve: setrlimit(RLIMIT_NOFILE, {}): {}", raised.rlim_cur,
+                   std::strerror(errno));
+    }
+  }
+  spdlog::info("serve: open files limit {} (was {}, hard limit {})", limit.rlim_cur, before,
+               limit.rlim_max);
+}
+
+// The last resort of a bounded shutdown: if the process still runs well
+// after the deadline (a wait that is not bounded somewhere), it ends here.
+void start_exit_watchdog(std::chrono::steady_clock::time_point deadline) {
+  std::thread([deadline] {
+    std::this_thread::sleep_until(deadline + std::chrono::seconds(10));
+    spdlog::error("serve: still running 10 s after the shutdown deadline; exiting now");
+    spdlog::default_logger()->flush();
+    _exit(1);
+  }).detach();
+}
+
 }  // namespace
 
 CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
@@ -245,6 +296,15 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
       ->capture_default_str();
   cmd->add_option("--threads", a.threads, "HTTP io threads (0: min(4, cores))")
       ->capture_default_str();
+  cmd->add_option("--shutdown-timeout", a.shutdown_timeout,
+                  "seconds from SIGTERM to exit; then running work is abandoned")
+      ->capture_default_str();
+  cmd->add_option("--max-queued-per-tenant", a.max_queued_per_tenant,
+                  "requests waiting per tenant before 503 / SQLSTATE 53300 (0: unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--max-tenants", a.max_tenants,
+                  "tenants per runtime; new ones beyond are refused (0: unlimited)")
+      ->capture_default_str();
   a.command = cmd;
   return cmd;
 }
@@ -259,6 +319,13 @@ int run_serve_command(ServeArgs args) {
     return 2;
   }
   if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
+
+  // Before anything touches the data directory.
+  if (Status locked = lock_data_dir(args.data_dir); !locked.ok()) {
+    std::cerr << "pgthaw serve: " << locked.message() << "\n";
+    return 1;
+  }
+  raise_open_files_limit();
 
   auto engine = engine::Engine::Open();
   if (!engine.ok()) {
@@ -317,17 +384,29 @@ int run_serve_command(ServeArgs args) {
   print_banner(**services, pg.get(), pg_host);
 
   int signo = stop_requested.get_future().get();
-  spdlog::info("serve: signal {}: draining", signo);
-  auto drain = std::chrono::seconds(30);
+  spdlog::info("serve: signal {}: draining (at most {} s)", signo,
+               plan.shutdown_timeout.count() / 1000);
+  const auto deadline = std::chrono::steady_clock::now() + plan.shutdown_timeout;
+  start_exit_watchdog(deadline);
   if (pg) {
     pg->Stop();
-    auto deadline = std::chrono::steady_clock::now() + drain;
     while (pg->connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  Status st = (*services)->Shutdown(drain);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  Status st = (*services)->Shutdown(std::max(left, std::chrono::milliseconds(0)));
   if (!st.ok()) spdlog::error("serve: shutdown: {}", st.ToString());
+  if ((*services)->abandoned()) {
+    // Threads are stuck in guest code: no destructor may run under them.
+    spdlog::error(
+        "serve: exiting without a clean shutdown; abandoned tenants recover from "
+        "their files at the next start");
+    spdlog::default_logger()->flush();
+    std::cout.flush();
+    _exit(1);
+  }
   pg.reset();
   stop_io();
   services->reset();

@@ -17,9 +17,20 @@
 //   memory-budget-mb = 4096
 //   max-body-bytes = 1048576
 //   threads = 4                   # io threads; the runtime sizes its own pool
+//   shutdown-timeout = 30         # seconds from SIGTERM to exit, at most
+//   max-queued-per-tenant = 64    # then 503 / SQLSTATE 53300; 0: unlimited
+//   max-tenants = 0               # per runtime; 0: unlimited
+//
+// At start: an exclusive lock on DATA/pgthaw.lock (data_dir_lock.h; a second
+// serve on the same data directory exits at once with status 1), the open
+// files limit raised to its hard limit (each warm tenant holds dozens of
+// descriptors), stale warm-proxy scratch directories removed.
 //
 // SIGTERM/SIGINT: stop accepting, drain requests in flight, hibernate warm
-// tenants (Runtime::Shutdown), exit 0.
+// tenants (Runtime::Shutdown), exit 0, all within --shutdown-timeout. Past
+// it, what still runs (a query in an endless loop) is abandoned and the
+// process exits with status 1 at once; abandoned tenants recover from their
+// files at the next start, as after a crash.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -43,7 +54,10 @@ struct ServeArgs {
   int64_t idle_in_transaction_timeout_ms = 60'000;
   int64_t memory_budget_mb = 4096;
   int64_t max_body_bytes = 1 << 20;
-  int64_t threads = 0;  // 0: min(4, cores)
+  int64_t threads = 0;            // 0: min(4, cores)
+  int64_t shutdown_timeout = 30;  // seconds
+  int64_t max_queued_per_tenant = 64;
+  int64_t max_tenants = 0;
 
   CLI::App* command = nullptr;  // set by add_serve_command; tells which flags were given
 };
