@@ -13,6 +13,7 @@
 #include "engine/process_env.h"
 #include "engine/snapshot.h"
 #include "host/host.h"
+#include "wasm/linear_memory.h"
 #include "wasm/memory_image.h"
 
 namespace pgthaw::engine {
@@ -32,7 +33,8 @@ class Instance::Impl {
     host_.reset();
     fs_.reset();
   }
-  Result<std::string> Exec(std::string_view messages);
+  Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
+  uint64_t PrivateMemoryBytes();
   Status Close();
   bool InTransaction();
   bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
@@ -45,6 +47,7 @@ class Instance::Impl {
   }
 
   void ResolveExports();
+  Result<std::string> RunMessages(std::string_view messages);
 
   const Engine* engine_ = nullptr;
   std::string data_dir_;
@@ -57,10 +60,39 @@ class Instance::Impl {
   std::unique_ptr<vfs::FileSystem> fs_;
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
+  // PrivateMemoryBytes(): the last measurement, when and at what size.
+  uint64_t private_bytes_ = 0;
+  std::chrono::steady_clock::time_point measured_at_{};
+  uint32_t measured_pages_ = 0;
   struct {
     wasm_rt_function_ptr_t loop_once, long_jmp, send_ready, flush, remaining, in_block;
   } fn_{};
 };
+
+namespace {
+
+// The guest's memory limit in wasm pages. At least the initial memory, and
+// below 65536 pages: wasm_rt_memory_t::size and emscripten_get_heap_max()'s
+// answer are 32 bits.
+uint32_t max_memory_pages(const EngineOptions& options) {
+  constexpr uint64_t kMaxPages = 65535;
+  uint64_t pages = options.tenant_memory_max_bytes / wasm::kPageBytes;
+  if (pages == 0 || pages > kMaxPages) pages = kMaxPages;
+  return static_cast<uint32_t>(std::max<uint64_t>(pages, host::HostOptions{}.initial_pages));
+}
+
+host::HostOptions backend_host_options(const EngineOptions& engine_options) {
+  host::HostOptions options;
+  options.module = "pglite";
+  options.program = kPostgresProgram;
+  options.environment = postgres_environment();
+  options.max_pages = max_memory_pages(engine_options);
+  return options;
+}
+
+constexpr auto kMeasureInterval = std::chrono::milliseconds(100);
+
+}  // namespace
 
 Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& what) {
   if (out.kind == host::CallOutcome::kTrapped) {
@@ -99,11 +131,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
 
-  host::HostOptions options;
-  options.module = "pglite";
-  options.program = kPostgresProgram;
-  options.environment = postgres_environment();
-  auto host = host::Host::Create(std::move(options), fs_.get());
+  auto host = host::Host::Create(backend_host_options(engine.options()), fs_.get());
   if (!host.ok()) return host.status();
   host_ = std::move(host).value();
 
@@ -121,12 +149,41 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   return Status::Ok();
 }
 
-Result<std::string> Instance::Impl::Exec(std::string_view messages) {
+Result<std::string> Instance::Impl::Exec(std::string_view messages, size_t max_reply_bytes) {
   if (closed_ || host_ == nullptr || host_->dead()) {
     return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
   }
   // Terminate never reaches Postgres: the session outlives its clients.
   if (!messages.empty() && messages[0] == 'X') return std::string();
+  host_->LimitOutput(max_reply_bytes);
+  Result<std::string> reply = RunMessages(messages);
+  bool overflowed = host_->output_overflowed();
+  host_->EndOutputLimit();
+  if (!reply.ok() || !overflowed) return reply;
+  std::string().swap(host_->output());  // give the capped buffer's memory back
+  return Status::ResourceExhausted("the reply passed " + std::to_string(max_reply_bytes) +
+                                   " bytes; the statement was cancelled");
+}
+
+uint64_t Instance::Impl::PrivateMemoryBytes() {
+  if (closed_ || host_ == nullptr || host_->dead()) return 0;
+  const wasm_rt_memory_t& memory = *host_->memory();
+  auto now = std::chrono::steady_clock::now();
+  if (memory.pages == measured_pages_ && now - measured_at_ < kMeasureInterval) {
+    return private_bytes_;
+  }
+  auto linear = wasm::private_resident_bytes(memory);
+  // Without pagemap, charge the whole memory: never less than it may hold.
+  uint64_t bytes = linear.ok() ? *linear : memory.size;
+  bytes += mapped_delta_pages_.size() * wasm::kOsPageBytes;
+  bytes += static_cast<uint64_t>(fs_->memdir_bytes());
+  private_bytes_ = bytes;
+  measured_at_ = now;
+  measured_pages_ = memory.pages;
+  return bytes;
+}
+
+Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
   host_->DeliverDueTimers();
   host_->SetInput(messages);
   host_->output().clear();
@@ -185,12 +242,9 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   PGTHAW_RETURN_IF_ERROR(fs_->restore_state(files->vfs));
   fs_ms = since(t);
 
-  host::HostOptions options;
-  options.module = "pglite";
-  options.program = kPostgresProgram;
-  options.environment = postgres_environment();
   auto host = host::Host::Restore(
-      std::move(options), fs_.get(), files->state, [&](wasm_rt_memory_t* memory) -> Status {
+      backend_host_options(engine.options()), fs_.get(), files->state,
+      [&](wasm_rt_memory_t* memory) -> Status {
         Clock::time_point at = Clock::now();
         PGTHAW_RETURN_IF_ERROR(
             wasm::map_image(memory, files->memory_path, files->meta.memory_pages));
@@ -311,7 +365,13 @@ Status Instance::Snapshot(const std::string& dir) { return impl_->Snapshot(dir);
 
 void Instance::Abandon() { impl_->Abandon(); }
 
-Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages); }
+Result<std::string> Instance::Exec(std::string_view messages) { return impl_->Exec(messages, 0); }
+
+Result<std::string> Instance::Exec(std::string_view messages, size_t max_reply_bytes) {
+  return impl_->Exec(messages, max_reply_bytes);
+}
+
+uint64_t Instance::PrivateMemoryBytes() { return impl_->PrivateMemoryBytes(); }
 
 bool Instance::InTransaction() const { return impl_->InTransaction(); }
 

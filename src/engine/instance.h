@@ -13,6 +13,8 @@
 // call returns kUnavailable.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +59,20 @@ class Instance {
 
   // Runs one batch of frontend messages; returns the backend's bytes.
   Result<std::string> Exec(std::string_view messages);
+  // The same with the reply capped at `max_reply_bytes` (0: no cap). A reply
+  // that would pass it is dropped as it is produced and the running
+  // statement is cancelled (it stops at its next CHECK_FOR_INTERRUPTS(), as
+  // for a CancelRequest); the call returns ResourceExhausted and the
+  // instance stays usable (a transaction block it was in is left aborted).
+  Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
+
+  // Private memory this instance holds: the resident anonymous pages of its
+  // linear memory (what it wrote since it was mapped), pages mapped from the
+  // snapshot delta it was thawed from, and its /tmp and /dev/shm files.
+  // Measured through /proc/self/pagemap when the memory grew or the last
+  // measurement is older than 100 ms, else the last value (so calling it
+  // after every request is cheap). Only between calls, by the owner.
+  uint64_t PrivateMemoryBytes();
 
   // False once closed, abandoned or killed by a trap: then only the files
   // are left (the next Boot recovers from them).

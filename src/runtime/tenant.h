@@ -79,6 +79,8 @@ struct Tenant {
   bool hibernate_wanted = false;
   Status last_hibernate;  // outcome of the last hibernation
   Clock::time_point last_used = Clock::now();
+  // What the memory budget charges for this tenant while warm (0 otherwise).
+  uint64_t memory_bytes = 0;
 };
 
 }  // namespace pgthaw::runtime
