@@ -92,6 +92,21 @@ host::HostOptions backend_host_options(const EngineOptions& engine_options) {
 
 constexpr auto kMeasureInterval = std::chrono::milliseconds(100);
 
+// WAL is written inside critical sections, so the disk quota never refuses
+// it (guest_filesystem.cc): keep it well inside the quota instead. A
+// quarter of the quota, between the minimum of two 16 MB segments and
+// Postgres' default of 1 GB; recycled segments kept down to that minimum.
+std::vector<std::string> with_wal_limits(std::vector<std::string> args,
+                                         const EngineOptions& options) {
+  if (options.tenant_disk_max_bytes == 0) return args;
+  uint64_t mb = std::clamp<uint64_t>(options.tenant_disk_max_bytes / 4 >> 20, 32, 1024);
+  std::vector<std::string> limits = {"-c", "max_wal_size=" + std::to_string(mb) + "MB", "-c",
+                                     "min_wal_size=32MB"};
+  // Options go before -D and the database name, which end the command line.
+  args.insert(args.begin() + 1, limits.begin(), limits.end());
+  return args;
+}
+
 }  // namespace
 
 Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& what) {
@@ -140,7 +155,8 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   host::CallOutcome out = host_->Call(
       [&] { host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{1}); });
   if (out.kind != host::CallOutcome::kReturned) return Fail(out, "pgl_setPGliteActive");
-  out = host_->CallMain(backend_arguments(engine.options().durable));
+  out = host_->CallMain(with_wal_limits(backend_arguments(engine.options().durable),
+                                        engine.options()));
   if (out.kind != host::CallOutcome::kExited || out.exit_status != kExitAlive) {
     return Fail(out, "postgres --single");
   }
@@ -162,7 +178,7 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, size_t max_r
   if (!reply.ok() || !overflowed) return reply;
   std::string().swap(host_->output());  // give the capped buffer's memory back
   return Status::ResourceExhausted("the reply passed " + std::to_string(max_reply_bytes) +
-                                   " bytes; the statement was cancelled");
+                                   " bytes and was dropped");
 }
 
 uint64_t Instance::Impl::PrivateMemoryBytes() {

@@ -60,10 +60,12 @@ class Instance {
   // Runs one batch of frontend messages; returns the backend's bytes.
   Result<std::string> Exec(std::string_view messages);
   // The same with the reply capped at `max_reply_bytes` (0: no cap). A reply
-  // that would pass it is dropped as it is produced and the running
-  // statement is cancelled (it stops at its next CHECK_FOR_INTERRUPTS(), as
-  // for a CancelRequest); the call returns ResourceExhausted and the
-  // instance stays usable (a transaction block it was in is left aborted).
+  // that would pass it is dropped as it is produced (nothing buffers it), the
+  // running statement is asked to stop as by a CancelRequest, and the call
+  // returns ResourceExhausted; the instance stays usable. PGlite's loop
+  // ignores that cancel today (Postgres drops cancels while DoingCommandRead,
+  // which PGlite leaves set), so the statement runs to its end and its
+  // effects stand; only its result is lost.
   Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
 
   // Private memory this instance holds: the resident anonymous pages of its

@@ -165,9 +165,10 @@ class Host {
   // A cap on output() until EndOutputLimit() (0: none). Past it, writes are
   // dropped while the backend sees them succeed (a failed write would be a
   // lost connection, FATAL), output_overflowed() turns true and the running
-  // statement is cancelled as by a CancelRequest (QueryCancelPending), so it
-  // stops at its next CHECK_FOR_INTERRUPTS(). EndOutputLimit() lifts the cap
-  // and withdraws a cancel the backend did not consume (callbacks.cc).
+  // statement is asked to stop as by a CancelRequest (QueryCancelPending;
+  // PGlite ignores it while its loop leaves DoingCommandRead set).
+  // EndOutputLimit() lifts the cap and withdraws a cancel the backend did not
+  // consume (callbacks.cc).
   void LimitOutput(size_t max_bytes);
   bool output_overflowed() const { return output_overflowed_; }
   void EndOutputLimit();

@@ -140,10 +140,11 @@ uint64_t result_json_bytes(std::string_view b, uint64_t stop_after) {
 
 Reply result_too_large_reply(uint64_t max_json_bytes) {
   Reply reply = error_reply(413, "result_too_large",
-                            "the result is larger than the server's limit for HTTP results "
-                            "(--max-result-bytes " +
+                            "the statement's result is larger than the server's limit for HTTP "
+                            "results (--max-result-bytes " +
                                 std::to_string(max_json_bytes) +
-                                " bytes); add a LIMIT or use the Postgres protocol");
+                                " bytes) and was not kept; add a LIMIT or use the Postgres "
+                                "protocol");
   reply.body["error"]["limitBytes"] = max_json_bytes;
   return reply;
 }
