@@ -20,7 +20,8 @@ bool relation_or_temp_file(std::string_view rel) {
   if (rel.starts_with("base/pgsql_tmp/")) return true;
   if (!rel.starts_with("base/") && !rel.starts_with("global/")) return false;
   std::string_view name = rel.substr(rel.rfind('/') + 1);
-  return starts_with_digit(name) || (name.size() > 1 && name[0] == 't' && starts_with_digit(name.substr(1)));
+  return starts_with_digit(name) ||
+         (name.size() > 1 && name[0] == 't' && starts_with_digit(name.substr(1)));
 }
 
 }  // namespace

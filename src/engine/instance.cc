@@ -155,8 +155,8 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   host::CallOutcome out = host_->Call(
       [&] { host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{1}); });
   if (out.kind != host::CallOutcome::kReturned) return Fail(out, "pgl_setPGliteActive");
-  out = host_->CallMain(with_wal_limits(backend_arguments(engine.options().durable),
-                                        engine.options()));
+  out = host_->CallMain(
+      with_wal_limits(backend_arguments(engine.options().durable), engine.options()));
   if (out.kind != host::CallOutcome::kExited || out.exit_status != kExitAlive) {
     return Fail(out, "postgres --single");
   }

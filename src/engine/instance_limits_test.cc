@@ -101,7 +101,8 @@ TEST(InstanceLimits, DiskQuotaGivesDiskFullAndTheDatabaseRecovers) {
   std::string error;
   for (int i = 0; i < 200 && error.empty(); ++i) {
     for (const pgwire::StatementResult& r :
-         run(db, "insert into filler select repeat(md5(g::text), 32) from generate_series(1, 500) g")) {
+         run(db,
+             "insert into filler select repeat(md5(g::text), 32) from generate_series(1, 500) g")) {
       if (r.error) error = r.error->sqlstate() + ": " + r.error->message();
     }
   }

@@ -122,8 +122,8 @@ class Runtime::Impl {
   bool accepting_ = true;
   bool stop_workers_ = false;
   bool stop_maintenance_ = false;
-  uint64_t warm_count_ = 0;        // tenants holding an instance
-  uint64_t hibernated_count_ = 0;  // tenant dirs with snapshot/meta.json
+  uint64_t warm_count_ = 0;         // tenants holding an instance
+  uint64_t hibernated_count_ = 0;   // tenant dirs with snapshot/meta.json
   uint64_t warm_memory_bytes_ = 0;  // sum of warm tenants' memory_bytes
   uint64_t created_ = 0, thawed_ = 0, booted_ = 0, pooled_ = 0, hibernations_ = 0;
 

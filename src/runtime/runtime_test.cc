@@ -408,9 +408,10 @@ TEST(Runtime, MemoryBudgetChargesEachTenantsMeasuredMemory) {
     EXPECT_EQ(scalar(db, "select length(repeat('x', 150000000))"), "150000000");
   });
   // Charged once the work item has returned (the runtime measures then).
-  EXPECT_TRUE(eventually(
-      [&] { return runtime->stats().warm_memory_bytes >= one + (uint64_t{150} << 20); }))
-      << one << " -> " << runtime->stats().warm_memory_bytes;
+  EXPECT_TRUE(eventually([&] {
+    return runtime->stats().warm_memory_bytes >= one + (uint64_t{150} << 20);
+  })) << one
+      << " -> " << runtime->stats().warm_memory_bytes;
   // Hibernation takes the tenant's charge off.
   ASSERT_TRUE(runtime->Hibernate("big").ok());
   uint64_t after = runtime->stats().warm_memory_bytes;

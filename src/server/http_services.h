@@ -41,7 +41,7 @@ struct HttpServicesOptions {
   unsigned runtime_threads = 0;  // 0: one per core
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_result_bytes = uint64_t{64} << 20;  // HTTP JSON results; past it 413
-  unsigned blocking_threads = 2;  // cold starts, /warmup
+  unsigned blocking_threads = 2;                   // cold starts, /warmup
   std::chrono::milliseconds binding_timeout{60'000};
 };
 

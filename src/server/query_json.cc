@@ -62,7 +62,8 @@ Reply sql_error_reply(const pgwire::ErrorFields& error) {
 std::atomic<uint64_t> g_max_result_bytes{kDefaultMaxResultBytes};
 
 uint32_t be32(std::string_view b, size_t at) {
-  return uint32_t{static_cast<uint8_t>(b[at])} << 24 | uint32_t{static_cast<uint8_t>(b[at + 1])} << 16 |
+  return uint32_t{static_cast<uint8_t>(b[at])} << 24 |
+         uint32_t{static_cast<uint8_t>(b[at + 1])} << 16 |
          uint32_t{static_cast<uint8_t>(b[at + 2])} << 8 | uint32_t{static_cast<uint8_t>(b[at + 3])};
 }
 

@@ -21,8 +21,7 @@ std::string reply_with(const std::vector<FieldDescription>& fields, const std::v
   std::string out;
   EXPECT_TRUE(pgwire::backend::row_description(out, fields).ok());
   for (const Row& row : rows) EXPECT_TRUE(pgwire::backend::data_row(out, row).ok());
-  EXPECT_TRUE(
-      pgwire::backend::command_complete(out, "SELECT " + std::to_string(rows.size())).ok());
+  EXPECT_TRUE(pgwire::backend::command_complete(out, "SELECT " + std::to_string(rows.size())).ok());
   pgwire::backend::ready_for_query(out, pgwire::TransactionStatus::kIdle);
   return out;
 }

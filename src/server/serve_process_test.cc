@@ -711,7 +711,8 @@ std::string pg_value(PGconn* conn, const std::string& sql) {
 bool pg_ok(PGconn* conn, const std::string& sql) {
   PgResult res(PQexec(conn, sql.c_str()));
   ExecStatusType st = PQresultStatus(res.get());
-  EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) << sql << ": " << PQerrorMessage(conn);
+  EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+      << sql << ": " << PQerrorMessage(conn);
   return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 

@@ -5,9 +5,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cctype>
 #include <filesystem>
 #include <future>
-#include <cctype>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -114,8 +114,12 @@ std::optional<uint64_t> parse_size(const std::string& text) {
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!unit.empty() && unit.back() == 'b') unit.pop_back();  // "MB", "MiB", "B"
   if (unit.size() == 2 && unit[1] == 'i') unit.pop_back();   // "Mi"
-  int shift = unit.empty() ? 0 : unit == "k" ? 10 : unit == "m" ? 20 : unit == "g" ? 30
-                                 : unit == "t" ? 40 : -1;
+  int shift = unit.empty()  ? 0
+              : unit == "k" ? 10
+              : unit == "m" ? 20
+              : unit == "g" ? 30
+              : unit == "t" ? 40
+                            : -1;
   if (shift < 0) return std::nullopt;
   return value << shift;
 }

@@ -57,8 +57,8 @@ SpaceQuota* FileSystem::disk_quota(int m) {
   return quota;
 }
 
-int FileSystem::charge_path_growth(int m, std::string_view rel, int64_t old_size,
-                                   int64_t new_size, int64_t* charged) {
+int FileSystem::charge_path_growth(int m, std::string_view rel, int64_t old_size, int64_t new_size,
+                                   int64_t* charged) {
   *charged = 0;
   if (m < 0 || mounts_[m].quota.quota == nullptr) return 0;
   // Counted before the operation changes anything, so the walk sees the

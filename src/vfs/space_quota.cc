@@ -15,8 +15,8 @@ bool SpaceQuota::try_charge(int64_t bytes) {
 void SpaceQuota::release(int64_t bytes) {
   if (bytes <= 0) return;
   int64_t now = used_.load(std::memory_order_relaxed);
-  while (!used_.compare_exchange_weak(now, now > bytes ? now - bytes : 0,
-                                      std::memory_order_relaxed)) {
+  while (
+      !used_.compare_exchange_weak(now, now > bytes ? now - bytes : 0, std::memory_order_relaxed)) {
   }
 }
 
