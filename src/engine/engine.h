@@ -3,6 +3,7 @@
 // unpacked from PGlite's data bundle. Open() once; thread-safe after that.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,13 @@ struct EngineOptions {
   // fsync/fdatasync reach the disk, so a committed transaction survives a
   // power cut, not only a process kill.
   bool durable = true;
+  // Per-instance limits; 0 means none. Memory is the guest's linear memory
+  // (growth past it fails, so Postgres reports 53200 "out of memory"); tmp is
+  // /tmp and /dev/shm together; disk is the tenant's data directory (an
+  // overlay's upper layer), past which writes fail with ENOSPC (53100).
+  uint64_t tenant_memory_max_bytes = uint64_t{512} << 20;
+  uint64_t tenant_tmp_max_bytes = uint64_t{64} << 20;
+  uint64_t tenant_disk_max_bytes = uint64_t{10} << 30;
 };
 
 class Engine {

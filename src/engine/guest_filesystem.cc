@@ -5,6 +5,27 @@
 
 namespace pgthaw::engine {
 
+namespace {
+
+bool starts_with_digit(std::string_view s) { return !s.empty() && s[0] >= '0' && s[0] <= '9'; }
+
+// The data-directory files whose growth the disk quota may refuse: relation
+// files (base/<db>/<relfilenode>[_fork][.segment], temporary relations
+// t<proc>_<relfilenode>, shared catalogs in global/) and temporary files
+// (base/pgsql_tmp/). Postgres extends these outside critical sections and
+// reports ENOSPC as 53100 "could not extend file ...". Everything else (WAL,
+// SLRUs, relation maps, control files) is written inside critical sections,
+// where an error is a PANIC, and is bounded by Postgres itself.
+bool relation_or_temp_file(std::string_view rel) {
+  if (rel.starts_with("base/pgsql_tmp/")) return true;
+  if (!rel.starts_with("base/") && !rel.starts_with("global/")) return false;
+  std::string_view name = rel.substr(rel.rfind('/') + 1);
+  return starts_with_digit(name) ||
+         (name.size() > 1 && name[0] == 't' && starts_with_digit(name.substr(1)));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(const EngineOptions& options,
                                                                const std::string& data_dir,
                                                                const std::string& lower_dir,
@@ -19,8 +40,17 @@ Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(const EngineOptio
   } else {
     fs.mounts.push_back(vfs::OverlayMount{kDataDir, lower_dir, data_dir});
   }
-  fs.mounts.push_back(vfs::MemDirMount{"/dev/shm", std::make_shared<vfs::MemDir>(), false});
-  fs.mounts.push_back(vfs::MemDirMount{"/tmp", tmp ? tmp : std::make_shared<vfs::MemDir>(), false});
+  vfs::DiskQuota disk;
+  disk.virtual_prefix = kDataDir;
+  disk.quota = std::make_shared<vfs::SpaceQuota>(options.tenant_disk_max_bytes);
+  disk.may_refuse = relation_or_temp_file;
+  fs.disk_quotas.push_back(std::move(disk));
+  // /dev/shm and /tmp share one cap.
+  auto mem_quota = std::make_shared<vfs::SpaceQuota>(options.tenant_tmp_max_bytes);
+  fs.mounts.push_back(
+      vfs::MemDirMount{"/dev/shm", std::make_shared<vfs::MemDir>(mem_quota), false});
+  fs.mounts.push_back(
+      vfs::MemDirMount{"/tmp", tmp ? tmp : std::make_shared<vfs::MemDir>(mem_quota), false});
   fs.durable = options.durable;
   fs.stdio_sink = [](int, std::string_view line) { host::Host::Log(line); };
   return vfs::FileSystem::create(std::move(fs));

@@ -15,6 +15,7 @@
 #include "engine/snapshot.h"
 #include "host/host.h"
 #include "wasm/guest_stack.h"
+#include "wasm/linear_memory.h"
 #include "wasm/memory_image.h"
 
 namespace pgthaw::engine {
@@ -72,7 +73,8 @@ class Instance::Impl {
     host.reset();
     fs_.reset();
   }
-  Result<std::string> Exec(std::string_view messages);
+  Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
+  uint64_t PrivateMemoryBytes();
   void Interrupt() {
     std::lock_guard lock(interrupt_mutex_);
     if (host_ != nullptr) host_->RequestCancel(host::CancelReason::kUser);
@@ -90,6 +92,7 @@ class Instance::Impl {
   }
 
   void ResolveExports();
+  Result<std::string> RunMessages(std::string_view messages);
 
   const Engine* engine_ = nullptr;
   std::string data_dir_;
@@ -106,10 +109,55 @@ class Instance::Impl {
   // Guards host_ against Interrupt() from another thread: host_ is replaced
   // only under it (it is set before any other thread can see the instance).
   std::mutex interrupt_mutex_;
+  // PrivateMemoryBytes(): the last measurement, when and at what size.
+  uint64_t private_bytes_ = 0;
+  std::chrono::steady_clock::time_point measured_at_{};
+  uint32_t measured_pages_ = 0;
   struct {
     wasm_rt_function_ptr_t loop_once, long_jmp, send_ready, flush, remaining, in_block;
   } fn_{};
 };
+
+namespace {
+
+// The guest's memory limit in wasm pages. At least the initial memory, and
+// below 65536 pages: wasm_rt_memory_t::size and emscripten_get_heap_max()'s
+// answer are 32 bits.
+uint32_t max_memory_pages(const EngineOptions& options) {
+  constexpr uint64_t kMaxPages = 65535;
+  uint64_t pages = options.tenant_memory_max_bytes / wasm::kPageBytes;
+  if (pages == 0 || pages > kMaxPages) pages = kMaxPages;
+  return static_cast<uint32_t>(std::max<uint64_t>(pages, host::HostOptions{}.initial_pages));
+}
+
+host::HostOptions backend_host_options(const Engine& engine) {
+  host::HostOptions options;
+  options.module = "pglite";
+  options.program = kPostgresProgram;
+  options.environment = postgres_environment();
+  options.max_pages = max_memory_pages(engine.options());
+  options.watchdog = engine.watchdog();
+  return options;
+}
+
+constexpr auto kMeasureInterval = std::chrono::milliseconds(100);
+
+// WAL is written inside critical sections, so the disk quota never refuses
+// it (guest_filesystem.cc): keep it well inside the quota instead. A
+// quarter of the quota, between the minimum of two 16 MB segments and
+// Postgres' default of 1 GB; recycled segments kept down to that minimum.
+std::vector<std::string> with_wal_limits(std::vector<std::string> args,
+                                         const EngineOptions& options) {
+  if (options.tenant_disk_max_bytes == 0) return args;
+  uint64_t mb = std::clamp<uint64_t>(options.tenant_disk_max_bytes / 4 >> 20, 32, 1024);
+  std::vector<std::string> limits = {"-c", "max_wal_size=" + std::to_string(mb) + "MB", "-c",
+                                     "min_wal_size=32MB"};
+  // Options go before -D and the database name, which end the command line.
+  args.insert(args.begin() + 1, limits.begin(), limits.end());
+  return args;
+}
+
+}  // namespace
 
 Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& what) {
   if (out.kind == host::CallOutcome::kTrapped) {
@@ -148,12 +196,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
 
-  host::HostOptions options;
-  options.module = "pglite";
-  options.program = kPostgresProgram;
-  options.environment = postgres_environment();
-  options.watchdog = engine.watchdog();
-  auto host = host::Host::Create(std::move(options), fs_.get());
+  auto host = host::Host::Create(backend_host_options(engine), fs_.get());
   if (!host.ok()) return host.status();
   host_ = std::move(host).value();
 
@@ -163,7 +206,8 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
       [&] { host_->Invoke<uint32_t>(host_->ExportFunction("pgl_setPGliteActive"), uint32_t{1}); });
   if (out.kind != host::CallOutcome::kReturned) return Fail(out, "pgl_setPGliteActive");
   report_overridden_settings(data_dir, data_dir);
-  out = host_->CallMain(backend_arguments(engine.options().durable));
+  out = host_->CallMain(
+      with_wal_limits(backend_arguments(engine.options().durable), engine.options()));
   if (out.kind != host::CallOutcome::kExited || out.exit_status != kExitAlive) {
     return Fail(out, "postgres --single");
   }
@@ -172,12 +216,42 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   return Status::Ok();
 }
 
-Result<std::string> Instance::Impl::Exec(std::string_view messages) {
+Result<std::string> Instance::Impl::Exec(std::string_view messages, size_t max_reply_bytes) {
   if (closed_ || host_ == nullptr || host_->dead()) {
     return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
   }
   // Terminate never reaches Postgres: the session outlives its clients.
   if (!messages.empty() && messages[0] == 'X') return std::string();
+  host_->LimitOutput(max_reply_bytes);
+  Result<std::string> reply = RunMessages(messages);
+  if (host_ == nullptr) return reply;  // the backend exited: abandoned
+  bool overflowed = host_->output_overflowed();
+  host_->EndOutputLimit();
+  if (!reply.ok() || !overflowed) return reply;
+  std::string().swap(host_->output());  // give the capped buffer's memory back
+  return Status::ResourceExhausted("the reply passed " + std::to_string(max_reply_bytes) +
+                                   " bytes and was dropped");
+}
+
+uint64_t Instance::Impl::PrivateMemoryBytes() {
+  if (closed_ || host_ == nullptr || host_->dead()) return 0;
+  const wasm_rt_memory_t& memory = *host_->memory();
+  auto now = std::chrono::steady_clock::now();
+  if (memory.pages == measured_pages_ && now - measured_at_ < kMeasureInterval) {
+    return private_bytes_;
+  }
+  auto linear = wasm::private_resident_bytes(memory);
+  // Without pagemap, charge the whole memory: never less than it may hold.
+  uint64_t bytes = linear.ok() ? *linear : memory.size;
+  bytes += mapped_delta_pages_.size() * wasm::kOsPageBytes;
+  bytes += static_cast<uint64_t>(fs_->memdir_bytes());
+  private_bytes_ = bytes;
+  measured_at_ = now;
+  measured_pages_ = memory.pages;
+  return bytes;
+}
+
+Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
   host_->DeliverDueTimers();
   host_->SetInput(messages);
   host_->output().clear();
@@ -258,13 +332,9 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   PGTHAW_RETURN_IF_ERROR(fs_->restore_state(files->vfs));
   fs_ms = since(t);
 
-  host::HostOptions options;
-  options.module = "pglite";
-  options.program = kPostgresProgram;
-  options.environment = postgres_environment();
-  options.watchdog = engine.watchdog();
   auto host = host::Host::Restore(
-      std::move(options), fs_.get(), files->state, [&](wasm_rt_memory_t* memory) -> Status {
+      backend_host_options(engine), fs_.get(), files->state,
+      [&](wasm_rt_memory_t* memory) -> Status {
         Clock::time_point at = Clock::now();
         PGTHAW_RETURN_IF_ERROR(
             wasm::map_image(memory, files->memory_path, files->meta.memory_pages));
@@ -389,12 +459,16 @@ void Instance::Interrupt() { impl_->Interrupt(); }
 
 void Instance::set_statement_timeout_ms(int64_t ms) { impl_->set_statement_timeout_ms(ms); }
 
-Result<std::string> Instance::Exec(std::string_view messages) {
+Result<std::string> Instance::Exec(std::string_view messages) { return Exec(messages, 0); }
+
+Result<std::string> Instance::Exec(std::string_view messages, size_t max_reply_bytes) {
   // One switch to the guest stack for the whole exchange, not one per call.
   Result<std::string> reply = Status::Internal("not run");
-  wasm::run_on_guest_stack([&] { reply = impl_->Exec(messages); });
+  wasm::run_on_guest_stack([&] { reply = impl_->Exec(messages, max_reply_bytes); });
   return reply;
 }
+
+uint64_t Instance::PrivateMemoryBytes() { return impl_->PrivateMemoryBytes(); }
 
 bool Instance::InTransaction() const { return impl_->InTransaction(); }
 

@@ -13,6 +13,8 @@
 // call returns kUnavailable.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -62,6 +64,22 @@ class Instance {
   // stays usable. A FATAL error (the backend exited) returns its reply and
   // leaves the instance dead (alive() false): the session is over.
   Result<std::string> Exec(std::string_view messages);
+  // The same with the reply capped at `max_reply_bytes` (0: no cap). A reply
+  // that would pass it is dropped as it is produced (nothing buffers it), the
+  // running statement is asked to stop as by a CancelRequest, and the call
+  // returns ResourceExhausted; the instance stays usable. PGlite's loop
+  // ignores that cancel today (Postgres drops cancels while DoingCommandRead,
+  // which PGlite leaves set), so the statement runs to its end and its
+  // effects stand; only its result is lost.
+  Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
+
+  // Private memory this instance holds: the resident anonymous pages of its
+  // linear memory (what it wrote since it was mapped), pages mapped from the
+  // snapshot delta it was thawed from, and its /tmp and /dev/shm files.
+  // Measured through /proc/self/pagemap when the memory grew or the last
+  // measurement is older than 100 ms, else the last value (so calling it
+  // after every request is cheap). Only between calls, by the owner.
+  uint64_t PrivateMemoryBytes();
 
   // Any thread, while another thread is inside Exec(): cancels the running
   // statement as a CancelRequest does ("canceling statement due to user

@@ -55,13 +55,48 @@ uint32_t HostReadCallback(void* self, uint32_t ptr, uint32_t max_len) {
   return static_cast<uint32_t>(n);
 }
 
+namespace {
+
+// Sets one of Postgres' `volatile sig_atomic_t` flags (exported data symbols:
+// the global holds the variable's address in linear memory).
+void set_backend_flag(Host& h, std::string_view name, int32_t value) {
+  if (const uint32_t* addr = h.ExportGlobal(name)) h.Store<int32_t>(*addr, value);
+}
+
+}  // namespace
+
 // Collects what Postgres flushes; the bytes must be copied before returning.
 uint32_t HostWriteCallback(void* self, uint32_t ptr, uint32_t len) {
   Host& h = *static_cast<Host*>(self);
   const uint8_t* src = h.Bytes(ptr, len);
   if (src == nullptr) return 0;
+  if (h.output_limit_ != 0 && (h.output_overflowed_ || h.output_.size() + len > h.output_limit_)) {
+    if (!h.output_overflowed_) {
+      h.output_overflowed_ = true;
+      // What Postgres' SIGINT handler does (StatementCancelHandler).
+      set_backend_flag(h, "QueryCancelPending", 1);
+      set_backend_flag(h, "InterruptPending", 1);
+      h.output_cancel_raised_ = true;
+    }
+    return len;
+  }
   h.output_.append(reinterpret_cast<const char*>(src), len);
   return len;
+}
+
+void Host::LimitOutput(size_t max_bytes) {
+  output_limit_ = max_bytes;
+  output_overflowed_ = false;
+  output_cancel_raised_ = false;
+}
+
+void Host::EndOutputLimit() {
+  // A statement that ended before its next CHECK_FOR_INTERRUPTS() left the
+  // flag set: it must not cancel the next one.
+  if (output_cancel_raised_) set_backend_flag(*this, "QueryCancelPending", 0);
+  output_limit_ = 0;
+  output_overflowed_ = false;
+  output_cancel_raised_ = false;
 }
 
 namespace {

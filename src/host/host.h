@@ -181,6 +181,16 @@ class Host {
   }
   size_t input_remaining() const { return input_.size() - input_pos_; }
   std::string& output() { return output_; }
+  // A cap on output() until EndOutputLimit() (0: none). Past it, writes are
+  // dropped while the backend sees them succeed (a failed write would be a
+  // lost connection, FATAL), output_overflowed() turns true and the running
+  // statement is asked to stop as by a CancelRequest (QueryCancelPending;
+  // PGlite ignores it while its loop leaves DoingCommandRead set).
+  // EndOutputLimit() lifts the cap and withdraws a cancel the backend did not
+  // consume (callbacks.cc).
+  void LimitOutput(size_t max_bytes);
+  bool output_overflowed() const { return output_overflowed_; }
+  void EndOutputLimit();
 
   // Timers (ITIMER_REAL etc.): armed by _setitimer_js, delivered here only,
   // between calls, through _emscripten_timeout.
@@ -273,6 +283,9 @@ class Host {
   std::string synthetic_input_;
   bool copy_fail_sent_ = false;
   std::string output_;
+  size_t output_limit_ = 0;
+  bool output_overflowed_ = false;
+  bool output_cancel_raised_ = false;
 
   friend class DynamicLinker;
   struct Timer {

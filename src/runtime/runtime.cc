@@ -139,9 +139,12 @@ class Runtime::Impl {
   // Ends holds idle past idle_in_transaction_timeout_ms (rolling their
   // transactions back) and returns when the next one would expire.
   Clock::time_point ExpireIdleHolds(Lock& lock, Clock::time_point now);
-  bool OverBudget() const {
-    return warm_count_ * options_.tenant_memory_bytes > options_.memory_budget_bytes;
-  }
+  bool OverBudget() const { return warm_memory_bytes_ > options_.memory_budget_bytes; }
+  // Memory budget: what a warm instance is charged (measured unless
+  // tenant_memory_bytes fixes it; no lock: the caller owns the tenant), and
+  // recording that charge (REQUIRES mutex_; 0 when the instance goes).
+  uint64_t MeasureMemory(engine::Instance* instance) const;
+  void ChargeMemory(Tenant& t, uint64_t bytes);
   bool AllIdle() const;
 
   // Constant after construction.
@@ -165,8 +168,9 @@ class Runtime::Impl {
   bool accepting_ = true;
   bool stop_workers_ = false;
   bool stop_maintenance_ = false;
-  uint64_t warm_count_ = 0;        // tenants holding an instance
-  uint64_t hibernated_count_ = 0;  // tenant dirs with snapshot/meta.json
+  uint64_t warm_count_ = 0;         // tenants holding an instance
+  uint64_t hibernated_count_ = 0;   // tenant dirs with snapshot/meta.json
+  uint64_t warm_memory_bytes_ = 0;  // sum of warm tenants' memory_bytes
   uint64_t created_ = 0, thawed_ = 0, booted_ = 0, pooled_ = 0, hibernations_ = 0;
   HoldExpired hold_expired_;
   // Holds ExpireIdleHolds ended, told to hold_expired_ outside the lock.
@@ -321,6 +325,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     t.holder.reset();
     t.state = TenantState::kCold;
     --warm_count_;
+    ChargeMemory(t, 0);
     lock.unlock();
     dead.reset();
     lock.lock();
@@ -331,6 +336,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     bool had_snapshot = has_snapshot(t.root);
     std::string kind;
     Result<std::unique_ptr<engine::Instance>> opened = Open(t, &kind);
+    uint64_t memory = opened.ok() ? MeasureMemory(opened->get()) : 0;
     bool snapshot_left = has_snapshot(t.root);
     Clock::time_point opened_at = Clock::now();
     lock.lock();
@@ -342,6 +348,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
       t.instance->set_statement_timeout_ms(options_.statement_timeout_ms);
       t.state = TenantState::kWarm;
       ++warm_count_;
+      ChargeMemory(t, memory);
       timings.cold_kind = kind;
       if (kind == "pool") ++pooled_;
       if (kind == "created") ++created_;
@@ -354,6 +361,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
       spdlog::warn("{}", instance.status().ToString());
     }
   }
+  engine::Instance* live = t.instance.get();
   if (t.instance != nullptr) {
     instance = t.instance.get();
     // The hold starts when the holder's item runs on a live instance; not
@@ -365,10 +373,12 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   lock.unlock();
   bool threw = CallWork(item.work, std::move(instance), timings, t.id);
   item.work = nullptr;  // the work's captures die outside the lock
+  uint64_t memory = live != nullptr ? MeasureMemory(live) : 0;
   lock.lock();
   t.running = false;
   t.running_holder.reset();
   if (threw) DropInstance(lock, t);
+  if (live != nullptr && t.instance.get() == live) ChargeMemory(t, memory);
   t.last_used = Clock::now();
 }
 
@@ -389,6 +399,7 @@ void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
   t.state = TenantState::kCold;
   t.last_hibernate = st;
   --warm_count_;
+  ChargeMemory(t, 0);
   ++hibernations_;
   if (snapshot) ++hibernated_count_;
   if (!st.ok()) spdlog::warn("tenant {}: hibernation: {}", t.id, st.ToString());
@@ -411,6 +422,16 @@ void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
     maintenance_cv_.notify_one();
   }
   changed_cv_.notify_all();
+}
+
+uint64_t Runtime::Impl::MeasureMemory(engine::Instance* instance) const {
+  if (options_.tenant_memory_bytes != 0) return options_.tenant_memory_bytes;
+  return instance->PrivateMemoryBytes();
+}
+
+void Runtime::Impl::ChargeMemory(Tenant& t, uint64_t bytes) {
+  warm_memory_bytes_ = warm_memory_bytes_ - t.memory_bytes + bytes;
+  t.memory_bytes = bytes;
 }
 
 Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tenant& t,
@@ -545,6 +566,7 @@ void Runtime::Impl::DropInstance(Lock& lock, Tenant& t) {
   t.holder.reset();  // its transaction is gone with the instance
   t.state = TenantState::kCold;
   --warm_count_;
+  ChargeMemory(t, 0);
   lock.unlock();
   // No checkpoint: the files hold every committed transaction (as after a crash).
   dropped->Abandon();
@@ -584,7 +606,8 @@ Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
   }
   std::sort(warm.begin(), warm.end(),
             [](const TenantPtr& a, const TenantPtr& b) { return a->last_used < b->last_used; });
-  uint64_t memory = warm.size() * options_.tenant_memory_bytes;
+  uint64_t memory = 0;
+  for (const TenantPtr& t : warm) memory += t->memory_bytes;
   Clock::time_point next = now + idle_timeout;
   for (const TenantPtr& t : warm) {  // least recently used first
     // Running or queued: in use right now; judged again after its turn.
@@ -595,7 +618,7 @@ Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
     // Over the memory budget: hibernate, least recently used first.
     if (now - t->last_used >= idle_timeout || memory > options_.memory_budget_bytes) {
       RequestHibernate(lock, t);
-      memory -= options_.tenant_memory_bytes;
+      memory -= t->memory_bytes;
       continue;
     }
     // Used recently and within budget: keep; wake up when it would expire.
@@ -683,7 +706,7 @@ RuntimeStats Runtime::Impl::stats() const {
   s.warm_tenants = warm_count_;
   s.hibernated_tenants = hibernated_count_;
   s.pool_ready = pool_ != nullptr ? pool_->ready() : 0;
-  s.warm_memory_bytes = warm_count_ * options_.tenant_memory_bytes;
+  s.warm_memory_bytes = warm_memory_bytes_;
   s.cold_starts_created = created_;
   s.cold_starts_thawed = thawed_;
   s.cold_starts_booted = booted_;

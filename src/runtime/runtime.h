@@ -47,10 +47,11 @@ struct RuntimeOptions {
   int64_t idle_timeout_ms = 60'000;
   uint64_t memory_budget_bytes = uint64_t{4} << 30;  // private memory of warm tenants
   unsigned warm_pool_size = 2;                       // blank instances kept ready for new tenants
-  // Private memory charged per warm tenant against memory_budget_bytes: a
-  // fixed estimate, since one process' RSS cannot be split per instance
-  // (bench/thaw measures it; the target is under 8 MB).
-  uint64_t tenant_memory_bytes = uint64_t{16} << 20;
+  // Private memory charged per warm tenant against memory_budget_bytes: 0
+  // charges each tenant's measured private memory
+  // (engine::Instance::PrivateMemoryBytes, after its thaw and after each of
+  // its work items); a value is a fixed charge per warm tenant instead.
+  uint64_t tenant_memory_bytes = 0;
   // The server's limit on one work item's Exec (0: none): the statement is
   // cancelled with Postgres' 57014, whatever the session's statement_timeout.
   int64_t statement_timeout_ms = 0;
@@ -80,7 +81,7 @@ struct RuntimeStats {
   size_t warm_tenants = 0;
   size_t hibernated_tenants = 0;  // on disk with a snapshot
   size_t pool_ready = 0;
-  uint64_t warm_memory_bytes = 0;  // estimated private memory of warm tenants
+  uint64_t warm_memory_bytes = 0;  // measured private memory of warm tenants
   uint64_t cold_starts_created = 0, cold_starts_thawed = 0, cold_starts_booted = 0;
   uint64_t cold_starts_pool = 0;  // new tenants served from the warm pool
   uint64_t hibernations = 0;

@@ -395,6 +395,32 @@ TEST(Runtime, MemoryBudgetHibernatesLeastRecentlyUsedFirst) {
   EXPECT_EQ(runtime->stats().warm_memory_bytes, uint64_t{2} << 20);
 }
 
+TEST(Runtime, MemoryBudgetChargesEachTenantsMeasuredMemory) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.warm_pool_size = 0;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "small", [](Instance& db) { rows(db, "select 1"); });
+  uint64_t one = runtime->stats().warm_memory_bytes;
+  EXPECT_GT(one, 0u);
+  EXPECT_LT(one, uint64_t{256} << 20);
+  // A tenant that touched 150 MB of its memory (twice: the planner copies
+  // the folded constant) is charged for it.
+  run_sync(*runtime, "big", [](Instance& db) {
+    EXPECT_EQ(scalar(db, "select length(repeat('x', 150000000))"), "150000000");
+  });
+  // Charged once the work item has returned (the runtime measures then).
+  EXPECT_TRUE(eventually([&] {
+    return runtime->stats().warm_memory_bytes >= one + (uint64_t{150} << 20);
+  })) << one
+      << " -> " << runtime->stats().warm_memory_bytes;
+  // Hibernation takes the tenant's charge off.
+  ASSERT_TRUE(runtime->Hibernate("big").ok());
+  uint64_t after = runtime->stats().warm_memory_bytes;
+  EXPECT_LT(after, one + (uint64_t{64} << 20)) << after;
+}
+
 TEST(Runtime, ColdTenantThawIsScheduledAheadOfWarmWork) {
   TempDir dir;
   RuntimeOptions options = options_for(dir);

@@ -94,6 +94,8 @@ struct Tenant {
   // Open() returns (fairness: cold starts never take every worker).
   bool opening_counted = false;
   Clock::time_point last_used = Clock::now();
+  // What the memory budget charges for this tenant while warm (0 otherwise).
+  uint64_t memory_bytes = 0;
 };
 
 }  // namespace pgthaw::runtime

@@ -15,9 +15,13 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
 Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
                     Clock::time_point start) {
   Clock::time_point exec_start = Clock::now();
-  auto bytes = instance.Exec(wire);
+  // The engine stops a result that cannot fit the JSON cap as it is made,
+  // instead of buffering all of it.
+  const uint64_t max_json = max_result_bytes();
+  auto bytes = instance.Exec(wire, reply_cap_for_json(max_json));
   timings.exec_us = micros_since(exec_start);
-  if (!bytes.ok()) return with_timings(status_reply(bytes.status()), timings, start);
+  const bool too_large = bytes.status().code() == StatusCode::kResourceExhausted;
+  if (!bytes.ok() && !too_large) return with_timings(status_reply(bytes.status()), timings, start);
   if (instance.InTransaction()) {
     std::string rollback;
     (void)pgwire::frontend::query(rollback, "ROLLBACK");
@@ -25,11 +29,13 @@ Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTi
     Reply reply = error_reply(400, "transaction_open",
                               "HTTP queries are autocommit: the query left a transaction block "
                               "open, so it was rolled back");
+    if (too_large) reply = result_too_large_reply(max_json);
     if (!rolled.ok()) reply = status_reply(rolled.status());
     return with_timings(std::move(reply), timings, start);
   }
+  if (too_large) return with_timings(result_too_large_reply(max_json), timings, start);
   Clock::time_point encode_start = Clock::now();
-  Reply reply = results_reply(*bytes);
+  Reply reply = results_reply(*bytes, max_json);
   timings.encode_us = micros_since(encode_start);
   return with_timings(std::move(reply), timings, start);
 }

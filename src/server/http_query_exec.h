@@ -19,6 +19,8 @@ namespace pgthaw::server {
 
 // Execs `wire` (encode_query's bytes) on `instance` and builds the reply with
 // "timings": `timings` as given plus exec, encode and total (from `start`).
+// A result past max_result_bytes() is 413 result_too_large (query_json.h);
+// the engine is stopped early, so nothing buffers the whole result.
 Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
                     std::chrono::steady_clock::time_point start);
 

@@ -12,6 +12,7 @@
 #include "server/http_factory_routes.h"
 #include "server/http_server.h"
 #include "server/http_warm_proxy_routes.h"
+#include "server/query_json.h"
 
 namespace pgthaw::server {
 
@@ -84,6 +85,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
                                                           const engine::Engine& engine,
                                                           HttpServicesOptions o) {
   auto p = std::make_unique<Parts>(std::max(1u, o.blocking_threads));
+  set_max_result_bytes(o.max_result_bytes);
   std::error_code ec;
   fs::create_directories(o.data_dir, ec);
   if (ec) return Status::IoError("mkdir " + o.data_dir + ": " + ec.message());

@@ -42,7 +42,8 @@ struct HttpServicesOptions {
   uint64_t memory_budget_bytes = uint64_t{4} << 30;
   unsigned runtime_threads = 0;  // 0: one per core
   uint64_t max_body_bytes = 1 << 20;
-  unsigned blocking_threads = 2;  // cold starts, /warmup
+  uint64_t max_result_bytes = uint64_t{64} << 20;  // HTTP JSON results; past it 413
+  unsigned blocking_threads = 2;                   // cold starts, /warmup
   std::chrono::milliseconds binding_timeout{60'000};
   // Each runtime's admission limits (runtime/admission.h): 0 is unlimited.
   uint64_t max_queued_per_tenant = 64;

@@ -1,6 +1,9 @@
 #include "server/query_json.h"
 
+#include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <cstdint>
 
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
@@ -56,7 +59,106 @@ Reply sql_error_reply(const pgwire::ErrorFields& error) {
   return reply;
 }
 
+std::atomic<uint64_t> g_max_result_bytes{kDefaultMaxResultBytes};
+
+uint32_t be32(std::string_view b, size_t at) {
+  return uint32_t{static_cast<uint8_t>(b[at])} << 24 |
+         uint32_t{static_cast<uint8_t>(b[at + 1])} << 16 |
+         uint32_t{static_cast<uint8_t>(b[at + 2])} << 8 | uint32_t{static_cast<uint8_t>(b[at + 3])};
+}
+
+uint16_t be16(std::string_view b, size_t at) {
+  return static_cast<uint16_t>(uint16_t{static_cast<uint8_t>(b[at])} << 8 |
+                               uint16_t{static_cast<uint8_t>(b[at + 1])});
+}
+
+// A JSON string's length as nlohmann::json::dump writes it.
+uint64_t json_string_bytes(std::string_view text) {
+  uint64_t n = 2;  // the quotes
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u == '"' || u == '\\' || u == '\b' || u == '\f' || u == '\n' || u == '\r' || u == '\t') {
+      n += 2;
+    } else if (u < 0x20) {
+      n += 6;  // \u00XX
+    } else {
+      n += 1;
+    }
+  }
+  return n;
+}
+
+// JSON bytes of one DataRow payload: [v,v,...] plus the separating comma.
+uint64_t data_row_json_bytes(std::string_view payload) {
+  if (payload.size() < 2) return 0;
+  uint64_t n = 3;  // "[", "]", ","
+  size_t at = 2;
+  for (uint16_t i = 0, count = be16(payload, 0); i < count && at + 4 <= payload.size(); ++i) {
+    uint32_t len = be32(payload, at);
+    at += 4;
+    if (i > 0) n += 1;
+    if (len == 0xffffffffu) {
+      n += 4;  // null
+      continue;
+    }
+    size_t take = std::min<size_t>(len, payload.size() - at);
+    n += json_string_bytes(payload.substr(at, take));
+    at += take;
+  }
+  return n;
+}
+
+// JSON bytes of one RowDescription's fields: {"name":"..","typeOid":N},...
+uint64_t row_description_json_bytes(std::string_view payload) {
+  if (payload.size() < 2) return 0;
+  uint64_t n = 0;
+  size_t at = 2;
+  for (uint16_t i = 0, count = be16(payload, 0); i < count && at < payload.size(); ++i) {
+    size_t end = payload.find('\0', at);
+    if (end == std::string_view::npos) break;
+    n += json_string_bytes(payload.substr(at, end - at)) + 30;  // keys, braces, oid, comma
+    at = end + 1 + 18;
+  }
+  return n;
+}
+
 }  // namespace
+
+uint64_t result_json_bytes(std::string_view b, uint64_t stop_after) {
+  uint64_t total = 0;
+  for (size_t at = 0; at + 5 <= b.size();) {
+    char type = b[at];
+    uint32_t len = be32(b, at + 1);
+    if (len < 4 || len - 4 > b.size() - at - 5) break;  // framing errors are reported later
+    std::string_view payload = b.substr(at + 5, len - 4);
+    if (type == pgwire::backend_type::kDataRow) total += data_row_json_bytes(payload);
+    if (type == pgwire::backend_type::kRowDescription) total += row_description_json_bytes(payload);
+    if (stop_after != 0 && total > stop_after) return total;
+    at += 1 + size_t{len};
+  }
+  return total;
+}
+
+Reply result_too_large_reply(uint64_t max_json_bytes) {
+  Reply reply = error_reply(413, "result_too_large",
+                            "the statement's result is larger than the server's limit for HTTP "
+                            "results (--max-result-bytes " +
+                                std::to_string(max_json_bytes) +
+                                " bytes) and was not kept; add a LIMIT or use the Postgres "
+                                "protocol");
+  reply.body["error"]["limitBytes"] = max_json_bytes;
+  return reply;
+}
+
+size_t reply_cap_for_json(uint64_t max_json_bytes) {
+  if (max_json_bytes == 0) return 0;
+  uint64_t cap = max_json_bytes / 2 * 5 + (uint64_t{64} << 10);
+  return static_cast<size_t>(std::min<uint64_t>(cap, SIZE_MAX / 2));
+}
+
+void set_max_result_bytes(uint64_t bytes) { g_max_result_bytes.store(bytes); }
+
+uint64_t max_result_bytes() { return g_max_result_bytes.load(); }
 
 Result<QueryRequest> parse_query_body(std::string_view body, std::string_view default_tenant) {
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -113,6 +215,13 @@ json timings_json(const QueryTimings& t) {
   return {{"queueUs", t.queue_us},   {"thawUs", t.thaw_us},   {"execUs", t.exec_us},
           {"encodeUs", t.encode_us}, {"totalUs", t.total_us}, {"cold", t.cold},
           {"coldKind", t.cold_kind}};
+}
+
+Reply results_reply(std::string_view backend_bytes, uint64_t max_json_bytes) {
+  if (max_json_bytes != 0 && result_json_bytes(backend_bytes, max_json_bytes) > max_json_bytes) {
+    return result_too_large_reply(max_json_bytes);
+  }
+  return results_reply(backend_bytes);
 }
 
 Reply results_reply(std::string_view backend_bytes) {

@@ -4,6 +4,7 @@
 //   result   {"fields": [{"name", "typeOid"}], "rows": [[text or null]],
 //             "rowCount": n, "command": "SELECT 1", "timings": {...}}
 //   error    {"error": {"message", "sqlstate", "severity", "code": "sql"}}
+//   too big  413 {"error": {"message", "code": "result_too_large", "limitBytes"}}
 //
 // Parsing never throws (nlohmann's non-throwing parse). Params travel as
 // text: strings as they are, numbers and booleans as their JSON spelling,
@@ -55,6 +56,29 @@ nlohmann::json timings_json(const QueryTimings& timings);
 // reply (400, or 500 for server-side classes 53, 57, 58, XX, F0). Does not
 // add "timings"; the caller does once encoding is measured.
 Reply results_reply(std::string_view backend_bytes);
+
+// Result size cap. The JSON of the rows and fields of every result in the
+// reply is measured first, from the backend bytes and without building
+// anything; past `max_json_bytes` (0: no cap) the answer is
+// result_too_large_reply() instead of the result.
+Reply results_reply(std::string_view backend_bytes, uint64_t max_json_bytes);
+// Bytes of JSON the rows and fields of `backend_bytes` encode to (strings
+// escaped as nlohmann::json dumps them; valid UTF-8 assumed). Stops counting
+// once past `stop_after` (0: never), returning a value above it.
+uint64_t result_json_bytes(std::string_view backend_bytes, uint64_t stop_after = 0);
+// 413 {"error": {"code": "result_too_large", "message", "limitBytes"}}.
+Reply result_too_large_reply(uint64_t max_json_bytes);
+// The cap on the engine's reply bytes for a JSON result of at most
+// `max_json_bytes`: a row's wire form is at most 7/3 of its JSON form (a row
+// of no columns: 7 bytes against "[],"), so a reply past 5/2 of the JSON cap
+// cannot fit; the engine stops there instead of buffering the whole result.
+size_t reply_cap_for_json(uint64_t max_json_bytes);
+
+// --max-result-bytes: the largest HTTP JSON result. Process-wide, set once at
+// start-up (HttpServices::Start) before requests arrive.
+inline constexpr uint64_t kDefaultMaxResultBytes = uint64_t{64} << 20;
+void set_max_result_bytes(uint64_t bytes);
+uint64_t max_result_bytes();
 
 // HTTP status for an SQLSTATE.
 int sqlstate_http_status(std::string_view sqlstate);

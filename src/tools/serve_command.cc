@@ -9,9 +9,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <cstring>
+#include <cctype>
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <toml.hpp>
 #include <vector>
@@ -33,6 +35,7 @@ struct Key {
   const char* name;
   std::string* text = nullptr;
   int64_t* number = nullptr;
+  bool size = false;  // text that may also be given as an integer (bytes)
 };
 
 std::vector<Key> keys(ServeArgs& a) {
@@ -49,6 +52,10 @@ std::vector<Key> keys(ServeArgs& a) {
           {"idle-in-transaction-timeout", nullptr, &a.idle_in_transaction_timeout_ms},
           {"memory-budget-mb", nullptr, &a.memory_budget_mb},
           {"max-body-bytes", nullptr, &a.max_body_bytes},
+          {"max-result-bytes", nullptr, &a.max_result_bytes},
+          {"tenant-memory-max", &a.tenant_memory_max, nullptr, true},
+          {"tenant-tmp-max", &a.tenant_tmp_max, nullptr, true},
+          {"tenant-disk-max", &a.tenant_disk_max, nullptr, true},
           {"threads", nullptr, &a.threads},
           {"shutdown-timeout", nullptr, &a.shutdown_timeout},
           {"max-queued-per-tenant", nullptr, &a.max_queued_per_tenant},
@@ -89,7 +96,9 @@ void apply_config_file(ServeArgs& a, std::vector<std::string>& errors) {
       continue;
     }
     if (flag_given(a, name)) continue;  // flags win
-    if (key->text != nullptr) {
+    if (key->size && value.is_integer()) {
+      *key->text = std::to_string(value.as_integer());
+    } else if (key->text != nullptr) {
       if (!value.is_string()) {
         errors.push_back(where + ": must be a string");
         continue;
@@ -105,7 +114,28 @@ void apply_config_file(ServeArgs& a, std::vector<std::string>& errors) {
   }
 }
 
+// "512MiB", "10G", "65536": bytes, with an optional binary unit.
+std::optional<uint64_t> parse_size(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return std::nullopt;
+  uint64_t value = std::stoull(text.substr(0, digits));
+  std::string unit = text.substr(digits);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!unit.empty() && unit.back() == 'b') unit.pop_back();  // "MB", "MiB", "B"
+  if (unit.size() == 2 && unit[1] == 'i') unit.pop_back();   // "Mi"
+  int shift = unit.empty()  ? 0
+              : unit == "k" ? 10
+              : unit == "m" ? 20
+              : unit == "g" ? 30
+              : unit == "t" ? 40
+                            : -1;
+  if (shift < 0) return std::nullopt;
+  return value << shift;
+}
+
 struct Plan {
+  engine::EngineOptions engine;
   server::HttpServicesOptions services;
   std::optional<tcp::endpoint> pg_listen;
   unsigned io_threads = 1;
@@ -180,6 +210,27 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   plan.shutdown_timeout = std::chrono::seconds(std::max<int64_t>(1, a.shutdown_timeout));
   o.max_queued_per_tenant = static_cast<uint64_t>(std::max<int64_t>(0, a.max_queued_per_tenant));
   o.max_tenants = static_cast<uint64_t>(std::max<int64_t>(0, a.max_tenants));
+  range("max-result-bytes", a.max_result_bytes, 1, int64_t{1} << 40);
+  o.max_result_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.max_result_bytes));
+  auto size = [&](const char* flag, const std::string& text, uint64_t lo, uint64_t hi,
+                  uint64_t& out) {
+    auto bytes = parse_size(text);
+    if (!bytes || *bytes < lo || *bytes > hi) {
+      errors.push_back(std::string("--") + flag + " \"" + text + "\": must be a size from " +
+                       std::to_string(lo >> 20) + "MiB to " + std::to_string(hi >> 20) +
+                       "MiB (e.g. 512MiB, 10GiB)");
+      return;
+    }
+    out = *bytes;
+  };
+  // The engine starts with 128 MiB of memory and answers 32-bit heap sizes.
+  size("tenant-memory-max", a.tenant_memory_max, uint64_t{256} << 20, (uint64_t{4} << 30) - 65536,
+       plan.engine.tenant_memory_max_bytes);
+  size("tenant-tmp-max", a.tenant_tmp_max, uint64_t{1} << 20, uint64_t{64} << 30,
+       plan.engine.tenant_tmp_max_bytes);
+  // A database needs some room: initdb alone writes ~40 MiB.
+  size("tenant-disk-max", a.tenant_disk_max, uint64_t{64} << 20, uint64_t{1} << 50,
+       plan.engine.tenant_disk_max_bytes);
   o.pool_size = static_cast<unsigned>(std::max<int64_t>(0, a.pool_size));
   o.idle_timeout_ms = a.idle_timeout_ms;
   o.statement_timeout_ms = a.statement_timeout_ms;
@@ -305,6 +356,18 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   cmd->add_option("--max-tenants", a.max_tenants,
                   "tenants per runtime; new ones beyond are refused (0: unlimited)")
       ->capture_default_str();
+  cmd->add_option("--max-result-bytes", a.max_result_bytes,
+                  "larger HTTP JSON results get 413 result_too_large")
+      ->capture_default_str();
+  cmd->add_option("--tenant-memory-max", a.tenant_memory_max,
+                  "a tenant's engine memory; past it Postgres reports 53200 out of memory")
+      ->capture_default_str();
+  cmd->add_option("--tenant-tmp-max", a.tenant_tmp_max,
+                  "a tenant's in-memory /tmp and /dev/shm together (ENOSPC past it)")
+      ->capture_default_str();
+  cmd->add_option("--tenant-disk-max", a.tenant_disk_max,
+                  "a tenant's data directory; past it Postgres reports 53100 disk full")
+      ->capture_default_str();
   a.command = cmd;
   return cmd;
 }
@@ -327,7 +390,7 @@ int run_serve_command(ServeArgs args) {
   }
   raise_open_files_limit();
 
-  auto engine = engine::Engine::Open();
+  auto engine = engine::Engine::Open(plan.engine);
   if (!engine.ok()) {
     std::cerr << "pgthaw serve: " << engine.status().ToString() << "\n";
     return 1;

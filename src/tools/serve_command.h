@@ -16,6 +16,10 @@
 //   idle-timeout-ms = 60000
 //   memory-budget-mb = 4096
 //   max-body-bytes = 1048576
+//   max-result-bytes = 67108864   # HTTP JSON results; bigger ones get 413
+//   tenant-memory-max = "512MiB"  # a tenant's engine memory (53200 past it)
+//   tenant-tmp-max = "64MiB"      # a tenant's /tmp and /dev/shm together
+//   tenant-disk-max = "10GiB"     # a tenant's data directory (53100 past it)
 //   threads = 4                   # io threads; the runtime sizes its own pool
 //   shutdown-timeout = 30         # seconds from SIGTERM to exit, at most
 //   max-queued-per-tenant = 64    # then 503 / SQLSTATE 53300; 0: unlimited
@@ -54,6 +58,11 @@ struct ServeArgs {
   int64_t idle_in_transaction_timeout_ms = 60'000;
   int64_t memory_budget_mb = 4096;
   int64_t max_body_bytes = 1 << 20;
+  int64_t max_result_bytes = int64_t{64} << 20;
+  // Sizes: a number with an optional binary unit (K, M, G, T; KiB, MB, ...).
+  std::string tenant_memory_max = "512MiB";
+  std::string tenant_tmp_max = "64MiB";
+  std::string tenant_disk_max = "10GiB";
   int64_t threads = 0;            // 0: min(4, cores)
   int64_t shutdown_timeout = 30;  // seconds
   int64_t max_queued_per_tenant = 64;

@@ -160,19 +160,25 @@ int64_t FileSystem::write_at(OpenFile& f, const void* buf, size_t len, int64_t o
   switch (f.kind) {
     case FileKind::kHostFile: {
       if (int rc = make_writable(f); rc < 0) return rc;
+      const int64_t end = offset + static_cast<int64_t>(len);
+      int64_t charged = 0;
+      if (int rc = charge_file_growth(f, end, &charged); rc < 0) return rc;
       ssize_t n;
       do {
         n = ::pwrite(f.host_fd, buf, len, offset);
       } while (n < 0 && errno == EINTR);
-      return n < 0 ? neg_wasm_errno_from_host() : n;
+      int64_t result = n < 0 ? neg_wasm_errno_from_host() : n;
+      settle_file_growth(f, charged, end, n < 0 ? -1 : offset + n);
+      return result;
     }
     case FileKind::kMemFile: {
       if (len == 0) return 0;
       if (offset + static_cast<int64_t>(len) > kMaxMemFileBytes) return -err::kENOSPC;
-      std::vector<uint8_t>& data = f.node->data;
       size_t end = static_cast<size_t>(offset) + len;
-      if (data.size() < end) data.resize(end);
-      std::memcpy(data.data() + offset, buf, len);
+      if (f.node->data.size() < end) {
+        if (int rc = f.node->resize_data(end); rc < 0) return rc;
+      }
+      std::memcpy(f.node->data.data() + offset, buf, len);
       f.node->touch_modified();
       return static_cast<int64_t>(len);
     }
@@ -311,12 +317,23 @@ int FileSystem::ftruncate(int fd, int64_t length) {
   if (f == nullptr) return -err::kEBADF;
   if (length < 0 || (f->flags & abi::kO_ACCMODE) == abi::kO_RDONLY) return -err::kEINVAL;
   switch (f->kind) {
-    case FileKind::kHostFile:
+    case FileKind::kHostFile: {
       if (int rc = make_writable(*f); rc < 0) return rc;
-      return ::ftruncate(f->host_fd, length) < 0 ? neg_wasm_errno_from_host() : 0;
+      struct stat s;
+      if (::fstat(f->host_fd, &s) < 0) return neg_wasm_errno_from_host();
+      int64_t charged = 0;
+      if (int rc = charge_file_growth(*f, length, &charged); rc < 0) return rc;
+      if (::ftruncate(f->host_fd, length) < 0) {
+        int rc = neg_wasm_errno_from_host();
+        release_disk(f->mount, charged);
+        return rc;
+      }
+      if (length < s.st_size) release_disk(f->mount, s.st_size - length);
+      return 0;
+    }
     case FileKind::kMemFile:
       if (length > kMaxMemFileBytes) return -err::kEFBIG;
-      f->node->data.resize(static_cast<size_t>(length));
+      if (int rc = f->node->resize_data(static_cast<size_t>(length)); rc < 0) return rc;
       f->node->touch_modified();
       return 0;
     default:
@@ -334,18 +351,25 @@ int FileSystem::fallocate(int fd, int mode, int64_t offset, int64_t length) {
   switch (f->kind) {
     case FileKind::kHostFile: {
       if (int rc = make_writable(*f); rc < 0) return rc;
+      int64_t charged = 0;
+      if (int rc = charge_file_growth(*f, end, &charged); rc < 0) return rc;
       // Real allocation, so ENOSPC shows up now rather than at write time.
-      if (::fallocate(f->host_fd, 0, offset, length) == 0) return 0;
-      if (errno != EOPNOTSUPP) return neg_wasm_errno_from_host();
-      struct stat s;
-      if (::fstat(f->host_fd, &s) < 0) return neg_wasm_errno_from_host();
-      if (s.st_size >= end) return 0;
-      return ::ftruncate(f->host_fd, end) < 0 ? neg_wasm_errno_from_host() : 0;
+      int rc = 0;
+      if (::fallocate(f->host_fd, 0, offset, length) != 0) {
+        struct stat s;
+        if (errno != EOPNOTSUPP || ::fstat(f->host_fd, &s) < 0) {
+          rc = neg_wasm_errno_from_host();
+        } else if (s.st_size < end && ::ftruncate(f->host_fd, end) < 0) {
+          rc = neg_wasm_errno_from_host();
+        }
+      }
+      if (rc < 0) release_disk(f->mount, charged);
+      return rc;
     }
     case FileKind::kMemFile:
       if (end > kMaxMemFileBytes) return -err::kENOSPC;
       if (static_cast<int64_t>(f->node->data.size()) < end) {
-        f->node->data.resize(static_cast<size_t>(end));
+        if (int rc = f->node->resize_data(static_cast<size_t>(end)); rc < 0) return rc;
         f->node->touch_modified();
       }
       return 0;

@@ -70,6 +70,16 @@ Result<std::unique_ptr<FileSystem>> FileSystem::create(FileSystemOptions options
     }
     fs->mounts_.push_back(std::move(mp));
   }
+  for (DiskQuota& q : fs->options_.disk_quotas) {
+    std::string prefix = normalize_path("/", q.virtual_prefix);
+    auto found = std::find_if(fs->mounts_.begin(), fs->mounts_.end(),
+                              [&](const MountPoint& mp) { return mp.prefix == prefix; });
+    if (found == fs->mounts_.end() || found->mem != nullptr) {
+      return Status::InvalidArgument("disk quota for no host or overlay mount: " + prefix);
+    }
+    found->quota = std::move(q);
+  }
+  fs->options_.disk_quotas.clear();
   auto add_ancestors = [&fs](std::string_view p) {
     while (p != "/") {
       p = split_last(p).first;
@@ -323,7 +333,7 @@ int FileSystem::open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* 
     std::string_view name;
     if (rc = mp.mem->lookup_parent(r.rel, &dir, &name); rc < 0) return rc;
     if (mp.read_only) return -err::kEROFS;
-    node = std::make_shared<MemNode>(MemNode::Type::kFile, mode & ~umask_ & 07777);
+    node = mp.mem->new_node(MemNode::Type::kFile, mode & ~umask_ & 07777);
     dir->children.emplace(std::string(name), node);
     dir->touch_modified();
   } else if (rc < 0) {
@@ -339,7 +349,7 @@ int FileSystem::open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* 
         return -err::kEROFS;
       }
       if ((flags & abi::kO_TRUNC) && !node->data.empty()) {
-        node->data.clear();
+        node->resize_data(0);
         node->touch_modified();
       }
     }
@@ -360,6 +370,10 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
   int host_flags = to_host_open_flags(flags, options_.durable) | O_NONBLOCK | O_NOCTTY;
   int fd;
   bool from_lower = false;
+  // What O_TRUNC frees of an existing (upper) file.
+  int64_t truncated = (flags & abi::kO_TRUNC) && !mp.read_only
+                          ? counted_file_bytes(r.mount, r.rel, /*last_link_only=*/false)
+                          : 0;
   if (mp.overlay != nullptr) {
     // O_TRUNC of a lower file: copy up as an empty file, so every lower
     // description of it sees the truncation too.
@@ -383,6 +397,7 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
     fd = mp.host->open_file(r.rel, host_flags, mode & ~umask_ & 07777);
   }
   if (fd < 0) return fd;
+  release_disk(r.mount, truncated);
   struct stat s;
   if (::fstat(fd, &s) < 0) {
     int rc = neg_wasm_errno_from_host();

@@ -71,6 +71,8 @@ struct FileSystemOptions {
   // and stderr (fd == 2) devices; partial lines are flushed when the last
   // description of that device closes and at destruction. May be empty.
   std::function<void(int fd, std::string_view line)> stdio_sink;
+  // Disk quotas of host or overlay mounts (mount.h), by mount prefix.
+  std::vector<DiskQuota> disk_quotas;
 };
 
 class FileSystem {
@@ -198,6 +200,9 @@ class FileSystem {
   // --- introspection (tests, debugging) --------------------------------------
   std::vector<OpenFileInfo> describe_open_files() const;
   int open_fd_count() const;
+  // Bytes held by the files of the MemDir mounts (each quota counted once;
+  // MemDirs without a quota are not counted).
+  int64_t memdir_bytes() const;
   uint32_t current_umask() const { return umask_; }
 
  private:
@@ -247,6 +252,30 @@ class FileSystem {
   int sync_lower_dir(const OpenFile& f) const;
   int open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
 
+  // Disk quotas (quota_ops.cc). All are no-ops on mounts without one.
+  // Before `f` (a host file) grows to `new_end` bytes: charges the growth
+  // (*charged, 0 if none). 0 or -ENOSPC.
+  int charge_file_growth(const OpenFile& f, int64_t new_end, int64_t* charged);
+  // After an operation that was charged `charged` for growing to `wanted_end`
+  // but reached only `reached_end` (a short or failed write: -1): gives the
+  // difference back.
+  void settle_file_growth(const OpenFile& f, int64_t charged, int64_t wanted_end,
+                          int64_t reached_end);
+  // The same for a path below mount `m` that is `old_size` bytes now.
+  int charge_path_growth(int m, std::string_view rel, int64_t old_size, int64_t new_size,
+                         int64_t* charged);
+  void release_disk(int m, int64_t bytes);
+  // truncate() of a host file in `dir` (a HostDir, or an overlay's upper).
+  int truncate_counted(const Resolved& r, const HostDir& dir, int64_t length);
+  // The counted size of `rel` below mount `m`: a regular host file (the
+  // upper one, on an overlay), and with `last_link_only` only if it has one
+  // link (what removing the name frees); 0 otherwise or without a quota.
+  // Call it before the operation, then release_disk() once it succeeded.
+  int64_t counted_file_bytes(int m, std::string_view rel, bool last_link_only);
+  // The quota of mount `m` with its usage counted (one walk, the first
+  // time), or null.
+  SpaceQuota* disk_quota(int m);
+
   // fd table (fd_ops.cc).
   OpenFile* file(int fd) const;
   int lowest_free_fd(int from) const;
@@ -262,7 +291,7 @@ class FileSystem {
   int64_t write_at(OpenFile& f, const void* buf, size_t len, int64_t offset);
 
   FileSystemOptions options_;       // constant after construction (mounts moved out)
-  std::vector<MountPoint> mounts_;  // longest prefix first; constant
+  std::vector<MountPoint> mounts_;  // longest prefix first; constant but quota_counted
   // Strict ancestors of mount prefixes and device paths ("/", "/pglite",
   // "/dev", ...): directories even where no backend has them. Constant.
   std::set<std::string, std::less<>> ancestor_dirs_;

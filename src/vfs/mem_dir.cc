@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "vfs/wasm_abi.h"
@@ -22,8 +23,26 @@ Timespec now_timespec() {
   return Timespec{ts.tv_sec, ts.tv_nsec};
 }
 
-MemNode::MemNode(Type t, uint32_t p) : type(t), perms(p & 07777), ino(next_ino++) {
+MemNode::MemNode(Type t, uint32_t p, std::shared_ptr<SpaceQuota> q)
+    : type(t), perms(p & 07777), ino(next_ino++), quota(std::move(q)) {
   atime = mtime = ctime = now_timespec();
+}
+
+MemNode::~MemNode() {
+  if (quota != nullptr) quota->release(static_cast<int64_t>(data.size()));
+}
+
+int MemNode::resize_data(size_t size) {
+  if (size > static_cast<size_t>(kMaxMemFileBytes)) return -wasm_errno::kENOSPC;
+  int64_t growth = static_cast<int64_t>(size) - static_cast<int64_t>(data.size());
+  if (quota != nullptr && !quota->try_charge(growth)) return -wasm_errno::kENOSPC;
+  data.resize(size);
+  // Shrinking gives the bytes back, and their memory too.
+  if (growth < 0) {
+    data.shrink_to_fit();
+    if (quota != nullptr) quota->release(-growth);
+  }
+  return 0;
 }
 
 void MemNode::touch_modified() { mtime = ctime = now_timespec(); }
@@ -55,8 +74,10 @@ Stat MemNode::stat(uint32_t dev) const {
   return st;
 }
 
-MemDir::MemDir()
-    : id_(next_memdir_id++), root_(std::make_shared<MemNode>(MemNode::Type::kDir, 0777)) {}
+MemDir::MemDir(std::shared_ptr<SpaceQuota> quota)
+    : id_(next_memdir_id++),
+      quota_(std::move(quota)),
+      root_(std::make_shared<MemNode>(MemNode::Type::kDir, 0777)) {}
 
 int MemDir::lookup(std::string_view rel, std::shared_ptr<MemNode>* out) const {
   std::shared_ptr<MemNode> cur = root_;
@@ -130,8 +151,11 @@ Status MemDir::put_file(std::string_view rel, std::string_view bytes, uint32_t p
   }
   std::string_view name = rel.substr(i);
   if (name.empty()) return Status::InvalidArgument("empty file name: " + std::string(rel));
-  auto node = std::make_shared<MemNode>(MemNode::Type::kFile, perms);
-  node->data.assign(bytes.begin(), bytes.end());
+  auto node = new_node(MemNode::Type::kFile, perms);
+  if (node->resize_data(bytes.size()) < 0) {
+    return Status::ResourceExhausted("no space for memdir file " + std::string(rel));
+  }
+  std::copy(bytes.begin(), bytes.end(), node->data.begin());
   cur->children[std::string(name)] = std::move(node);
   return Status::Ok();
 }

@@ -12,6 +12,11 @@
 //
 // Lifetime: open file descriptions hold shared_ptr<MemNode>, so an unlinked
 // file stays readable until its last descriptor is closed, as in POSIX.
+//
+// Space: a MemDir may have a SpaceQuota (space_quota.h), shared with other
+// MemDirs (an instance's /tmp and /dev/shm have one together). Its files
+// charge it for their bytes: growth past it fails with ENOSPC, and a file's
+// bytes come back when it is truncated or its last reference goes.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +28,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "vfs/space_quota.h"
 #include "vfs/types.h"
 
 namespace pgthaw::vfs {
@@ -32,16 +38,27 @@ inline constexpr int64_t kMaxMemFileBytes = int64_t{1} << 30;
 
 struct MemNode {
   enum class Type { kFile, kDir, kSymlink };
-  MemNode(Type type, uint32_t perms);
+  MemNode(Type type, uint32_t perms, std::shared_ptr<SpaceQuota> quota = nullptr);
+  ~MemNode();  // gives its bytes back to the quota
+  MemNode(const MemNode&) = delete;
+  MemNode& operator=(const MemNode&) = delete;
 
   Type type;
   uint32_t perms;  // permission bits only (07777)
   uint64_t ino;
   uint32_t nlink = 1;  // names that refer to this node (files)
   Timespec atime, mtime, ctime;
-  std::vector<uint8_t> data;                                              // kFile
+  // kFile. Its size changes only through resize_data (the quota's count).
+  std::vector<uint8_t> data;
   std::map<std::string, std::shared_ptr<MemNode>, std::less<>> children;  // kDir
   std::string target;                                                     // kSymlink
+
+  // The quota this file charges (null: none).
+  const std::shared_ptr<SpaceQuota> quota;
+
+  // Resizes `data` (new bytes are zero). 0, or -ENOSPC (wasm) when the size
+  // passes kMaxMemFileBytes or the quota; then nothing changed.
+  int resize_data(size_t size);
 
   bool is_dir() const { return type == Type::kDir; }
   void touch_modified();  // mtime = ctime = now
@@ -55,7 +72,8 @@ inline uint32_t memdir_dev(uint64_t memdir_id) { return static_cast<uint32_t>(0x
 
 class MemDir {
  public:
-  MemDir();
+  // `quota` (may be null) is charged by the files created in this tree.
+  explicit MemDir(std::shared_ptr<SpaceQuota> quota = nullptr);
   MemDir(const MemDir&) = delete;
   MemDir& operator=(const MemDir&) = delete;
 
@@ -63,6 +81,11 @@ class MemDir {
   // and is its st_dev.
   uint64_t id() const { return id_; }
   const std::shared_ptr<MemNode>& root() const { return root_; }
+  const std::shared_ptr<SpaceQuota>& quota() const { return quota_; }
+  // A new node for this tree: files charge its quota.
+  std::shared_ptr<MemNode> new_node(MemNode::Type type, uint32_t perms) const {
+    return std::make_shared<MemNode>(type, perms, type == MemNode::Type::kFile ? quota_ : nullptr);
+  }
 
   // `rel` is a path below the root without a leading '/' ("" is the root),
   // normalised, with symlinks already expanded by the caller (except maybe
@@ -86,6 +109,7 @@ class MemDir {
 
  private:
   uint64_t id_;
+  std::shared_ptr<SpaceQuota> quota_;
   std::shared_ptr<MemNode> root_;
 };
 

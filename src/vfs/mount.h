@@ -8,15 +8,34 @@
 // MountPoints.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "vfs/host_dir.h"
 #include "vfs/mem_dir.h"
 #include "vfs/overlay_dir.h"
+#include "vfs/space_quota.h"
 
 namespace pgthaw::vfs {
+
+// A disk quota on a host or overlay mount (an overlay: its upper layer, the
+// tenant's own files). Usage is the sum of the regular files' sizes, counted
+// by one walk of the directory on the first growth, then kept up to date by
+// every write, extension, truncation, unlink, rename over a file and copy-up
+// (quota_ops.cc). Growth that would pass the limit fails with ENOSPC for the
+// files it may refuse; the others are counted but always allowed.
+struct DiskQuota {
+  std::string virtual_prefix;         // the mount it applies to
+  std::shared_ptr<SpaceQuota> quota;  // null: no quota
+  // Which paths below the mount may have their growth refused; null: all.
+  // Postgres writes WAL, SLRU and map files inside critical sections, where
+  // an error becomes a PANIC, so only relation and temporary files are
+  // refused there (engine/guest_filesystem.cc).
+  std::function<bool(std::string_view rel)> may_refuse;
+};
 
 struct HostDirMount {
   std::string virtual_prefix;  // absolute guest path, e.g. "/pglite/data"
@@ -46,7 +65,8 @@ struct OverlayMount {
 
 using Mount = std::variant<HostDirMount, MemDirMount, OverlayMount>;
 
-// A mount as the FileSystem holds it. Constant after construction.
+// A mount as the FileSystem holds it. Constant after construction but for
+// `quota_counted`.
 struct MountPoint {
   std::string prefix;  // normalised
   bool read_only = false;
@@ -56,6 +76,10 @@ struct MountPoint {
   std::unique_ptr<OverlayDir> overlay;
   std::shared_ptr<MemDir> mem;
   bool save_contents = false;  // mem: see MemDirMount
+  // host, overlay: the disk quota; `quota_counted` once the initial walk ran
+  // (the only mutable part, changed by the first charge).
+  DiskQuota quota;
+  bool quota_counted = false;
 };
 
 }  // namespace pgthaw::vfs

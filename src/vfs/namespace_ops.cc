@@ -76,8 +76,10 @@ int FileSystem::unlinkat(int dirfd, std::string_view path, int flags) {
   }
   const MountPoint& mp = mount(r);
   if (r.kind == Resolved::Kind::kHost && mp.overlay != nullptr) {
+    int64_t freed = rmdir ? 0 : counted_file_bytes(r.mount, r.rel, /*last_link_only=*/true);
     int rc = mp.overlay->unlink(r.rel, rmdir);
     if (rc == 0) detach_lower(r.mount, r.path);
+    if (rc == 0) release_disk(r.mount, freed);
     return rc;
   }
   if (r.kind == Resolved::Kind::kHost) {
@@ -86,7 +88,10 @@ int FileSystem::unlinkat(int dirfd, std::string_view path, int flags) {
       if (int rc = mp.host->stat(r.rel, &st); rc < 0) return rc;
       return -err::kEROFS;
     }
-    return mp.host->unlink(r.rel, rmdir);
+    int64_t freed = rmdir ? 0 : counted_file_bytes(r.mount, r.rel, /*last_link_only=*/true);
+    int rc = mp.host->unlink(r.rel, rmdir);
+    if (rc == 0) release_disk(r.mount, freed);
+    return rc;
   }
   std::shared_ptr<MemNode> dir;
   std::string_view name;
@@ -129,11 +134,19 @@ int FileSystem::renameat(int olddirfd, std::string_view oldpath, int newdirfd,
         (st.mode & abi::kS_IFMT) != abi::kS_IFDIR) {
       if (int rc = copy_up_path(from.mount, from.rel, INT64_MAX); rc < 0) return rc;
     }
+    // A file renamed over is gone (WAL segments are recycled this way).
+    int64_t freed = to.path == from.path ? 0 : counted_file_bytes(to.mount, to.rel, true);
     int rc = mp.overlay->rename(from.rel, to.rel);
     if (rc == 0) detach_lower(to.mount, to.path);
+    if (rc == 0) release_disk(to.mount, freed);
     return rc;
   }
-  if (from.kind == Resolved::Kind::kHost) return mp.host->rename(from.rel, to.rel);
+  if (from.kind == Resolved::Kind::kHost) {
+    int64_t freed = to.path == from.path ? 0 : counted_file_bytes(to.mount, to.rel, true);
+    int rc = mp.host->rename(from.rel, to.rel);
+    if (rc == 0) release_disk(to.mount, freed);
+    return rc;
+  }
 
   std::shared_ptr<MemNode> odir, ndir;
   std::string_view oname, nname;
@@ -318,6 +331,19 @@ int FileSystem::fchownat(int dirfd, std::string_view path, int flags) {
   return stat_resolved(r, follow, &st);
 }
 
+int FileSystem::truncate_counted(const Resolved& r, const HostDir& dir, int64_t length) {
+  int64_t size = counted_file_bytes(r.mount, r.rel, /*last_link_only=*/false);
+  int64_t charged = 0;
+  if (int rc = charge_path_growth(r.mount, r.rel, size, length, &charged); rc < 0) return rc;
+  int rc = dir.truncate(r.rel, length);
+  if (rc < 0) {
+    release_disk(r.mount, charged);
+  } else if (length < size) {
+    release_disk(r.mount, size - length);
+  }
+  return rc;
+}
+
 int FileSystem::truncate(int dirfd, std::string_view path, int64_t length) {
   if (length < 0) return -err::kEINVAL;
   Resolved r;
@@ -334,16 +360,16 @@ int FileSystem::truncate(int dirfd, std::string_view path, int64_t length) {
         if (int rc = mount(r).overlay->stat(r.rel, &st); rc < 0) return rc;
         if ((st.mode & abi::kS_IFMT) == abi::kS_IFDIR) return -err::kEISDIR;
         if (int rc = copy_up_path(r.mount, r.rel, length); rc < 0) return rc;
-        return mount(r).overlay->upper().truncate(r.rel, length);
+        return truncate_counted(r, mount(r).overlay->upper(), length);
       }
-      return mount(r).host->truncate(r.rel, length);
+      return truncate_counted(r, *mount(r).host, length);
     case Resolved::Kind::kMem: {
       std::shared_ptr<MemNode> node;
       if (int rc = mount(r).mem->lookup(r.rel, &node); rc < 0) return rc;
       if (node->is_dir()) return -err::kEISDIR;
       if (mount(r).read_only) return -err::kEROFS;
       if (length > kMaxMemFileBytes) return -err::kEFBIG;
-      node->data.resize(static_cast<size_t>(length));
+      if (int rc = node->resize_data(static_cast<size_t>(length)); rc < 0) return rc;
       node->touch_modified();
       return 0;
     }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "vfs/filesystem.h"
@@ -25,7 +26,14 @@ int FileSystem::copy_up_path(int m, std::string_view rel, int64_t max_bytes) {
   const MountPoint& mp = mounts_[m];
   Stat st;
   if (mp.overlay->locate(rel, &st) != OverlayDir::kLower) return 0;
-  if (int rc = mp.overlay->copy_up(rel, max_bytes); rc < 0) return rc;
+  // The copy is the tenant's: it counts against the mount's disk quota.
+  int64_t copied = (st.mode & abi::kS_IFMT) == abi::kS_IFREG ? std::min(st.size, max_bytes) : 0;
+  int64_t charged = 0;
+  if (int rc = charge_path_growth(m, rel, 0, copied, &charged); rc < 0) return rc;
+  if (int rc = mp.overlay->copy_up(rel, max_bytes); rc < 0) {
+    release_disk(m, charged);
+    return rc;
+  }
   const std::string path = rel.empty() ? mp.prefix : join_path(mp.prefix, rel);
   for (const std::shared_ptr<OpenFile>& f : fds_) {
     // A description with several fds is seen several times; after the first

@@ -426,8 +426,31 @@ Status FileSystem::restore_state(std::string_view state) {
     }
     nodes[sm.root] = mounts_[sm.ours].mem->root();
   }
+  // Each node belongs to the mount whose tree reaches it, and its file bytes
+  // charge that MemDir's quota; an unlinked open file takes the first mount
+  // with a quota (an instance's MemDirs share one).
+  for (const SavedMount& sm : smounts) {
+    if (sm.root == kByPath) continue;
+    std::vector<uint32_t> pending{sm.root};
+    while (!pending.empty()) {
+      uint32_t i = pending.back();
+      pending.pop_back();
+      if (node_mount[i] >= 0) continue;
+      node_mount[i] = sm.ours;
+      for (const auto& [name, child] : snodes[i].children) pending.push_back(child);
+    }
+  }
+  int quota_mount = -1;
+  for (size_t m = 0; m < mounts_.size() && quota_mount < 0; ++m) {
+    if (mounts_[m].mem != nullptr && mounts_[m].mem->quota() != nullptr) {
+      quota_mount = static_cast<int>(m);
+    }
+  }
   for (size_t i = 0; i < snodes.size(); ++i) {
-    if (nodes[i] == nullptr) nodes[i] = std::make_shared<MemNode>(snodes[i].type, snodes[i].perms);
+    if (nodes[i] != nullptr) continue;
+    int m = node_mount[i] >= 0 ? node_mount[i] : quota_mount;
+    nodes[i] = m >= 0 ? mounts_[m].mem->new_node(snodes[i].type, snodes[i].perms)
+                      : std::make_shared<MemNode>(snodes[i].type, snodes[i].perms);
   }
 
   // Pipes.
@@ -516,8 +539,10 @@ Status FileSystem::restore_state(std::string_view state) {
     n.children.clear();
     if (s.type == MemNode::Type::kFile) {
       // resize + memcpy: assigning from char iterators copies byte by byte.
+      // The quota is charged whatever its limit: these bytes fit when saved.
       n.data.resize(s.bytes.size());
       if (!s.bytes.empty()) std::memcpy(n.data.data(), s.bytes.data(), s.bytes.size());
+      if (n.quota != nullptr) n.quota->charge(static_cast<int64_t>(s.bytes.size()));
     } else if (s.type == MemNode::Type::kSymlink) {
       n.target = std::move(s.bytes);
     }

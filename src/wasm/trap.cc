@@ -72,6 +72,9 @@ void push_entry_frame(EntryFrame* frame) {
 void pop_entry_frame(EntryFrame* frame) { tls_entry = frame->prev; }
 
 const char* trap_name(wasm_rt_trap_t trap) {
+  // Not enumerators of wasm_rt_trap_t, so not switch cases.
+  if (trap == kTrapHostOutOfMemory) return "out of host memory in a host import";
+  if (trap == kTrapHostException) return "exception in a host import";
   switch (trap) {
     case WASM_RT_TRAP_NONE:
       return "no trap";

@@ -9,15 +9,27 @@
 // independently. The fault handler runs on a per-thread alternate stack so a
 // stack overflow can still be handled.
 //
+// A C++ exception thrown by host code that the guest called (an import, a
+// table callback) unwinds through the generated C frames (they carry unwind
+// tables and nothing to clean up) to run_guarded, which turns it into a trap
+// of that instance: std::bad_alloc is kTrapHostOutOfMemory, anything else
+// kTrapHostException. It never reaches std::terminate.
+//
 // After a trap the guest's state is unknown: the caller must treat that
 // instance as dead.
 #pragma once
 
 #include <csetjmp>
+#include <new>
 
 #include "wasm-rt.h"
 
 namespace pgthaw::wasm {
+
+// Traps raised by the host rather than by generated code. wasm-rt.h's enum
+// ends at 8, so 14 and 15 are values the enum can hold that wabt never uses.
+inline constexpr wasm_rt_trap_t kTrapHostOutOfMemory = static_cast<wasm_rt_trap_t>(14);
+inline constexpr wasm_rt_trap_t kTrapHostException = static_cast<wasm_rt_trap_t>(15);
 
 struct EntryFrame {
   jmp_buf jump;
@@ -42,9 +54,16 @@ wasm_rt_trap_t run_guarded(Fn&& fn) {
   EntryFrame frame;
   push_entry_frame(&frame);
   if (setjmp(frame.jump) == 0) {
-    fn();
+    wasm_rt_trap_t thrown = WASM_RT_TRAP_NONE;
+    try {
+      fn();
+    } catch (const std::bad_alloc&) {
+      thrown = kTrapHostOutOfMemory;
+    } catch (...) {
+      thrown = kTrapHostException;
+    }
     pop_entry_frame(&frame);
-    return WASM_RT_TRAP_NONE;
+    return thrown;
   }
   pop_entry_frame(&frame);
   return frame.trap;
