@@ -16,6 +16,7 @@
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
 #include "pgwire/wire_format.h"
+#include "server/session_sync.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
@@ -56,6 +57,28 @@ constexpr char kReportSql[] =
     "'in_hot_standby', 'integer_datetimes', 'IntervalStyle', 'is_superuser', "
     "'scram_iterations', 'search_path', 'server_encoding', 'server_version', "
     "'session_authorization', 'standard_conforming_strings', 'TimeZone']) AS n";
+
+// Postgres reads these message types only up to PQ_SMALL_MESSAGE_LIMIT
+// bytes (length word included) and closes the connection past it ("invalid
+// message length"): the engine must never see such a message, since on the
+// shared session that would end the session of every user.
+constexpr size_t kSmallMessageLimit = 10000;
+
+bool over_small_message_limit(const pgwire::FrontendMessage& m) {
+  switch (m.type) {
+    case 'C':
+    case 'D':
+    case 'E':
+    case 'H':
+    case 'S':
+    case 'X':
+    case 'c':
+    case 'f':
+      return m.payload.size() + 4 > kSmallMessageLimit;
+    default:
+      return false;
+  }
+}
 
 std::string query_message(std::string_view sql) {
   std::string out;
@@ -114,7 +137,14 @@ struct PgConnection::Outcome {
   Status status;  // the runtime or engine failed: the connection closes
   std::string reply;
   std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
-  bool holding = false;                               // the work kept the hold
+  bool ran = false;      // Work ran (false: the runtime refused the item)
+  bool holding = false;  // the work kept the hold
+  // The client's exchange failed and the engine is at ReadyForQuery again
+  // (our own Sync, or a cancel replacing a Flush batch): the connection
+  // drops the client's messages up to its Sync and answers that Sync with
+  // ReadyForQuery(`status_after`).
+  bool skip_to_sync = false;
+  char status_after = 'I';
   bool reported = false;  // `parameters` holds the reported parameters after the batch
   std::vector<std::pair<std::string, std::string>> parameters;
 };
@@ -204,6 +234,10 @@ awaitable<void> PgConnection::Run() {
       continue;
     }
     pgwire::FrontendMessage message = std::move(**next);
+    if (over_small_message_limit(message)) {
+      co_await Fatal(kProtocolViolation, "invalid message length");
+      break;
+    }
     ready = copy_in_ ? co_await HandleCopyMessage(std::move(message))
                      : co_await Handle(std::move(message));
   }
@@ -391,6 +425,9 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
         }
         co_return co_await Write(std::move(reply));
       }
+      // A Flush with nothing gathered and no exchange open has nothing to
+      // flush: it must not reserve the tenant.
+      if (type == 'H' && batch_.empty() && !holding_) co_return true;
       append_message(batch_, type, message.payload);
       std::string batch = std::move(batch_);
       batch_.clear();
@@ -513,12 +550,12 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
                                        SettingsEffect effect) {
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
   Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
+  // A refused item changed nothing: a hold this connection had, it still has.
+  if (out.ran) holding_ = out.holding;
   if (!out.status.ok()) {
-    holding_ = false;
     co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
     co_return false;
   }
-  holding_ = out.holding;
   auto messages = pgwire::split_messages(out.reply);
   if (!messages.ok()) {
     co_await Fatal(
@@ -540,6 +577,10 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
     }
   }
   if (strip_at != std::string::npos) out.reply.erase(strip_at, strip_size);
+  if (out.skip_to_sync) {
+    refused_until_sync_ = true;
+    status_ = out.status_after;
+  }
   if (out.reported) {
     // ParameterStatus for what the batch changed, before its ReadyForQuery.
     std::string changes;
@@ -603,6 +644,7 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
                                          const std::string& settings_sql, bool ends_with_flush,
                                          bool force_settings, bool report_after, uint64_t seq) {
   Outcome out;
+  out.ran = true;
   bool cancelled = false;
   {
     std::lock_guard lock(cancel_mutex_);
@@ -649,9 +691,32 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
       out.status = reply.status();
     }
   }
+  // The invariant (pg_connection.h): unless a Flush keeps the session for
+  // this connection, the engine must end this item at ReadyForQuery.
+  const bool keeps_exchange = ends_with_flush && !cancelled;
+  if (out.status.ok() && !out.settings_error && !keeps_exchange && !ends_at_ready(out.reply)) {
+    // An extended message failed and a Query or FunctionCall came before
+    // Sync: the engine discarded it and skips to Sync, as Postgres does.
+    // Our Sync ends the skip now; the client still gets what Postgres would
+    // send it (nothing until its own Sync).
+    Result<char> status = sync_engine(*db);
+    if (status.ok()) {
+      out.skip_to_sync = true;
+      out.status_after = *status;
+    } else {
+      out.status = status.status();
+    }
+  } else if (out.status.ok() && cancelled && ends_with_flush) {
+    // The cancel ran as a Query, which ended the exchange: drop its
+    // ReadyForQuery, since the client expects none before its Sync.
+    out.status_after = last_ready_status(out.reply);
+    if (ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
+    out.skip_to_sync = true;
+  }
   // Re-read the reported parameters, unless the transaction block failed
-  // (any query would) or an extended exchange is still open.
-  if (out.status.ok() && report_after && !cancelled && !ends_with_flush &&
+  // (any query would), an extended exchange is still open, or it failed
+  // (what it set was rolled back with it).
+  if (out.status.ok() && report_after && !cancelled && !ends_with_flush && !out.skip_to_sync &&
       last_ready_status(out.reply) != 'E') {
     Result<std::string> reply = db->Exec(query_message(kReportSql));
     if (!reply.ok()) {
@@ -662,7 +727,7 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
   }
   // Keep the tenant while a transaction block is open or an extended
   // exchange waits for its Sync; otherwise let other connections in.
-  out.holding = out.status.ok() && (ends_with_flush || db->InTransaction());
+  out.holding = out.status.ok() && (keeps_exchange || db->InTransaction());
   if (!out.holding) shared_->runtime.Release(tenant_, id_);
   return out;
 }
@@ -694,39 +759,42 @@ awaitable<void> PgConnection::Fatal(std::string_view sqlstate, std::string_view 
 void PgConnection::Cleanup() {
   if (cleaned_up_) return;
   cleaned_up_ = true;
-  {
-    std::lock_guard lock(shared_->mutex);
-    auto found = shared_->connections.find(pid_);
-    if (found != shared_->connections.end() && found->second.lock().get() == this) {
-      shared_->connections.erase(found);
-    }
-  }
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  if (!holding_) return;
-  holding_ = false;
-  // The client left inside a transaction (or mid extended exchange): roll
-  // it back on its session, then let other connections in.
-  std::shared_ptr<PgListenerShared> shared = shared_;
-  std::string tenant = tenant_;
-  uint64_t id = id_;
-  std::string batch = query_message(kDisconnectSql);
-  pgwire::frontend::sync(batch);
-  batch += query_message("ROLLBACK");
-  Status st = shared->runtime.SubmitHeld(
-      tenant, id,
-      [shared, tenant, id, batch](Result<engine::Instance*> instance, const runtime::Timings&) {
-        if (instance.ok()) {
-          Result<std::string> reply = instance.value()->Exec(batch);
-          if (!reply.ok()) {
-            spdlog::warn("tenant {}: rollback after disconnect: {}", tenant,
-                         reply.status().ToString());
+  if (holding_) {
+    holding_ = false;
+    // The client left inside a transaction (or mid extended exchange): end
+    // it on its session, then let other users in. Queued before this
+    // connection unregisters, so a shutdown that waits for the listener's
+    // connections to go finds it in the runtime's queue and drains it.
+    std::shared_ptr<PgListenerShared> shared = shared_;
+    std::string tenant = tenant_;
+    uint64_t id = id_;
+    std::string batch = query_message(kDisconnectSql);
+    pgwire::frontend::sync(batch);
+    batch += query_message("ROLLBACK");
+    Status st = shared->runtime.SubmitHeld(
+        tenant, id,
+        [shared, tenant, id, batch](Result<engine::Instance*> instance, const runtime::Timings&) {
+          if (instance.ok()) {
+            Result<std::string> reply = instance.value()->Exec(batch);
+            Status st = reply.status();
+            if (st.ok() && !ends_at_ready(reply.value())) {
+              st = sync_engine(*instance.value()).status();
+            }
+            if (!st.ok())
+              spdlog::warn("tenant {}: rollback after disconnect: {}", tenant, st.ToString());
           }
-        }
-        shared->runtime.Release(tenant, id);
-      });
-  if (!st.ok()) shared->runtime.Release(tenant, id);
+          shared->runtime.Release(tenant, id);
+        });
+    if (!st.ok()) shared->runtime.Release(tenant, id);
+  }
+  std::lock_guard lock(shared_->mutex);
+  auto found = shared_->connections.find(pid_);
+  if (found != shared_->connections.end() && found->second.lock().get() == this) {
+    shared_->connections.erase(found);
+  }
 }
 
 }  // namespace pgthaw::server

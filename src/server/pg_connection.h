@@ -4,7 +4,8 @@
 // runs on the runtime's threads and hands its reply back to the strand.
 //
 // Batching (the engine needs whole messages and runs a batch to completion):
-//   'Q' simple Query, 'F' FunctionCall    -> one batch, run at once
+//   'Q' simple Query, 'F' FunctionCall    -> one batch, run at once (with
+//                                            extended messages gathered before)
 //   'P' 'B' 'D' 'E' 'C' extended messages -> gathered until 'S' Sync or
 //                                            'H' Flush, then one batch
 //   'X' Terminate                         -> close (never sent to the engine)
@@ -13,6 +14,42 @@
 //       'f' CopyFail, then runs Query + data as one batch and drops the
 //       engine's own CopyInResponse from the reply (the engine cannot pause
 //       mid-COPY; see pg_sql_scan.h).
+//
+// The shared session's invariant. Between the work items of two users (two
+// connections, a connection and an HTTP query, a work item and a
+// hibernation snapshot) the engine session is at ReadyForQuery: not
+// skipping to Sync after a failed extended message, not inside an extended
+// exchange, not in COPY, not in a transaction block. Only a hold (below)
+// lets one connection keep the session in one of those states between its
+// own items, and no one else's item runs while it does. Each path keeps it:
+//   - Messages reach the engine only as whole batches: extended messages
+//     wait in the connection until Sync, Flush, Query or FunctionCall, so a
+//     Bind or Execute without one never reaches the engine (a disconnect
+//     drops them); CopyData outside COPY is dropped; COPY data goes with
+//     its Query and CopyDone/CopyFail in one batch.
+//   - Every item not ending with Flush must end at ReadyForQuery; Work checks
+//     the reply's last message. Without one the engine is skipping to Sync:
+//     an extended message failed and a Query or FunctionCall came before
+//     Sync, which the engine discarded (Postgres does the same; a Query
+//     before Sync with no error runs, and its ReadyForQuery ends the
+//     exchange). Work then sends the engine a Sync of its own
+//     (session_sync.h) and drops that reply, and the connection drops the
+//     client's messages up to the client's own Sync and answers that one
+//     with ReadyForQuery: the client sees what Postgres would show it, and
+//     the engine is clean for others as soon as the item ends.
+//   - An item ending with Flush keeps the hold: the engine may be inside the
+//     exchange or skipping, but only this connection's items run until the
+//     hold ends at a ReadyForQuery outside a transaction block. A Flush with
+//     nothing gathered and no hold is answered without the engine.
+//   - A connection closing while it holds (Terminate, EOF, a socket error,
+//     Stop(), a failed item) queues, before it unregisters: an error (which
+//     aborts an implicit transaction; discarded if skipping), Sync (ends the
+//     skip and the exchange), ROLLBACK (ends a block), a Sync of its own if
+//     that still did not end at ReadyForQuery; then it releases the hold.
+//   - HTTP queries (http_query_exec.h) are a simple Query or Parse/Bind/
+//     Describe/Execute/Sync, refuse COPY FROM STDIN, and check the same way.
+// Whoever else ends a hold (the runtime, on a timeout) must do the same:
+// Sync before ROLLBACK, or the ROLLBACK is discarded.
 //
 // Sharing the instance: every batch goes through Runtime::SubmitHeld with
 // this connection's id as holder. The work item first re-applies this
@@ -24,12 +61,14 @@
 //
 // Cancel: a CancelRequest marks the batch this connection has queued but not
 // yet started; when it starts it runs a statement raising 57014
-// ("canceling statement due to user request") instead. A running batch is
-// never interrupted: the engine is synchronous.
+// ("canceling statement due to user request") instead (for a batch ending
+// with Flush: the error, then nothing until the client's Sync, as Postgres
+// skips to Sync after it). A running batch is never interrupted: the engine
+// is synchronous.
 //
 // Close: on Terminate, EOF, a socket error or Stop(), a connection still
-// holding its tenant rolls the transaction back through the runtime and
-// releases the hold.
+// holding its tenant ends its exchange and transaction through the runtime
+// (above) and releases the hold.
 #pragma once
 
 // clang-format off
@@ -160,11 +199,14 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   SettingsEffect batch_effect_;      // of the Parse messages in batch_
   bool set_in_transaction_ = false;  // a parameter was set in the open transaction block
   std::map<std::string, std::string> reported_;  // ParameterStatus values the client has
-  bool refused_until_sync_ = false;              // a refused batch was flushed; skip to Sync
-  bool copy_in_ = false;                         // gathering COPY data after our CopyInResponse
-  bool copy_overflow_ = false;                   // the data passed max_batch_bytes and was dropped
-  std::string copy_query_;                       // the Query message that started the COPY
-  std::string copy_data_;                        // its CopyData messages so far
+  // The client's exchange failed (a refused batch was flushed, or the engine
+  // skipped to Sync and was synced by Work): drop its messages up to its
+  // Sync, answer that with ReadyForQuery(status_).
+  bool refused_until_sync_ = false;
+  bool copy_in_ = false;        // gathering COPY data after our CopyInResponse
+  bool copy_overflow_ = false;  // the data passed max_batch_bytes and was dropped
+  std::string copy_query_;      // the Query message that started the COPY
+  std::string copy_data_;       // its CopyData messages so far
   bool cleaned_up_ = false;
 
   // Cancel state, shared with Cancel() and the runtime thread.

@@ -52,9 +52,18 @@ struct QueryTimings {
 nlohmann::json timings_json(const QueryTimings& timings);
 
 // Decodes the engine's reply bytes into a result reply (200) or an SQL error
-// reply (400, or 500 for server-side classes 53, 57, 58, XX, F0). Does not
+// reply (400, or 500 for server-side classes 53, 57, 58, XX, F0). A reply
+// with no error that is not a finished statement (no result, a result with
+// no CommandComplete/EmptyQueryResponse, no ReadyForQuery) is
+// incomplete_reply(): never a 200 for a statement that did not run. Does not
 // add "timings"; the caller does once encoding is measured.
 Reply results_reply(std::string_view backend_bytes);
+
+// 500 "internal": the engine's reply did not show the statement running.
+Reply incomplete_reply();
+
+// An SQL error reply made by the server itself (severity ERROR).
+Reply sql_error(std::string_view sqlstate, std::string_view message);
 
 // HTTP status for an SQLSTATE.
 int sqlstate_http_status(std::string_view sqlstate);
