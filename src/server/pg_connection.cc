@@ -107,6 +107,16 @@ char last_ready_status(std::string_view reply) {
   return status;
 }
 
+// True if `reply` holds an ErrorResponse.
+bool has_error(std::string_view reply) {
+  auto messages = pgwire::split_messages(reply);
+  if (!messages.ok()) return false;
+  for (const pgwire::MessageView& m : *messages) {
+    if (m.type == pgwire::backend_type::kErrorResponse) return true;
+  }
+  return false;
+}
+
 // (name, value) rows of kReportSql's reply; false if it failed.
 bool read_report(std::string_view reply, std::vector<std::pair<std::string, std::string>>* out) {
   auto results = pgwire::collect_results(reply);
@@ -145,6 +155,7 @@ struct PgConnection::Outcome {
   // ReadyForQuery(`status_after`).
   bool skip_to_sync = false;
   char status_after = 'I';
+  bool reply_has_error = false;  // an ErrorResponse in `reply`
   bool reported = false;  // `parameters` holds the reported parameters after the batch
   std::vector<std::pair<std::string, std::string>> parameters;
 };
@@ -344,7 +355,9 @@ awaitable<bool> PgConnection::Startup() {
   // Thaws the tenant if cold, puts this connection's settings in force
   // (refusing the connection if one is invalid, as Postgres does) and reads
   // the values to report.
-  Outcome out = co_await Submit(query_message(kReportSql), false, /*force_settings=*/true, false);
+  Batch report;
+  report.messages = query_message(kReportSql);
+  Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false);
   if (!out.status.ok()) {
     co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
     co_return false;
@@ -381,10 +394,9 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
     case 'Q':
       co_return co_await HandleQuery(std::move(message));
     case 'F': {  // FunctionCall: answered with its own ReadyForQuery
-      append_message(batch_, type, message.payload);
-      std::string batch = std::move(batch_);
-      batch_.clear();
-      co_return co_await RunBatch(std::move(batch), false, false);
+      std::string call;
+      append_message(call, type, message.payload);
+      co_return co_await RunAfterExchange(std::move(call), {});
     }
     case 'P':
       if (auto parse = pgwire::decode_parse(message.payload); parse.ok()) {
@@ -428,12 +440,14 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       // A Flush with nothing gathered and no exchange open has nothing to
       // flush: it must not reserve the tenant.
       if (type == 'H' && batch_.empty() && !holding_) co_return true;
+      Batch batch;
       append_message(batch_, type, message.payload);
-      std::string batch = std::move(batch_);
+      batch.messages = std::move(batch_);
       batch_.clear();
-      SettingsEffect effect;
-      if (type == 'S') std::swap(effect, batch_effect_);
-      co_return co_await RunBatch(std::move(batch), /*ends_with_flush=*/type == 'H', false, effect);
+      batch.ends_with_flush = type == 'H';
+      batch.exchange_failed = exchange_failed_;
+      if (type == 'S') std::swap(batch.effect, batch_effect_);
+      co_return co_await RunBatch(std::move(batch));
     }
     case 'X':
       co_return false;
@@ -462,16 +476,9 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
   if (copies.empty() || (status_ == 'E' && copies[0].statement_index == 0)) {
     // No COPY FROM STDIN, or one the aborted transaction block refuses
     // before it asks for data.
-    std::string batch = std::move(batch_);
-    batch_.clear();
-    batch += raw;
-    SettingsEffect effect = settings_effect(*sql);
-    effect.sets |= batch_effect_.sets;
-    effect.ends_transaction |= batch_effect_.ends_transaction;
-    batch_effect_ = {};
-    co_return co_await RunBatch(std::move(batch), false, false, effect);
+    co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql));
   }
-  if (copies.size() > 1 || copies[0].statement_index != 0 || !batch_.empty()) {
+  if (copies.size() > 1 || copies[0].statement_index != 0 || !batch_.empty() || exchange_open_) {
     co_return co_await Refuse(kFeatureNotSupported,
                               "pgthaw runs COPY FROM STDIN only as the first statement of a "
                               "query, and one per query");
@@ -491,6 +498,13 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
   copy_query_ = std::move(raw);
   copy_data_.clear();
   co_return co_await Write(std::move(reply));
+}
+
+PgConnection::Batch PgConnection::copy_batch(std::string messages) {
+  Batch batch;
+  batch.messages = std::move(messages);
+  batch.strip_copy_in = true;
+  return batch;
 }
 
 awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message) {
@@ -523,7 +537,7 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
       }
       copy_in_ = false;
       std::string().swap(copy_data_);
-      co_return co_await RunBatch(std::move(batch), false, /*strip_copy_in=*/true);
+      co_return co_await RunBatch(copy_batch(std::move(batch)));
     }
     default: {
       // A protocol violation: fail the COPY, tell the client, close.
@@ -534,7 +548,7 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
       if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
       copy_in_ = false;
       std::string().swap(copy_data_);
-      if (co_await RunBatch(std::move(batch), false, true)) {
+      if (co_await RunBatch(copy_batch(std::move(batch)))) {
         co_await Fatal(
             kProtocolViolation,
             "unexpected message type " + pgwire::describe_type(type) + " during COPY from stdin");
@@ -546,12 +560,37 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
 
 // ---- Running batches -------------------------------------------------------------
 
-awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, bool strip_copy_in,
-                                       SettingsEffect effect) {
+awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect) {
+  Batch batch;
+  batch.effect = effect;
+  batch.effect.sets |= batch_effect_.sets;
+  batch.effect.ends_transaction |= batch_effect_.ends_transaction;
+  batch_effect_ = {};
+  if (batch_.empty() && !exchange_open_) {
+    batch.messages = std::move(message);
+  } else {
+    batch.messages = std::move(batch_);
+    pgwire::frontend::sync(batch.messages);
+    batch.then = std::move(message);
+    batch.exchange_failed = exchange_failed_;
+  }
+  batch_.clear();
+  co_return co_await RunBatch(std::move(batch));
+}
+
+awaitable<bool> PgConnection::RunBatch(Batch batch) {
+  const SettingsEffect effect = batch.effect;
+  const bool ends_with_flush = batch.ends_with_flush;
+  const bool strip_copy_in = batch.strip_copy_in;
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
-  Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
+  Outcome out = co_await Submit(std::move(batch), false, report_after);
   // A refused item changed nothing: a hold this connection had, it still has.
   if (out.ran) holding_ = out.holding;
+  if (out.ran && out.status.ok()) {
+    // The exchange stays open only after a Flush that the engine kept.
+    exchange_open_ = ends_with_flush && !out.skip_to_sync;
+    exchange_failed_ = exchange_open_ && (exchange_failed_ || out.reply_has_error);
+  }
   if (!out.status.ok()) {
     co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
     co_return false;
@@ -605,14 +644,14 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
   co_return co_await Write(std::move(out.reply));
 }
 
-awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool ends_with_flush,
-                                                      bool force_settings, bool report_after) {
+awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_settings,
+                                                      bool report_after) {
   uint64_t seq = next_seq_++;
   {
     std::lock_guard lock(cancel_mutex_);
     queued_seq_ = seq;
   }
-  auto initiate = [self = shared_from_this(), seq, ends_with_flush, force_settings, report_after,
+  auto initiate = [self = shared_from_this(), seq, force_settings, report_after,
                    batch = std::move(batch),
                    settings_sql = settings_.ApplySql()](auto handler) mutable {
     // Runtime::Work is a std::function (copyable); the handler is not.
@@ -623,11 +662,11 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool en
     };
     Status st = self->shared_->runtime.SubmitHeld(
         self->tenant_, self->id_,
-        [self, seq, ends_with_flush, force_settings, report_after, batch = std::move(batch),
+        [self, seq, force_settings, report_after, batch = std::move(batch),
          settings_sql = std::move(settings_sql),
          deliver](Result<engine::Instance*> instance, const runtime::Timings& timings) {
-          deliver(self->Work(std::move(instance), timings, batch, settings_sql, ends_with_flush,
-                             force_settings, report_after, seq));
+          deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings,
+                             report_after, seq));
         });
     if (!st.ok()) {
       Outcome out;
@@ -640,9 +679,10 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool en
 }
 
 PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
-                                         const runtime::Timings& timings, const std::string& batch,
-                                         const std::string& settings_sql, bool ends_with_flush,
-                                         bool force_settings, bool report_after, uint64_t seq) {
+                                         const runtime::Timings& timings, const Batch& batch,
+                                         const std::string& settings_sql, bool force_settings,
+                                         bool report_after, uint64_t seq) {
+  const bool ends_with_flush = batch.ends_with_flush;
   Outcome out;
   out.ran = true;
   bool cancelled = false;
@@ -684,17 +724,38 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
     }
   }
   if (out.status.ok() && !out.settings_error) {
-    Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch);
+    Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch.messages);
     if (reply.ok()) {
       out.reply = std::move(reply).value();
     } else {
       out.status = reply.status();
     }
   }
+  if (out.status.ok() && !out.settings_error && !cancelled && !batch.then.empty()) {
+    // Query before Sync: the extended messages ended with our Sync. Drop
+    // its ReadyForQuery (the client sent no Sync); unless they failed,
+    // which makes Postgres discard the Query up to the client's Sync, the
+    // Query runs now, in a transaction of its own.
+    char status = last_ready_status(out.reply);
+    if (ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
+    if (batch.exchange_failed || has_error(out.reply)) {
+      out.skip_to_sync = true;
+      out.status_after = status;
+    } else {
+      Result<std::string> reply = db->Exec(batch.then);
+      if (reply.ok()) {
+        out.reply += reply.value();
+      } else {
+        out.status = reply.status();
+      }
+    }
+  }
+  out.reply_has_error = has_error(out.reply);
   // The invariant (pg_connection.h): unless a Flush keeps the session for
   // this connection, the engine must end this item at ReadyForQuery.
   const bool keeps_exchange = ends_with_flush && !cancelled;
-  if (out.status.ok() && !out.settings_error && !keeps_exchange && !ends_at_ready(out.reply)) {
+  if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync &&
+      !ends_at_ready(out.reply)) {
     // An extended message failed and a Query or FunctionCall came before
     // Sync: the engine discarded it and skips to Sync, as Postgres does.
     // Our Sync ends the skip now; the client still gets what Postgres would

@@ -27,16 +27,24 @@
 //     Bind or Execute without one never reaches the engine (a disconnect
 //     drops them); CopyData outside COPY is dropped; COPY data goes with
 //     its Query and CopyDone/CopyFail in one batch.
-//   - Every item not ending with Flush must end at ReadyForQuery; Work checks
-//     the reply's last message. Without one the engine is skipping to Sync:
-//     an extended message failed and a Query or FunctionCall came before
-//     Sync, which the engine discarded (Postgres does the same; a Query
-//     before Sync with no error runs, and its ReadyForQuery ends the
-//     exchange). Work then sends the engine a Sync of its own
-//     (session_sync.h) and drops that reply, and the connection drops the
-//     client's messages up to the client's own Sync and answers that one
-//     with ReadyForQuery: the client sees what Postgres would show it, and
-//     the engine is clean for others as soon as the item ends.
+//   - Query before Sync. A Query or FunctionCall that comes while extended
+//     messages are gathered, or while an exchange left open by Flush is
+//     held, ends that exchange first: Work runs the extended messages with
+//     a Sync of its own, drops that ReadyForQuery (the client sent no
+//     Sync), then runs the Query in a transaction of its own. If the
+//     exchange failed, Postgres discards the Query (it skips everything
+//     but Sync after an error), and so does Work: the client gets the
+//     error, the connection drops its messages up to its own Sync and
+//     answers that one with ReadyForQuery. Postgres up to 16 also commits
+//     the exchange at such a Query; 17 and 18 leave it open in an implicit
+//     block, after which the next command of whoever comes next fails
+//     (XX000 "StartTransactionCommand: unexpected state STARTED") and the
+//     exchange's writes are lost: not acceptable on a shared session.
+//   - Every item not ending with Flush must end at ReadyForQuery: Work
+//     checks the reply's last message and, failing that, sends the engine
+//     a Sync of its own (session_sync.h), drops its reply, and the
+//     connection skips to the client's Sync as above. (With the rule above
+//     this no longer happens; it is the invariant's last guard.)
 //   - An item ending with Flush keeps the hold: the engine may be inside the
 //     exchange or skipping, but only this connection's items run until the
 //     hold ends at a ReadyForQuery outside a transaction block. A Flush with
@@ -159,20 +167,33 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   boost::asio::awaitable<bool> Handle(pgwire::FrontendMessage message);
   boost::asio::awaitable<bool> HandleQuery(pgwire::FrontendMessage message);
   boost::asio::awaitable<bool> HandleCopyMessage(pgwire::FrontendMessage message);
+  // One work item's messages for the engine.
+  struct Batch {
+    std::string messages;
+    // A Query or FunctionCall that came before the client's Sync: `messages`
+    // then end with our own Sync, and `then` runs after them unless they
+    // failed (see "Query before Sync" above).
+    std::string then;
+    bool ends_with_flush = false;  // keep the hold though the reply has no ReadyForQuery
+    bool exchange_failed = false;  // the exchange Flush left open already failed
+    bool strip_copy_in = false;    // drop the engine's CopyInResponse (already sent)
+    // What the batch may do to session parameters; if needed they are
+    // re-read and ParameterStatus sent for those that changed (the engine
+    // sends none).
+    SettingsEffect effect;
+  };
+  // A COPY's Query and data, run with our CopyInResponse already sent.
+  static Batch copy_batch(std::string messages);
   // Runs `batch` on the tenant and writes the reply; false closes.
-  // `ends_with_flush`: keep the hold though the reply has no ReadyForQuery.
-  // `strip_copy_in`: drop the engine's CopyInResponse (already sent).
-  // `effect`: what the batch may do to session parameters; if needed they
-  // are re-read and ParameterStatus sent for those that changed (the engine
-  // sends none).
-  boost::asio::awaitable<bool> RunBatch(std::string batch, bool ends_with_flush, bool strip_copy_in,
-                                        SettingsEffect effect = {});
-  boost::asio::awaitable<Outcome> Submit(std::string batch, bool ends_with_flush,
-                                         bool force_settings, bool report_after);
+  boost::asio::awaitable<bool> RunBatch(Batch batch);
+  // A Query or FunctionCall (`message`): after the extended messages
+  // gathered, or an exchange Flush left open, it runs as Batch::then.
+  boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect);
+  boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool report_after);
   // Runs on a runtime thread.
   Outcome Work(Result<engine::Instance*> instance, const runtime::Timings& timings,
-               const std::string& batch, const std::string& settings_sql, bool ends_with_flush,
-               bool force_settings, bool report_after, uint64_t seq);
+               const Batch& batch, const std::string& settings_sql, bool force_settings,
+               bool report_after, uint64_t seq);
   boost::asio::awaitable<bool> Write(std::string bytes);
   // ErrorResponse (and ReadyForQuery with the current status) for a batch
   // refused without running it.
@@ -193,6 +214,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   SessionSettings settings_;
   char status_ = 'I';     // the last ReadyForQuery status
   bool holding_ = false;  // the tenant is reserved for this connection
+  // Extended messages ran with Flush and no Sync yet: the engine is inside
+  // this connection's exchange (holding_ is set), and skipping to Sync if
+  // `exchange_failed_`.
+  bool exchange_open_ = false;
+  bool exchange_failed_ = false;
   std::array<char, 64 * 1024> read_buffer_;
   std::string batch_;                // extended messages waiting for Sync or Flush
   bool batch_refused_ = false;       // the batch holds a COPY FROM STDIN Parse
