@@ -50,6 +50,13 @@ constexpr char kDisconnectSql[] =
     "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'admin_shutdown', "
     "MESSAGE = 'pgthaw: client disconnected'; END$pgthaw$";
 
+// Ends an extended exchange left open by Flush as an error in it would
+// (the implicit transaction aborts; skipped if the engine already skips to
+// Sync); a Sync follows it.
+constexpr char kAbortExchangeSql[] =
+    "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', "
+    "MESSAGE = 'pgthaw: extended-protocol exchange refused'; END$pgthaw$";
+
 // The parameters a real server reports at startup.
 constexpr char kReportSql[] =
     "SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY["
@@ -84,6 +91,12 @@ std::string query_message(std::string_view sql) {
   std::string out;
   Status st = pgwire::frontend::query(out, sql);
   if (!st.ok()) spdlog::error("pg listener: encoding an internal query: {}", st.ToString());
+  return out;
+}
+
+std::string sync_message() {
+  std::string out;
+  pgwire::frontend::sync(out);
   return out;
 }
 
@@ -419,24 +432,13 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       co_return true;
     case 'H':
     case 'S': {
-      if (batch_refused_ || refused_until_sync_) {
-        // Nothing of the batch ran: the error now, ReadyForQuery at Sync.
+      if (refused_until_sync_) {  // (only a Sync gets here then) the skip ends
+        refused_until_sync_ = false;
         std::string reply;
-        if (batch_refused_) {
-          Status st = pgwire::backend::error_response(
-              reply, "ERROR", kFeatureNotSupported,
-              "pgthaw runs COPY FROM STDIN only through the simple query protocol");
-          if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
-        }
-        batch_.clear();
-        batch_refused_ = false;
-        batch_effect_ = {};
-        refused_until_sync_ = type == 'H';
-        if (type == 'S') {
-          pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
-        }
+        pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
         co_return co_await Write(std::move(reply));
       }
+      if (batch_refused_) co_return co_await RefuseGathered(/*at_sync=*/type == 'S');
       // A Flush with nothing gathered and no exchange open has nothing to
       // flush: it must not reserve the tenant.
       if (type == 'H' && batch_.empty() && !holding_) co_return true;
@@ -560,7 +562,36 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
 
 // ---- Running batches -------------------------------------------------------------
 
+awaitable<bool> PgConnection::RefuseGathered(bool at_sync) {
+  std::string reply;
+  if (!exchange_failed_) {  // else Postgres would be skipping to Sync already
+    Status st = pgwire::backend::error_response(
+        reply, "ERROR", kFeatureNotSupported,
+        "pgthaw runs COPY FROM STDIN only through the simple query protocol");
+    if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
+  }
+  batch_.clear();
+  batch_refused_ = false;
+  batch_effect_ = {};
+  if (exchange_open_) {
+    // The engine holds the exchange a Flush left open: end it as the error
+    // would in Postgres (aborting what it did).
+    Batch batch;
+    batch.abort_exchange = true;
+    batch.answer_sync = at_sync;
+    batch.client_prefix = std::move(reply);
+    co_return co_await RunBatch(std::move(batch));
+  }
+  refused_until_sync_ = !at_sync;
+  if (at_sync) {
+    pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
+  }
+  co_return co_await Write(std::move(reply));
+}
+
 awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect) {
+  // A refused batch fails where its COPY Parse is: the Query is discarded.
+  if (batch_refused_) co_return co_await RefuseGathered(/*at_sync=*/false);
   Batch batch;
   batch.effect = effect;
   batch.effect.sets |= batch_effect_.sets;
@@ -582,6 +613,8 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   const SettingsEffect effect = batch.effect;
   const bool ends_with_flush = batch.ends_with_flush;
   const bool strip_copy_in = batch.strip_copy_in;
+  const std::string client_prefix = std::move(batch.client_prefix);
+  const bool answer_sync = batch.answer_sync;
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
   Outcome out = co_await Submit(std::move(batch), false, report_after);
   // A refused item changed nothing: a hold this connection had, it still has.
@@ -617,8 +650,11 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   }
   if (strip_at != std::string::npos) out.reply.erase(strip_at, strip_size);
   if (out.skip_to_sync) {
-    refused_until_sync_ = true;
     status_ = out.status_after;
+    refused_until_sync_ = !answer_sync;
+    if (answer_sync) {
+      pgwire::backend::ready_for_query(out.reply, static_cast<pgwire::TransactionStatus>(status_));
+    }
   }
   if (out.reported) {
     // ParameterStatus for what the batch changed, before its ReadyForQuery.
@@ -641,7 +677,7 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   } else if (effect.sets) {
     set_in_transaction_ = true;
   }
-  co_return co_await Write(std::move(out.reply));
+  co_return co_await Write(client_prefix + out.reply);
 }
 
 awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_settings,
@@ -723,7 +759,18 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
       out.settings_error.reset();
     }
   }
-  if (out.status.ok() && !out.settings_error) {
+  if (out.status.ok() && !out.settings_error && batch.abort_exchange) {
+    // Error (skipped if the engine is skipping to Sync) then Sync: back at
+    // ReadyForQuery, whatever the exchange did aborted. Nothing for the
+    // client but the status.
+    Result<std::string> reply = db->Exec(query_message(kAbortExchangeSql) + sync_message());
+    if (reply.ok()) {
+      out.skip_to_sync = true;
+      out.status_after = last_ready_status(reply.value());
+    } else {
+      out.status = reply.status();
+    }
+  } else if (out.status.ok() && !out.settings_error) {
     Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch.messages);
     if (reply.ok()) {
       out.reply = std::move(reply).value();

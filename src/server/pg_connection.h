@@ -177,6 +177,12 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     bool ends_with_flush = false;  // keep the hold though the reply has no ReadyForQuery
     bool exchange_failed = false;  // the exchange Flush left open already failed
     bool strip_copy_in = false;    // drop the engine's CopyInResponse (already sent)
+    std::string client_prefix;     // our own messages, sent before the engine's reply
+    // Instead of `messages`: end the exchange a Flush left open as an error
+    // would, then skip to the client's Sync (or, with `answer_sync`, answer
+    // it: the batch was refused at the client's Sync).
+    bool abort_exchange = false;
+    bool answer_sync = false;
     // What the batch may do to session parameters; if needed they are
     // re-read and ParameterStatus sent for those that changed (the engine
     // sends none).
@@ -186,6 +192,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   static Batch copy_batch(std::string messages);
   // Runs `batch` on the tenant and writes the reply; false closes.
   boost::asio::awaitable<bool> RunBatch(Batch batch);
+  // The gathered batch holds a COPY FROM STDIN Parse: nothing of it runs,
+  // the client gets 0A000 and (unless `at_sync`) skips to its Sync.
+  boost::asio::awaitable<bool> RefuseGathered(bool at_sync);
   // A Query or FunctionCall (`message`): after the extended messages
   // gathered, or an exchange Flush left open, it runs as Batch::then.
   boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect);

@@ -41,6 +41,10 @@ class PgHttpServer {
            " user=tester connect_timeout=30";
   }
 
+  runtime::RuntimeStats runtime_stats() const {
+    return http_->services().tenant_runtime()->stats();
+  }
+
   // POST /direct {"sql", "tenant"} on a fresh connection.
   HttpResult Direct(const std::string& tenant, const std::string& sql) const {
     return post_json(http_port(), "/direct", {{"sql", sql}, {"tenant", tenant}});

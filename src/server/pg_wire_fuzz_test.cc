@@ -413,6 +413,15 @@ class FuzzClient {
       return tagged && m.type == 'Z';
     });
     if (ended) return;
+    // The server may close a connection for what it sent (08P01 and the
+    // like), never because the tenant's engine failed (XX000).
+    for (const auto& m : reply) {
+      if (m.type != 'E') continue;
+      auto f = pgwire::decode_error_fields(m.payload);
+      EXPECT_FALSE(f.ok() && f->severity_nonlocalized() == "FATAL" && f->sqlstate() == "XX000")
+          << "seed " << seed_ << " connection " << index_ << " case " << i << ": "
+          << f->message() << ": " << hex(c.bytes);
+    }
     // No tag: only because the server closed the connection (a FATAL, a
     // Terminate in the case), never a connection left hanging.
     EXPECT_TRUE(!sent || client_->read_to_eof())
@@ -485,6 +494,10 @@ TEST(PgWireFuzzTest, RandomAndMutatedMessagesNeverPoisonTheTenant) {
             << " closed by the server, " << counts.connections << " connections, "
             << counts.http_inserts << " HTTP inserts)\n";
   EXPECT_EQ(counts.cases, kCases) << "seed " << seed;
+
+  // No case killed the tenant's engine (it would have been booted again
+  // from its files; the tenant was created, and a restart thaws it).
+  EXPECT_EQ(server.runtime_stats().cold_starts_booted, 0u) << "seed " << seed;
 
   // At the end: alive, clean, and the inserts durable across a restart.
   EXPECT_EQ(libpq_value(server, kTenant, "select 1"), "1") << "seed " << seed;
