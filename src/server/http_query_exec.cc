@@ -32,6 +32,21 @@ bool wants_copy_data(std::string_view wire) {
   return false;
 }
 
+// A failed Exec as an HTTP error. Engine failures name host paths (the
+// log has them): the client gets a fixed text instead.
+Reply engine_failure_reply(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kResourceExhausted:
+      return status_reply(status);
+    case StatusCode::kUnavailable:
+      return error_reply(503, "unavailable", "the tenant's engine is not running; try again");
+    default:
+      spdlog::warn("HTTP query: {}", status.ToString());
+      return error_reply(500, "internal",
+                         "internal error in the tenant's engine; it starts again from its files");
+  }
+}
+
 }  // namespace
 
 Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
@@ -51,14 +66,14 @@ Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTi
   Clock::time_point exec_start = Clock::now();
   auto bytes = instance.Exec(wire);
   timings.exec_us = micros_since(exec_start);
-  if (!bytes.ok()) return with_timings(status_reply(bytes.status()), timings, start);
+  if (!bytes.ok()) return with_timings(engine_failure_reply(bytes.status()), timings, start);
   if (!ends_at_ready(*bytes)) {
     // The engine did not finish the exchange (it was skipping to Sync, which
     // pg_connection.h's invariant rules out): bring the session back for
     // the next user, and answer that the statement did not run.
     spdlog::warn("HTTP query: the engine's reply does not end with ReadyForQuery; syncing");
     Result<char> synced = sync_engine(instance);
-    if (!synced.ok()) return with_timings(status_reply(synced.status()), timings, start);
+    if (!synced.ok()) return with_timings(engine_failure_reply(synced.status()), timings, start);
     bytes = std::string();  // no result: incomplete_reply() below
   }
   if (instance.InTransaction()) {
@@ -68,7 +83,7 @@ Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTi
     Reply reply = error_reply(400, "transaction_open",
                               "HTTP queries are autocommit: the query left a transaction block "
                               "open, so it was rolled back");
-    if (!rolled.ok()) reply = status_reply(rolled.status());
+    if (!rolled.ok()) reply = engine_failure_reply(rolled.status());
     return with_timings(std::move(reply), timings, start);
   }
   Clock::time_point encode_start = Clock::now();

@@ -154,6 +154,21 @@ std::string_view sqlstate_for(const Status& status) {
   }
 }
 
+// What a client is told of that failure. Engine failures name host paths
+// (the log has them): the client gets a fixed text instead.
+std::string failure_message(const std::string& tenant, const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kResourceExhausted:
+      return "tenant " + tenant + ": " + status.message();
+    case StatusCode::kUnavailable:
+      return "tenant " + tenant + " is not available (shutting down or restarting)";
+    default:
+      spdlog::warn("tenant {}: {}", tenant, status.ToString());
+      return "tenant " + tenant + ": internal error in the engine; it starts again from its files";
+  }
+}
+
 }  // namespace
 
 struct PgConnection::Outcome {
@@ -169,7 +184,7 @@ struct PgConnection::Outcome {
   bool skip_to_sync = false;
   char status_after = 'I';
   bool reply_has_error = false;  // an ErrorResponse in `reply`
-  bool reported = false;  // `parameters` holds the reported parameters after the batch
+  bool reported = false;         // `parameters` holds the reported parameters after the batch
   std::vector<std::pair<std::string, std::string>> parameters;
 };
 
@@ -372,7 +387,7 @@ awaitable<bool> PgConnection::Startup() {
   report.messages = query_message(kReportSql);
   Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false);
   if (!out.status.ok()) {
-    co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
+    co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
     co_return false;
   }
   if (out.settings_error) {
@@ -625,7 +640,7 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
     exchange_failed_ = exchange_open_ && (exchange_failed_ || out.reply_has_error);
   }
   if (!out.status.ok()) {
-    co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
+    co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
     co_return false;
   }
   auto messages = pgwire::split_messages(out.reply);

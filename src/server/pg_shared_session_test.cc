@@ -14,6 +14,7 @@
 
 #include "engine/test_support.h"
 #include "pgwire/frontend.h"
+#include "pgwire/wire_format.h"
 #include "server/pg_http_test_server.h"
 
 namespace pgthaw::server {
@@ -337,6 +338,25 @@ TEST_F(PgSharedSessionTest, ErrorBeforeFlushSkipsToSyncForThatClientOnly) {
   expect_healthy(tenant, 1);
   c->send(query("select 6"));
   EXPECT_EQ(data_values(c->read_until_ready()), std::vector<std::string>{"6"});
+}
+
+// Postgres reads Sync, Flush, Describe, Close, Execute, CopyDone and
+// CopyFail only up to 10,000 bytes and closes the connection past that; the
+// listener does the same before the shared session could see one.
+TEST_F(PgSharedSessionTest, OversizedSmallMessagesCloseOnlyTheirConnection) {
+  const std::string tenant = "oversized";
+  EXPECT_EQ(http_command(tenant, "create table t(id int)"), "CREATE TABLE");
+  for (char type : {'S', 'H', 'D', 'E', 'C'}) {
+    auto c = raw(tenant);
+    std::string message(1, type);
+    pgwire::put_int32(message, 4 + 20000);
+    message.append(20000, 'x');
+    c->send(message);
+    auto messages = pgwire::BackendParser::split(c->read_all());
+    ASSERT_TRUE(messages.ok());
+    EXPECT_EQ(first_sqlstate(*messages), "08P01") << type;
+  }
+  expect_healthy(tenant, 1);
 }
 
 // HTTP has no way to send COPY data: refused before it runs, with

@@ -419,8 +419,8 @@ class FuzzClient {
       if (m.type != 'E') continue;
       auto f = pgwire::decode_error_fields(m.payload);
       EXPECT_FALSE(f.ok() && f->severity_nonlocalized() == "FATAL" && f->sqlstate() == "XX000")
-          << "seed " << seed_ << " connection " << index_ << " case " << i << ": "
-          << f->message() << ": " << hex(c.bytes);
+          << "seed " << seed_ << " connection " << index_ << " case " << i << ": " << f->message()
+          << ": " << hex(c.bytes);
     }
     // No tag: only because the server closed the connection (a FATAL, a
     // Terminate in the case), never a connection left hanging.
