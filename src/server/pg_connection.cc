@@ -36,6 +36,10 @@ namespace {
 constexpr char kQueryCanceled[] = "57014";
 constexpr char kProtocolViolation[] = "08P01";
 constexpr char kFeatureNotSupported[] = "0A000";
+constexpr char kCopyExtended[] =
+    "pgthaw runs COPY FROM STDIN only through the simple query protocol";
+constexpr char kCopyAfterExchange[] =
+    "pgthaw runs COPY FROM STDIN only outside an extended-protocol exchange (send Sync first)";
 
 // Raises what a cancelled statement raises in Postgres; run instead of a
 // batch a CancelRequest hit, so the transaction state follows suit.
@@ -453,7 +457,7 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
         pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
         co_return co_await Write(std::move(reply));
       }
-      if (batch_refused_) co_return co_await RefuseGathered(/*at_sync=*/type == 'S');
+      if (batch_refused_) co_return co_await RefuseGathered(kCopyExtended, /*at_sync=*/type == 'S');
       // A Flush with nothing gathered and no exchange open has nothing to
       // flush: it must not reserve the tenant.
       if (type == 'H' && batch_.empty() && !holding_) co_return true;
@@ -495,7 +499,12 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
     // before it asks for data.
     co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql));
   }
-  if (copies.size() > 1 || copies[0].statement_index != 0 || !batch_.empty() || exchange_open_) {
+  if (!batch_.empty() || exchange_open_) {
+    // After extended messages with no Sync: the exchange fails with it, and
+    // the refusal's ReadyForQuery ends it.
+    co_return co_await RefuseGathered(kCopyAfterExchange, /*at_sync=*/true);
+  }
+  if (copies.size() > 1 || copies[0].statement_index != 0) {
     co_return co_await Refuse(kFeatureNotSupported,
                               "pgthaw runs COPY FROM STDIN only as the first statement of a "
                               "query, and one per query");
@@ -577,12 +586,10 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
 
 // ---- Running batches -------------------------------------------------------------
 
-awaitable<bool> PgConnection::RefuseGathered(bool at_sync) {
+awaitable<bool> PgConnection::RefuseGathered(std::string_view message, bool at_sync) {
   std::string reply;
   if (!exchange_failed_) {  // else Postgres would be skipping to Sync already
-    Status st = pgwire::backend::error_response(
-        reply, "ERROR", kFeatureNotSupported,
-        "pgthaw runs COPY FROM STDIN only through the simple query protocol");
+    Status st = pgwire::backend::error_response(reply, "ERROR", kFeatureNotSupported, message);
     if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
   }
   batch_.clear();
@@ -606,7 +613,7 @@ awaitable<bool> PgConnection::RefuseGathered(bool at_sync) {
 
 awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect) {
   // A refused batch fails where its COPY Parse is: the Query is discarded.
-  if (batch_refused_) co_return co_await RefuseGathered(/*at_sync=*/false);
+  if (batch_refused_) co_return co_await RefuseGathered(kCopyExtended, /*at_sync=*/false);
   Batch batch;
   batch.effect = effect;
   batch.effect.sets |= batch_effect_.sets;

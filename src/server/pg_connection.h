@@ -192,9 +192,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   static Batch copy_batch(std::string messages);
   // Runs `batch` on the tenant and writes the reply; false closes.
   boost::asio::awaitable<bool> RunBatch(Batch batch);
-  // The gathered batch holds a COPY FROM STDIN Parse: nothing of it runs,
-  // the client gets 0A000 and (unless `at_sync`) skips to its Sync.
-  boost::asio::awaitable<bool> RefuseGathered(bool at_sync);
+  // The gathered batch holds a COPY FROM STDIN Parse, or a COPY FROM STDIN
+  // Query came before Sync: nothing of the batch runs, an exchange a Flush
+  // left open is aborted, the client gets 0A000 `message` and ReadyForQuery
+  // (`at_sync`) or skips to its Sync.
+  boost::asio::awaitable<bool> RefuseGathered(std::string_view message, bool at_sync);
   // A Query or FunctionCall (`message`): after the extended messages
   // gathered, or an exchange Flush left open, it runs as Batch::then.
   boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect);

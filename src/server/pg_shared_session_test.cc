@@ -359,11 +359,34 @@ TEST_F(PgSharedSessionTest, OversizedSmallMessagesCloseOnlyTheirConnection) {
   expect_healthy(tenant, 1);
 }
 
-// HTTP has no way to send COPY data: refused before it runs, with
-// Postgres' "feature not supported", and the tenant goes on.
-TEST_F(PgSharedSessionTest, HttpCopyFromStdinIsRefused) {
-  const std::string tenant = "http_copy";
+// COPY FROM STDIN runs only as a simple Query outside an extended
+// exchange (the listener must hold its data before the engine sees it).
+// Anywhere else it fails like an error at that point would in Postgres, and
+// HTTP, which has no way to send COPY data, refuses it with "feature not
+// supported"; the tenant goes on.
+TEST_F(PgSharedSessionTest, CopyFromStdinElsewhereIsRefused) {
+  const std::string tenant = "copy_elsewhere";
   EXPECT_EQ(http_command(tenant, "create table t(id int)"), "CREATE TABLE");
+  auto c = raw(tenant);
+  c->send(parse("copy t from stdin") + bind() + execute() + sync());
+  auto reply = c->read_until_ready();
+  EXPECT_EQ(types(reply), "E Z");
+  EXPECT_EQ(first_sqlstate(reply), "0A000");
+  // Before a Query, the Query is discarded up to Sync.
+  c->send(parse("copy t from stdin") + query("select 1"));
+  EXPECT_EQ(first_sqlstate(read_through(*c, 'E')), "0A000");
+  c->send(sync());
+  EXPECT_EQ(types(c->read_until_ready()), "Z");
+  // A COPY Query in an exchange left open by Flush: the exchange aborts.
+  c->send(parse("insert into t values (100)") + bind() + execute() + flush());
+  EXPECT_EQ(types(read_through(*c, 'C')), "1 2 C");
+  c->send(query("copy t from stdin"));
+  reply = c->read_until_ready();
+  EXPECT_EQ(types(reply), "E Z");
+  EXPECT_EQ(first_sqlstate(reply), "0A000");
+  EXPECT_EQ(ready_status(reply), 'I');
+  expect_healthy(tenant, 1);
+
   for (const char* sql : {"copy t from stdin", "select 1; copy t from stdin"}) {
     HttpResult r = server_->Direct(tenant, sql);
     EXPECT_EQ(r.status, 400) << r.body;
@@ -373,7 +396,8 @@ TEST_F(PgSharedSessionTest, HttpCopyFromStdinIsRefused) {
       server_->http_port(), "/direct",
       {{"sql", "copy t from stdin"}, {"params", nlohmann::json::array()}, {"tenant", tenant}});
   EXPECT_EQ(r.json["error"].value("sqlstate", ""), "0A000") << r.body;
-  expect_healthy(tenant, 1);
+  expect_healthy(tenant, 2);
+  EXPECT_EQ(http_value(tenant, "select string_agg(id::text, ',' order by id) from t"), "1,2");
 }
 
 }  // namespace
