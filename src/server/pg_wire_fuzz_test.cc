@@ -18,10 +18,12 @@
 // and the inserts are all there; after a restart they still are.
 //
 // The seed is printed; PGTHAW_FUZZ_SEED=<n> replays a run's cases (the
-// interleaving of the connections is the scheduler's).
+// interleaving of the connections is the scheduler's), PGTHAW_FUZZ_CASES=<n>
+// runs more of them.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -49,7 +51,7 @@ using testing::PgResult;
 using testing::RawClient;
 using testing::startup_packet;
 
-constexpr int kCases = 20'000;
+constexpr int kDefaultCases = 20'000;  // PGTHAW_FUZZ_CASES=<n> for a longer soak
 constexpr int kConnections = 3;          // fuzzing at once, each its share of the cases
 constexpr int kHttpInsertEvery = 25;     // cases of one connection between HTTP inserts
 constexpr int kHealthCheckEvery = 1000;  // cases of one connection between libpq checks
@@ -333,6 +335,13 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
+int pick_cases() {
+  if (const char* env = std::getenv("PGTHAW_FUZZ_CASES"); env != nullptr && *env != '\0') {
+    return std::max(1, std::atoi(env));
+  }
+  return kDefaultCases;
+}
+
 uint64_t pick_seed() {
   if (const char* env = std::getenv("PGTHAW_FUZZ_SEED"); env != nullptr && *env != '\0') {
     return std::strtoull(env, nullptr, 10);
@@ -466,8 +475,9 @@ class FuzzClient {
 
 TEST(PgWireFuzzTest, RandomAndMutatedMessagesNeverPoisonTheTenant) {
   const uint64_t seed = pick_seed();
+  const int cases = pick_cases();
   std::cout << "pg wire fuzz: seed " << seed << " (PGTHAW_FUZZ_SEED=" << seed << " replays), "
-            << kCases << " cases over " << kConnections << " connections\n";
+            << cases << " cases over " << kConnections << " connections\n";
   TempDir dir;
   PgHttpServer server(dir.sub("data"));
   ASSERT_TRUE(server.ok());
@@ -484,7 +494,7 @@ TEST(PgWireFuzzTest, RandomAndMutatedMessagesNeverPoisonTheTenant) {
     clients.push_back(std::make_unique<FuzzClient>(server, i, seed, counts));
   }
   for (int i = 0; i < kConnections; ++i) {
-    int share = kCases / kConnections + (i < kCases % kConnections ? 1 : 0);
+    int share = cases / kConnections + (i < cases % kConnections ? 1 : 0);
     threads.emplace_back([&clients, i, share] { clients[i]->Run(share); });
   }
   for (std::thread& t : threads) t.join();
@@ -493,7 +503,7 @@ TEST(PgWireFuzzTest, RandomAndMutatedMessagesNeverPoisonTheTenant) {
             << " s (" << counts.broken_frames << " with broken frames, " << counts.closed_by_server
             << " closed by the server, " << counts.connections << " connections, "
             << counts.http_inserts << " HTTP inserts)\n";
-  EXPECT_EQ(counts.cases, kCases) << "seed " << seed;
+  EXPECT_EQ(counts.cases, cases) << "seed " << seed;
 
   // No case killed the tenant's engine (it would have been booted again
   // from its files; the tenant was created, and a restart thaws it).
