@@ -825,10 +825,14 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
   const bool keeps_exchange = ends_with_flush && !cancelled;
   if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync &&
       !ends_at_ready(out.reply)) {
-    // An extended message failed and a Query or FunctionCall came before
-    // Sync: the engine discarded it and skips to Sync, as Postgres does.
-    // Our Sync ends the skip now; the client still gets what Postgres would
-    // send it (nothing until its own Sync).
+    // The last guard: nothing above leaves the engine short of
+    // ReadyForQuery (e.g. skipping to Sync after a cancel statement it
+    // discarded), but if something did, our Sync ends it now and the
+    // client gets what Postgres would send it: nothing until its own Sync.
+    spdlog::warn(
+        "pg connection {} tenant {}: the engine's reply does not end with "
+        "ReadyForQuery; syncing",
+        pid_, tenant_);
     Result<char> status = sync_engine(*db);
     if (status.ok()) {
       out.skip_to_sync = true;
