@@ -1,10 +1,53 @@
 #include "server/http_query_exec.h"
 
+#include <spdlog/spdlog.h>
+
 #include "pgwire/frontend.h"
+#include "pgwire/frontend_parser.h"
+#include "pgwire/wire_format.h"
+#include "server/pg_sql_scan.h"
+#include "server/session_sync.h"
 
 namespace pgthaw::server {
 
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// True if the query in `wire` (a Query, or Parse first) holds a COPY ...
+// FROM STDIN: over HTTP there is no data to send it, and the engine cannot
+// wait for some mid-batch.
+bool wants_copy_data(std::string_view wire) {
+  auto messages = pgwire::split_messages(wire);
+  if (!messages.ok() || messages->empty()) return false;
+  const pgwire::MessageView& first = messages->front();
+  if (first.type == 'Q') {
+    auto sql = pgwire::decode_query(first.payload);
+    return sql.ok() && !find_copy_from_stdin(*sql).empty();
+  }
+  if (first.type == 'P') {
+    auto parse = pgwire::decode_parse(first.payload);
+    return parse.ok() && !find_copy_from_stdin(parse->query).empty();
+  }
+  return false;
+}
+
+// A failed Exec as an HTTP error. Engine failures name host paths (the
+// log has them): the client gets a fixed text instead.
+Reply engine_failure_reply(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kResourceExhausted:
+      return status_reply(status);
+    case StatusCode::kUnavailable:
+      return error_reply(503, "unavailable", "the tenant's engine is not running; try again");
+    default:
+      spdlog::warn("HTTP query: {}", status.ToString());
+      return error_reply(500, "internal",
+                         "internal error in the tenant's engine; it starts again from its files");
+  }
+}
+
+}  // namespace
 
 Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
   timings.total_us = micros_since(start);
@@ -14,6 +57,12 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
 
 Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
                     Clock::time_point start) {
+  if (wants_copy_data(wire)) {
+    return with_timings(sql_error("0A000",
+                                  "COPY FROM STDIN needs a Postgres connection to send its data; "
+                                  "over HTTP use INSERT"),
+                        timings, start);
+  }
   Clock::time_point exec_start = Clock::now();
   // The engine stops a result that cannot fit the JSON cap as it is made,
   // instead of buffering all of it.
@@ -21,7 +70,18 @@ Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTi
   auto bytes = instance.Exec(wire, reply_cap_for_json(max_json));
   timings.exec_us = micros_since(exec_start);
   const bool too_large = bytes.status().code() == StatusCode::kResourceExhausted;
-  if (!bytes.ok() && !too_large) return with_timings(status_reply(bytes.status()), timings, start);
+  if (!bytes.ok() && !too_large) {
+    return with_timings(engine_failure_reply(bytes.status()), timings, start);
+  }
+  if (bytes.ok() && !ends_at_ready(*bytes)) {
+    // The engine did not finish the exchange (it was skipping to Sync, which
+    // pg_connection.h's invariant rules out): bring the session back for
+    // the next user, and answer that the statement did not run.
+    spdlog::warn("HTTP query: the engine's reply does not end with ReadyForQuery; syncing");
+    Result<char> synced = sync_engine(instance);
+    if (!synced.ok()) return with_timings(engine_failure_reply(synced.status()), timings, start);
+    bytes = std::string();  // no result: incomplete_reply() below
+  }
   if (instance.InTransaction()) {
     std::string rollback;
     (void)pgwire::frontend::query(rollback, "ROLLBACK");
@@ -30,7 +90,7 @@ Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTi
                               "HTTP queries are autocommit: the query left a transaction block "
                               "open, so it was rolled back");
     if (too_large) reply = result_too_large_reply(max_json);
-    if (!rolled.ok()) reply = status_reply(rolled.status());
+    if (!rolled.ok()) reply = engine_failure_reply(rolled.status());
     return with_timings(std::move(reply), timings, start);
   }
   if (too_large) return with_timings(result_too_large_reply(max_json), timings, start);

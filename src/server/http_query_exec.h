@@ -2,7 +2,12 @@
 //
 // An HTTP query is autocommit: if it leaves a transaction block open
 // ("BEGIN" alone), it is rolled back and answered 400 "transaction_open", so
-// the instance is never handed on mid-transaction. Called on the thread that
+// the instance is never handed on mid-transaction. A COPY FROM STDIN is
+// refused (0A000) before it runs: HTTP has no way to send its data. A reply
+// that does not show the statement running (no ReadyForQuery, no
+// CommandComplete) is a 500 "internal", never a 200, and a reply without
+// ReadyForQuery is followed by a Sync so the next user finds the session
+// clean (pg_connection.h states the invariant). Called on the thread that
 // owns the instance (a runtime actor, the warm proxy's thread, a cold start).
 #pragma once
 

@@ -18,6 +18,7 @@
 #include "pgwire/wire_format.h"
 #include "runtime/admission.h"
 #include "server/pg_backend_key.h"
+#include "server/session_sync.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
@@ -37,6 +38,10 @@ namespace {
 constexpr char kQueryCanceled[] = "57014";
 constexpr char kProtocolViolation[] = "08P01";
 constexpr char kFeatureNotSupported[] = "0A000";
+constexpr char kCopyExtended[] =
+    "pgthaw runs COPY FROM STDIN only through the simple query protocol";
+constexpr char kCopyAfterExchange[] =
+    "pgthaw runs COPY FROM STDIN only outside an extended-protocol exchange (send Sync first)";
 
 // Raises what a cancelled statement raises in Postgres; run instead of a
 // batch a CancelRequest hit, so the transaction state follows suit.
@@ -51,6 +56,13 @@ constexpr char kDisconnectSql[] =
     "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'admin_shutdown', "
     "MESSAGE = 'pgthaw: client disconnected'; END$pgthaw$";
 
+// Ends an extended exchange left open by Flush as an error in it would
+// (the implicit transaction aborts; skipped if the engine already skips to
+// Sync); a Sync follows it.
+constexpr char kAbortExchangeSql[] =
+    "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', "
+    "MESSAGE = 'pgthaw: extended-protocol exchange refused'; END$pgthaw$";
+
 // The parameters a real server reports at startup.
 constexpr char kReportSql[] =
     "SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY["
@@ -59,10 +71,38 @@ constexpr char kReportSql[] =
     "'scram_iterations', 'search_path', 'server_encoding', 'server_version', "
     "'session_authorization', 'standard_conforming_strings', 'TimeZone']) AS n";
 
+// Postgres reads these message types only up to PQ_SMALL_MESSAGE_LIMIT
+// bytes (length word included) and closes the connection past it ("invalid
+// message length"): the engine must never see such a message, since on the
+// shared session that would end the session of every user.
+constexpr size_t kSmallMessageLimit = 10000;
+
+bool over_small_message_limit(const pgwire::FrontendMessage& m) {
+  switch (m.type) {
+    case 'C':
+    case 'D':
+    case 'E':
+    case 'H':
+    case 'S':
+    case 'X':
+    case 'c':
+    case 'f':
+      return m.payload.size() + 4 > kSmallMessageLimit;
+    default:
+      return false;
+  }
+}
+
 std::string query_message(std::string_view sql) {
   std::string out;
   Status st = pgwire::frontend::query(out, sql);
   if (!st.ok()) spdlog::error("pg listener: encoding an internal query: {}", st.ToString());
+  return out;
+}
+
+std::string sync_message() {
+  std::string out;
+  pgwire::frontend::sync(out);
   return out;
 }
 
@@ -84,6 +124,16 @@ char last_ready_status(std::string_view reply) {
     }
   }
   return status;
+}
+
+// True if `reply` holds an ErrorResponse.
+bool has_error(std::string_view reply) {
+  auto messages = pgwire::split_messages(reply);
+  if (!messages.ok()) return false;
+  for (const pgwire::MessageView& m : *messages) {
+    if (m.type == pgwire::backend_type::kErrorResponse) return true;
+  }
+  return false;
 }
 
 // (name, value) rows of kReportSql's reply; false if it failed.
@@ -115,14 +165,39 @@ std::string_view sqlstate_for(const Status& status) {
   }
 }
 
+// What a client is told of that failure. Engine failures name host paths
+// (the log has them): the client gets a fixed text instead.
+std::string failure_message(const std::string& tenant, const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kResourceExhausted:
+      return "tenant " + tenant + ": " + status.message();
+    case StatusCode::kUnavailable:
+      return "tenant " + tenant + " is not available (shutting down or restarting)";
+    case StatusCode::kAborted:  // a hold the runtime ended: Postgres' own words
+      return status.message();
+    default:
+      spdlog::warn("tenant {}: {}", tenant, status.ToString());
+      return "tenant " + tenant + ": internal error in the engine; it starts again from its files";
+  }
+}
+
 }  // namespace
 
 struct PgConnection::Outcome {
   Status status;  // the runtime or engine failed: the connection closes
   std::string reply;
   std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
-  bool holding = false;                               // the work kept the hold
-  bool reported = false;  // `parameters` holds the reported parameters after the batch
+  bool ran = false;      // Work ran (false: the runtime refused the item)
+  bool holding = false;  // the work kept the hold
+  // The client's exchange failed and the engine is at ReadyForQuery again
+  // (our own Sync, or a cancel replacing a Flush batch): the connection
+  // drops the client's messages up to its Sync and answers that Sync with
+  // ReadyForQuery(`status_after`).
+  bool skip_to_sync = false;
+  char status_after = 'I';
+  bool reply_has_error = false;  // an ErrorResponse in `reply`
+  bool reported = false;         // `parameters` holds the reported parameters after the batch
   std::vector<std::pair<std::string, std::string>> parameters;
 };
 
@@ -238,6 +313,10 @@ awaitable<void> PgConnection::Run() {
       continue;
     }
     pgwire::FrontendMessage message = std::move(**next);
+    if (over_small_message_limit(message)) {
+      co_await Fatal(kProtocolViolation, "invalid message length");
+      break;
+    }
     ready = copy_in_ ? co_await HandleCopyMessage(std::move(message))
                      : co_await Handle(std::move(message));
   }
@@ -348,9 +427,11 @@ awaitable<bool> PgConnection::Startup() {
   // Thaws the tenant if cold, puts this connection's settings in force
   // (refusing the connection if one is invalid, as Postgres does) and reads
   // the values to report.
-  Outcome out = co_await Submit(query_message(kReportSql), false, /*force_settings=*/true, false);
+  Batch report;
+  report.messages = query_message(kReportSql);
+  Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false);
   if (!out.status.ok()) {
-    co_await Fatal(sqlstate_for(out.status), "tenant " + tenant_ + ": " + out.status.message());
+    co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
     co_return false;
   }
   if (out.settings_error) {
@@ -385,10 +466,9 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
     case 'Q':
       co_return co_await HandleQuery(std::move(message));
     case 'F': {  // FunctionCall: answered with its own ReadyForQuery
-      append_message(batch_, type, message.payload);
-      std::string batch = std::move(batch_);
-      batch_.clear();
-      co_return co_await RunBatch(std::move(batch), false, false);
+      std::string call;
+      append_message(call, type, message.payload);
+      co_return co_await RunAfterExchange(std::move(call), {});
     }
     case 'P':
       if (auto parse = pgwire::decode_parse(message.payload); parse.ok()) {
@@ -411,30 +491,24 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       co_return true;
     case 'H':
     case 'S': {
-      if (batch_refused_ || refused_until_sync_) {
-        // Nothing of the batch ran: the error now, ReadyForQuery at Sync.
+      if (refused_until_sync_) {  // (only a Sync gets here then) the skip ends
+        refused_until_sync_ = false;
         std::string reply;
-        if (batch_refused_) {
-          Status st = pgwire::backend::error_response(
-              reply, "ERROR", kFeatureNotSupported,
-              "pgthaw runs COPY FROM STDIN only through the simple query protocol");
-          if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
-        }
-        batch_.clear();
-        batch_refused_ = false;
-        batch_effect_ = {};
-        refused_until_sync_ = type == 'H';
-        if (type == 'S') {
-          pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
-        }
+        pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
         co_return co_await Write(std::move(reply));
       }
+      if (batch_refused_) co_return co_await RefuseGathered(kCopyExtended, /*at_sync=*/type == 'S');
+      // A Flush with nothing gathered and no exchange open has nothing to
+      // flush: it must not reserve the tenant.
+      if (type == 'H' && batch_.empty() && !holding_) co_return true;
+      Batch batch;
       append_message(batch_, type, message.payload);
-      std::string batch = std::move(batch_);
+      batch.messages = std::move(batch_);
       batch_.clear();
-      SettingsEffect effect;
-      if (type == 'S') std::swap(effect, batch_effect_);
-      co_return co_await RunBatch(std::move(batch), /*ends_with_flush=*/type == 'H', false, effect);
+      batch.ends_with_flush = type == 'H';
+      batch.exchange_failed = exchange_failed_;
+      if (type == 'S') std::swap(batch.effect, batch_effect_);
+      co_return co_await RunBatch(std::move(batch));
     }
     case 'X':
       co_return false;
@@ -463,16 +537,14 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
   if (copies.empty() || (status_ == 'E' && copies[0].statement_index == 0)) {
     // No COPY FROM STDIN, or one the aborted transaction block refuses
     // before it asks for data.
-    std::string batch = std::move(batch_);
-    batch_.clear();
-    batch += raw;
-    SettingsEffect effect = settings_effect(*sql);
-    effect.sets |= batch_effect_.sets;
-    effect.ends_transaction |= batch_effect_.ends_transaction;
-    batch_effect_ = {};
-    co_return co_await RunBatch(std::move(batch), false, false, effect);
+    co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql));
   }
-  if (copies.size() > 1 || copies[0].statement_index != 0 || !batch_.empty()) {
+  if (!batch_.empty() || exchange_open_) {
+    // After extended messages with no Sync: the exchange fails with it, and
+    // the refusal's ReadyForQuery ends it.
+    co_return co_await RefuseGathered(kCopyAfterExchange, /*at_sync=*/true);
+  }
+  if (copies.size() > 1 || copies[0].statement_index != 0) {
     co_return co_await Refuse(kFeatureNotSupported,
                               "pgthaw runs COPY FROM STDIN only as the first statement of a "
                               "query, and one per query");
@@ -492,6 +564,13 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
   copy_query_ = std::move(raw);
   copy_data_.clear();
   co_return co_await Write(std::move(reply));
+}
+
+PgConnection::Batch PgConnection::copy_batch(std::string messages) {
+  Batch batch;
+  batch.messages = std::move(messages);
+  batch.strip_copy_in = true;
+  return batch;
 }
 
 awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message) {
@@ -524,7 +603,7 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
       }
       copy_in_ = false;
       std::string().swap(copy_data_);
-      co_return co_await RunBatch(std::move(batch), false, /*strip_copy_in=*/true);
+      co_return co_await RunBatch(copy_batch(std::move(batch)));
     }
     default: {
       // A protocol violation: fail the COPY, tell the client, close.
@@ -535,7 +614,7 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
       if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
       copy_in_ = false;
       std::string().swap(copy_data_);
-      if (co_await RunBatch(std::move(batch), false, true)) {
+      if (co_await RunBatch(copy_batch(std::move(batch)))) {
         co_await Fatal(
             kProtocolViolation,
             "unexpected message type " + pgwire::describe_type(type) + " during COPY from stdin");
@@ -547,10 +626,59 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
 
 // ---- Running batches -------------------------------------------------------------
 
-awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, bool strip_copy_in,
-                                       SettingsEffect effect) {
+awaitable<bool> PgConnection::RefuseGathered(std::string_view message, bool at_sync) {
+  std::string reply;
+  if (!exchange_failed_) {  // else Postgres would be skipping to Sync already
+    Status st = pgwire::backend::error_response(reply, "ERROR", kFeatureNotSupported, message);
+    if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
+  }
+  batch_.clear();
+  batch_refused_ = false;
+  batch_effect_ = {};
+  if (exchange_open_) {
+    // The engine holds the exchange a Flush left open: end it as the error
+    // would in Postgres (aborting what it did).
+    Batch batch;
+    batch.abort_exchange = true;
+    batch.answer_sync = at_sync;
+    batch.client_prefix = std::move(reply);
+    co_return co_await RunBatch(std::move(batch));
+  }
+  refused_until_sync_ = !at_sync;
+  if (at_sync) {
+    pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
+  }
+  co_return co_await Write(std::move(reply));
+}
+
+awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect) {
+  // A refused batch fails where its COPY Parse is: the Query is discarded.
+  if (batch_refused_) co_return co_await RefuseGathered(kCopyExtended, /*at_sync=*/false);
+  Batch batch;
+  batch.effect = effect;
+  batch.effect.sets |= batch_effect_.sets;
+  batch.effect.ends_transaction |= batch_effect_.ends_transaction;
+  batch_effect_ = {};
+  if (batch_.empty() && !exchange_open_) {
+    batch.messages = std::move(message);
+  } else {
+    batch.messages = std::move(batch_);
+    pgwire::frontend::sync(batch.messages);
+    batch.then = std::move(message);
+    batch.exchange_failed = exchange_failed_;
+  }
+  batch_.clear();
+  co_return co_await RunBatch(std::move(batch));
+}
+
+awaitable<bool> PgConnection::RunBatch(Batch batch) {
+  const SettingsEffect effect = batch.effect;
+  const bool ends_with_flush = batch.ends_with_flush;
+  const bool strip_copy_in = batch.strip_copy_in;
+  const std::string client_prefix = std::move(batch.client_prefix);
+  const bool answer_sync = batch.answer_sync;
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
-  Outcome out = co_await Submit(std::move(batch), ends_with_flush, false, report_after);
+  Outcome out = co_await Submit(std::move(batch), false, report_after);
   if (runtime::IsQueueFull(out.status)) {
     // Nothing ran (runtime/admission.h): an ERROR, the connection stays.
     // After a Flush the ReadyForQuery waits for the Sync, as in Postgres.
@@ -561,16 +689,17 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
     refused_until_sync_ = true;
     co_return co_await Write(std::move(reply));
   }
+  // A refused item changed nothing: a hold this connection had, it still has.
+  if (out.ran) holding_ = out.holding;
+  if (out.ran && out.status.ok()) {
+    // The exchange stays open only after a Flush that the engine kept.
+    exchange_open_ = ends_with_flush && !out.skip_to_sync;
+    exchange_failed_ = exchange_open_ && (exchange_failed_ || out.reply_has_error);
+  }
   if (!out.status.ok()) {
-    holding_ = false;
-    // A hold the runtime ended carries Postgres' own words.
-    co_await Fatal(sqlstate_for(out.status),
-                   out.status.code() == StatusCode::kAborted
-                       ? out.status.message()
-                       : "tenant " + tenant_ + ": " + out.status.message());
+    co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
     co_return false;
   }
-  holding_ = out.holding;
   auto messages = pgwire::split_messages(out.reply);
   if (!messages.ok()) {
     co_await Fatal(
@@ -592,6 +721,13 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
     }
   }
   if (strip_at != std::string::npos) out.reply.erase(strip_at, strip_size);
+  if (out.skip_to_sync) {
+    status_ = out.status_after;
+    refused_until_sync_ = !answer_sync;
+    if (answer_sync) {
+      pgwire::backend::ready_for_query(out.reply, static_cast<pgwire::TransactionStatus>(status_));
+    }
+  }
   if (out.reported) {
     // ParameterStatus for what the batch changed, before its ReadyForQuery.
     std::string changes;
@@ -613,17 +749,17 @@ awaitable<bool> PgConnection::RunBatch(std::string batch, bool ends_with_flush, 
   } else if (effect.sets) {
     set_in_transaction_ = true;
   }
-  co_return co_await Write(std::move(out.reply));
+  co_return co_await Write(client_prefix + out.reply);
 }
 
-awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool ends_with_flush,
-                                                      bool force_settings, bool report_after) {
+awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_settings,
+                                                      bool report_after) {
   uint64_t seq = next_seq_++;
   {
     std::lock_guard lock(cancel_mutex_);
     queued_seq_ = seq;
   }
-  auto initiate = [self = shared_from_this(), seq, ends_with_flush, force_settings, report_after,
+  auto initiate = [self = shared_from_this(), seq, force_settings, report_after,
                    batch = std::move(batch),
                    settings_sql = settings_.ApplySql()](auto handler) mutable {
     // Runtime::Work is a std::function (copyable); the handler is not.
@@ -634,11 +770,11 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool en
     };
     Status st = self->shared_->runtime.SubmitHeld(
         self->tenant_, self->id_,
-        [self, seq, ends_with_flush, force_settings, report_after, batch = std::move(batch),
+        [self, seq, force_settings, report_after, batch = std::move(batch),
          settings_sql = std::move(settings_sql),
          deliver](Result<engine::Instance*> instance, const runtime::Timings& timings) {
-          deliver(self->Work(std::move(instance), timings, batch, settings_sql, ends_with_flush,
-                             force_settings, report_after, seq));
+          deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings,
+                             report_after, seq));
         });
     if (!st.ok()) {
       Outcome out;
@@ -651,10 +787,12 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(std::string batch, bool en
 }
 
 PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
-                                         const runtime::Timings& timings, const std::string& batch,
-                                         const std::string& settings_sql, bool ends_with_flush,
-                                         bool force_settings, bool report_after, uint64_t seq) {
+                                         const runtime::Timings& timings, const Batch& batch,
+                                         const std::string& settings_sql, bool force_settings,
+                                         bool report_after, uint64_t seq) {
+  const bool ends_with_flush = batch.ends_with_flush;
   Outcome out;
+  out.ran = true;
   bool cancelled = false;
   {
     std::lock_guard lock(cancel_mutex_);
@@ -693,17 +831,76 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
       out.settings_error.reset();
     }
   }
-  if (out.status.ok() && !out.settings_error) {
-    Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch);
+  if (out.status.ok() && !out.settings_error && batch.abort_exchange) {
+    // Error (skipped if the engine is skipping to Sync) then Sync: back at
+    // ReadyForQuery, whatever the exchange did aborted. Nothing for the
+    // client but the status.
+    Result<std::string> reply = db->Exec(query_message(kAbortExchangeSql) + sync_message());
+    if (reply.ok()) {
+      out.skip_to_sync = true;
+      out.status_after = last_ready_status(reply.value());
+    } else {
+      out.status = reply.status();
+    }
+  } else if (out.status.ok() && !out.settings_error) {
+    Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch.messages);
     if (reply.ok()) {
       out.reply = std::move(reply).value();
     } else {
       out.status = reply.status();
     }
   }
+  if (out.status.ok() && !out.settings_error && !cancelled && !batch.then.empty()) {
+    // Query before Sync: the extended messages ended with our Sync. Drop
+    // its ReadyForQuery (the client sent no Sync); unless they failed,
+    // which makes Postgres discard the Query up to the client's Sync, the
+    // Query runs now, in a transaction of its own.
+    char status = last_ready_status(out.reply);
+    if (ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
+    if (batch.exchange_failed || has_error(out.reply)) {
+      out.skip_to_sync = true;
+      out.status_after = status;
+    } else {
+      Result<std::string> reply = db->Exec(batch.then);
+      if (reply.ok()) {
+        out.reply += reply.value();
+      } else {
+        out.status = reply.status();
+      }
+    }
+  }
+  out.reply_has_error = has_error(out.reply);
+  // The invariant (pg_connection.h): unless a Flush keeps the session for
+  // this connection, the engine must end this item at ReadyForQuery.
+  const bool keeps_exchange = ends_with_flush && !cancelled;
+  if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync &&
+      !ends_at_ready(out.reply)) {
+    // The last guard: nothing above leaves the engine short of
+    // ReadyForQuery (e.g. skipping to Sync after a cancel statement it
+    // discarded), but if something did, our Sync ends it now and the
+    // client gets what Postgres would send it: nothing until its own Sync.
+    spdlog::warn(
+        "pg connection {} tenant {}: the engine's reply does not end with "
+        "ReadyForQuery; syncing",
+        pid_, tenant_);
+    Result<char> status = sync_engine(*db);
+    if (status.ok()) {
+      out.skip_to_sync = true;
+      out.status_after = *status;
+    } else {
+      out.status = status.status();
+    }
+  } else if (out.status.ok() && cancelled && ends_with_flush) {
+    // The cancel ran as a Query, which ended the exchange: drop its
+    // ReadyForQuery, since the client expects none before its Sync.
+    out.status_after = last_ready_status(out.reply);
+    if (ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
+    out.skip_to_sync = true;
+  }
   // Re-read the reported parameters, unless the transaction block failed
-  // (any query would) or an extended exchange is still open.
-  if (out.status.ok() && report_after && !cancelled && !ends_with_flush &&
+  // (any query would), an extended exchange is still open, or it failed
+  // (what it set was rolled back with it).
+  if (out.status.ok() && report_after && !cancelled && !ends_with_flush && !out.skip_to_sync &&
       last_ready_status(out.reply) != 'E') {
     Result<std::string> reply = db->Exec(query_message(kReportSql));
     if (!reply.ok()) {
@@ -714,7 +911,7 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
   }
   // Keep the tenant while a transaction block is open or an extended
   // exchange waits for its Sync; otherwise let other connections in.
-  out.holding = out.status.ok() && (ends_with_flush || db->InTransaction());
+  out.holding = out.status.ok() && (keeps_exchange || db->InTransaction());
   if (!out.holding) shared_->runtime.Release(tenant_, id_);
   return out;
 }
@@ -746,39 +943,42 @@ awaitable<void> PgConnection::Fatal(std::string_view sqlstate, std::string_view 
 void PgConnection::Cleanup() {
   if (cleaned_up_) return;
   cleaned_up_ = true;
-  {
-    std::lock_guard lock(shared_->mutex);
-    auto found = shared_->connections.find(pid_);
-    if (found != shared_->connections.end() && found->second.lock().get() == this) {
-      shared_->connections.erase(found);
-    }
-  }
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  if (!holding_) return;
-  holding_ = false;
-  // The client left inside a transaction (or mid extended exchange): roll
-  // it back on its session, then let other connections in.
-  std::shared_ptr<PgListenerShared> shared = shared_;
-  std::string tenant = tenant_;
-  uint64_t id = id_;
-  std::string batch = query_message(kDisconnectSql);
-  pgwire::frontend::sync(batch);
-  batch += query_message("ROLLBACK");
-  Status st = shared->runtime.SubmitHeld(
-      tenant, id,
-      [shared, tenant, id, batch](Result<engine::Instance*> instance, const runtime::Timings&) {
-        if (instance.ok()) {
-          Result<std::string> reply = instance.value()->Exec(batch);
-          if (!reply.ok()) {
-            spdlog::warn("tenant {}: rollback after disconnect: {}", tenant,
-                         reply.status().ToString());
+  if (holding_) {
+    holding_ = false;
+    // The client left inside a transaction (or mid extended exchange): end
+    // it on its session, then let other users in. Queued before this
+    // connection unregisters, so a shutdown that waits for the listener's
+    // connections to go finds it in the runtime's queue and drains it.
+    std::shared_ptr<PgListenerShared> shared = shared_;
+    std::string tenant = tenant_;
+    uint64_t id = id_;
+    std::string batch = query_message(kDisconnectSql);
+    pgwire::frontend::sync(batch);
+    batch += query_message("ROLLBACK");
+    Status st = shared->runtime.SubmitHeld(
+        tenant, id,
+        [shared, tenant, id, batch](Result<engine::Instance*> instance, const runtime::Timings&) {
+          if (instance.ok()) {
+            Result<std::string> reply = instance.value()->Exec(batch);
+            Status st = reply.status();
+            if (st.ok() && !ends_at_ready(reply.value())) {
+              st = sync_engine(*instance.value()).status();
+            }
+            if (!st.ok())
+              spdlog::warn("tenant {}: rollback after disconnect: {}", tenant, st.ToString());
           }
-        }
-        shared->runtime.Release(tenant, id);
-      });
-  if (!st.ok()) shared->runtime.Release(tenant, id);
+          shared->runtime.Release(tenant, id);
+        });
+    if (!st.ok()) shared->runtime.Release(tenant, id);
+  }
+  std::lock_guard lock(shared_->mutex);
+  auto found = shared_->connections.find(pid_);
+  if (found != shared_->connections.end() && found->second.lock().get() == this) {
+    shared_->connections.erase(found);
+  }
 }
 
 }  // namespace pgthaw::server

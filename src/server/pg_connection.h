@@ -4,7 +4,8 @@
 // runs on the runtime's threads and hands its reply back to the strand.
 //
 // Batching (the engine needs whole messages and runs a batch to completion):
-//   'Q' simple Query, 'F' FunctionCall    -> one batch, run at once
+//   'Q' simple Query, 'F' FunctionCall    -> one batch, run at once (with
+//                                            extended messages gathered before)
 //   'P' 'B' 'D' 'E' 'C' extended messages -> gathered until 'S' Sync or
 //                                            'H' Flush, then one batch
 //   'X' Terminate                         -> close (never sent to the engine)
@@ -13,6 +14,50 @@
 //       'f' CopyFail, then runs Query + data as one batch and drops the
 //       engine's own CopyInResponse from the reply (the engine cannot pause
 //       mid-COPY; see pg_sql_scan.h).
+//
+// The shared session's invariant. Between the work items of two users (two
+// connections, a connection and an HTTP query, a work item and a
+// hibernation snapshot) the engine session is at ReadyForQuery: not
+// skipping to Sync after a failed extended message, not inside an extended
+// exchange, not in COPY, not in a transaction block. Only a hold (below)
+// lets one connection keep the session in one of those states between its
+// own items, and no one else's item runs while it does. Each path keeps it:
+//   - Messages reach the engine only as whole batches: extended messages
+//     wait in the connection until Sync, Flush, Query or FunctionCall, so a
+//     Bind or Execute without one never reaches the engine (a disconnect
+//     drops them); CopyData outside COPY is dropped; COPY data goes with
+//     its Query and CopyDone/CopyFail in one batch.
+//   - Query before Sync. A Query or FunctionCall that comes while extended
+//     messages are gathered, or while an exchange left open by Flush is
+//     held, ends that exchange first: Work runs the extended messages with
+//     a Sync of its own, drops that ReadyForQuery (the client sent no
+//     Sync), then runs the Query in a transaction of its own. If the
+//     exchange failed, Postgres discards the Query (it skips everything
+//     but Sync after an error), and so does Work: the client gets the
+//     error, the connection drops its messages up to its own Sync and
+//     answers that one with ReadyForQuery. Postgres up to 16 also commits
+//     the exchange at such a Query; 17 and 18 leave it open in an implicit
+//     block, after which the next command of whoever comes next fails
+//     (XX000 "StartTransactionCommand: unexpected state STARTED") and the
+//     exchange's writes are lost: not acceptable on a shared session.
+//   - Every item not ending with Flush must end at ReadyForQuery: Work
+//     checks the reply's last message and, failing that, sends the engine
+//     a Sync of its own (session_sync.h), drops its reply, and the
+//     connection skips to the client's Sync as above. (With the rule above
+//     this no longer happens; it is the invariant's last guard.)
+//   - An item ending with Flush keeps the hold: the engine may be inside the
+//     exchange or skipping, but only this connection's items run until the
+//     hold ends at a ReadyForQuery outside a transaction block. A Flush with
+//     nothing gathered and no hold is answered without the engine.
+//   - A connection closing while it holds (Terminate, EOF, a socket error,
+//     Stop(), a failed item) queues, before it unregisters: an error (which
+//     aborts an implicit transaction; discarded if skipping), Sync (ends the
+//     skip and the exchange), ROLLBACK (ends a block), a Sync of its own if
+//     that still did not end at ReadyForQuery; then it releases the hold.
+//   - HTTP queries (http_query_exec.h) are a simple Query or Parse/Bind/
+//     Describe/Execute/Sync, refuse COPY FROM STDIN, and check the same way.
+// Whoever else ends a hold (the runtime, on a timeout) must do the same:
+// Sync before ROLLBACK, or the ROLLBACK is discarded.
 //
 // Sharing the instance: every batch goes through Runtime::SubmitHeld with
 // this connection's id as holder. The work item first re-applies this
@@ -24,17 +69,19 @@
 //
 // Cancel: a CancelRequest marks the batch this connection has queued but not
 // yet started; when it starts it runs a statement raising 57014
-// ("canceling statement due to user request") instead. A running batch is
-// interrupted through Runtime::Cancel: the engine stops at its next
-// CHECK_FOR_INTERRUPTS() with the same error.
+// ("canceling statement due to user request") instead (for a batch ending
+// with Flush: the error, then nothing until the client's Sync, as Postgres
+// skips to Sync after it). A running batch is interrupted through
+// Runtime::Cancel: the engine stops at its next CHECK_FOR_INTERRUPTS() with
+// the same error.
 //
 // Idle in a transaction: the runtime ends a hold left idle past
 // --idle-in-transaction-timeout (rolls back, frees the tenant) and the
 // connection gets Postgres' FATAL 25P03 and is closed.
 //
 // Close: on Terminate, EOF, a socket error or Stop(), a connection still
-// holding its tenant rolls the transaction back through the runtime and
-// releases the hold.
+// holding its tenant ends its exchange and transaction through the runtime
+// (above) and releases the hold.
 #pragma once
 
 // clang-format off
@@ -126,20 +173,44 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   boost::asio::awaitable<bool> Handle(pgwire::FrontendMessage message);
   boost::asio::awaitable<bool> HandleQuery(pgwire::FrontendMessage message);
   boost::asio::awaitable<bool> HandleCopyMessage(pgwire::FrontendMessage message);
+  // One work item's messages for the engine.
+  struct Batch {
+    std::string messages;
+    // A Query or FunctionCall that came before the client's Sync: `messages`
+    // then end with our own Sync, and `then` runs after them unless they
+    // failed (see "Query before Sync" above).
+    std::string then;
+    bool ends_with_flush = false;  // keep the hold though the reply has no ReadyForQuery
+    bool exchange_failed = false;  // the exchange Flush left open already failed
+    bool strip_copy_in = false;    // drop the engine's CopyInResponse (already sent)
+    std::string client_prefix;     // our own messages, sent before the engine's reply
+    // Instead of `messages`: end the exchange a Flush left open as an error
+    // would, then skip to the client's Sync (or, with `answer_sync`, answer
+    // it: the batch was refused at the client's Sync).
+    bool abort_exchange = false;
+    bool answer_sync = false;
+    // What the batch may do to session parameters; if needed they are
+    // re-read and ParameterStatus sent for those that changed (the engine
+    // sends none).
+    SettingsEffect effect;
+  };
+  // A COPY's Query and data, run with our CopyInResponse already sent.
+  static Batch copy_batch(std::string messages);
   // Runs `batch` on the tenant and writes the reply; false closes.
-  // `ends_with_flush`: keep the hold though the reply has no ReadyForQuery.
-  // `strip_copy_in`: drop the engine's CopyInResponse (already sent).
-  // `effect`: what the batch may do to session parameters; if needed they
-  // are re-read and ParameterStatus sent for those that changed (the engine
-  // sends none).
-  boost::asio::awaitable<bool> RunBatch(std::string batch, bool ends_with_flush, bool strip_copy_in,
-                                        SettingsEffect effect = {});
-  boost::asio::awaitable<Outcome> Submit(std::string batch, bool ends_with_flush,
-                                         bool force_settings, bool report_after);
+  boost::asio::awaitable<bool> RunBatch(Batch batch);
+  // The gathered batch holds a COPY FROM STDIN Parse, or a COPY FROM STDIN
+  // Query came before Sync: nothing of the batch runs, an exchange a Flush
+  // left open is aborted, the client gets 0A000 `message` and ReadyForQuery
+  // (`at_sync`) or skips to its Sync.
+  boost::asio::awaitable<bool> RefuseGathered(std::string_view message, bool at_sync);
+  // A Query or FunctionCall (`message`): after the extended messages
+  // gathered, or an exchange Flush left open, it runs as Batch::then.
+  boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect);
+  boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool report_after);
   // Runs on a runtime thread.
   Outcome Work(Result<engine::Instance*> instance, const runtime::Timings& timings,
-               const std::string& batch, const std::string& settings_sql, bool ends_with_flush,
-               bool force_settings, bool report_after, uint64_t seq);
+               const Batch& batch, const std::string& settings_sql, bool force_settings,
+               bool report_after, uint64_t seq);
   boost::asio::awaitable<bool> Write(std::string bytes);
   // ErrorResponse (and ReadyForQuery with the current status) for a batch
   // refused without running it.
@@ -160,17 +231,25 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   SessionSettings settings_;
   char status_ = 'I';     // the last ReadyForQuery status
   bool holding_ = false;  // the tenant is reserved for this connection
+  // Extended messages ran with Flush and no Sync yet: the engine is inside
+  // this connection's exchange (holding_ is set), and skipping to Sync if
+  // `exchange_failed_`.
+  bool exchange_open_ = false;
+  bool exchange_failed_ = false;
   std::array<char, 64 * 1024> read_buffer_;
   std::string batch_;                // extended messages waiting for Sync or Flush
   bool batch_refused_ = false;       // the batch holds a COPY FROM STDIN Parse
   SettingsEffect batch_effect_;      // of the Parse messages in batch_
   bool set_in_transaction_ = false;  // a parameter was set in the open transaction block
   std::map<std::string, std::string> reported_;  // ParameterStatus values the client has
-  bool refused_until_sync_ = false;              // a refused batch was flushed; skip to Sync
-  bool copy_in_ = false;                         // gathering COPY data after our CopyInResponse
-  bool copy_overflow_ = false;                   // the data passed max_batch_bytes and was dropped
-  std::string copy_query_;                       // the Query message that started the COPY
-  std::string copy_data_;                        // its CopyData messages so far
+  // The client's exchange failed (a refused batch was flushed, or the engine
+  // skipped to Sync and was synced by Work): drop its messages up to its
+  // Sync, answer that with ReadyForQuery(status_).
+  bool refused_until_sync_ = false;
+  bool copy_in_ = false;        // gathering COPY data after our CopyInResponse
+  bool copy_overflow_ = false;  // the data passed max_batch_bytes and was dropped
+  std::string copy_query_;      // the Query message that started the COPY
+  std::string copy_data_;       // its CopyData messages so far
   bool cleaned_up_ = false;
 
   // Cancel state, shared with Cancel() and the runtime thread.

@@ -26,6 +26,7 @@
 #include "pgwire/frontend.h"
 #include "pgwire/wire_format.h"
 #include "server/pg_backend_key.h"
+#include "server/pg_test_client.h"
 
 namespace pgthaw::server {
 namespace {
@@ -34,14 +35,11 @@ namespace fs = std::filesystem;
 using engine::testing::TempDir;
 using engine::testing::test_engine;
 
-struct ConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using Conn = std::unique_ptr<PGconn, ConnDeleter>;
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+using testing::Conn;
+using testing::first_sqlstate;
+using testing::PgResult;
+using testing::RawClient;
+using testing::startup_packet;
 
 // One runtime and listener for the whole suite (initdb of the template runs
 // once); each test uses its own tenants.
@@ -130,78 +128,6 @@ boost::asio::executor_work_guard<boost::asio::io_context::executor_type>* PgList
     nullptr;
 PgListener* PgListenerTest::listener_ = nullptr;
 std::thread* PgListenerTest::io_thread_ = nullptr;
-
-// ---- A raw socket, for what libpq would never send. ----
-
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~RawClient() { close(); }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  void send(std::string_view bytes) {
-    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  }
-  // Everything until the server closes (or 10 s pass).
-  std::string read_all() {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-  // Reads messages until a ReadyForQuery or an error that closes.
-  std::vector<pgwire::Message> read_until_ready() {
-    std::vector<pgwire::Message> out;
-    char buf[4096];
-    for (;;) {
-      for (;;) {
-        auto m = parser_.next();
-        if (!m.ok() || !m->has_value()) break;
-        out.push_back(**m);
-        if (out.back().type == 'Z') return out;
-      }
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return out;
-      parser_.feed(std::string_view(buf, static_cast<size_t>(n)));
-    }
-  }
-
- private:
-  int fd_ = -1;
-  pgwire::BackendParser parser_;
-};
-
-std::string first_sqlstate(const std::vector<pgwire::Message>& messages) {
-  for (const auto& m : messages) {
-    if (m.type == 'E') {
-      auto f = pgwire::decode_error_fields(m.payload);
-      if (f.ok()) return f->sqlstate();
-    }
-  }
-  return "";
-}
-
-std::string startup_packet(const std::map<std::string, std::string>& params) {
-  std::string out;
-  EXPECT_TRUE(pgwire::frontend::startup_message(out, params).ok());
-  return out;
-}
 
 // ---- Running client programs. ----
 

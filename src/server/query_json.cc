@@ -225,13 +225,19 @@ Reply results_reply(std::string_view backend_bytes, uint64_t max_json_bytes) {
 }
 
 Reply results_reply(std::string_view backend_bytes) {
-  auto results = pgwire::collect_results(backend_bytes);
+  pgwire::ReplyInfo info;
+  auto results = pgwire::collect_results(backend_bytes, &info);
   if (!results.ok()) {
     return error_reply(500, "internal", "bad reply from the engine: " + results.status().message());
   }
   for (const pgwire::StatementResult& r : *results) {
     if (r.error) return sql_error_reply(*r.error);
   }
+  // Success only for a statement that ran: its result ended (CommandComplete
+  // or EmptyQueryResponse) and so did the exchange (ReadyForQuery).
+  bool complete = info.ready_status.has_value() && !results->empty();
+  for (const pgwire::StatementResult& r : *results) complete = complete && r.complete;
+  if (!complete) return incomplete_reply();
   Reply reply;
   json fields = json::array();
   json rows = json::array();
@@ -256,6 +262,19 @@ Reply results_reply(std::string_view backend_bytes) {
                 {"rowCount", row_count},
                 {"command", tag}};
   return reply;
+}
+
+Reply incomplete_reply() {
+  return error_reply(500, "internal",
+                     "the engine's reply has no result for the statement: it did not run");
+}
+
+Reply sql_error(std::string_view sqlstate, std::string_view message) {
+  pgwire::ErrorFields error;
+  error.fields['S'] = error.fields['V'] = "ERROR";
+  error.fields['C'] = std::string(sqlstate);
+  error.fields['M'] = std::string(message);
+  return sql_error_reply(error);
 }
 
 int sqlstate_http_status(std::string_view sqlstate) {

@@ -53,7 +53,10 @@ struct QueryTimings {
 nlohmann::json timings_json(const QueryTimings& timings);
 
 // Decodes the engine's reply bytes into a result reply (200) or an SQL error
-// reply (400, or 500 for server-side classes 53, 57, 58, XX, F0). Does not
+// reply (400, or 500 for server-side classes 53, 57, 58, XX, F0). A reply
+// with no error that is not a finished statement (no result, a result with
+// no CommandComplete/EmptyQueryResponse, no ReadyForQuery) is
+// incomplete_reply(): never a 200 for a statement that did not run. Does not
 // add "timings"; the caller does once encoding is measured.
 Reply results_reply(std::string_view backend_bytes);
 
@@ -79,6 +82,11 @@ size_t reply_cap_for_json(uint64_t max_json_bytes);
 inline constexpr uint64_t kDefaultMaxResultBytes = uint64_t{64} << 20;
 void set_max_result_bytes(uint64_t bytes);
 uint64_t max_result_bytes();
+// 500 "internal": the engine's reply did not show the statement running.
+Reply incomplete_reply();
+
+// An SQL error reply made by the server itself (severity ERROR).
+Reply sql_error(std::string_view sqlstate, std::string_view message);
 
 // HTTP status for an SQLSTATE.
 int sqlstate_http_status(std::string_view sqlstate);
