@@ -152,6 +152,40 @@ std::string memory_table(const BenchReport& r) {
   return md;
 }
 
+// A markdown table cell: a bar inside would end it.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    if (c == '\n') {
+      out += ' ';
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// The victim's p99 with nobody else active: the first row.
+double noisy_alone_p99(const BenchReport& r) {
+  if (r.noisy_neighbour.empty() || r.noisy_neighbour[0].victim_ms.empty()) return std::nan("");
+  return summarize(r.noisy_neighbour[0].victim_ms).p99;
+}
+
+std::string noisy_neighbour_table(const BenchReport& r) {
+  std::string md = header({"Another tenant runs", "n", "p50 (ms)", "p99 (ms)", "max (ms)",
+                           "p99 / alone p99", "victim errors", "What the abuser got"});
+  double alone = noisy_alone_p99(r);
+  for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+    Latency l = summarize(row.victim_ms);
+    md += "| " + cell(row.abuse) + " | " + std::to_string(l.n) + " | " + num(l.p50) + " | " +
+          num(l.p99) + " | " + num(l.max) + " | " + ratio(l.p99, alone) + " | " +
+          std::to_string(row.victim_errors) + " | " +
+          cell(row.abuser_got.empty() ? "(no abuser)" : row.abuser_got) + " |\n";
+  }
+  return md;
+}
+
 nlohmann::json series_json(const std::vector<Series>& all) {
   nlohmann::json out = nlohmann::json::array();
   for (const Series& s : all) {
@@ -184,6 +218,24 @@ std::string render_report_markdown(const BenchReport& r) {
   md += "\n## Hibernated-tenant thaw (ms)\n\n" + summary_table(r.thaw, systems);
   md += "\n## Throughput (pgbench, -c 4)\n\n" + throughput_table(r);
   md += "\n## Warm tenants per GiB\n\n" + memory_table(r);
+  if (!r.noisy_neighbour.empty()) {
+    const NoisyNeighbourRow& first = r.noisy_neighbour.front();
+    md += "\n## Noisy neighbour (victim `select 1` over the Postgres wire, ms)\n\n" +
+          noisy_neighbour_table(r);
+    md += "\nA victim tenant runs " + std::to_string(first.victim_planned) +
+          " `select 1` per row on one libpq connection, spread evenly over the row's window; "
+          "each latency runs from the query's scheduled send to its result, so time the victim "
+          "spent blocked counts for every query it could not send. The first row is the victim "
+          "alone; in each other row another tenant runs the abuse on its own threads and "
+          "connections, stopped (CancelRequest) when the victim is done. Goal (issue 8): p99 "
+          "under abuse at most 2.0x the p99 alone. pgthaw only: the peers are not measured "
+          "(see Systems).\n";
+    for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+      md += "- " + row.abuse + ": " + row.how;
+      if (!row.victim_note.empty()) md += " (victim: " + row.victim_note + ")";
+      md += "\n";
+    }
+  }
   md += "\n## Systems\n\n";
   for (const SystemRun& s : r.systems) {
     md += "- **" + s.name + "**";
@@ -231,6 +283,24 @@ std::string render_report_json(const BenchReport& r) {
                            {"rss_kib_per_tenant", m.rss_kib_per_tenant},
                            {"pss_kib_per_tenant", m.pss_kib_per_tenant},
                            {"how", m.how}});
+  }
+  j["noisy_neighbour"] = nlohmann::json::array();
+  double alone = noisy_alone_p99(r);
+  for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+    Latency l = summarize(row.victim_ms);
+    j["noisy_neighbour"].push_back({{"abuse", row.abuse},
+                                    {"system", row.system},
+                                    {"how", row.how},
+                                    {"victim_planned", row.victim_planned},
+                                    {"n", l.n},
+                                    {"victim_errors", row.victim_errors},
+                                    {"victim_note", row.victim_note},
+                                    {"p50_ms", l.p50},
+                                    {"p99_ms", l.p99},
+                                    {"max_ms", l.max},
+                                    {"p99_over_alone", l.p99 / alone},
+                                    {"abuser_got", row.abuser_got},
+                                    {"samples_ms", row.victim_ms}});
   }
   j["messages"] = r.messages;
   return j.dump(2) + "\n";
