@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bench/engine/bench_rows.h"
 #include "wire_statement.h"
 
 namespace pgthaw::bench {
