@@ -20,8 +20,7 @@ namespace {
 constexpr const char* kVictimTenant = "noisy-victim";
 constexpr const char* kAbuserTenant = "noisy-abuser";
 constexpr const char* kSecondAbuserTenant = "noisy-abuser-2";
-constexpr int kVictimWarmup = 50;         // untimed select 1 before the first row
-constexpr double kVictimStallMs = 10000;  // a row's victim gives up this long after its window
+constexpr int kVictimWarmup = 50;  // untimed select 1 before the first row
 constexpr double kEngageTimeoutMs = 15000;
 constexpr double kBurstTimeoutMs = 5000;
 constexpr int kMaxReconnects = 20;  // per abuse and row: a refusing server ends the abuse
@@ -85,6 +84,8 @@ using Abuse = std::function<std::string(AbuseContext&)>;
 // How an abuser's statements ended, grouped by outcome in first-seen order.
 class Tally {
  public:
+  // ALWAYS_ROWS: report the rows read even when there were none.
+  explicit Tally(bool always_rows = false) : always_rows_(always_rows) {}
   void Add(const StatementEnd& e) {
     std::string label;
     if (!e.ended) {
@@ -121,7 +122,7 @@ class Tally {
       if (g.cancels > 0) {
         out += " (ended " + fixed(g.cancel_to_end_ms / g.cancels, "%.0f") + " ms after its cancel)";
       }
-      if (g.rows > 0) out += ", rows: " + std::to_string(g.rows);
+      if (g.rows > 0 || always_rows_) out += ", rows: " + std::to_string(g.rows);
     }
     for (const std::string& n : notes_) out += (out.empty() ? "" : "; ") + n;
     return out.empty() ? "nothing ran" : out;
@@ -136,6 +137,7 @@ class Tally {
     int cancels = 0;
     double cancel_to_end_ms = 0;
   };
+  bool always_rows_;
   std::vector<Group> groups_;
   std::vector<std::string> notes_;
 };
@@ -144,7 +146,7 @@ class Tally {
 // the server drops it) until the row stops it.
 std::string repeat_statement(AbuseContext& ctx, const std::string& sql,
                              const StatementLimits& limits) {
-  Tally tally;
+  Tally tally(limits.single_row);
   int reconnects = 0;
   std::unique_ptr<WireConnection> conn;
   while (!ctx.stopping()) {
@@ -200,16 +202,21 @@ std::string hold_and_burst(AbuseContext& ctx) {
   int bursts = 0, opened = 0, failed = 0;
   double slowest = 0;
   std::string first_error;
+  std::unique_ptr<ConnectionBurst> last;  // the burst the row's end interrupted
   while (!ctx.stopping()) {
-    ConnectionBurst b =
-        connect_burst(ctx.conninfo, ctx.plan->burst_connections, kBurstTimeoutMs, ctx.stop);
-    if (b.interrupted > 0) break;  // the row ended mid-burst: not a whole burst
+    auto burst = std::make_unique<ConnectionBurst>(ctx.conninfo, ctx.plan->burst_connections);
+    burst->Poll(kBurstTimeoutMs, ctx.stop);
+    if (burst->pending() > 0 && ctx.stopping()) {
+      last = std::move(burst);
+      break;
+    }
+    burst->GiveUp("not connected within " + fixed(kBurstTimeoutMs / 1000, "%.0f") + " s");
     ++bursts;
-    opened += static_cast<int>(b.open.size());
-    failed += b.failed;
-    for (double ms : b.connect_ms) slowest = std::max(slowest, ms);
-    if (first_error.empty()) first_error = b.first_error;
-  }  // each burst's connections close at the end of its iteration
+    opened += static_cast<int>(burst->opened());
+    failed += burst->failed();
+    for (double ms : burst->connect_ms()) slowest = std::max(slowest, ms);
+    if (first_error.empty()) first_error = burst->first_error();
+  }  // each whole burst's connections close here
   double held_ms = held.ElapsedMs();
   StatementEnd commit = (*holder)->Run("commit", bounded);
   std::string out = "holder idle in BEGIN " + fixed(held_ms / 1000, "%.2f") +
@@ -219,10 +226,21 @@ std::string hold_and_burst(AbuseContext& ctx) {
     out += "a select 1 on its tenant meanwhile: " + describe_end(waited) + " after " +
            fixed(waited.ms / 1000, "%.2f") + " s; ";
   }
-  out += std::to_string(bursts) + " bursts of " + std::to_string(ctx.plan->burst_connections) +
+  std::string n = std::to_string(ctx.plan->burst_connections);
+  out += std::to_string(bursts) + " whole bursts of " + n +
          " connections at once: " + std::to_string(opened) + " opened, " + std::to_string(failed) +
          " failed, slowest " + fixed(slowest, "%.0f") + " ms";
   if (!first_error.empty()) out += " (first error: " + first_error + ")";
+  if (last != nullptr) {
+    size_t before = last->opened();
+    Stopwatch after_commit;
+    last->Poll(last->elapsed_ms() + kBurstTimeoutMs, nullptr);
+    out += "; a burst still connecting at the row's end: " + std::to_string(before) + " of " + n +
+           " opened while the holder held, " + std::to_string(last->opened() - before) +
+           " more within " + fixed(after_commit.ElapsedMs(), "%.0f") + " ms after its COMMIT, " +
+           std::to_string(last->pending() + last->failed()) + " not";
+    if (!last->first_error().empty()) out += " (" + last->first_error() + ")";
+  }
   return out;
 }
 
@@ -235,10 +253,10 @@ struct VictimRun {
 // N select 1 on the victim's connection, the i-th scheduled at i * window/N;
 // each latency runs from its schedule to its result.
 VictimRun measure_victim(std::unique_ptr<WireConnection>& victim, const std::string& info, int n,
-                         double window_ms) {
+                         double window_ms, double stall_ms) {
   VictimRun run;
   double interval = window_ms / n;
-  double deadline = window_ms + kVictimStallMs;
+  double deadline = window_ms + stall_ms;
   Stopwatch clock;
   for (int i = 0; i < n; ++i) {
     double scheduled = i * interval;
@@ -328,7 +346,11 @@ class RowRunner {
       }
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(plan_.ramp_ms));
     }
-    VictimRun victim = measure_victim(victim_, victim_info_, plan_.victim_queries, window_ms);
+    // A victim still stuck this long after its window gives up: longer
+    // than one statement timeout, so one abuse cannot end a row early.
+    double stall_ms = plan_.statement_timeout_ms + 1000;
+    VictimRun victim =
+        measure_victim(victim_, victim_info_, plan_.victim_queries, window_ms, stall_ms);
     stop = true;
     for (std::thread& t : threads) t.join();
 

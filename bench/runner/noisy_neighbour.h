@@ -9,8 +9,9 @@
 // to its result, so a victim held up behind others' work counts every query
 // it could not send (no coordinated omission). Everything is bounded: an
 // abuse is stopped (CancelRequest, then the connection dropped) when the
-// victim's window ends, and a victim query stalled past a fixed bound is
-// cancelled and counted as an error.
+// victim's window ends; a victim still waiting one statement timeout + 1 s
+// after its window cancels its query (an error) and sends no more, so a
+// row's n then says how many it got through.
 #pragma once
 
 #include <functional>

@@ -130,64 +130,56 @@ StatementEnd WireConnection::Run(const std::string& sql, const StatementLimits& 
   return Finish(limits, stop);
 }
 
-ConnectionBurst connect_burst(const std::string& conninfo, int n, double timeout_ms,
-                              const std::atomic<bool>* stop) {
-  struct Pending {
-    PGconn* conn;
-    PostgresPollingStatusType state;
-  };
-  ConnectionBurst burst;
-  std::vector<Pending> pending;
-  Stopwatch watch;
-  auto fail = [&](PGconn* conn) {
-    ++burst.failed;
-    if (burst.first_error.empty()) {
-      burst.first_error = conn ? trim(PQerrorMessage(conn)) : "PQconnectStart: out of memory";
-    }
-    if (conn) PQfinish(conn);
-  };
+ConnectionBurst::ConnectionBurst(const std::string& conninfo, int n) {
   for (int i = 0; i < n; ++i) {
     PGconn* conn = PQconnectStart(conninfo.c_str());
     if (conn == nullptr || PQstatus(conn) == CONNECTION_BAD) {
-      fail(conn);
+      Fail(conn, conn ? trim(PQerrorMessage(conn)) : "PQconnectStart: out of memory");
       continue;
     }
     // libpq: poll as if PQconnectPoll had last returned PGRES_POLLING_WRITING.
-    pending.push_back({conn, PGRES_POLLING_WRITING});
+    pending_.push_back({conn, PGRES_POLLING_WRITING});
   }
-  while (!pending.empty() && watch.ElapsedMs() < timeout_ms && !(stop && stop->load())) {
+}
+
+ConnectionBurst::~ConnectionBurst() {
+  for (const Pending& p : pending_) PQfinish(p.conn);
+}
+
+void ConnectionBurst::Fail(PGconn* conn, const std::string& why) {
+  ++failed_;
+  if (first_error_.empty()) first_error_ = why;
+  if (conn) PQfinish(conn);
+}
+
+void ConnectionBurst::Poll(double until_ms, const std::atomic<bool>* stop) {
+  while (!pending_.empty() && start_.ElapsedMs() < until_ms && !(stop && stop->load())) {
     std::vector<pollfd> fds;
-    for (const Pending& p : pending) {
+    for (const Pending& p : pending_) {
       fds.push_back(
           {PQsocket(p.conn), short(p.state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0});
     }
     poll(fds.data(), fds.size(), kPollSliceMs);
     std::vector<Pending> still;
-    for (size_t i = 0; i < pending.size(); ++i) {
-      Pending p = pending[i];
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      Pending p = pending_[i];
       if (fds[i].revents != 0) p.state = PQconnectPoll(p.conn);
       if (p.state == PGRES_POLLING_OK) {
-        burst.open.push_back(std::make_unique<WireConnection>(p.conn));
-        burst.connect_ms.push_back(watch.ElapsedMs());
+        open_.push_back(std::make_unique<WireConnection>(p.conn));
+        connect_ms_.push_back(start_.ElapsedMs());
       } else if (p.state == PGRES_POLLING_FAILED) {
-        fail(p.conn);
+        Fail(p.conn, trim(PQerrorMessage(p.conn)));
       } else {
         still.push_back(p);
       }
     }
-    pending = std::move(still);
+    pending_ = std::move(still);
   }
-  bool timed_out = watch.ElapsedMs() >= timeout_ms;
-  for (const Pending& p : pending) {
-    if (timed_out) {
-      ++burst.failed;
-      if (burst.first_error.empty()) burst.first_error = "not connected within the burst's time";
-    } else {
-      ++burst.interrupted;
-    }
-    PQfinish(p.conn);
-  }
-  return burst;
+}
+
+void ConnectionBurst::GiveUp(const std::string& why) {
+  for (const Pending& p : pending_) Fail(p.conn, why);
+  pending_.clear();
 }
 
 }  // namespace pgthaw::bench

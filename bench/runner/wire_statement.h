@@ -66,16 +66,39 @@ class WireConnection {
   bool usable_ = true;
 };
 
-// N connections started at once; each is polled to completion together
-// with the others, until TIMEOUT_MS passes or STOP rises.
-struct ConnectionBurst {
-  std::vector<std::unique_ptr<WireConnection>> open;
-  std::vector<double> connect_ms;  // per opened connection, from the burst's start
-  int failed = 0;                  // refused, broken or not done in time
-  int interrupted = 0;             // still connecting when STOP rose (closed)
-  std::string first_error;
+// N connections started at once (nonblocking), polled to completion together.
+class ConnectionBurst {
+ public:
+  ConnectionBurst(const std::string& conninfo, int n);
+  ~ConnectionBurst();  // closes every connection, open or pending
+  ConnectionBurst(const ConnectionBurst&) = delete;
+  ConnectionBurst& operator=(const ConnectionBurst&) = delete;
+
+  // Polls until none is pending, UNTIL_MS after the burst's start passes, or
+  // STOP rises; may be called again to go on.
+  void Poll(double until_ms, const std::atomic<bool>* stop);
+  // Closes the pending ones, counting them as failed.
+  void GiveUp(const std::string& why);
+
+  double elapsed_ms() const { return start_.ElapsedMs(); }
+  size_t pending() const { return pending_.size(); }
+  size_t opened() const { return open_.size(); }
+  int failed() const { return failed_; }
+  const std::vector<double>& connect_ms() const { return connect_ms_; }  // from the start
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  struct Pending {
+    PGconn* conn;
+    PostgresPollingStatusType state;
+  };
+  void Fail(PGconn* conn, const std::string& why);
+  Stopwatch start_;
+  std::vector<Pending> pending_;
+  std::vector<std::unique_ptr<WireConnection>> open_;
+  std::vector<double> connect_ms_;
+  int failed_ = 0;
+  std::string first_error_;
 };
-ConnectionBurst connect_burst(const std::string& conninfo, int n, double timeout_ms,
-                              const std::atomic<bool>* stop);
 
 }  // namespace pgthaw::bench
