@@ -5,9 +5,10 @@
 // each abuse in turn: a CPU loop, pg_sleep cancelled by PQcancel, a big
 // result read over the wire, a big sort, a connection idle inside BEGIN plus
 // bursts of 50 connections, a huge allocation; last, CPU loops on two
-// tenants at once. Each victim latency runs from the query's scheduled send
-// to its result, so a victim held up behind others' work counts every query
-// it could not send (no coordinated omission). Everything is bounded: an
+// tenants at once. A victim query sent late because the previous one was
+// held up counts from its slot in the even schedule, so a victim stuck
+// behind others' work counts every query it could not send (no coordinated
+// omission); a query sent on time counts from its send. Everything is bounded: an
 // abuse is stopped (CancelRequest, then the connection dropped) when the
 // victim's window ends; a victim still waiting one statement timeout + 1 s
 // after its window cancels its query (an error) and sends no more, so a

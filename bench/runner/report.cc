@@ -224,8 +224,9 @@ std::string render_report_markdown(const BenchReport& r) {
           noisy_neighbour_table(r);
     md += "\nA victim tenant runs " + std::to_string(first.victim_planned) +
           " `select 1` per row on one libpq connection, spread evenly over the row's window; "
-          "each latency runs from the query's scheduled send to its result, so time the victim "
-          "spent blocked counts for every query it could not send. The first row is the victim "
+          "a query sent late because the previous one was held up counts from its slot in that "
+          "schedule, so time the victim spent blocked counts for every query it could not send "
+          "(a query sent on time counts from its send). The first row is the victim "
           "alone; in each other row another tenant runs the abuse on its own threads and "
           "connections, stopped (CancelRequest) when the victim is done. Goal (issue 8): p99 "
           "under abuse at most 2.0x the p99 alone. pgthaw only: the peers are not measured "
