@@ -446,6 +446,11 @@ Result<std::vector<NoisyNeighbourRow>> measure_noisy_neighbour(
        {{kAbuserTenant, repeat(kCpuLoopSql, none)},
         {kSecondAbuserTenant, repeat(kCpuLoopSql, none)}},
        plan.cpu_window_ms},
+      // A control: how much of the above is this machine's own noise.
+      {"none (victim alone, again after the abuses)",
+       schedule + "; the first row's measurement repeated, nothing else running",
+       {},
+       plan.window_ms},
   };
   std::vector<NoisyNeighbourRow> out;
   for (const Spec& s : specs) {

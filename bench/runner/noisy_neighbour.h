@@ -4,9 +4,9 @@
 // alone, then while another tenant, on its own threads and connections, runs
 // each abuse in turn: a CPU loop, pg_sleep cancelled by PQcancel, a big
 // result read over the wire, a big sort, a connection idle inside BEGIN plus
-// bursts of 50 connections, a huge allocation; last, CPU loops on two
-// tenants at once. A victim query sent late because the previous one was
-// held up counts from its slot in the even schedule, so a victim stuck
+// bursts of 50 connections, a huge allocation; then CPU loops on two
+// tenants at once; last, the victim alone again (the machine's own noise). A victim query sent late
+// because the previous one was held up counts from its slot in the even schedule, so a victim stuck
 // behind others' work counts every query it could not send (no coordinated
 // omission); a query sent on time counts from its send. Everything is bounded: an
 // abuse is stopped (CancelRequest, then the connection dropped) when the

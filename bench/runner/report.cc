@@ -227,10 +227,11 @@ std::string render_report_markdown(const BenchReport& r) {
           "a query sent late because the previous one was held up counts from its slot in that "
           "schedule, so time the victim spent blocked counts for every query it could not send "
           "(a query sent on time counts from its send). The first row is the victim "
-          "alone; in each other row another tenant runs the abuse on its own threads and "
-          "connections, stopped (CancelRequest) when the victim is done. Goal (issue 8): p99 "
-          "under abuse at most 2.0x the p99 alone. pgthaw only: the peers are not measured "
-          "(see Systems).\n";
+          "alone (the ratios divide by its p99) and the last repeats it as a control for the "
+          "machine's own noise; in each row between, another tenant runs the abuse on its own "
+          "threads and connections, stopped (CancelRequest) when the victim is done. Goal "
+          "(issue 8): p99 under abuse at most 2.0x the p99 alone. pgthaw only: the peers are "
+          "not measured (see Systems).\n";
     for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
       md += "- " + row.abuse + ": " + row.how;
       if (!row.victim_note.empty()) md += " (victim: " + row.victim_note + ")";
