@@ -21,6 +21,7 @@ constexpr const char* kVictimTenant = "noisy-victim";
 constexpr const char* kAbuserTenant = "noisy-abuser";
 constexpr const char* kSecondAbuserTenant = "noisy-abuser-2";
 constexpr int kVictimWarmup = 50;  // untimed select 1 before the first row
+constexpr int kSettleMs = 1000;    // after creating the tenants, before the first row
 constexpr double kEngageTimeoutMs = 15000;
 constexpr double kBurstTimeoutMs = 5000;
 constexpr int kMaxReconnects = 20;  // per abuse and row: a refusing server ends the abuse
@@ -245,7 +246,8 @@ std::string hold_and_burst(AbuseContext& ctx) {
 }
 
 struct VictimRun {
-  std::vector<double> ms;
+  std::vector<double> ms;            // send to result
+  std::vector<double> from_slot_ms;  // slot (when sent late) or send, to result
   int errors = 0;
   std::string note;
 };
@@ -266,8 +268,8 @@ VictimRun measure_victim(std::unique_ptr<WireConnection>& victim, const std::str
       break;
     }
     // Behind schedule (the previous query ended past this one's slot), the
-    // latency counts from the slot: the wait is the server's doing. Ahead,
-    // it counts from the actual send, so our own late wake-up is not.
+    // from-slot latency counts from the slot: the wait is the server's
+    // doing. Ahead, from the actual send, so our own late wake-up is not.
     bool behind = now >= scheduled;
     if (!behind) {
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(scheduled - now));
@@ -280,17 +282,19 @@ VictimRun measure_victim(std::unique_ptr<WireConnection>& victim, const std::str
       }
       victim = std::move(again.value());
     }
-    double due = behind ? scheduled : clock.ElapsedMs();
+    double sent = clock.ElapsedMs();
+    double due = behind ? scheduled : sent;
     StatementLimits limits;
-    limits.max_ms = std::max(1.0, deadline - clock.ElapsedMs());
+    limits.max_ms = std::max(1.0, deadline - sent);
     limits.grace_ms = 2000;
     StatementEnd e = victim->Run("select 1", limits);
-    double latency = clock.ElapsedMs() - due;
+    double end = clock.ElapsedMs();
     if (e.failed || !e.ended || e.rows != 1) {
       ++run.errors;
       if (run.note.empty()) run.note = "first victim error: " + describe_end(e);
     } else {
-      run.ms.push_back(latency);
+      run.ms.push_back(end - sent);
+      run.from_slot_ms.push_back(end - due);
     }
   }
   return run;
@@ -301,6 +305,8 @@ class RowRunner {
   RowRunner(std::string host, int port, const NoisyNeighbourPlan& plan)
       : host_(std::move(host)), port_(port), plan_(plan) {}
 
+  // A fresh victim connection, warmed up; again before a row when the last
+  // row left it unusable, so no row times the previous one's aftermath.
   Status ConnectVictim() {
     victim_info_ = conninfo(host_, port_, kVictimTenant);
     Result<std::unique_ptr<WireConnection>> v = WireConnection::Connect(victim_info_);
@@ -328,6 +334,11 @@ class RowRunner {
   NoisyNeighbourRow Run(const std::string& abuse, const std::string& how,
                         const std::vector<std::pair<std::string, Abuse>>& abusers,
                         double window_ms) {
+    std::string note;
+    if (!victim_->usable()) {
+      Status again = ConnectVictim();
+      if (!again.ok()) note = "victim reconnect before the row failed: " + again.message() + "; ";
+    }
     std::atomic<bool> stop{false};
     Engagement engagement;
     std::vector<std::string> got(abusers.size());
@@ -343,7 +354,6 @@ class RowRunner {
         ctx.Engaged();
       });
     }
-    std::string note;
     if (!abusers.empty()) {
       if (!engagement.WaitFor(static_cast<int>(abusers.size()), kEngageTimeoutMs)) {
         note = "abuse not running after " + fixed(kEngageTimeoutMs / 1000, "%.0f") + " s; ";
@@ -362,6 +372,7 @@ class RowRunner {
     row.abuse = abuse;
     row.system = kSystemPgthaw;
     row.victim_ms = std::move(victim.ms);
+    row.victim_from_slot_ms = std::move(victim.from_slot_ms);
     row.victim_planned = plan_.victim_queries;
     row.victim_errors = victim.errors;
     row.victim_note = note + victim.note;
@@ -391,6 +402,8 @@ Result<std::vector<NoisyNeighbourRow>> measure_noisy_neighbour(
   PGTHAW_RETURN_IF_ERROR(rows.ConnectVictim());
   rows.WarmAbuser(kAbuserTenant);
   rows.WarmAbuser(kSecondAbuserTenant);
+  // The server refills its pool of blank instances after those creations.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kSettleMs));
 
   StatementLimits none;
   StatementLimits cancel_sleep;

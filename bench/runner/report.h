@@ -57,8 +57,12 @@ struct MemoryRow {
 struct NoisyNeighbourRow {
   std::string abuse;
   std::string system;
-  std::vector<double> victim_ms;  // each answered select 1, scheduled send to result
-  int victim_planned = 0;         // queries planned; fewer answered means it stalled
+  std::vector<double> victim_ms;  // each answered select 1, send to result
+  // The same queries from their slot in the even schedule when sent late
+  // because the previous one was held up (else from the send): time the
+  // victim spent blocked counts for every query it could not send.
+  std::vector<double> victim_from_slot_ms;
+  int victim_planned = 0;  // queries planned; fewer answered means it stalled
   int victim_errors = 0;
   std::string victim_note;  // the victim's first error, a stall; "" when none
   std::string abuser_got;   // how the abuser's statements ended
@@ -78,6 +82,7 @@ struct BenchReport {
   std::vector<ThroughputRow> throughput;
   std::vector<MemoryRow> memory;
   std::vector<NoisyNeighbourRow> noisy_neighbour;  // pgthaw only; the first row is "alone"
+  std::string noisy_neighbour_context;             // e.g. the machine's load around the table
   std::vector<std::string> messages;               // skips and failures, as printed
 };
 

@@ -217,6 +217,13 @@ Status Runner::MeasurePgthaw() {
   return Status::Ok();
 }
 
+// The 1-minute load average, from /proc/loadavg ("?" when unreadable).
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  return in >> one ? one : "?";
+}
+
 // Its own server: the CPU loops need --statement-timeout, which the other
 // rows (pgbench -i, tenant creation) must not run under.
 Status Runner::MeasureNoisyNeighbour() {
@@ -231,11 +238,21 @@ Status Runner::MeasureNoisyNeighbour() {
   plan.window_ms = plan_.noisy_window_ms;
   plan.cpu_window_ms = plan_.noisy_cpu_window_ms;
   plan.statement_timeout_ms = kNoisyStatementTimeoutMs;
+  std::string load_before = load_average();
+  Stopwatch watch;
   Result<std::vector<NoisyNeighbourRow>> rows =
       measure_noisy_neighbour("127.0.0.1", ports_[3], plan, progress);
+  double took_s = watch.ElapsedMs() / 1000;
+  std::string load_after = load_average();
   (*child)->Stop();
   if (!rows.ok()) return rows.status();
   report_.noisy_neighbour = std::move(rows.value());
+  char context[256];
+  std::snprintf(context, sizeof context,
+                "The table took %.1f s; the machine's 1-minute load average was %s before it "
+                "and %s after (on %ld CPUs, everything else included).",
+                took_s, load_before.c_str(), load_after.c_str(), sysconf(_SC_NPROCESSORS_ONLN));
+  report_.noisy_neighbour_context = context;
   for (const NoisyNeighbourRow& r : report_.noisy_neighbour) {
     if (!r.victim_note.empty())
       Message("pgthaw: noisy neighbour: " + r.abuse + ": " + r.victim_note);

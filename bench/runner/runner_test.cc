@@ -139,24 +139,24 @@ TEST(BenchRunner, QuickRunWithoutPeersReportsTheSeedTablesWithMeasuredValues) {
   std::vector<std::string> noisy = table_after(md, "## Noisy neighbour");
   ASSERT_EQ(noisy.size(), 2u + 9u) << md;
   std::vector<std::string> noisy_header = split_cells(noisy[0]);
-  ASSERT_EQ(noisy_header.size(), 8u) << noisy[0];
+  ASSERT_EQ(noisy_header.size(), 9u) << noisy[0];
   EXPECT_EQ(noisy_header.at(3), "p99 (ms)");
   EXPECT_EQ(split_cells(noisy[2]).at(0), "none (victim alone)");
   EXPECT_EQ(split_cells(noisy[2]).at(5), "1.0x");
   EXPECT_EQ(split_cells(noisy.back()).at(0), "none (victim alone, again after the abuses)");
   for (size_t i = 2; i < noisy.size(); ++i) {
     std::vector<std::string> cells = split_cells(noisy[i]);
-    ASSERT_EQ(cells.size(), 8u) << noisy[i];
-    for (size_t c = 1; c <= 5; ++c) {
+    ASSERT_EQ(cells.size(), 9u) << noisy[i];
+    for (size_t c = 1; c <= 6; ++c) {
       std::string v = cells[c];
       if (c == 5 && !v.empty() && v.back() == 'x') v.pop_back();
       EXPECT_TRUE(positive_number(v)) << noisy[i];
     }
-    EXPECT_FALSE(cells[6].empty()) << noisy[i];
-    EXPECT_TRUE(std::all_of(cells[6].begin(), cells[6].end(), [](unsigned char ch) {
+    EXPECT_FALSE(cells[7].empty()) << noisy[i];
+    EXPECT_TRUE(std::all_of(cells[7].begin(), cells[7].end(), [](unsigned char ch) {
       return std::isdigit(ch) != 0;
     })) << noisy[i];
-    EXPECT_FALSE(cells[7].empty()) << noisy[i];
+    EXPECT_FALSE(cells[8].empty()) << noisy[i];
   }
   for (const char* abuse : {"CPU loop", "pg_sleep", "generate_series(1, 20000000)", "order by",
                             "idle in BEGIN", "repeat('x', 400000000)", "2 tenants"}) {
@@ -168,7 +168,9 @@ TEST(BenchRunner, QuickRunWithoutPeersReportsTheSeedTablesWithMeasuredValues) {
     EXPECT_GT(row["victim_planned"].get<int>(), 0);
     ASSERT_FALSE(row["samples_ms"].empty()) << row["abuse"];
     for (const auto& v : row["samples_ms"]) EXPECT_GT(v.get<double>(), 0) << row["abuse"];
-    for (const char* key : {"p50_ms", "p99_ms", "max_ms", "p99_over_alone"}) {
+    EXPECT_EQ(row["samples_from_schedule_ms"].size(), row["samples_ms"].size());
+    for (const char* key :
+         {"p50_ms", "p99_ms", "max_ms", "p99_over_alone", "p99_from_schedule_ms"}) {
       ASSERT_TRUE(row[key].is_number()) << row["abuse"] << " " << key;
       EXPECT_GT(row[key].get<double>(), 0) << row["abuse"] << " " << key;
     }
