@@ -21,7 +21,7 @@ constexpr const char* kVictimTenant = "noisy-victim";
 constexpr const char* kAbuserTenant = "noisy-abuser";
 constexpr const char* kSecondAbuserTenant = "noisy-abuser-2";
 constexpr int kVictimWarmup = 50;  // untimed select 1 before the first row
-constexpr int kSettleMs = 1000;    // after creating the tenants, before the first row
+constexpr int kSettleMs = 500;     // after creating the tenants, before the first row
 constexpr double kEngageTimeoutMs = 15000;
 constexpr double kBurstTimeoutMs = 5000;
 constexpr int kMaxReconnects = 20;  // per abuse and row: a refusing server ends the abuse
@@ -362,7 +362,7 @@ class RowRunner {
     }
     // A victim still stuck this long after its window gives up: longer
     // than one statement timeout, so one abuse cannot end a row early.
-    double stall_ms = plan_.statement_timeout_ms + 1000;
+    double stall_ms = plan_.statement_timeout_ms + 500;
     VictimRun victim =
         measure_victim(victim_, victim_info_, plan_.victim_queries, window_ms, stall_ms);
     stop = true;

@@ -10,7 +10,7 @@
 // behind others' work counts every query it could not send (no coordinated
 // omission); a query sent on time counts from its send. Everything is bounded: an
 // abuse is stopped (CancelRequest, then the connection dropped) when the
-// victim's window ends; a victim still waiting one statement timeout + 1 s
+// victim's window ends; a victim still waiting one statement timeout + 0.5 s
 // after its window cancels its query (an error) and sends no more, so a
 // row's n then says how many it got through.
 #pragma once
@@ -26,13 +26,13 @@ namespace pgthaw::bench {
 
 struct NoisyNeighbourPlan {
   int victim_queries = 300;     // per row
-  double window_ms = 1200;      // the victim's queries are spread over this long
-  double cpu_window_ms = 2500;  // rows with CPU loops: covers one statement timeout
+  double window_ms = 800;       // the victim's queries are spread over this long
+  double cpu_window_ms = 2200;  // rows with CPU loops: covers one statement timeout
   // The server's --statement-timeout: it is what stops the CPU loops.
   double statement_timeout_ms = 2000;
   int burst_connections = 50;
   double sleep_cancel_after_ms = 500;
-  double ramp_ms = 200;  // between the abuse starting and the victim's first query
+  double ramp_ms = 100;  // between the abuse starting and the victim's first query
 };
 
 // Measures every row against the Postgres listener at HOST:PORT (a pgthaw

@@ -52,7 +52,7 @@ struct Plan {
   double noisy_window_ms;
   double noisy_cpu_window_ms;  // rows with CPU loops: one statement timeout and a restart
 };
-constexpr Plan kQuick = {200, 10, 200, 2, 4, 1, 1, 2, 1, 2, 3, 20, 10, 2, 3, 300, 1000, 2500};
+constexpr Plan kQuick = {200, 10, 200, 2, 4, 1, 1, 2, 1, 2, 3, 20, 10, 2, 3, 300, 800, 2200};
 constexpr Plan kFull = {1000, 30, 2000, 5, 8, 3, 3, 5, 3, 5, 10, 100, 40, 8, 20, 2000, 4000, 4000};
 // The noisy-neighbour server's --statement-timeout: what ends the CPU loops.
 constexpr int64_t kNoisyStatementTimeoutMs = 2000;
