@@ -222,6 +222,11 @@ std::string hold_and_burst(AbuseContext& ctx) {
   StatementEnd commit = (*holder)->Run("commit", bounded);
   std::string out = "holder idle in BEGIN " + fixed(held_ms / 1000, "%.2f") +
                     " s, then COMMIT: " + describe_end(commit) + "; ";
+  // The interrupted burst's connections, polled on from the COMMIT.
+  size_t opened_while_held = last ? last->opened() : 0;
+  Stopwatch after_commit;
+  if (last != nullptr) last->Poll(last->elapsed_ms() + kBurstTimeoutMs, nullptr);
+  double after_commit_ms = after_commit.ElapsedMs();
   if (queued.ok()) {
     StatementEnd waited = (*waiter)->Finish(bounded);
     out += "a select 1 on its tenant meanwhile: " + describe_end(waited) + " after " +
@@ -233,12 +238,10 @@ std::string hold_and_burst(AbuseContext& ctx) {
          " failed, slowest " + fixed(slowest, "%.0f") + " ms";
   if (!first_error.empty()) out += " (first error: " + first_error + ")";
   if (last != nullptr) {
-    size_t before = last->opened();
-    Stopwatch after_commit;
-    last->Poll(last->elapsed_ms() + kBurstTimeoutMs, nullptr);
-    out += "; a burst still connecting at the row's end: " + std::to_string(before) + " of " + n +
-           " opened while the holder held, " + std::to_string(last->opened() - before) +
-           " more within " + fixed(after_commit.ElapsedMs(), "%.0f") + " ms after its COMMIT, " +
+    out += "; a burst still connecting at the row's end: " + std::to_string(opened_while_held) +
+           " of " + n + " opened while the holder held, " +
+           std::to_string(last->opened() - opened_while_held) + " more within " +
+           fixed(after_commit_ms, "%.0f") + " ms after its COMMIT, " +
            std::to_string(last->pending() + last->failed()) + " not";
     if (!last->first_error().empty()) out += " (" + last->first_error() + ")";
   }
@@ -370,6 +373,7 @@ class RowRunner {
 
     NoisyNeighbourRow row;
     row.abuse = abuse;
+    row.victim_alone = abusers.empty();
     row.system = kSystemPgthaw;
     row.victim_ms = std::move(victim.ms);
     row.victim_from_slot_ms = std::move(victim.from_slot_ms);

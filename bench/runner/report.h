@@ -57,6 +57,7 @@ struct MemoryRow {
 struct NoisyNeighbourRow {
   std::string abuse;
   std::string system;
+  bool victim_alone = false;      // no abuser: a baseline row
   std::vector<double> victim_ms;  // each answered select 1, send to result
   // The same queries from their slot in the even schedule when sent late
   // because the previous one was held up (else from the send): time the
