@@ -152,6 +152,48 @@ std::string memory_table(const BenchReport& r) {
   return md;
 }
 
+// A markdown table cell: a bar inside would end it.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    if (c == '\n') {
+      out += ' ';
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// The baseline of the ratios: the lower p99 of the rows with the victim
+// alone (first and last), so a noisy moment of the machine in one of them
+// cannot make the abuse rows look better than they are.
+double noisy_alone_p99(const BenchReport& r) {
+  double best = std::nan("");
+  for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+    if (!row.victim_alone || row.victim_ms.empty()) continue;
+    double p99 = summarize(row.victim_ms).p99;
+    if (std::isnan(best) || p99 < best) best = p99;
+  }
+  return best;
+}
+
+std::string noisy_neighbour_table(const BenchReport& r) {
+  std::string md =
+      header({"Another tenant runs", "n", "p50 (ms)", "p99 (ms)", "max (ms)", "p99 / alone p99",
+              "p99 from schedule (ms)", "victim errors", "What the abuser got"});
+  double alone = noisy_alone_p99(r);
+  for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+    Latency l = summarize(row.victim_ms);
+    md += "| " + cell(row.abuse) + " | " + std::to_string(l.n) + " | " + num(l.p50) + " | " +
+          num(l.p99) + " | " + num(l.max) + " | " + ratio(l.p99, alone) + " | " +
+          num(summarize(row.victim_from_slot_ms).p99) + " | " + std::to_string(row.victim_errors) +
+          " | " + cell(row.abuser_got.empty() ? "(no abuser)" : row.abuser_got) + " |\n";
+  }
+  return md;
+}
+
 nlohmann::json series_json(const std::vector<Series>& all) {
   nlohmann::json out = nlohmann::json::array();
   for (const Series& s : all) {
@@ -184,6 +226,31 @@ std::string render_report_markdown(const BenchReport& r) {
   md += "\n## Hibernated-tenant thaw (ms)\n\n" + summary_table(r.thaw, systems);
   md += "\n## Throughput (pgbench, -c 4)\n\n" + throughput_table(r);
   md += "\n## Warm tenants per GiB\n\n" + memory_table(r);
+  if (!r.noisy_neighbour.empty()) {
+    const NoisyNeighbourRow& first = r.noisy_neighbour.front();
+    md += "\n## Noisy neighbour (victim `select 1` over the Postgres wire, ms)\n\n" +
+          noisy_neighbour_table(r);
+    md += "\nA victim tenant runs " + std::to_string(first.victim_planned) +
+          " `select 1` per row on one libpq connection, spread evenly over the row's window; "
+          "p50/p99/max run from each query's send to its result. \"p99 from schedule\" times "
+          "a query sent late, because the previous one was held up, from its slot in that "
+          "schedule instead, so time the victim spent blocked counts for every query it could "
+          "not send (no coordinated omission); it is also the figure most sensitive to the "
+          "machine's own stalls. The first and the last row are "
+          "the victim alone; the ratios divide by the lower of their two p99s (the stricter "
+          "baseline), and the two side by side show how much this machine's own noise moves "
+          "the figure. In each row between, another tenant runs the abuse on its own threads "
+          "and connections, stopped (CancelRequest) when the victim is done. Goal (issue 8): "
+          "p99 under abuse at most 2.0x the p99 alone. pgthaw only: the peers are "
+          "not measured (see Systems).";
+    if (!r.noisy_neighbour_context.empty()) md += " " + r.noisy_neighbour_context;
+    md += "\n";
+    for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+      md += "- " + row.abuse + ": " + row.how;
+      if (!row.victim_note.empty()) md += " (victim: " + row.victim_note + ")";
+      md += "\n";
+    }
+  }
   md += "\n## Systems\n\n";
   for (const SystemRun& s : r.systems) {
     md += "- **" + s.name + "**";
@@ -231,6 +298,29 @@ std::string render_report_json(const BenchReport& r) {
                            {"rss_kib_per_tenant", m.rss_kib_per_tenant},
                            {"pss_kib_per_tenant", m.pss_kib_per_tenant},
                            {"how", m.how}});
+  }
+  j["noisy_neighbour"] = nlohmann::json::array();
+  j["noisy_neighbour_context"] = r.noisy_neighbour_context;
+  double alone = noisy_alone_p99(r);
+  for (const NoisyNeighbourRow& row : r.noisy_neighbour) {
+    Latency l = summarize(row.victim_ms);
+    j["noisy_neighbour"].push_back(
+        {{"abuse", row.abuse},
+         {"system", row.system},
+         {"victim_alone", row.victim_alone},
+         {"how", row.how},
+         {"victim_planned", row.victim_planned},
+         {"n", l.n},
+         {"victim_errors", row.victim_errors},
+         {"victim_note", row.victim_note},
+         {"p50_ms", l.p50},
+         {"p99_ms", l.p99},
+         {"max_ms", l.max},
+         {"p99_over_alone", l.p99 / alone},
+         {"p99_from_schedule_ms", summarize(row.victim_from_slot_ms).p99},
+         {"samples_from_schedule_ms", row.victim_from_slot_ms},
+         {"abuser_got", row.abuser_got},
+         {"samples_ms", row.victim_ms}});
   }
   j["messages"] = r.messages;
   return j.dump(2) + "\n";

@@ -52,6 +52,24 @@ struct MemoryRow {
   std::string how;
 };
 
+// One row of the noisy-neighbour table: a victim tenant's `select 1` over
+// the Postgres wire while another tenant runs ABUSE ("" = the victim alone).
+struct NoisyNeighbourRow {
+  std::string abuse;
+  std::string system;
+  bool victim_alone = false;      // no abuser: a baseline row
+  std::vector<double> victim_ms;  // each answered select 1, send to result
+  // The same queries from their slot in the even schedule when sent late
+  // because the previous one was held up (else from the send): time the
+  // victim spent blocked counts for every query it could not send.
+  std::vector<double> victim_from_slot_ms;
+  int victim_planned = 0;  // queries planned; fewer answered means it stalled
+  int victim_errors = 0;
+  std::string victim_note;  // the victim's first error, a stall; "" when none
+  std::string abuser_got;   // how the abuser's statements ended
+  std::string how;
+};
+
 struct BenchReport {
   std::string command;
   std::string mode;  // "quick" or "full"
@@ -64,7 +82,9 @@ struct BenchReport {
   std::vector<Series> thaw;
   std::vector<ThroughputRow> throughput;
   std::vector<MemoryRow> memory;
-  std::vector<std::string> messages;  // skips and failures, as printed
+  std::vector<NoisyNeighbourRow> noisy_neighbour;  // pgthaw only; the first row is "alone"
+  std::string noisy_neighbour_context;             // e.g. the machine's load around the table
+  std::vector<std::string> messages;               // skips and failures, as printed
 };
 
 std::string render_report_markdown(const BenchReport& report);

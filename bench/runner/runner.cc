@@ -23,6 +23,7 @@
 #include "bench/thaw/proc_memory.h"
 #include "child_process.h"
 #include "http_client.h"
+#include "noisy_neighbour.h"
 
 namespace pgthaw::bench {
 namespace {
@@ -47,9 +48,14 @@ struct Plan {
   int memory_tenants;
   int node_memory_tenants;
   int pgbench_seconds;
+  int noisy_queries;  // the victim's select 1 per noisy-neighbour row
+  double noisy_window_ms;
+  double noisy_cpu_window_ms;  // rows with CPU loops: one statement timeout and a restart
 };
-constexpr Plan kQuick = {200, 10, 200, 2, 4, 1, 1, 2, 1, 2, 3, 20, 10, 2, 3};
-constexpr Plan kFull = {1000, 30, 2000, 5, 8, 3, 3, 5, 3, 5, 10, 100, 40, 8, 20};
+constexpr Plan kQuick = {200, 10, 200, 2, 4, 1, 1, 2, 1, 2, 3, 20, 10, 2, 3, 300, 800, 2200};
+constexpr Plan kFull = {1000, 30, 2000, 5, 8, 3, 3, 5, 3, 5, 10, 100, 40, 8, 20, 2000, 4000, 4000};
+// The noisy-neighbour server's --statement-timeout: what ends the CPU loops.
+constexpr int64_t kNoisyStatementTimeoutMs = 2000;
 
 constexpr int64_t kThawIdleTimeoutMs = 1000;
 constexpr const char* kSelect1 = R"({"sql": "select 1"})";
@@ -130,11 +136,13 @@ class Runner {
     return table.back();
   }
 
-  Result<std::unique_ptr<ChildProcess>> StartPgthaw(const std::string& data_dir,
-                                                    int64_t idle_timeout_ms);
+  Result<std::unique_ptr<ChildProcess>> StartPgthaw(
+      const std::string& data_dir, int64_t idle_timeout_ms,
+      const std::vector<std::string>& extra_args = {});
   Status MeasurePgthaw();
   Status MeasurePgthawRunning(SystemRun& sys, bool own_server);
   Status MeasurePgthawRestarts();
+  Status MeasureNoisyNeighbour();
   Status MeasureNode();
   Status MeasurePgliteHttpRows(HttpClient& c, const std::string& name, const std::string& label,
                                const std::string& unit);
@@ -154,8 +162,9 @@ class Runner {
 
 std::string url_for(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
-Result<std::unique_ptr<ChildProcess>> Runner::StartPgthaw(const std::string& data_dir,
-                                                          int64_t idle_timeout_ms) {
+Result<std::unique_ptr<ChildProcess>> Runner::StartPgthaw(
+    const std::string& data_dir, int64_t idle_timeout_ms,
+    const std::vector<std::string>& extra_args) {
   for (int& p : ports_) {
     Result<int> port = free_loopback_port();
     if (!port.ok()) return port.status();
@@ -169,6 +178,7 @@ Result<std::unique_ptr<ChildProcess>> Runner::StartPgthaw(const std::string& dat
                                    "--warm-proxy-listen", addr(ports_[2]),
                                    "--pg-listen",         addr(ports_[3]),
                                    "--idle-timeout-ms",   std::to_string(idle_timeout_ms)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   Result<std::unique_ptr<ChildProcess>> child =
       ChildProcess::Start("pgthaw serve", argv, work_ + "/pgthaw.log");
   if (!child.ok()) return child.status();
@@ -199,6 +209,60 @@ Status Runner::MeasurePgthaw() {
     pgthaw_->Stop();
     pgthaw_.reset();
     PGTHAW_RETURN_IF_ERROR(MeasurePgthawRestarts());
+    PGTHAW_RETURN_IF_ERROR(MeasureNoisyNeighbour());
+  } else {
+    Message("pgthaw: the noisy-neighbour table needs a runner-started server; skipped for " +
+            factory_url_);
+  }
+  return Status::Ok();
+}
+
+// The 1-minute load average, from /proc/loadavg ("?" when unreadable).
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  return in >> one ? one : "?";
+}
+
+// Its own server: the CPU loops need --statement-timeout, which the other
+// rows (pgbench -i, tenant creation) must not run under.
+Status Runner::MeasureNoisyNeighbour() {
+  progress("pgthaw: noisy neighbour (a server with --statement-timeout " +
+           std::to_string(kNoisyStatementTimeoutMs) + ")");
+  Result<std::unique_ptr<ChildProcess>> child =
+      StartPgthaw(work_ + "/pgthaw-data", 600000,
+                  {"--statement-timeout", std::to_string(kNoisyStatementTimeoutMs)});
+  if (!child.ok()) return child.status();
+  NoisyNeighbourPlan plan;
+  plan.victim_queries = plan_.noisy_queries;
+  plan.window_ms = plan_.noisy_window_ms;
+  plan.cpu_window_ms = plan_.noisy_cpu_window_ms;
+  plan.statement_timeout_ms = kNoisyStatementTimeoutMs;
+  std::string load_before = load_average();
+  Stopwatch watch;
+  Result<std::vector<NoisyNeighbourRow>> rows =
+      measure_noisy_neighbour("127.0.0.1", ports_[3], plan, progress);
+  double took_s = watch.ElapsedMs() / 1000;
+  std::string load_after = load_average();
+  (*child)->Stop();
+  if (!rows.ok()) return rows.status();
+  report_.noisy_neighbour = std::move(rows.value());
+  char context[256];
+  std::snprintf(context, sizeof context,
+                "The table took %.1f s; the machine's 1-minute load average was %s before it "
+                "and %s after (on %ld CPUs, everything else included).",
+                took_s, load_before.c_str(), load_after.c_str(), sysconf(_SC_NPROCESSORS_ONLN));
+  report_.noisy_neighbour_context = context;
+  for (const NoisyNeighbourRow& r : report_.noisy_neighbour) {
+    if (!r.victim_note.empty())
+      Message("pgthaw: noisy neighbour: " + r.abuse + ": " + r.victim_note);
+  }
+  for (SystemRun& s : report_.systems) {
+    if (s.name != kSystemPgthaw) continue;
+    s.notes.push_back(
+        "noisy neighbour: Postgres wire (libpq) to a server started with --statement-timeout " +
+        std::to_string(kNoisyStatementTimeoutMs) + "; victim tenant noisy-victim, abusers " +
+        "noisy-abuser and noisy-abuser-2, each on its own thread and connections");
   }
   return Status::Ok();
 }
@@ -752,6 +816,14 @@ Status Runner::Run() {
     if (!workerd.ok()) Message("PGlite-in-workerd: FAILED: " + workerd.ToString());
     Status pg = MeasureNativePg();
     if (!pg.ok()) Message("native PG: FAILED: " + pg.ToString());
+    for (SystemRun& s : report_.systems) {
+      if (s.name == kSystemPgthaw || !s.measured) continue;
+      s.notes.push_back(
+          std::string("noisy neighbour: not measured (the table checks pgthaw's own tenant "
+                      "isolation, issue 8; ") +
+          (s.name == kSystemNativePg ? "native PG gives every connection its own OS process)"
+                                     : "this peer has no Postgres wire listener)"));
+    }
   }
   std::error_code ec;
   fs::remove_all(work_, ec);

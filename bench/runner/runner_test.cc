@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -17,14 +18,27 @@
 namespace pgthaw::bench {
 namespace {
 
+// The cells of a markdown table line; a backslash-escaped bar belongs to its cell.
 std::vector<std::string> split_cells(const std::string& line) {
   std::vector<std::string> cells;
-  std::stringstream ss(line);
   std::string cell;
-  std::getline(ss, cell, '|');  // before the first bar
-  while (std::getline(ss, cell, '|')) {
+  bool started = false;  // past the first bar
+  auto push = [&] {
     size_t a = cell.find_first_not_of(' '), b = cell.find_last_not_of(' ');
     cells.push_back(a == std::string::npos ? "" : cell.substr(a, b - a + 1));
+    cell.clear();
+  };
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') {
+      cell += '|';
+      ++i;
+    } else if (line[i] == '|') {
+      if (started) push();
+      started = true;
+      cell.clear();
+    } else {
+      cell += line[i];
+    }
   }
   return cells;
 }
@@ -120,6 +134,51 @@ TEST(BenchRunner, QuickRunWithoutPeersReportsTheSeedTablesWithMeasuredValues) {
   }
   for (const auto& m : j["memory"]) EXPECT_GT(m["pss_kib_per_tenant"].get<double>(), 0);
   for (const auto& t : j["throughput"]) EXPECT_GT(t["tps"].get<double>(), 0);
+  // The noisy-neighbour table: the victim alone, six abuses, two tenants'
+  // CPU loops at once, the victim alone again; every figure measured.
+  std::vector<std::string> noisy = table_after(md, "## Noisy neighbour");
+  ASSERT_EQ(noisy.size(), 2u + 9u) << md;
+  std::vector<std::string> noisy_header = split_cells(noisy[0]);
+  ASSERT_EQ(noisy_header.size(), 9u) << noisy[0];
+  EXPECT_EQ(noisy_header.at(3), "p99 (ms)");
+  EXPECT_EQ(split_cells(noisy[2]).at(0), "none (victim alone)");
+  // The ratios' baseline is the quieter of the two alone rows.
+  EXPECT_TRUE(split_cells(noisy[2]).at(5) == "1.0x" || split_cells(noisy.back()).at(5) == "1.0x")
+      << noisy[2] << "\n"
+      << noisy.back();
+  EXPECT_EQ(split_cells(noisy.back()).at(0), "none (victim alone, again after the abuses)");
+  for (size_t i = 2; i < noisy.size(); ++i) {
+    std::vector<std::string> cells = split_cells(noisy[i]);
+    ASSERT_EQ(cells.size(), 9u) << noisy[i];
+    for (size_t c = 1; c <= 6; ++c) {
+      std::string v = cells[c];
+      if (c == 5 && !v.empty() && v.back() == 'x') v.pop_back();
+      EXPECT_TRUE(positive_number(v)) << noisy[i];
+    }
+    EXPECT_FALSE(cells[7].empty()) << noisy[i];
+    EXPECT_TRUE(std::all_of(cells[7].begin(), cells[7].end(), [](unsigned char ch) {
+      return std::isdigit(ch) != 0;
+    })) << noisy[i];
+    EXPECT_FALSE(cells[8].empty()) << noisy[i];
+  }
+  for (const char* abuse : {"CPU loop", "pg_sleep", "generate_series(1, 20000000)", "order by",
+                            "idle in BEGIN", "repeat('x', 400000000)", "2 tenants"}) {
+    EXPECT_NE(md.find(abuse, md.find("## Noisy neighbour")), std::string::npos) << abuse;
+  }
+  ASSERT_EQ(j["noisy_neighbour"].size(), 9u);
+  for (const auto& row : j["noisy_neighbour"]) {
+    EXPECT_EQ(row["system"], "pgthaw");
+    EXPECT_GT(row["victim_planned"].get<int>(), 0);
+    ASSERT_FALSE(row["samples_ms"].empty()) << row["abuse"];
+    for (const auto& v : row["samples_ms"]) EXPECT_GT(v.get<double>(), 0) << row["abuse"];
+    EXPECT_EQ(row["samples_from_schedule_ms"].size(), row["samples_ms"].size());
+    for (const char* key :
+         {"p50_ms", "p99_ms", "max_ms", "p99_over_alone", "p99_from_schedule_ms"}) {
+      ASSERT_TRUE(row[key].is_number()) << row["abuse"] << " " << key;
+      EXPECT_GT(row[key].get<double>(), 0) << row["abuse"] << " " << key;
+    }
+  }
+
   // Skipped peers say so.
   EXPECT_NE(md.find("skipped: --no-peers"), std::string::npos);
 }
