@@ -853,7 +853,12 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
   while (options.data_root.size() > 1 && options.data_root.back() == '/') {
     options.data_root.pop_back();
   }
-  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (options.threads == 0) {
+    // Twice the cores, at least 4: a tenant whose statement runs until its
+    // timeout holds a worker, and with spare workers the kernel time-slices
+    // the other tenants' work in beside it instead of queueing it.
+    options.threads = std::max(4u, 2 * std::thread::hardware_concurrency());
+  }
   auto tmpl = engine::Template::Ensure(engine, options.data_root);
   if (!tmpl.ok()) return tmpl.status();
   auto impl = std::make_unique<Impl>(engine, std::move(options), std::move(tmpl).value());

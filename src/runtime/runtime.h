@@ -43,7 +43,7 @@ namespace pgthaw::runtime {
 
 struct RuntimeOptions {
   std::string data_root;  // tenants in data_root/tenants/<id>/, template in data_root/
-  unsigned threads = 0;   // 0: std::thread::hardware_concurrency()
+  unsigned threads = 0;   // 0: max(4, 2 x cores)
   int64_t idle_timeout_ms = 60'000;
   uint64_t memory_budget_bytes = uint64_t{4} << 30;  // private memory of warm tenants
   unsigned warm_pool_size = 2;                       // blank instances kept ready for new tenants

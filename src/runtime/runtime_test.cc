@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "engine/test_support.h"
-#include "wasm/guest_stack.h"
 #include "runtime/admission.h"
+#include "wasm/guest_stack.h"
 
 namespace pgthaw::runtime {
 namespace {

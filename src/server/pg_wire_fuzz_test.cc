@@ -51,7 +51,7 @@ using testing::PgResult;
 using testing::RawClient;
 using testing::startup_packet;
 
-constexpr int kDefaultCases = 20'000;  // PGTHAW_FUZZ_CASES=<n> for a longer soak
+constexpr int kDefaultCases = 20'000;    // PGTHAW_FUZZ_CASES=<n> for a longer soak
 constexpr int kConnections = 3;          // fuzzing at once, each its share of the cases
 constexpr int kHttpInsertEvery = 25;     // cases of one connection between HTTP inserts
 constexpr int kHealthCheckEvery = 1000;  // cases of one connection between libpq checks

@@ -7,9 +7,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <cctype>
 #include <filesystem>
 #include <future>
 #include <iostream>
