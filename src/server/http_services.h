@@ -40,7 +40,7 @@ struct HttpServicesOptions {
   int64_t statement_timeout_ms = 0;                 // RuntimeOptions
   int64_t idle_in_transaction_timeout_ms = 60'000;  // RuntimeOptions
   uint64_t memory_budget_bytes = uint64_t{4} << 30;
-  unsigned runtime_threads = 0;  // 0: one per core
+  unsigned runtime_threads = 0;  // 0: RuntimeOptions default, max(4, 2 x cores)
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_result_bytes = uint64_t{64} << 20;  // HTTP JSON results; past it 413
   unsigned blocking_threads = 2;                   // cold starts, /warmup
