@@ -39,8 +39,15 @@ class Template {
 
 // The SQL run before the template is captured: what a first query needs
 // cached (relation and type lookups, the planner's catalogs).
+// Also drops the encoding conversions: every conversion module of PGlite's
+// build needs helpers its main module does not export (LocalToUtf,
+// latin2mic, pg_utf8_islegal...), so a client encoding other than UTF8 would
+// fail on every message. Without them Postgres refuses such an encoding
+// when it is set, and convert() reports the missing conversion, in its own
+// words.
 inline constexpr const char* kTemplateWarmupSql =
-    "select 1; select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace;"
+    "delete from pg_conversion;"
+    " select 1; select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace;"
     " select oid, typname from pg_type where oid = 23";
 
 }  // namespace pgthaw::engine

@@ -2,6 +2,7 @@
 // function (the encoding converters) is an ERROR for the statement that calls
 // it, a variable makes the library fail to load; the instance lives.
 #include "engine/instance.h"
+#include "engine/template.h"
 #include "engine/test_support.h"
 
 namespace pgthaw::engine {
@@ -46,6 +47,25 @@ TEST(UnavailableFunction, LibraryNeedingAMissingVariableFailsToLoad) {
   EXPECT_NE(results.back().error->message().find("undefined symbol"), std::string::npos);
   EXPECT_TRUE(db->alive());
   EXPECT_EQ(scalar(*db, "select 1"), "1");
+}
+
+TEST(UnavailableFunction, TenantsRefuseClientEncodingsThatCannotConvert) {
+  TempDir tmp;
+  auto tmpl = Template::Ensure(testing::test_engine(), tmp.sub("root"));
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status().ToString();
+  auto db = tmpl->NewTenant(tmp.sub("tenant"));
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto results = run(**db, "set client_encoding to 'EUC_JP'");
+  ASSERT_TRUE(results.back().error);
+  EXPECT_EQ(results.back().error->sqlstate(), "0A000");
+  EXPECT_EQ(results.back().error->message(),
+            "invalid value for parameter \"client_encoding\": \"EUC_JP\"");
+  results = run(**db, "select convert('ABC'::bytea, 'LATIN2', 'MULE_INTERNAL')");
+  ASSERT_TRUE(results.back().error);
+  EXPECT_EQ(results.back().error->sqlstate(), "42883");
+  EXPECT_TRUE((*db)->alive());
+  EXPECT_EQ(scalar(**db, "show client_encoding"), "UTF8");
+  EXPECT_EQ(scalar(**db, "select 'é'"), "é");
 }
 
 }  // namespace
