@@ -454,12 +454,13 @@ Result<std::vector<NoisyNeighbourRow>> measure_noisy_neighbour(
        {{kAbuserTenant, hold_and_burst}},
        plan.window_ms},
       {std::string("memory `") + kMemorySql + "`",
-       "restarted each time it ends (53200 is expected once --tenant-memory-max exists)",
+       "restarted each time it ends (--tenant-memory-max answers 53200)",
        {{kAbuserTenant, repeat(kMemorySql, none)}},
        plan.window_ms},
       {"CPU loop on 2 tenants at once",
-       "the issue's total outage: pgthaw's runtime threads default to the core count (" +
-           std::to_string(cores) + " here), so two loops can occupy all of them",
+       "the issue's total outage case: two loops on " + std::to_string(cores) +
+           " cores; the runtime's workers (max(4, 2 x cores)) leave room for the victim, "
+           "which the kernel time-slices in beside them",
        {{kAbuserTenant, repeat(kCpuLoopSql, none)},
         {kSecondAbuserTenant, repeat(kCpuLoopSql, none)}},
        plan.cpu_window_ms},
