@@ -33,6 +33,7 @@ void ColdStarter::Run(const QueryRequest& request, Clock::time_point start, Resp
         Clock::time_point thaw_start = Clock::now();
         auto instance = template_.NewTenant(dir + "/data");
         timings.thaw_us = micros_since(thaw_start);
+        if (instance.ok()) (*instance)->set_statement_timeout_ms(statement_timeout_ms_);
         Reply reply = instance.ok() ? execute_query(**instance, wire, timings, start)
                                     : with_timings(status_reply(instance.status()), timings, start);
         // Nothing of a throwaway instance is worth a shutdown checkpoint.

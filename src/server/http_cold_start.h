@@ -32,8 +32,12 @@ class ColdStarter {
            Respond respond);
 
   const std::string& scratch_root() const { return scratch_root_; }
+  // The server's --statement-timeout for these throwaway instances too; set
+  // before the first Run().
+  void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
 
  private:
+  int64_t statement_timeout_ms_ = 0;
   const engine::Template template_;
   const std::string scratch_root_;
   boost::asio::thread_pool& pool_;

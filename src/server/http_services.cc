@@ -99,6 +99,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     auto cold = make_cold_starter(engine, o.data_dir, p->blocking);
     if (!cold.ok()) return cold.status();
     p->consumer_cold = std::move(cold).value();
+    p->consumer_cold->set_statement_timeout_ms(o.statement_timeout_ms);
   }
   if (o.factory) {
     fs::create_directories(factory_root, ec);
@@ -110,6 +111,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     auto cold = make_cold_starter(engine, factory_root, p->blocking);
     if (!cold.ok()) return cold.status();
     p->factory_cold = std::move(cold).value();
+    p->factory_cold->set_statement_timeout_ms(o.statement_timeout_ms);
     p->factory = std::make_unique<FactoryService>(*p->factory_runtime, *p->factory_cold,
                                                   *p->metrics, p->blocking, o.pool_size);
   }
@@ -135,6 +137,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     auto wp = WarmProxyService::Create(std::move(tmpl).value(), *p->metrics, o.data_dir);
     if (!wp.ok()) return wp.status();
     p->warm_proxy = std::move(wp).value();
+    p->warm_proxy->set_statement_timeout_ms(o.statement_timeout_ms);
   }
 
   Metrics* m = p->metrics.get();

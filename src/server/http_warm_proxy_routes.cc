@@ -130,6 +130,7 @@ Reply WarmProxyService::RunQuery(const std::string& wire, bool detailed, Clock::
     timings.thaw_us = micros_since(create_start);
     if (!made.ok()) return with_timings(status_reply(made.status()), timings, start);
     instance_ = std::move(made).value();
+    instance_->set_statement_timeout_ms(statement_timeout_ms_);
     timings.cold = true;
     timings.cold_kind = "created";
     created_us_ = timings.thaw_us;

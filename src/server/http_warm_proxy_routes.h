@@ -54,8 +54,12 @@ class WarmProxyService {
 
   const std::string& data_dir() const { return data_dir_; }
   bool warm() const { return warm_; }
+  // The server's --statement-timeout for the one instance; set before the
+  // first query.
+  void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
 
  private:
+  int64_t statement_timeout_ms_ = 0;
   WarmProxyService(engine::Template tmpl, std::string scratch, Metrics& metrics);
   void Query(const QueryRequest& request, bool detailed,
              std::chrono::steady_clock::time_point start, Respond respond);

@@ -1,0 +1,43 @@
+// The server's --statement-timeout covers every way into guest code over
+// HTTP: a tenant's own instance, the throwaway cold starts and the warm
+// proxy's one instance. Real services, real engine.
+#include <gtest/gtest.h>
+
+#include "server/http_test_fixture.h"
+
+namespace pgthaw::server::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kLimitMs = 500;
+
+TEST(HttpStatementLimit, StopsAnEndlessLoopOnEveryRoute) {
+  engine::testing::TempDir dir;
+  HttpServicesOptions options = loopback_options(dir.sub("data"));
+  options.statement_timeout_ms = kLimitMs;
+  ServerUnderTest s(options);
+  ASSERT_TRUE(s.ok());
+  const json loop = {{"sql", "do $$ begin loop end loop; end $$"}, {"tenant", "looper"}};
+  struct Route {
+    unsigned short port;
+    const char* path;
+  };
+  for (Route r : {Route{s.consumer(), "/direct"}, Route{s.consumer(), "/cold-direct"},
+                  Route{s.factory(), "/cold-start"}, Route{s.warm_proxy(), "/query"}}) {
+    HttpResult stopped = post_json(r.port, r.path, loop);
+    EXPECT_EQ(stopped.status, 500) << r.path << ": " << stopped.body;
+    EXPECT_EQ(stopped.json["error"]["sqlstate"], "57014") << r.path << ": " << stopped.body;
+    EXPECT_EQ(stopped.json["error"]["message"], "canceling statement due to statement timeout")
+        << r.path;
+  }
+  // Both instances that live on answer afterwards.
+  HttpResult direct =
+      post_json(s.consumer(), "/direct", {{"sql", "select 1"}, {"tenant", "looper"}});
+  EXPECT_EQ(direct.status, 200) << direct.body;
+  HttpResult proxy = post_json(s.warm_proxy(), "/query", {{"sql", "select 1"}});
+  EXPECT_EQ(proxy.status, 200) << proxy.body;
+}
+
+}  // namespace
+}  // namespace pgthaw::server::testing
