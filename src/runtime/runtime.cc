@@ -542,7 +542,12 @@ bool Runtime::Impl::CallWork(Work& work, Result<engine::Instance*> instance, con
                              const std::string& tenant) {
   std::string what;
   try {
-    work(std::move(instance), timings);
+    if (!instance.ok()) {
+      work(instance.status(), timings);
+    } else {
+      Session session(**instance);
+      work(&session, timings);
+    }
     return false;
   } catch (const std::exception& e) {
     what = e.what();
@@ -652,16 +657,15 @@ Clock::time_point Runtime::Impl::ExpireIdleHolds(Lock& lock, Clock::time_point n
     pgwire::frontend::sync(batch);
     Status encoded = pgwire::frontend::query(batch, "ROLLBACK");
     std::string id = t->id;
-    t->queue.push_front(
-        WorkItem{[id, batch, encoded](Result<engine::Instance*> instance, const Timings&) {
-                   if (!instance.ok() || !encoded.ok()) return;
-                   Result<std::string> reply = instance.value()->Exec(batch);
-                   if (!reply.ok()) {
-                     spdlog::warn("tenant {}: rollback of an idle transaction: {}", id,
-                                  reply.status().ToString());
-                   }
-                 },
-                 std::nullopt, now});
+    t->queue.push_front(WorkItem{[id, batch, encoded](Result<Session*> instance, const Timings&) {
+                                   if (!instance.ok() || !encoded.ok()) return;
+                                   Result<std::string> reply = instance.value()->Exec(batch);
+                                   if (!reply.ok()) {
+                                     spdlog::warn("tenant {}: rollback of an idle transaction: {}",
+                                                  id, reply.status().ToString());
+                                   }
+                                 },
+                                 std::nullopt, now});
     spdlog::info("tenant {}: holder {} idle in a transaction for {} ms: rolled back", t->id, holder,
                  options_.idle_in_transaction_timeout_ms);
     expired_.emplace_back(t->id, holder);

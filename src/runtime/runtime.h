@@ -38,6 +38,7 @@
 #include "common/status.h"
 #include "engine/engine.h"
 #include "engine/instance.h"
+#include "runtime/session.h"
 
 namespace pgthaw::runtime {
 
@@ -90,6 +91,10 @@ struct RuntimeStats {
   uint64_t queued = 0;           // work items waiting for their tenant's turn
 };
 
+// The process-wide engine a runtime runs its tenants on (server/ passes it
+// through without touching it).
+using Engine = engine::Engine;
+
 class Runtime {
  public:
   static Result<std::unique_ptr<Runtime>> Start(const engine::Engine& engine,
@@ -106,7 +111,7 @@ class Runtime {
   // the holder's own items (SubmitHeld while it holds) are never refused.
   // If `work` throws, it is called once more with an Internal error (see the
   // class comment): a work item must reply at most once across both calls.
-  using Work = std::function<void(Result<engine::Instance*> instance, const Timings& timings)>;
+  using Work = std::function<void(Result<Session*> session, const Timings& timings)>;
   Status Submit(const std::string& tenant, Work work);
 
   // Like Submit, but the tenant's actor stays reserved for `holder` until

@@ -49,9 +49,9 @@ std::unique_ptr<Runtime> start(RuntimeOptions options) {
 Timings run_sync(Runtime& runtime, const std::string& tenant,
                  const std::function<void(Instance&)>& fn) {
   std::promise<Timings> done;
-  Status st = runtime.Submit(tenant, [&](Result<Instance*> instance, const Timings& timings) {
+  Status st = runtime.Submit(tenant, [&](Result<Session*> instance, const Timings& timings) {
     EXPECT_TRUE(instance.ok()) << instance.status().ToString();
-    if (instance.ok()) fn(*instance.value());
+    if (instance.ok()) fn(instance.value()->instance());
     done.set_value(timings);
   });
   EXPECT_TRUE(st.ok()) << st.ToString();
@@ -114,14 +114,14 @@ TEST(Runtime, PerTenantOrderHoldsUnderConcurrentSubmitters) {
       for (int n = 0; n < kItems; ++n) {
         Status st = runtime->Submit(
             "t" + std::to_string(tenant),
-            [&, s, n, tenant](Result<Instance*> instance, const Timings&) {
+            [&, s, n, tenant](Result<Session*> instance, const Timings&) {
               if (running[tenant].fetch_add(1) != 0) ++overlaps;
               if (!instance.ok()) {
                 ++failures;
               } else {
                 // One transaction as four separate Execs: another item of
                 // this tenant in between would break the sequence.
-                Instance& db = *instance.value();
+                Instance& db = instance.value()->instance();
                 rows(db, "begin");
                 std::string max = scalar(db, "select coalesce(max(seq), 0) from log");
                 rows(db, "insert into log values (" + std::to_string(std::stoi(max) + 1) + ", " +
@@ -209,11 +209,11 @@ TEST(Runtime, InvalidTenantIdsAreRejectedWithoutTouchingDisk) {
                              std::string("nul\0x", 5)};
   for (const std::string& id : bad) {
     EXPECT_EQ(Runtime::ValidateTenantId(id).code(), StatusCode::kInvalidArgument) << id;
-    Status st = runtime->Submit(id, [](Result<Instance*>, const Timings&) {
+    Status st = runtime->Submit(id, [](Result<Session*>, const Timings&) {
       ADD_FAILURE() << "work ran for an invalid id";
     });
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << id;
-    EXPECT_EQ(runtime->SubmitHeld(id, 1, [](Result<Instance*>, const Timings&) {}).code(),
+    EXPECT_EQ(runtime->SubmitHeld(id, 1, [](Result<Session*>, const Timings&) {}).code(),
               StatusCode::kInvalidArgument);
     EXPECT_EQ(runtime->Hibernate(id).code(), StatusCode::kInvalidArgument);
   }
@@ -234,9 +234,9 @@ TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(runtime
                     ->Submit("a",
-                             [&](Result<Instance*> instance, const Timings&) {
+                             [&](Result<Session*> instance, const Timings&) {
                                ASSERT_TRUE(instance.ok());
-                               rows(*instance.value(), "insert into t values (2)");
+                               rows(instance.value()->instance(), "insert into t values (2)");
                                ++ran;
                              })
                     .ok());
@@ -250,7 +250,7 @@ TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
     EXPECT_TRUE(fs::exists(snapshot_meta(dir, id))) << id;
     EXPECT_EQ(runtime->state(id), TenantState::kCold);
   }
-  auto noop = [](Result<Instance*>, const Timings&) { ADD_FAILURE() << "ran after shutdown"; };
+  auto noop = [](Result<Session*>, const Timings&) { ADD_FAILURE() << "ran after shutdown"; };
   EXPECT_EQ(runtime->Submit("a", noop).code(), StatusCode::kUnavailable);
   EXPECT_EQ(runtime->SubmitHeld("d", 7, noop).code(), StatusCode::kUnavailable);
   EXPECT_TRUE(runtime->Shutdown().ok());  // twice is fine
@@ -275,9 +275,9 @@ TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
     std::promise<void> done;
     ASSERT_TRUE(runtime
                     ->SubmitHeld("h", 1,
-                                 [&](Result<Instance*> instance, const Timings&) {
+                                 [&](Result<Session*> instance, const Timings&) {
                                    EXPECT_TRUE(instance.ok());
-                                   if (instance.ok()) rows(*instance.value(), sql);
+                                   if (instance.ok()) rows(instance.value()->instance(), sql);
                                    done.set_value();
                                  })
                     .ok());
@@ -289,11 +289,11 @@ TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
   std::atomic<bool> other_ran{false};
   ASSERT_TRUE(runtime
                   ->Submit("h",
-                           [&](Result<Instance*> instance, const Timings&) {
+                           [&](Result<Session*> instance, const Timings&) {
                              ASSERT_TRUE(instance.ok());
                              // Outside the holder's transaction: it committed.
                              EXPECT_FALSE(instance.value()->InTransaction());
-                             rows(*instance.value(), "insert into t (x) values (2)");
+                             rows(instance.value()->instance(), "insert into t (x) values (2)");
                              other_ran = true;
                              other_done.set_value();
                            })
@@ -435,7 +435,7 @@ TEST(Runtime, ColdTenantThawIsScheduledAheadOfWarmWork) {
   std::vector<std::string> order;
   Countdown all(3);
   auto record = [&](const std::string& what) {
-    return [&, what](Result<Instance*> instance, const Timings&) {
+    return [&, what](Result<Session*> instance, const Timings&) {
       EXPECT_TRUE(instance.ok());
       if (what == "blocker") open.wait();
       std::lock_guard lock(order_mutex);
@@ -462,7 +462,7 @@ TEST(Runtime, FailedThawGivesTheErrorToTheWorkItem) {
     std::promise<Status> got;
     ASSERT_TRUE(runtime
                     ->Submit("broken",
-                             [&](Result<Instance*> instance, const Timings& timings) {
+                             [&](Result<Session*> instance, const Timings& timings) {
                                EXPECT_TRUE(timings.cold);
                                got.set_value(instance.status());
                              })
@@ -535,7 +535,7 @@ TEST(Runtime, WorkItemThatThrowsIsAnInternalErrorAndTheTenantGoesOn) {
   std::atomic<int> calls{0};
   ASSERT_TRUE(runtime
                   ->Submit("thrower",
-                           [&](Result<Instance*> instance, const Timings&) {
+                           [&](Result<Session*> instance, const Timings&) {
                              if (++calls == 1) {
                                EXPECT_TRUE(instance.ok());
                                throw std::bad_alloc();
@@ -552,7 +552,7 @@ TEST(Runtime, WorkItemThatThrowsIsAnInternalErrorAndTheTenantGoesOn) {
   std::promise<void> thrown_twice;
   ASSERT_TRUE(runtime
                   ->Submit("thrower",
-                           [&](Result<Instance*> instance, const Timings&) {
+                           [&](Result<Session*> instance, const Timings&) {
                              if (!instance.ok()) thrown_twice.set_value();
                              throw 42;
                            })
@@ -578,18 +578,18 @@ TEST(Runtime, QueueBeyondTheCapIsRefusedButNotTheHoldersItems) {
   Gate gate;
   ASSERT_TRUE(runtime
                   ->SubmitHeld("busy", 1,
-                               [&](Result<Instance*> instance, const Timings&) {
+                               [&](Result<Session*> instance, const Timings&) {
                                  ASSERT_TRUE(instance.ok());
-                                 rows(*instance.value(), "begin");
+                                 rows(instance.value()->instance(), "begin");
                                  gate.entered();
                                  gate.wait();
                                })
                   .ok());
   gate.wait_entered();
   std::atomic<int> ran{0};
-  auto insert = [&](Result<Instance*> instance, const Timings&) {
+  auto insert = [&](Result<Session*> instance, const Timings&) {
     EXPECT_TRUE(instance.ok());
-    if (instance.ok()) rows(*instance.value(), "insert into t values (1)");
+    if (instance.ok()) rows(instance.value()->instance(), "insert into t values (1)");
     ++ran;
   };
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(runtime->Submit("busy", insert).ok());
@@ -603,16 +603,17 @@ TEST(Runtime, QueueBeyondTheCapIsRefusedButNotTheHoldersItems) {
   // Other tenants have queues of their own.
   std::promise<void> other;
   ASSERT_TRUE(
-      runtime->Submit("other", [&](Result<Instance*>, const Timings&) { other.set_value(); }).ok());
+      runtime->Submit("other", [&](Result<Session*>, const Timings&) { other.set_value(); }).ok());
   other.get_future().get();
 
   // The holder still ends its transaction past the full queue.
   std::promise<void> committed;
   ASSERT_TRUE(runtime
                   ->SubmitHeld("busy", 1,
-                               [&](Result<Instance*> instance, const Timings&) {
+                               [&](Result<Session*> instance, const Timings&) {
                                  ASSERT_TRUE(instance.ok());
-                                 rows(*instance.value(), "insert into t values (0); commit");
+                                 rows(instance.value()->instance(),
+                                      "insert into t values (0); commit");
                                  runtime->Release("busy", 1);
                                  committed.set_value();
                                })
@@ -640,7 +641,7 @@ TEST(Runtime, NewTenantsBeyondMaxTenantsAreRefusedWithoutADirectory) {
     EXPECT_EQ(runtime->stats().tenants_created, 2u);
     std::promise<Status> got;
     ASSERT_TRUE(runtime
-                    ->Submit("third", [&](Result<Instance*> instance,
+                    ->Submit("third", [&](Result<Session*> instance,
                                           const Timings&) { got.set_value(instance.status()); })
                     .ok());
     Status st = got.get_future().get();
@@ -659,7 +660,7 @@ TEST(Runtime, NewTenantsBeyondMaxTenantsAreRefusedWithoutADirectory) {
   EXPECT_EQ(again->stats().tenants_created, 0u);
   std::promise<Status> got;
   ASSERT_TRUE(again
-                  ->Submit("third", [&](Result<Instance*> instance,
+                  ->Submit("third", [&](Result<Session*> instance,
                                         const Timings&) { got.set_value(instance.status()); })
                   .ok());
   EXPECT_TRUE(IsTooManyTenants(got.get_future().get()));
@@ -683,7 +684,7 @@ TEST(Runtime, ColdStartsLeaveAWorkerForWarmTenants) {
   for (int i = 0; i < kCold; ++i) {
     ASSERT_TRUE(runtime
                     ->Submit("new-" + std::to_string(i),
-                             [&](Result<Instance*> instance, const Timings& t) {
+                             [&](Result<Session*> instance, const Timings& t) {
                                EXPECT_TRUE(instance.ok());
                                EXPECT_TRUE(t.cold);
                                ++cold_done;
@@ -694,7 +695,7 @@ TEST(Runtime, ColdStartsLeaveAWorkerForWarmTenants) {
   int cold_done_when_warm_ran = -1;
   ASSERT_TRUE(runtime
                   ->Submit("warm",
-                           [&](Result<Instance*> instance, const Timings& t) {
+                           [&](Result<Session*> instance, const Timings& t) {
                              EXPECT_TRUE(instance.ok());
                              EXPECT_FALSE(t.cold);
                              cold_done_when_warm_ran = cold_done.load();
@@ -723,7 +724,7 @@ TEST(Runtime, ShutdownPastItsTimeoutAbandonsAStuckTenant) {
   auto gate = std::make_shared<Gate>();
   ASSERT_TRUE(runtime
                   ->Submit("stuck",
-                           [gate](Result<Instance*>, const Timings&) {
+                           [gate](Result<Session*>, const Timings&) {
                              gate->entered();
                              gate->wait();  // as a query in an endless loop
                            })
@@ -734,7 +735,7 @@ TEST(Runtime, ShutdownPastItsTimeoutAbandonsAStuckTenant) {
   EXPECT_NE(st.message().find("timed out"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("stuck"), std::string::npos) << st.ToString();
   EXPECT_TRUE(runtime->abandoned());
-  EXPECT_EQ(runtime->Submit("kept", [](Result<Instance*>, const Timings&) {}).code(),
+  EXPECT_EQ(runtime->Submit("kept", [](Result<Session*>, const Timings&) {}).code(),
             StatusCode::kUnavailable);
   runtime.reset();  // leaks the state the parked worker still uses
   gate->release();  // the worker finishes its turn and leaves

@@ -31,10 +31,9 @@ void ColdStarter::Run(const QueryRequest& request, Clock::time_point start, Resp
         }
         const std::string dir = pattern;
         Clock::time_point thaw_start = Clock::now();
-        auto instance = template_.NewTenant(dir + "/data");
+        auto instance = template_.New(dir + "/data", statement_timeout_ms_);
         timings.thaw_us = micros_since(thaw_start);
-        if (instance.ok()) (*instance)->set_statement_timeout_ms(statement_timeout_ms_);
-        Reply reply = instance.ok() ? execute_query(**instance, wire, timings, start)
+        Reply reply = instance.ok() ? execute_query((*instance)->session(), wire, timings, start)
                                     : with_timings(status_reply(instance.status()), timings, start);
         // Nothing of a throwaway instance is worth a shutdown checkpoint.
         if (instance.ok()) {

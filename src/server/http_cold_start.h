@@ -5,8 +5,8 @@
 // (SCRATCH_ROOT/cold-XXXXXX, an overlay on the template's data directory),
 // runs the query, abandons the instance and removes the directory, so
 // nothing accumulates on disk. The timings report the creation as thawUs
-// with coldKind "created". This is the one place server/ uses engine/
-// directly: the runtime deliberately has no "make a throwaway tenant" call.
+// with coldKind "created". The instance comes from the runtime's
+// ScratchTemplate (runtime/scratch.h), under the server's statement limit.
 //
 // Thread-safe; calls run on the given (blocking) thread pool, never on an
 // io thread.
@@ -16,7 +16,7 @@
 #include <chrono>
 #include <string>
 
-#include "engine/template.h"
+#include "runtime/scratch.h"
 #include "server/http_reply.h"
 #include "server/query_json.h"
 
@@ -25,7 +25,8 @@ namespace pgthaw::server {
 class ColdStarter {
  public:
   // `pool` is not owned and must outlive every Run().
-  ColdStarter(engine::Template tmpl, std::string scratch_root, boost::asio::thread_pool& pool)
+  ColdStarter(runtime::ScratchTemplate tmpl, std::string scratch_root,
+              boost::asio::thread_pool& pool)
       : template_(std::move(tmpl)), scratch_root_(std::move(scratch_root)), pool_(pool) {}
 
   void Run(const QueryRequest& request, std::chrono::steady_clock::time_point start,
@@ -38,7 +39,7 @@ class ColdStarter {
 
  private:
   int64_t statement_timeout_ms_ = 0;
-  const engine::Template template_;
+  const runtime::ScratchTemplate template_;
   const std::string scratch_root_;
   boost::asio::thread_pool& pool_;
 };

@@ -55,7 +55,7 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
   return reply;
 }
 
-Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
+Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
                     Clock::time_point start) {
   if (wants_copy_data(wire)) {
     return with_timings(sql_error("0A000",
@@ -111,7 +111,7 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
   auto shared_respond = std::make_shared<Respond>(std::move(respond));
   Status submitted = runtime.Submit(
       request.tenant, [wire = std::move(wire).value(), start, shared_respond](
-                          Result<engine::Instance*> instance, const runtime::Timings& t) {
+                          Result<runtime::Session*> instance, const runtime::Timings& t) {
         QueryTimings timings;
         timings.queue_us = t.queue_us;
         timings.thaw_us = t.thaw_us;

@@ -14,8 +14,8 @@
 #include <chrono>
 #include <string>
 
-#include "engine/instance.h"
 #include "runtime/runtime.h"
+#include "runtime/session.h"
 #include "server/http_reply.h"
 #include "server/metrics.h"
 #include "server/query_json.h"
@@ -26,7 +26,7 @@ namespace pgthaw::server {
 // "timings": `timings` as given plus exec, encode and total (from `start`).
 // A result past max_result_bytes() is 413 result_too_large (query_json.h);
 // the engine is stopped early, so nothing buffers the whole result.
-Reply execute_query(engine::Instance& instance, const std::string& wire, QueryTimings timings,
+Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
                     std::chrono::steady_clock::time_point start);
 
 // Adds "timings" to an error reply made before the query ran.

@@ -27,7 +27,8 @@ Reply run_http(engine::Instance& db, const std::string& sql) {
   request.sql = sql;
   auto wire = encode_query(request);
   EXPECT_TRUE(wire.ok());
-  return execute_query(db, *wire, QueryTimings{}, std::chrono::steady_clock::now());
+  runtime::Session session(db);
+  return execute_query(session, *wire, QueryTimings{}, std::chrono::steady_clock::now());
 }
 
 TEST(HttpQueryExec, NoSuccessForAStatementTheEngineSkipped) {

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "engine/template.h"
+#include "runtime/scratch.h"
 #include "server/bounded_join.h"
 #include "server/factory_binding.h"
 #include "server/http_cold_start.h"
@@ -41,7 +41,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kJoinGrace{200};
 
-Result<std::unique_ptr<runtime::Runtime>> start_runtime(const engine::Engine& engine,
+Result<std::unique_ptr<runtime::Runtime>> start_runtime(const runtime::Engine& engine,
                                                         const HttpServicesOptions& o,
                                                         const std::string& root) {
   runtime::RuntimeOptions ro;
@@ -59,10 +59,10 @@ Result<std::unique_ptr<runtime::Runtime>> start_runtime(const engine::Engine& en
   return std::move(rt).value();
 }
 
-Result<std::unique_ptr<ColdStarter>> make_cold_starter(const engine::Engine& engine,
+Result<std::unique_ptr<ColdStarter>> make_cold_starter(const runtime::Engine& engine,
                                                        const std::string& root,
                                                        boost::asio::thread_pool& pool) {
-  auto tmpl = engine::Template::Ensure(engine, root);
+  auto tmpl = runtime::ScratchTemplate::Ensure(engine, root);
   if (!tmpl.ok()) return tmpl.status().Annotate("template in " + root + ": ");
   std::string scratch = root + "/scratch";
   std::error_code ec;
@@ -82,7 +82,7 @@ Result<std::unique_ptr<HttpServer>> listen(boost::asio::io_context& io, const tc
 }  // namespace
 
 Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_context& io,
-                                                          const engine::Engine& engine,
+                                                          const runtime::Engine& engine,
                                                           HttpServicesOptions o) {
   auto p = std::make_unique<Parts>(std::max(1u, o.blocking_threads));
   set_max_result_bytes(o.max_result_bytes);
@@ -132,7 +132,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
                                                     *p->binding, *p->metrics);
   }
   if (o.warm_proxy) {
-    auto tmpl = engine::Template::Ensure(engine, o.data_dir);
+    auto tmpl = runtime::ScratchTemplate::Ensure(engine, o.data_dir);
     if (!tmpl.ok()) return tmpl.status().Annotate("template in " + o.data_dir + ": ");
     auto wp = WarmProxyService::Create(std::move(tmpl).value(), *p->metrics, o.data_dir);
     if (!wp.ok()) return wp.status();

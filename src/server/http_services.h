@@ -24,7 +24,6 @@
 #include <optional>
 #include <string>
 
-#include "engine/engine.h"
 #include "runtime/runtime.h"
 #include "server/metrics.h"
 
@@ -55,7 +54,7 @@ class HttpServices {
   // Opens runtimes and templates (building a template the first time a data
   // directory is used), binds every listener. Returns once all accept.
   static Result<std::unique_ptr<HttpServices>> Start(boost::asio::io_context& io,
-                                                     const engine::Engine& engine,
+                                                     const runtime::Engine& engine,
                                                      HttpServicesOptions options);
   ~HttpServices();  // Shutdown() if not done
 

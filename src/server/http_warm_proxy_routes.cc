@@ -31,7 +31,7 @@ const std::vector<RouteInfo> kRoutes = {
 
 }  // namespace
 
-Result<std::unique_ptr<WarmProxyService>> WarmProxyService::Create(engine::Template tmpl,
+Result<std::unique_ptr<WarmProxyService>> WarmProxyService::Create(runtime::ScratchTemplate tmpl,
                                                                    Metrics& metrics,
                                                                    const std::string& data_dir) {
   remove_stale_scratch_dirs(kWarmProxyScratchPrefix, data_dir);
@@ -44,7 +44,8 @@ Result<std::unique_ptr<WarmProxyService>> WarmProxyService::Create(engine::Templ
   return service;
 }
 
-WarmProxyService::WarmProxyService(engine::Template tmpl, std::string scratch, Metrics& metrics)
+WarmProxyService::WarmProxyService(runtime::ScratchTemplate tmpl, std::string scratch,
+                                   Metrics& metrics)
     : template_(std::move(tmpl)),
       scratch_dir_(std::move(scratch)),
       data_dir_(scratch_dir_ + "/data"),
@@ -126,17 +127,16 @@ Reply WarmProxyService::RunQuery(const std::string& wire, bool detailed, Clock::
   timings.queue_us = micros_since(start);
   if (!instance_) {
     Clock::time_point create_start = Clock::now();
-    auto made = template_.NewTenant(data_dir_);
+    auto made = template_.New(data_dir_, statement_timeout_ms_);
     timings.thaw_us = micros_since(create_start);
     if (!made.ok()) return with_timings(status_reply(made.status()), timings, start);
     instance_ = std::move(made).value();
-    instance_->set_statement_timeout_ms(statement_timeout_ms_);
     timings.cold = true;
     timings.cold_kind = "created";
     created_us_ = timings.thaw_us;
     warm_ = true;
   }
-  Reply reply = execute_query(*instance_, wire, timings, start);
+  Reply reply = execute_query(instance_->session(), wire, timings, start);
   ++queries_;
   if (detailed) {
     json phases = json::array();

@@ -28,8 +28,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/instance.h"
-#include "engine/template.h"
+#include "runtime/scratch.h"
 #include "server/http_router.h"
 #include "server/metrics.h"
 #include "server/query_json.h"
@@ -40,7 +39,8 @@ class WarmProxyService {
  public:
   // Removes stale scratch directories of `data_dir`, makes this one's (not
   // the instance).
-  static Result<std::unique_ptr<WarmProxyService>> Create(engine::Template tmpl, Metrics& metrics,
+  static Result<std::unique_ptr<WarmProxyService>> Create(runtime::ScratchTemplate tmpl,
+                                                          Metrics& metrics,
                                                           const std::string& data_dir);
   ~WarmProxyService();  // Stop()
 
@@ -60,7 +60,7 @@ class WarmProxyService {
 
  private:
   int64_t statement_timeout_ms_ = 0;
-  WarmProxyService(engine::Template tmpl, std::string scratch, Metrics& metrics);
+  WarmProxyService(runtime::ScratchTemplate tmpl, std::string scratch, Metrics& metrics);
   void Query(const QueryRequest& request, bool detailed,
              std::chrono::steady_clock::time_point start, Respond respond);
   // On thread_: creates the instance if needed and runs the query.
@@ -68,13 +68,13 @@ class WarmProxyService {
                  std::chrono::steady_clock::time_point start);
   Reply StatusReply() const;
 
-  const engine::Template template_;
+  const runtime::ScratchTemplate template_;
   const std::string scratch_dir_, data_dir_;
   Metrics& metrics_;
   const std::chrono::steady_clock::time_point started_;
   boost::asio::thread_pool thread_{1};
   // Only on thread_:
-  std::unique_ptr<engine::Instance> instance_;
+  std::unique_ptr<runtime::ScratchInstance> instance_;
   std::atomic<bool> warm_{false};
   std::atomic<uint64_t> queries_{0};
   std::atomic<int64_t> created_us_{0};

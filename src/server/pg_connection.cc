@@ -772,7 +772,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
         self->tenant_, self->id_,
         [self, seq, force_settings, report_after, batch = std::move(batch),
          settings_sql = std::move(settings_sql),
-         deliver](Result<engine::Instance*> instance, const runtime::Timings& timings) {
+         deliver](Result<runtime::Session*> instance, const runtime::Timings& timings) {
           deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings,
                              report_after, seq));
         });
@@ -786,7 +786,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
       std::move(initiate), use_awaitable);
 }
 
-PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
+PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
                                          const runtime::Timings& timings, const Batch& batch,
                                          const std::string& settings_sql, bool force_settings,
                                          bool report_after, uint64_t seq) {
@@ -803,7 +803,7 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
     out.status = instance.status();
     return out;
   }
-  engine::Instance* db = instance.value();
+  runtime::Session* db = instance.value();
   // Switch the session to this connection's settings if someone else (or a
   // brand-new instance) had it last. Never inside a transaction block: the
   // previous user released the tenant only outside one.
@@ -811,8 +811,8 @@ PgConnection::Outcome PgConnection::Work(Result<engine::Instance*> instance,
   {
     std::lock_guard lock(shared_->mutex);
     SessionUser& user = shared_->session_users[tenant_];
-    if (user.instance != db || user.connection != id_) apply = true;
-    user = SessionUser{db, id_};
+    if (user.instance != db->identity() || user.connection != id_) apply = true;
+    user = SessionUser{db->identity(), id_};
   }
   if (apply) {
     Result<std::string> reply = db->Exec(query_message(settings_sql));
@@ -960,7 +960,7 @@ void PgConnection::Cleanup() {
     batch += query_message("ROLLBACK");
     Status st = shared->runtime.SubmitHeld(
         tenant, id,
-        [shared, tenant, id, batch](Result<engine::Instance*> instance, const runtime::Timings&) {
+        [shared, tenant, id, batch](Result<runtime::Session*> instance, const runtime::Timings&) {
           if (instance.ok()) {
             Result<std::string> reply = instance.value()->Exec(batch);
             Status st = reply.status();

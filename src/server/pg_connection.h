@@ -100,7 +100,6 @@
 #include <string>
 
 #include "common/status.h"
-#include "engine/instance.h"
 #include "pgwire/frontend_parser.h"
 #include "runtime/runtime.h"
 #include "server/pg_session_settings.h"
@@ -123,7 +122,7 @@ class PgConnection;
 
 // Which connection's settings a tenant's engine session holds now.
 struct SessionUser {
-  const engine::Instance* instance = nullptr;
+  const void* instance = nullptr;  // runtime::Session::identity()
   uint64_t connection = 0;
 };
 
@@ -208,7 +207,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect);
   boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool report_after);
   // Runs on a runtime thread.
-  Outcome Work(Result<engine::Instance*> instance, const runtime::Timings& timings,
+  Outcome Work(Result<runtime::Session*> instance, const runtime::Timings& timings,
                const Batch& batch, const std::string& settings_sql, bool force_settings,
                bool report_after, uint64_t seq);
   boost::asio::awaitable<bool> Write(std::string bytes);

@@ -15,7 +15,7 @@ bool ends_at_ready(std::string_view reply) {
          messages->back().payload.size() == 1;
 }
 
-Result<char> sync_engine(engine::Instance& instance) {
+Result<char> sync_engine(runtime::Session& instance) {
   std::string sync;
   pgwire::frontend::sync(sync);
   Result<std::string> reply = instance.Exec(sync);

@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "engine/instance.h"
+#include "runtime/session.h"
 
 namespace pgthaw::server {
 
@@ -25,6 +25,6 @@ bool ends_at_ready(std::string_view reply);
 // to Sync and an extended exchange left open, as the client's Sync would.
 // Returns the transaction status of the ReadyForQuery it produced
 // ('I', 'T' or 'E').
-Result<char> sync_engine(engine::Instance& instance);
+Result<char> sync_engine(runtime::Session& instance);
 
 }  // namespace pgthaw::server
