@@ -14,6 +14,7 @@
 #include "engine/process_env.h"
 #include "engine/snapshot.h"
 #include "host/host.h"
+#include "pgwire/wire_format.h"
 #include "wasm/guest_stack.h"
 #include "wasm/linear_memory.h"
 #include "wasm/memory_image.h"
@@ -33,25 +34,19 @@ namespace {
 void name_statement_timeout(std::string& reply) {
   static constexpr std::string_view kUser = "canceling statement due to user request";
   static constexpr std::string_view kTimeout = "canceling statement due to statement timeout";
-  size_t at = 0;
-  while (at + 5 <= reply.size()) {
-    uint32_t len = (uint32_t{static_cast<uint8_t>(reply[at + 1])} << 24) |
-                   (uint32_t{static_cast<uint8_t>(reply[at + 2])} << 16) |
-                   (uint32_t{static_cast<uint8_t>(reply[at + 3])} << 8) |
-                   uint32_t{static_cast<uint8_t>(reply[at + 4])};
-    if (len < 4 || at + 1 + len > reply.size()) return;
-    if (reply[at] == 'E') {
-      std::string_view body(reply.data() + at + 5, len - 4);
-      size_t m = body.find(std::string("M") + std::string(kUser) + '\0');
-      bool canceled = body.find("C57014") != std::string_view::npos;
-      if (canceled && m != std::string_view::npos) {
-        reply.replace(at + 5 + m + 1, kUser.size(), kTimeout);
-        uint32_t grown = len + static_cast<uint32_t>(kTimeout.size() - kUser.size());
-        for (int i = 0; i < 4; ++i) reply[at + 1 + i] = static_cast<char>(grown >> (24 - 8 * i));
-        return;
-      }
+  auto messages = pgwire::split_messages(reply);
+  if (!messages.ok()) return;
+  for (const pgwire::MessageView& m : *messages) {
+    if (m.type != 'E' || m.payload.find("C57014") == std::string_view::npos) continue;
+    size_t text = m.payload.find(std::string("M") + std::string(kUser) + '\0');
+    if (text == std::string_view::npos) continue;
+    size_t payload_at = static_cast<size_t>(m.payload.data() - reply.data());
+    uint32_t length = static_cast<uint32_t>(4 + m.payload.size() + kTimeout.size() - kUser.size());
+    reply.replace(payload_at + text + 1, kUser.size(), kTimeout);
+    for (int i = 0; i < 4; ++i) {
+      reply[payload_at - 4 + i] = static_cast<char>(length >> (24 - 8 * i));
     }
-    at += 1 + len;
+    return;
   }
 }
 

@@ -93,8 +93,7 @@ void Host::UpdateWatchDeadline() {
 bool Host::SignalDue(double now) const {
   if (cancel_reason_.load() != static_cast<int>(CancelReason::kNone)) return true;
   if (statement_deadline_ms_ > 0 && statement_deadline_ms_ <= now) return true;
-  return std::any_of(std::begin(timers_), std::end(timers_),
-                     [&](const Timer& t) { return t.armed && t.deadline_ms <= now; });
+  return HasDueTimer();
 }
 
 void Host::DeliverSignals() {
