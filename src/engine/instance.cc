@@ -68,7 +68,7 @@ class Instance::Impl {
     host.reset();
     fs_.reset();
   }
-  Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
+  Result<std::string> Exec(std::string_view messages, const ExecOptions& options);
   uint64_t PrivateMemoryBytes();
   void Interrupt() {
     std::lock_guard lock(interrupt_mutex_);
@@ -78,6 +78,7 @@ class Instance::Impl {
   Status Close();
   bool InTransaction();
   bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
+  bool at_ready() const { return at_ready_; }
 
  private:
   Status Fail(const host::CallOutcome& out, const std::string& what);
@@ -100,6 +101,7 @@ class Instance::Impl {
   std::unique_ptr<vfs::FileSystem> fs_;
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
+  bool at_ready_ = true;  // the last Exec's reply ended with ReadyForQuery
   int64_t statement_timeout_ms_ = 0;
   // Guards host_ against Interrupt() from another thread: host_ is replaced
   // only under it (it is set before any other thread can see the instance).
@@ -211,20 +213,31 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
   return Status::Ok();
 }
 
-Result<std::string> Instance::Impl::Exec(std::string_view messages, size_t max_reply_bytes) {
+Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOptions& options) {
   if (closed_ || host_ == nullptr || host_->dead()) {
     return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
   }
   // Terminate never reaches Postgres: the session outlives its clients.
   if (!messages.empty() && messages[0] == 'X') return std::string();
-  host_->LimitOutput(max_reply_bytes);
+  host::Host::OutputSink sink;
+  if (options.sink) {
+    sink = [this, &options](std::string& chunk) {
+      if (host_->statement_deadline_fired()) name_statement_timeout(chunk);
+      return options.sink(chunk);
+    };
+  }
+  host_->BeginOutput(options.max_reply_bytes, std::move(sink));
   Result<std::string> reply = RunMessages(messages);
   if (host_ == nullptr) return reply;  // the backend exited: abandoned
-  bool overflowed = host_->output_overflowed();
-  host_->EndOutputLimit();
-  if (!reply.ok() || !overflowed) return reply;
+  const bool dropped = host_->output_dropped();
+  host_->EndOutput();
+  at_ready_ = reply.ok() && !dropped && pgwire::ends_at_ready(*reply);
+  if (!reply.ok() || !dropped) return reply;
+  // The ReadyForQuery was dropped with the rest, so at_ready_ is false and
+  // the caller sends a Sync (harmless if the backend is at ReadyForQuery).
   std::string().swap(host_->output());  // give the capped buffer's memory back
-  return Status::ResourceExhausted("the reply passed " + std::to_string(max_reply_bytes) +
+  if (options.sink) return Status::Aborted("the client stopped taking the reply");
+  return Status::ResourceExhausted("the reply passed " + std::to_string(options.max_reply_bytes) +
                                    " bytes and was dropped");
 }
 
@@ -369,6 +382,9 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
     return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
   }
   if (InTransaction()) return Status::InvalidArgument("cannot snapshot inside a transaction");
+  if (!at_ready_) {
+    return Status::InvalidArgument("cannot snapshot inside an extended-protocol exchange");
+  }
   SnapshotMeta meta;
   meta.memory_pages = host_->memory()->pages;
   meta.base = base_snapshot_;
@@ -454,12 +470,10 @@ void Instance::Interrupt() { impl_->Interrupt(); }
 
 void Instance::set_statement_timeout_ms(int64_t ms) { impl_->set_statement_timeout_ms(ms); }
 
-Result<std::string> Instance::Exec(std::string_view messages) { return Exec(messages, 0); }
-
-Result<std::string> Instance::Exec(std::string_view messages, size_t max_reply_bytes) {
+Result<std::string> Instance::Exec(std::string_view messages, const ExecOptions& options) {
   // One switch to the guest stack for the whole exchange, not one per call.
   Result<std::string> reply = Status::Internal("not run");
-  wasm::run_on_guest_stack([&] { reply = impl_->Exec(messages, max_reply_bytes); });
+  wasm::run_on_guest_stack([&] { reply = impl_->Exec(messages, options); });
   return reply;
 }
 
@@ -468,6 +482,8 @@ uint64_t Instance::PrivateMemoryBytes() { return impl_->PrivateMemoryBytes(); }
 bool Instance::InTransaction() const { return impl_->InTransaction(); }
 
 bool Instance::alive() const { return impl_->alive(); }
+
+bool Instance::AtReady() const { return impl_->at_ready(); }
 
 Status Instance::Close() { return impl_->Close(); }
 

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,25 @@
 #include "engine/engine.h"
 
 namespace pgthaw::engine {
+
+// How one Instance::Exec() delivers its reply.
+struct ExecOptions {
+  // A cap on the whole reply (0: none). A reply that would pass it is
+  // dropped as it is produced (nothing buffers it), the running statement
+  // is cancelled (it stops at its next CHECK_FOR_INTERRUPTS(), its
+  // transaction aborts as after any error; a statement that made all its
+  // rows before sending any, as INSERT ... RETURNING does, is done by then)
+  // and Exec returns ResourceExhausted; the instance stays usable.
+  size_t max_reply_bytes = 0;
+  // Streams a long reply: complete messages, in order, in chunks of about
+  // 256 KiB, as the backend produces them; Exec then returns the rest
+  // (always at least the reply's last message, so a trailing
+  // ReadyForQuery is in what it returns). Called on the thread running
+  // Exec; it may block (that is the backpressure). Returning false (the
+  // client is gone) drops the rest, cancels the statement as the cap
+  // does, and Exec returns Aborted.
+  std::function<bool(std::string_view messages)> sink;
+};
 
 class Instance {
  public:
@@ -63,15 +83,7 @@ class Instance {
   // Interrupt(): the statement fails with Postgres' 57014 and the instance
   // stays usable. A FATAL error (the backend exited) returns its reply and
   // leaves the instance dead (alive() false): the session is over.
-  Result<std::string> Exec(std::string_view messages);
-  // The same with the reply capped at `max_reply_bytes` (0: no cap). A reply
-  // that would pass it is dropped as it is produced (nothing buffers it), the
-  // running statement is asked to stop as by a CancelRequest, and the call
-  // returns ResourceExhausted; the instance stays usable. PGlite's loop
-  // ignores that cancel today (Postgres drops cancels while DoingCommandRead,
-  // which PGlite leaves set), so the statement runs to its end and its
-  // effects stand; only its result is lost.
-  Result<std::string> Exec(std::string_view messages, size_t max_reply_bytes);
+  Result<std::string> Exec(std::string_view messages, const ExecOptions& options = {});
 
   // Private memory this instance holds: the resident anonymous pages of its
   // linear memory (what it wrote since it was mapped), pages mapped from the
@@ -96,6 +108,11 @@ class Instance {
 
   // True while a transaction block is open (between BEGIN and COMMIT).
   bool InTransaction() const;
+  // True when the last Exec() ended with ReadyForQuery (or none ran yet):
+  // the session then waits for a new exchange. False while an extended
+  // exchange is open (a batch ended with Flush), the backend skips to Sync
+  // after an error, or a reply was cut short.
+  bool AtReady() const;
 
   // Clean shutdown: runs Postgres' exit hooks (the shutdown checkpoint).
   Status Close();

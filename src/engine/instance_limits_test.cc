@@ -65,18 +65,25 @@ TEST(InstanceLimits, ReplyCapCancelsTheStatementAndKeepsTheInstance) {
   copy_template_database(tmp.sub("db"));
   auto db = boot(tmp.sub("db"));
   ASSERT_NE(db, nullptr);
-  auto big = db->Exec(simple_query("select g from generate_series(1, 5000000) g"), kMiB);
+  const ExecOptions capped{.max_reply_bytes = kMiB, .sink = nullptr};
+  auto big = db->Exec(simple_query("select g from generate_series(1, 5000000) g"), capped);
   EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted) << big.status().ToString();
   EXPECT_EQ(scalar(*db, "select 'after'"), "after");
+  // The statement was stopped, not only its result dropped (a sequence is
+  // not transactional: it shows how many rows were made).
+  rows(*db, "create sequence made");
+  big = db->Exec(simple_query("select nextval('made') from generate_series(1, 5000000)"), capped);
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_LT(std::stoll(scalar(*db, "select last_value from made")), 1000000);
   // Inside a transaction block the block stays open, and ROLLBACK ends it.
   rows(*db, "begin");
-  big = db->Exec(simple_query("select g from generate_series(1, 5000000) g"), kMiB);
+  big = db->Exec(simple_query("select g from generate_series(1, 5000000) g"), capped);
   EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
   EXPECT_TRUE(db->InTransaction());
   rows(*db, "rollback");
   EXPECT_FALSE(db->InTransaction());
   // A reply under the cap is whole, and the cancel did not linger.
-  auto small = db->Exec(simple_query("select count(*) from generate_series(1, 100000)"), kMiB);
+  auto small = db->Exec(simple_query("select count(*) from generate_series(1, 100000)"), capped);
   ASSERT_TRUE(small.ok()) << small.status().ToString();
   auto results = pgwire::collect_results(*small);
   ASSERT_TRUE(results.ok());

@@ -70,32 +70,70 @@ uint32_t HostWriteCallback(void* self, uint32_t ptr, uint32_t len) {
   Host& h = *static_cast<Host*>(self);
   const uint8_t* src = h.Bytes(ptr, len);
   if (src == nullptr) return 0;
-  if (h.output_limit_ != 0 && (h.output_overflowed_ || h.output_.size() + len > h.output_limit_)) {
-    if (!h.output_overflowed_) {
-      h.output_overflowed_ = true;
-      // What Postgres' SIGINT handler does (StatementCancelHandler).
-      set_backend_flag(h, "QueryCancelPending", 1);
-      set_backend_flag(h, "InterruptPending", 1);
-      h.output_cancel_raised_ = true;
-    }
+  if (h.output_dropped_) return len;
+  h.output_total_ += len;
+  if (h.output_limit_ != 0 && h.output_total_ > h.output_limit_) {
+    h.output_dropped_ = true;
+    h.RequestCancel(CancelReason::kUser);
+    h.output_cancel_raised_ = true;
     return len;
   }
   h.output_.append(reinterpret_cast<const char*>(src), len);
+  if (h.output_sink_ && h.output_.size() >= Host::kStreamChunkBytes) h.StreamOutput();
   return len;
 }
 
-void Host::LimitOutput(size_t max_bytes) {
+namespace {
+
+// Where the last message of `out` starts: everything before it is whole
+// messages. A trailing incomplete message counts as the last.
+size_t last_message_start(std::string_view out) {
+  size_t at = 0, last = 0;
+  while (at + 5 <= out.size()) {
+    uint32_t len = (uint32_t{static_cast<uint8_t>(out[at + 1])} << 24) |
+                   (uint32_t{static_cast<uint8_t>(out[at + 2])} << 16) |
+                   (uint32_t{static_cast<uint8_t>(out[at + 3])} << 8) |
+                   uint32_t{static_cast<uint8_t>(out[at + 4])};
+    if (len < 4 || at + 1 + len > out.size()) return at;
+    last = at;
+    at += 1 + len;
+  }
+  return at < out.size() ? at : last;
+}
+
+}  // namespace
+
+void Host::StreamOutput() {
+  size_t n = last_message_start(output_);
+  if (n == 0) return;
+  // Swap, then keep the tail: only the tail (under a chunk) is copied.
+  std::string chunk;
+  chunk.swap(output_);
+  output_.assign(chunk, n);
+  chunk.resize(n);
+  if (!output_sink_(chunk)) {
+    output_dropped_ = true;
+    output_.clear();
+    RequestCancel(CancelReason::kUser);
+    output_cancel_raised_ = true;
+  }
+}
+
+void Host::BeginOutput(size_t max_bytes, OutputSink sink) {
   output_limit_ = max_bytes;
-  output_overflowed_ = false;
+  output_total_ = 0;
+  output_sink_ = std::move(sink);
+  output_dropped_ = false;
   output_cancel_raised_ = false;
 }
 
-void Host::EndOutputLimit() {
+void Host::EndOutput() {
   // A statement that ended before its next CHECK_FOR_INTERRUPTS() left the
   // flag set: it must not cancel the next one.
   if (output_cancel_raised_) set_backend_flag(*this, "QueryCancelPending", 0);
   output_limit_ = 0;
-  output_overflowed_ = false;
+  output_sink_ = nullptr;
+  output_dropped_ = false;
   output_cancel_raised_ = false;
 }
 

@@ -181,16 +181,25 @@ class Host {
   }
   size_t input_remaining() const { return input_.size() - input_pos_; }
   std::string& output() { return output_; }
-  // A cap on output() until EndOutputLimit() (0: none). Past it, writes are
-  // dropped while the backend sees them succeed (a failed write would be a
-  // lost connection, FATAL), output_overflowed() turns true and the running
-  // statement is asked to stop as by a CancelRequest (QueryCancelPending;
-  // PGlite ignores it while its loop leaves DoingCommandRead set).
-  // EndOutputLimit() lifts the cap and withdraws a cancel the backend did not
+  // Output for one request (until EndOutput()): with `max_bytes` (0: none)
+  // a cap on all of it; with `sink`, a long reply leaves as it is made.
+  //  - The cap: past it, writes are dropped while the backend sees them
+  //    succeed (a failed write would be a lost connection, FATAL),
+  //    output_dropped() turns true and the running statement is cancelled
+  //    (RequestCancel).
+  //  - The sink: once output() holds kStreamChunkBytes, its complete
+  //    messages but the last go to `sink` (and leave output()), so output()
+  //    never holds much more than a chunk and always keeps the reply's last
+  //    message. A sink that returns false (its client is gone) ends the
+  //    streaming as the cap does: the rest is dropped, the statement
+  //    cancelled, output_dropped() true.
+  // EndOutput() lifts both and withdraws a cancel the backend did not
   // consume (callbacks.cc).
-  void LimitOutput(size_t max_bytes);
-  bool output_overflowed() const { return output_overflowed_; }
-  void EndOutputLimit();
+  using OutputSink = std::function<bool(std::string& messages)>;
+  static constexpr size_t kStreamChunkBytes = 256 * 1024;
+  void BeginOutput(size_t max_bytes, OutputSink sink);
+  bool output_dropped() const { return output_dropped_; }
+  void EndOutput();
 
   // Timers (ITIMER_REAL etc.): armed by _setitimer_js, delivered here only,
   // between calls, through _emscripten_timeout.
@@ -284,8 +293,12 @@ class Host {
   bool copy_fail_sent_ = false;
   std::string output_;
   size_t output_limit_ = 0;
-  bool output_overflowed_ = false;
+  size_t output_total_ = 0;  // bytes written since BeginOutput
+  OutputSink output_sink_;
+  bool output_dropped_ = false;
   bool output_cancel_raised_ = false;
+  // Hands output_'s complete messages but the last to output_sink_.
+  void StreamOutput();
 
   friend class DynamicLinker;
   struct Timer {

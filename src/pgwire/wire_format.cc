@@ -165,6 +165,19 @@ Result<std::vector<MessageView>> split_messages(std::string_view bytes,
   return messages;
 }
 
+bool ends_at_ready(std::string_view reply) {
+  // Walks the headers only: a reply may be large.
+  size_t pos = 0, last = std::string_view::npos;
+  while (pos < reply.size()) {
+    Result<size_t> size = typed_message_size(reply.substr(pos), kMaxWireLength - 4);
+    if (!size.ok() || *size == 0 || *size > reply.size() - pos) return false;
+    last = pos;
+    pos += *size;
+  }
+  return last != std::string_view::npos && reply[last] == 'Z' &&
+         reply.size() - last == kTypedHeaderBytes + 1;
+}
+
 std::string describe_type(char type) {
   char buf[16];
   auto u = static_cast<unsigned char>(type);

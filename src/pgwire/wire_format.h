@@ -91,6 +91,11 @@ Result<size_t> typed_message_size(std::string_view buffer, uint32_t max_payload_
 Result<std::vector<MessageView>> split_messages(std::string_view bytes,
                                                 uint32_t max_payload_bytes = kMaxWireLength - 4);
 
+// True if the last message of `reply` (backend messages) is a
+// ReadyForQuery: the session then waits for a new exchange. False for an
+// empty or malformed reply.
+bool ends_at_ready(std::string_view reply);
+
 // "'T' (0x54)": a message type for error messages, printable or not.
 std::string describe_type(char type);
 

@@ -128,6 +128,9 @@ class Runtime::Impl {
   static bool CallWork(Work& work, Result<engine::Instance*> instance, const Timings& timings,
                        const std::string& tenant);
   void DropInstance(Lock& lock, Tenant& t);
+  // Brings a session its holder left busy back to Idle (Session::Reset);
+  // an empty `why` means no holder was meant to keep it (logged).
+  void ResetSession(engine::Instance& instance, const std::string& tenant, std::string_view why);
 
   // Bounded shutdown. Waits for AllIdle() until `deadline` (max(): forever).
   bool WaitIdle(Lock& lock, Clock::time_point deadline);
@@ -236,8 +239,21 @@ void Runtime::Impl::Release(const std::string& id, uint64_t holder) {
   if (found == tenants_.end()) return;
   TenantPtr t = found->second;
   t->expired_holders.erase(holder);  // the holder is gone for good
+  if (t->running && t->running_holder == holder) {
+    t->holder_left = true;  // RunItem resets the session after that item
+    return;
+  }
   if (t->holder != holder) return;
   t->holder.reset();
+  // Its transaction or exchange ends before anyone else's item runs.
+  std::string tenant = t->id;
+  t->queue.push_front(WorkItem{[this, tenant](Result<Session*> session, const Timings&) {
+                                 if (session.ok()) {
+                                   ResetSession((*session)->instance(), tenant,
+                                                "client disconnected");
+                                 }
+                               },
+                               std::nullopt, Clock::now()});
   Schedule(lock, t);
 }
 
@@ -362,24 +378,49 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     }
   }
   engine::Instance* live = t.instance.get();
-  if (t.instance != nullptr) {
-    instance = t.instance.get();
-    // The hold starts when the holder's item runs on a live instance; not
-    // while shutting down, which has dropped every hold for good.
-    if (item.holder && accepting_) t.holder = item.holder;
-  }
+  if (t.instance != nullptr) instance = t.instance.get();
   t.running = true;
   t.running_holder = item.holder;
+  t.holder_left = false;
   lock.unlock();
   bool threw = CallWork(item.work, std::move(instance), timings, t.id);
   item.work = nullptr;  // the work's captures die outside the lock
+  // Holds. The session's state after the item decides: inside a
+  // transaction block or an exchange it stays with the item's holder (not
+  // while shutting down, which has dropped every hold for good); else it
+  // is free. With no holder to keep it for, it is reset now.
+  bool idle = true;
+  if (!threw && live != nullptr && live->alive()) idle = live->AtReady() && !live->InTransaction();
+  lock.lock();
+  const bool keep = !idle && item.holder && accepting_ && !t.holder_left &&
+                    t.expired_holders.count(*item.holder) == 0;
+  lock.unlock();
+  if (!idle && !keep) ResetSession(*live, t.id, item.holder ? "client disconnected" : "");
   uint64_t memory = live != nullptr ? MeasureMemory(live) : 0;
   lock.lock();
   t.running = false;
   t.running_holder.reset();
+  if (keep) {
+    t.holder = item.holder;
+  } else if (item.holder && t.holder == item.holder) {
+    t.holder.reset();
+  }
   if (threw) DropInstance(lock, t);
   if (live != nullptr && t.instance.get() == live) ChargeMemory(t, memory);
   t.last_used = Clock::now();
+}
+
+void Runtime::Impl::ResetSession(engine::Instance& instance, const std::string& tenant,
+                                 std::string_view why) {
+  if (why.empty()) {
+    // Server code keeps the shared session's invariant itself; this is the
+    // last guard, so say that it was needed.
+    spdlog::warn("tenant {}: a work item left the session inside a transaction or an exchange",
+                 tenant);
+    why = "work item ended inside a transaction";
+  }
+  Status st = Session(instance).Reset(why);
+  if (!st.ok()) spdlog::warn("tenant {}: resetting the session: {}", tenant, st.ToString());
 }
 
 void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
@@ -488,8 +529,11 @@ Status Runtime::Impl::CheckQueueRoom(const Tenant& t, std::optional<uint64_t> ho
   const uint64_t limit = options_.max_queued_per_tenant;
   if (limit == 0 || t.queue.size() < limit) return Status::Ok();
   // The holder's items pass the queue anyway, and its COMMIT or rollback
-  // must never be refused: that would keep every other item waiting.
-  if (holder && t.holder == holder) return Status::Ok();
+  // must never be refused: that would keep every other item waiting. (Its
+  // running item may be about to take the hold.)
+  if (holder && (t.holder == holder || (t.running && t.running_holder == holder))) {
+    return Status::Ok();
+  }
   return QueueFullError(t.id, limit);
 }
 
@@ -651,18 +695,11 @@ Clock::time_point Runtime::Impl::ExpireIdleHolds(Lock& lock, Clock::time_point n
     uint64_t holder = *t->holder;
     t->holder.reset();
     t->expired_holders.insert(holder);
-    // Roll back on the session: a Sync first ends an extended exchange left
-    // open by a Flush, as a disconnect does.
-    std::string batch;
-    pgwire::frontend::sync(batch);
-    Status encoded = pgwire::frontend::query(batch, "ROLLBACK");
     std::string id = t->id;
-    t->queue.push_front(WorkItem{[id, batch, encoded](Result<Session*> instance, const Timings&) {
-                                   if (!instance.ok() || !encoded.ok()) return;
-                                   Result<std::string> reply = instance.value()->Exec(batch);
-                                   if (!reply.ok()) {
-                                     spdlog::warn("tenant {}: rollback of an idle transaction: {}",
-                                                  id, reply.status().ToString());
+    t->queue.push_front(WorkItem{[this, id](Result<Session*> session, const Timings&) {
+                                   if (session.ok()) {
+                                     ResetSession((*session)->instance(), id,
+                                                  "idle-in-transaction timeout");
                                    }
                                  },
                                  std::nullopt, now});

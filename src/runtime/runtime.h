@@ -114,17 +114,22 @@ class Runtime {
   using Work = std::function<void(Result<Session*> session, const Timings& timings)>;
   Status Submit(const std::string& tenant, Work work);
 
-  // Like Submit, but the tenant's actor stays reserved for `holder` until
-  // Release(tenant, holder): used by a Postgres connection inside a
-  // transaction block. Other holders' work waits.
-  // The hold starts when a held item starts on a live instance (each held
-  // item takes it again); the holder's items then pass waiting ones. The
-  // owner must call Release when its transaction ends AND on disconnect,
-  // after its last held item ran (e.g. from inside that item): nothing else
-  // ends a hold but Shutdown(). Release by a non-holder does nothing.
-  // A holder whose hold expired (idle_in_transaction_timeout_ms) gets
-  // kAborted, with Postgres' message, from every later SubmitHeld.
+  // Like Submit, for a client with a session of its own on the tenant (a
+  // Postgres connection; `holder` is its id). When its item leaves the
+  // session inside a transaction block or an extended-protocol exchange
+  // (Session::Idle() false), the tenant's actor stays reserved for
+  // `holder`: its next items pass waiting ones, other holders' and plain
+  // items wait, until one of its items leaves the session idle. The
+  // runtime takes and ends holds itself; the holder only says when it is
+  // gone (Release). A holder whose hold expired
+  // (idle_in_transaction_timeout_ms) gets kAborted, with Postgres' message,
+  // from every later SubmitHeld.
   Status SubmitHeld(const std::string& tenant, uint64_t holder, Work work);
+  // The holder is gone (its connection closed), after its last item was
+  // submitted: if it holds the tenant, its exchange and transaction are
+  // ended (Session::Reset: error, Sync, ROLLBACK) before anyone else's
+  // item runs, and the tenant is free. May be called from inside the
+  // holder's own running item. Does nothing for a holder without a hold.
   void Release(const std::string& tenant, uint64_t holder);
 
   // Cancels `holder`'s work item if it is running on `tenant` right now: its

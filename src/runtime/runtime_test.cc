@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/test_support.h"
+#include "pgwire/frontend.h"
 #include "runtime/admission.h"
 #include "wasm/guest_stack.h"
 
@@ -265,16 +266,16 @@ TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
   EXPECT_EQ(t.cold_kind, "thawed");
 }
 
-TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
+TEST(Runtime, AHolderInATransactionMakesOthersWaitUntilItEnds) {
   TempDir dir;
   auto runtime = start(options_for(dir));
   ASSERT_NE(runtime, nullptr);
   run_sync(*runtime, "h", [](Instance& db) { rows(db, "create table t (id serial, x int)"); });
 
-  auto held = [&](const std::string& sql) {
+  auto held = [&](uint64_t holder, const std::string& sql) {
     std::promise<void> done;
     ASSERT_TRUE(runtime
-                    ->SubmitHeld("h", 1,
+                    ->SubmitHeld("h", holder,
                                  [&](Result<Session*> instance, const Timings&) {
                                    EXPECT_TRUE(instance.ok());
                                    if (instance.ok()) rows(instance.value()->instance(), sql);
@@ -283,7 +284,7 @@ TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
                     .ok());
     done.get_future().get();
   };
-  held("begin; insert into t (x) values (1)");
+  held(1, "begin; insert into t (x) values (1)");
 
   std::promise<void> other_done;
   std::atomic<bool> other_ran{false};
@@ -292,7 +293,7 @@ TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
                            [&](Result<Session*> instance, const Timings&) {
                              ASSERT_TRUE(instance.ok());
                              // Outside the holder's transaction: it committed.
-                             EXPECT_FALSE(instance.value()->InTransaction());
+                             EXPECT_TRUE(instance.value()->Idle());
                              rows(instance.value()->instance(), "insert into t (x) values (2)");
                              other_ran = true;
                              other_done.set_value();
@@ -301,24 +302,82 @@ TEST(Runtime, HeldTenantMakesOthersWaitUntilRelease) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_FALSE(other_ran.load());
   EXPECT_EQ(runtime->Hibernate("h").code(), StatusCode::kUnavailable);
-
-  // The holder's later items pass the waiting one.
-  held("insert into t (x) values (3); commit");
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(other_ran.load());
-
   runtime->Release("h", 2);  // not the holder: no effect
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(other_ran.load());
 
-  runtime->Release("h", 1);
+  // The holder's later items pass the waiting one; its COMMIT ends the hold.
+  held(1, "insert into t (x) values (3); commit");
   other_done.get_future().get();
   run_sync(*runtime, "h",
            [](Instance& db) { EXPECT_EQ(rows(db, "select x from t order by id"), "1\n3\n2\n"); });
-  // Idle and released: it may hibernate now.
+  // Idle and free: it may hibernate now.
   EXPECT_TRUE(runtime->Hibernate("h").ok());
   EXPECT_EQ(runtime->state("h"), TenantState::kCold);
   EXPECT_TRUE(fs::exists(snapshot_meta(dir, "h")));
+}
+
+TEST(Runtime, AHolderThatLeavesHasItsTransactionAndExchangeRolledBack) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "h", [](Instance& db) { rows(db, "create table t (x int)"); });
+  auto held = [&](uint64_t holder, const std::string& messages) {
+    std::promise<void> done;
+    ASSERT_TRUE(runtime
+                    ->SubmitHeld("h", holder,
+                                 [&](Result<Session*> session, const Timings&) {
+                                   ASSERT_TRUE(session.ok());
+                                   EXPECT_TRUE((*session)->Exec(messages).ok());
+                                   done.set_value();
+                                 })
+                    .ok());
+    done.get_future().get();
+  };
+  std::string q;
+  ASSERT_TRUE(pgwire::frontend::query(q, "begin; insert into t values (1)").ok());
+  held(1, q);
+  runtime->Release("h", 1);  // a connection closed inside BEGIN
+  // An extended exchange left open by Flush, then gone: its implicit
+  // transaction is aborted, not committed by a Sync.
+  std::string flushed;
+  ASSERT_TRUE(pgwire::frontend::parse(flushed, "", "insert into t values (2)", {}).ok());
+  ASSERT_TRUE(pgwire::frontend::bind(flushed, "", "", {}, {}).ok());
+  ASSERT_TRUE(pgwire::frontend::execute(flushed, "", 0).ok());
+  pgwire::frontend::flush(flushed);
+  held(2, flushed);
+  runtime->Release("h", 2);
+  run_sync(*runtime, "h", [](Instance& db) {
+    EXPECT_FALSE(db.InTransaction());
+    EXPECT_TRUE(db.AtReady());
+    EXPECT_EQ(scalar(db, "select count(*) from t"), "0");
+  });
+  // A holder that leaves from inside its own item: the same.
+  std::promise<void> done;
+  ASSERT_TRUE(runtime
+                  ->SubmitHeld("h", 3,
+                               [&](Result<Session*> session, const Timings&) {
+                                 ASSERT_TRUE(session.ok());
+                                 EXPECT_TRUE((*session)->Exec(q).ok());
+                                 runtime->Release("h", 3);
+                                 done.set_value();
+                               })
+                  .ok());
+  done.get_future().get();
+  run_sync(*runtime, "h",
+           [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "0"); });
+}
+
+TEST(Runtime, AnItemWithoutAHolderNeverLeavesATransactionOpen) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "p", [](Instance& db) { rows(db, "create table t (x int)"); });
+  run_sync(*runtime, "p", [](Instance& db) { rows(db, "begin; insert into t values (1)"); });
+  run_sync(*runtime, "p", [](Instance& db) {
+    EXPECT_FALSE(db.InTransaction());
+    EXPECT_EQ(scalar(db, "select count(*) from t"), "0");
+  });
 }
 
 TEST(Runtime, PoolTenantSurvivesRenameHibernateAndRestart) {
@@ -614,7 +673,6 @@ TEST(Runtime, QueueBeyondTheCapIsRefusedButNotTheHoldersItems) {
                                  ASSERT_TRUE(instance.ok());
                                  rows(instance.value()->instance(),
                                       "insert into t values (0); commit");
-                                 runtime->Release("busy", 1);
                                  committed.set_value();
                                })
                   .ok());

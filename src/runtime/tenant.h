@@ -22,14 +22,17 @@
 // one at a time, in arrival order, and thaw and hibernation never overlap a
 // work item.
 //
-// HOLDS. A work item submitted with SubmitHeld(holder) takes the hold when it
-// starts: from then on only that holder's items run (in their order), other
-// items wait behind them, and the tenant is never hibernated, until
-// Release(holder). A hold is a Postgres connection inside BEGIN..COMMIT,
-// whose statements must reach the same session without others' statements
-// in between. Releasing is the holder's duty (a connection releases when its
-// transaction ends and on disconnect); Shutdown() drops every hold so it
-// cannot wait forever on a holder that never comes back.
+// HOLDS. A work item submitted with SubmitHeld(holder) that leaves the
+// session inside a transaction block or an extended-protocol exchange
+// (runtime::Session::Idle() false) takes the hold: from then on only that
+// holder's items run (in their order), other items wait behind them, and
+// the tenant is never hibernated, until one of its items leaves the session
+// idle again. A hold is a Postgres connection inside BEGIN..COMMIT, whose
+// statements must reach the same session without others' statements in
+// between. The holder says when it is gone (Release, on disconnect): its
+// transaction is then rolled back before anyone else's item runs; so is
+// one left idle past idle_in_transaction_timeout_ms. Shutdown() drops every
+// hold so it cannot wait forever on a holder that never comes back.
 //
 // FAIRNESS. At most threads-1 workers open instances (pool, thaw, boot,
 // create) at once: a worker skips a tenant that needs opening while that
@@ -85,6 +88,7 @@ struct Tenant {
   // Whose item runs now (set while `running`), for Cancel.
   bool running = false;
   std::optional<uint64_t> running_holder;
+  bool holder_left = false;  // Release(running_holder) came while its item ran
   // On the ready queue or owned by a thread (see ONE OWNER AT A TIME).
   bool busy = false;
   // Hibernate at the next turn if still idle; cleared when decided.

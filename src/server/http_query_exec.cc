@@ -6,7 +6,6 @@
 #include "pgwire/frontend_parser.h"
 #include "pgwire/wire_format.h"
 #include "server/pg_sql_scan.h"
-#include "server/session_sync.h"
 
 namespace pgthaw::server {
 
@@ -67,35 +66,36 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
   // The engine stops a result that cannot fit the JSON cap as it is made,
   // instead of buffering all of it.
   const uint64_t max_json = max_result_bytes();
-  auto bytes = instance.Exec(wire, reply_cap_for_json(max_json));
+  runtime::Session::ExecOptions capped;
+  capped.max_reply_bytes = reply_cap_for_json(max_json);
+  auto exec = instance.Exec(wire, capped);
   timings.exec_us = micros_since(exec_start);
-  const bool too_large = bytes.status().code() == StatusCode::kResourceExhausted;
-  if (!bytes.ok() && !too_large) {
-    return with_timings(engine_failure_reply(bytes.status()), timings, start);
+  const bool too_large = exec.status().code() == StatusCode::kResourceExhausted;
+  if (!exec.ok() && !too_large) {
+    return with_timings(engine_failure_reply(exec.status()), timings, start);
   }
-  if (bytes.ok() && !ends_at_ready(*bytes)) {
+  std::string bytes = exec.ok() ? std::move(exec->bytes) : std::string();
+  if (exec.ok() && !exec->at_ready) {
     // The engine did not finish the exchange (it was skipping to Sync, which
-    // pg_connection.h's invariant rules out): bring the session back for
-    // the next user, and answer that the statement did not run.
-    spdlog::warn("HTTP query: the engine's reply does not end with ReadyForQuery; syncing");
-    Result<char> synced = sync_engine(instance);
-    if (!synced.ok()) return with_timings(engine_failure_reply(synced.status()), timings, start);
-    bytes = std::string();  // no result: incomplete_reply() below
+    // pg_connection.h's invariant rules out): answer that the statement did
+    // not run (incomplete_reply() below).
+    spdlog::warn("HTTP query: the engine's reply does not end with ReadyForQuery");
+    bytes.clear();
   }
-  if (instance.InTransaction()) {
-    std::string rollback;
-    (void)pgwire::frontend::query(rollback, "ROLLBACK");
-    auto rolled = instance.Exec(rollback);
-    Reply reply = error_reply(400, "transaction_open",
-                              "HTTP queries are autocommit: the query left a transaction block "
-                              "open, so it was rolled back");
-    if (too_large) reply = result_too_large_reply(max_json);
-    if (!rolled.ok()) reply = engine_failure_reply(rolled.status());
-    return with_timings(std::move(reply), timings, start);
+  if (!instance.Idle()) {
+    // Back to idle for the next user (a capped reply, a BEGIN left open).
+    Status reset = instance.Reset("HTTP query ended inside a transaction");
+    if (!reset.ok()) return with_timings(engine_failure_reply(reset), timings, start);
+  }
+  if (exec.ok() && exec->in_transaction) {
+    return with_timings(error_reply(400, "transaction_open",
+                                    "HTTP queries are autocommit: the query left a transaction "
+                                    "block open, so it was rolled back"),
+                        timings, start);
   }
   if (too_large) return with_timings(result_too_large_reply(max_json), timings, start);
   Clock::time_point encode_start = Clock::now();
-  Reply reply = results_reply(*bytes, max_json);
+  Reply reply = results_reply(bytes, max_json);
   timings.encode_us = micros_since(encode_start);
   return with_timings(std::move(reply), timings, start);
 }

@@ -18,7 +18,7 @@
 #include "pgwire/wire_format.h"
 #include "runtime/admission.h"
 #include "server/pg_backend_key.h"
-#include "server/session_sync.h"
+#include "server/reply_stream.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
@@ -48,14 +48,6 @@ constexpr char kCopyAfterExchange[] =
 constexpr char kCancelSql[] =
     "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', "
     "MESSAGE = 'canceling statement due to user request'; END$pgthaw$";
-// Run when a client vanishes while holding its tenant: the error aborts an
-// implicit transaction left open by Flush (and is skipped if the engine is
-// skipping to Sync), Sync ends the extended-protocol exchange, ROLLBACK ends
-// a transaction block.
-constexpr char kDisconnectSql[] =
-    "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'admin_shutdown', "
-    "MESSAGE = 'pgthaw: client disconnected'; END$pgthaw$";
-
 // Ends an extended exchange left open by Flush as an error in it would
 // (the implicit transaction aborts; skipped if the engine already skips to
 // Sync); a Sync follows it.
@@ -186,7 +178,11 @@ std::string failure_message(const std::string& tenant, const Status& status) {
 
 struct PgConnection::Outcome {
   Status status;  // the runtime or engine failed: the connection closes
-  std::string reply;
+  std::string reply;  // what is left to write (a long reply streamed before it)
+  // Of what streamed (ReplyStream): its ParameterStatus and ReadyForQuery
+  // messages, for the connection to observe, and whether it held an error.
+  std::string streamed_meta;
+  bool streamed_error = false;
   std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
   bool ran = false;      // Work ran (false: the runtime refused the item)
   bool holding = false;  // the work kept the hold
@@ -200,6 +196,24 @@ struct PgConnection::Outcome {
   bool reported = false;         // `parameters` holds the reported parameters after the batch
   std::vector<std::pair<std::string, std::string>> parameters;
 };
+
+namespace {
+
+// Notes what the connection must know of a chunk that went to the client
+// without passing RunBatch.
+void note_streamed(std::string_view messages, std::string* meta, bool* error) {
+  auto split = pgwire::split_messages(messages);
+  if (!split.ok()) return;
+  for (const pgwire::MessageView& m : *split) {
+    if (m.type == pgwire::backend_type::kErrorResponse) *error = true;
+    if (m.type == pgwire::backend_type::kParameterStatus ||
+        m.type == pgwire::backend_type::kReadyForQuery) {
+      append_message(*meta, m.type, m.payload);
+    }
+  }
+}
+
+}  // namespace
 
 void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket socket) {
   std::shared_ptr<PgConnection> connection;
@@ -701,11 +715,14 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
     co_return false;
   }
   auto messages = pgwire::split_messages(out.reply);
-  if (!messages.ok()) {
-    co_await Fatal(
-        "XX000", "tenant " + tenant_ + ": malformed engine reply: " + messages.status().message());
+  auto streamed = pgwire::split_messages(out.streamed_meta);
+  if (!messages.ok() || !streamed.ok()) {
+    co_await Fatal("XX000", "tenant " + tenant_ + ": malformed engine reply: " +
+                                (messages.ok() ? streamed : messages).status().message());
     co_return false;
   }
+  // What streamed came first, in order.
+  messages->insert(messages->begin(), streamed->begin(), streamed->end());
   size_t strip_at = std::string::npos, strip_size = 0;
   for (const pgwire::MessageView& m : *messages) {
     if (m.type == pgwire::backend_type::kParameterStatus) {
@@ -806,7 +823,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   runtime::Session* db = instance.value();
   // Switch the session to this connection's settings if someone else (or a
   // brand-new instance) had it last. Never inside a transaction block: the
-  // previous user released the tenant only outside one.
+  // runtime lets another user in only when the session is idle.
   bool apply = force_settings || timings.cold;
   {
     std::lock_guard lock(shared_->mutex);
@@ -815,10 +832,10 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     user = SessionUser{db->identity(), id_};
   }
   if (apply) {
-    Result<std::string> reply = db->Exec(query_message(settings_sql));
+    auto reply = db->Exec(query_message(settings_sql));
     if (!reply.ok()) {
       out.status = reply.status();
-    } else if (auto results = pgwire::collect_results(reply.value()); results.ok()) {
+    } else if (auto results = pgwire::collect_results(reply->bytes); results.ok()) {
       for (const pgwire::StatementResult& r : *results) {
         if (r.error && !out.settings_error) out.settings_error = r.error;
       }
@@ -831,23 +848,44 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
       out.settings_error.reset();
     }
   }
+  // A long result goes to the client as the engine makes it. Not for a
+  // COPY's batch (its CopyInResponse is removed from the reply) and not
+  // before our own messages.
+  ReplyStream stream(socket_, std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
+  runtime::Session::ExecOptions streamed;
+  if (!batch.strip_copy_in && batch.client_prefix.empty()) {
+    streamed.sink = [&](std::string_view messages) {
+      note_streamed(messages, &out.streamed_meta, &out.streamed_error);
+      return stream.Send(messages);
+    };
+  }
+  bool at_ready = db->AtReady();
+  auto run = [&](std::string_view messages, const runtime::Session::ExecOptions& options) {
+    auto reply = db->Exec(messages, options);
+    if (!reply.ok()) {
+      out.status = reply.status();
+      return;
+    }
+    out.reply += reply->bytes;
+    at_ready = reply->at_ready;
+  };
   if (out.status.ok() && !out.settings_error && batch.abort_exchange) {
     // Error (skipped if the engine is skipping to Sync) then Sync: back at
     // ReadyForQuery, whatever the exchange did aborted. Nothing for the
     // client but the status.
-    Result<std::string> reply = db->Exec(query_message(kAbortExchangeSql) + sync_message());
+    auto reply = db->Exec(query_message(kAbortExchangeSql) + sync_message());
     if (reply.ok()) {
       out.skip_to_sync = true;
-      out.status_after = last_ready_status(reply.value());
+      out.status_after = last_ready_status(reply->bytes);
+      at_ready = reply->at_ready;
     } else {
       out.status = reply.status();
     }
   } else if (out.status.ok() && !out.settings_error) {
-    Result<std::string> reply = db->Exec(cancelled ? query_message(kCancelSql) : batch.messages);
-    if (reply.ok()) {
-      out.reply = std::move(reply).value();
+    if (cancelled) {
+      run(query_message(kCancelSql), {});
     } else {
-      out.status = reply.status();
+      run(batch.messages, streamed);
     }
   }
   if (out.status.ok() && !out.settings_error && !cancelled && !batch.then.empty()) {
@@ -856,25 +894,28 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     // which makes Postgres discard the Query up to the client's Sync, the
     // Query runs now, in a transaction of its own.
     char status = last_ready_status(out.reply);
-    if (ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
-    if (batch.exchange_failed || has_error(out.reply)) {
+    if (pgwire::ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
+    if (batch.exchange_failed || out.streamed_error || has_error(out.reply)) {
       out.skip_to_sync = true;
       out.status_after = status;
     } else {
-      Result<std::string> reply = db->Exec(batch.then);
-      if (reply.ok()) {
-        out.reply += reply.value();
-      } else {
-        out.status = reply.status();
+      // What the exchange answered goes first if the Query's reply streams.
+      if (streamed.sink && !out.reply.empty()) {
+        streamed.sink(out.reply);
+        out.reply.clear();
       }
+      run(batch.then, streamed);
     }
   }
-  out.reply_has_error = has_error(out.reply);
+  if (!stream.Finish() && out.status.ok()) {
+    out.status = Status::Aborted("the client stopped taking the reply");
+  }
+  out.reply_has_error = out.streamed_error || has_error(out.reply);
   // The invariant (pg_connection.h): unless a Flush keeps the session for
   // this connection, the engine must end this item at ReadyForQuery.
   const bool keeps_exchange = ends_with_flush && !cancelled;
   if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync &&
-      !ends_at_ready(out.reply)) {
+      !at_ready) {
     // The last guard: nothing above leaves the engine short of
     // ReadyForQuery (e.g. skipping to Sync after a cancel statement it
     // discarded), but if something did, our Sync ends it now and the
@@ -883,18 +924,19 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
         "pg connection {} tenant {}: the engine's reply does not end with "
         "ReadyForQuery; syncing",
         pid_, tenant_);
-    Result<char> status = sync_engine(*db);
-    if (status.ok()) {
+    auto synced = db->Exec(sync_message());
+    if (synced.ok() && synced->at_ready) {
       out.skip_to_sync = true;
-      out.status_after = *status;
+      out.status_after = last_ready_status(synced->bytes);
     } else {
-      out.status = status.status();
+      out.status = synced.ok() ? Status::EngineError("the engine did not answer Sync")
+                               : synced.status();
     }
   } else if (out.status.ok() && cancelled && ends_with_flush) {
     // The cancel ran as a Query, which ended the exchange: drop its
     // ReadyForQuery, since the client expects none before its Sync.
     out.status_after = last_ready_status(out.reply);
-    if (ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
+    if (pgwire::ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
     out.skip_to_sync = true;
   }
   // Re-read the reported parameters, unless the transaction block failed
@@ -902,17 +944,16 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // (what it set was rolled back with it).
   if (out.status.ok() && report_after && !cancelled && !ends_with_flush && !out.skip_to_sync &&
       last_ready_status(out.reply) != 'E') {
-    Result<std::string> reply = db->Exec(query_message(kReportSql));
+    auto reply = db->Exec(query_message(kReportSql));
     if (!reply.ok()) {
       out.status = reply.status();
     } else {
-      out.reported = read_report(reply.value(), &out.parameters);
+      out.reported = read_report(reply->bytes, &out.parameters);
     }
   }
-  // Keep the tenant while a transaction block is open or an extended
-  // exchange waits for its Sync; otherwise let other connections in.
-  out.holding = out.status.ok() && (keeps_exchange || db->InTransaction());
-  if (!out.holding) shared_->runtime.Release(tenant_, id_);
+  // The runtime keeps the tenant for this connection while the session is
+  // inside its transaction block or its exchange (runtime/session.h).
+  out.holding = out.status.ok() && !db->Idle();
   return out;
 }
 
@@ -946,34 +987,12 @@ void PgConnection::Cleanup() {
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  if (holding_) {
-    holding_ = false;
-    // The client left inside a transaction (or mid extended exchange): end
-    // it on its session, then let other users in. Queued before this
-    // connection unregisters, so a shutdown that waits for the listener's
-    // connections to go finds it in the runtime's queue and drains it.
-    std::shared_ptr<PgListenerShared> shared = shared_;
-    std::string tenant = tenant_;
-    uint64_t id = id_;
-    std::string batch = query_message(kDisconnectSql);
-    pgwire::frontend::sync(batch);
-    batch += query_message("ROLLBACK");
-    Status st = shared->runtime.SubmitHeld(
-        tenant, id,
-        [shared, tenant, id, batch](Result<runtime::Session*> instance, const runtime::Timings&) {
-          if (instance.ok()) {
-            Result<std::string> reply = instance.value()->Exec(batch);
-            Status st = reply.status();
-            if (st.ok() && !ends_at_ready(reply.value())) {
-              st = sync_engine(*instance.value()).status();
-            }
-            if (!st.ok())
-              spdlog::warn("tenant {}: rollback after disconnect: {}", tenant, st.ToString());
-          }
-          shared->runtime.Release(tenant, id);
-        });
-    if (!st.ok()) shared->runtime.Release(tenant, id);
-  }
+  // Gone: if this connection holds its tenant (inside a transaction or an
+  // exchange), the runtime rolls that back before anyone else's item runs.
+  // Said before this connection unregisters, so a shutdown that waits for
+  // the listener's connections finds the rollback queued and drains it.
+  holding_ = false;
+  if (!tenant_.empty()) shared_->runtime.Release(tenant_, id_);
   std::lock_guard lock(shared_->mutex);
   auto found = shared_->connections.find(pid_);
   if (found != shared_->connections.end() && found->second.lock().get() == this) {

@@ -116,6 +116,9 @@ struct PgListenerOptions {
   // A client that has not finished its startup by then is disconnected
   // (Postgres' authentication_timeout).
   int64_t startup_timeout_ms = 60'000;
+  // A client that takes none of a streaming result for this long is
+  // disconnected and its statement cancelled (reply_stream.h).
+  int64_t client_write_timeout_ms = 60'000;
 };
 
 class PgConnection;

@@ -50,6 +50,7 @@ std::vector<Key> keys(ServeArgs& a) {
           {"idle-timeout-ms", nullptr, &a.idle_timeout_ms},
           {"statement-timeout", nullptr, &a.statement_timeout_ms},
           {"idle-in-transaction-timeout", nullptr, &a.idle_in_transaction_timeout_ms},
+          {"client-write-timeout", nullptr, &a.client_write_timeout_ms},
           {"memory-budget-mb", nullptr, &a.memory_budget_mb},
           {"max-body-bytes", nullptr, &a.max_body_bytes},
           {"max-result-bytes", nullptr, &a.max_result_bytes},
@@ -138,6 +139,7 @@ struct Plan {
   engine::EngineOptions engine;
   server::HttpServicesOptions services;
   std::optional<tcp::endpoint> pg_listen;
+  server::PgListenerOptions pg;
   unsigned io_threads = 1;
   std::chrono::milliseconds shutdown_timeout{30'000};
 };
@@ -201,6 +203,7 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   range("idle-timeout-ms", a.idle_timeout_ms, 1, int64_t{1} << 40);
   range("statement-timeout", a.statement_timeout_ms, 0, int64_t{1} << 40);
   range("idle-in-transaction-timeout", a.idle_in_transaction_timeout_ms, 0, int64_t{1} << 40);
+  range("client-write-timeout", a.client_write_timeout_ms, 1, int64_t{1} << 40);
   range("memory-budget-mb", a.memory_budget_mb, 1, int64_t{1} << 30);
   range("max-body-bytes", a.max_body_bytes, 1, int64_t{1} << 34);
   range("threads", a.threads, 0, 1024);
@@ -235,6 +238,7 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   o.idle_timeout_ms = a.idle_timeout_ms;
   o.statement_timeout_ms = a.statement_timeout_ms;
   o.idle_in_transaction_timeout_ms = a.idle_in_transaction_timeout_ms;
+  plan.pg.client_write_timeout_ms = a.client_write_timeout_ms;
   o.memory_budget_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.memory_budget_mb)) << 20;
   o.max_body_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.max_body_bytes));
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -340,6 +344,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
                   "ms; end a connection idle inside a transaction this long (FATAL 25P03, rolled "
                   "back; 0: never)")
       ->capture_default_str();
+  cmd->add_option("--client-write-timeout", a.client_write_timeout_ms,
+                  "ms; disconnect a Postgres client that takes none of a streaming result this "
+                  "long (its statement is cancelled)")
+      ->capture_default_str();
   cmd->add_option("--memory-budget-mb", a.memory_budget_mb,
                   "warm tenants' memory before LRU hibernation")
       ->capture_default_str();
@@ -435,7 +443,7 @@ int run_serve_command(ServeArgs args) {
   if (plan.pg_listen && (*services)->tenant_runtime() != nullptr) {
     pg_host = plan.pg_listen->address().to_string();
     auto listener = server::PgListener::Start(io, *(*services)->tenant_runtime(), pg_host,
-                                              plan.pg_listen->port());
+                                              plan.pg_listen->port(), plan.pg);
     if (!listener.ok()) {
       std::cerr << "pgthaw serve: postgres listener: " << listener.status().ToString() << "\n";
       (void)(*services)->Shutdown(std::chrono::seconds(1));

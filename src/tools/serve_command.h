@@ -56,6 +56,7 @@ struct ServeArgs {
   int64_t idle_timeout_ms = 60'000;
   int64_t statement_timeout_ms = 0;
   int64_t idle_in_transaction_timeout_ms = 60'000;
+  int64_t client_write_timeout_ms = 60'000;
   int64_t memory_budget_mb = 4096;
   int64_t max_body_bytes = 1 << 20;
   int64_t max_result_bytes = int64_t{64} << 20;

@@ -1,0 +1,57 @@
+#include "server/reply_stream.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <string>
+
+namespace pgthaw::server {
+
+namespace asio = boost::asio;
+
+ReplyStream::ReplyStream(asio::ip::tcp::socket& socket, std::chrono::milliseconds stall_timeout)
+    : socket_(socket), stall_timeout_(stall_timeout) {}
+
+ReplyStream::~ReplyStream() { Finish(); }
+
+bool ReplyStream::WaitForWrite() {
+  std::unique_lock lock(shared_->mutex);
+  if (shared_->done.wait_for(lock, stall_timeout_, [&] { return !shared_->writing; })) {
+    return !shared_->failed;
+  }
+  // Stalled: close the socket on its strand, which fails the write (and
+  // every later read) of this connection.
+  shared_->failed = true;
+  asio::post(socket_.get_executor(), [&socket = socket_] {
+    boost::system::error_code ec;
+    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+  });
+  return false;
+}
+
+bool ReplyStream::Send(std::string_view messages) {
+  if (!WaitForWrite()) return false;
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->writing = true;
+  }
+  sent_any_ = true;
+  auto bytes = std::make_shared<std::string>(messages);
+  asio::post(socket_.get_executor(), [&socket = socket_, bytes, shared = shared_] {
+    asio::async_write(socket, asio::buffer(*bytes),
+                      [bytes, shared](const boost::system::error_code& ec, size_t) {
+                        std::lock_guard lock(shared->mutex);
+                        shared->writing = false;
+                        if (ec) shared->failed = true;
+                        shared->done.notify_all();
+                      });
+  });
+  return true;
+}
+
+bool ReplyStream::Finish() {
+  if (!sent_any_) return true;
+  return WaitForWrite();
+}
+
+}  // namespace pgthaw::server
