@@ -177,7 +177,7 @@ std::string failure_message(const std::string& tenant, const Status& status) {
 }  // namespace
 
 struct PgConnection::Outcome {
-  Status status;  // the runtime or engine failed: the connection closes
+  Status status;      // the runtime or engine failed: the connection closes
   std::string reply;  // what is left to write (a long reply streamed before it)
   // Of what streamed (ReplyStream): its ParameterStatus and ReadyForQuery
   // messages, for the connection to observe, and whether it held an error.
@@ -914,8 +914,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // The invariant (pg_connection.h): unless a Flush keeps the session for
   // this connection, the engine must end this item at ReadyForQuery.
   const bool keeps_exchange = ends_with_flush && !cancelled;
-  if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync &&
-      !at_ready) {
+  if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync && !at_ready) {
     // The last guard: nothing above leaves the engine short of
     // ReadyForQuery (e.g. skipping to Sync after a cancel statement it
     // discarded), but if something did, our Sync ends it now and the
@@ -929,8 +928,8 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
       out.skip_to_sync = true;
       out.status_after = last_ready_status(synced->bytes);
     } else {
-      out.status = synced.ok() ? Status::EngineError("the engine did not answer Sync")
-                               : synced.status();
+      out.status =
+          synced.ok() ? Status::EngineError("the engine did not answer Sync") : synced.status();
     }
   } else if (out.status.ok() && cancelled && ends_with_flush) {
     // The cancel ran as a Query, which ended the exchange: drop its

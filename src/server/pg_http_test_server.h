@@ -24,7 +24,10 @@ namespace pgthaw::server::testing {
 
 class PgHttpServer {
  public:
-  explicit PgHttpServer(std::string data_dir) : data_dir_(std::move(data_dir)) { Start(); }
+  explicit PgHttpServer(std::string data_dir, PgListenerOptions pg_options = {})
+      : data_dir_(std::move(data_dir)), pg_options_(pg_options) {
+    Start();
+  }
   ~PgHttpServer() { Stop(); }
   PgHttpServer(const PgHttpServer&) = delete;
   PgHttpServer& operator=(const PgHttpServer&) = delete;
@@ -59,7 +62,8 @@ class PgHttpServer {
     if (!http_->ok()) return;
     io_ = std::make_unique<boost::asio::io_context>();
     guard_ = std::make_unique<Guard>(io_->get_executor());
-    auto listener = PgListener::Start(*io_, *http_->services().tenant_runtime(), "127.0.0.1", 0);
+    auto listener =
+        PgListener::Start(*io_, *http_->services().tenant_runtime(), "127.0.0.1", 0, pg_options_);
     EXPECT_TRUE(listener.ok()) << listener.status().ToString();
     if (listener.ok()) listener_ = std::move(listener).value();
     io_thread_ = std::thread([io = io_.get()] { io->run(); });
@@ -78,6 +82,7 @@ class PgHttpServer {
 
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
   std::string data_dir_;
+  PgListenerOptions pg_options_;
   std::unique_ptr<ServerUnderTest> http_;
   std::unique_ptr<boost::asio::io_context> io_;
   std::unique_ptr<Guard> guard_;

@@ -64,6 +64,7 @@ class RawClient {
     }
     return true;
   }
+  int fd() const { return fd_; }
   // Half-closes: the server reads EOF, its replies still arrive.
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
