@@ -42,31 +42,40 @@
 //     exchange's writes are lost: not acceptable on a shared session.
 //   - Every item not ending with Flush must end at ReadyForQuery: Work
 //     checks the reply's last message and, failing that, sends the engine
-//     a Sync of its own (session_sync.h), drops its reply, and the
+//     a Sync of its own, drops its reply, and the
 //     connection skips to the client's Sync as above. (With the rule above
 //     this no longer happens; it is the invariant's last guard.)
 //   - An item ending with Flush keeps the hold: the engine may be inside the
 //     exchange or skipping, but only this connection's items run until the
 //     hold ends at a ReadyForQuery outside a transaction block. A Flush with
 //     nothing gathered and no hold is answered without the engine.
-//   - A connection closing while it holds (Terminate, EOF, a socket error,
-//     Stop(), a failed item) queues, before it unregisters: an error (which
-//     aborts an implicit transaction; discarded if skipping), Sync (ends the
-//     skip and the exchange), ROLLBACK (ends a block), a Sync of its own if
-//     that still did not end at ReadyForQuery; then it releases the hold.
+//   - A connection closing (Terminate, EOF, a socket error, Stop(), a
+//     failed item) tells the runtime it is gone (Runtime::Release) before it
+//     unregisters; if it held the tenant, the runtime ends its exchange and
+//     transaction (runtime::Session::Reset: an error, which aborts an
+//     implicit transaction and is discarded if skipping; Sync; ROLLBACK)
+//     before anyone else's item runs. So does a hold idle too long.
 //   - HTTP queries (http_query_exec.h) are a simple Query or Parse/Bind/
-//     Describe/Execute/Sync, refuse COPY FROM STDIN, and check the same way.
-// Whoever else ends a hold (the runtime, on a timeout) must do the same:
-// Sync before ROLLBACK, or the ROLLBACK is discarded.
+//     Describe/Execute/Sync, refuse COPY FROM STDIN, and reset the session
+//     if they left it short of idle.
 //
 // Sharing the instance: every batch goes through Runtime::SubmitHeld with
 // this connection's id as holder. The work item first re-applies this
 // connection's SessionSettings if another connection (or a fresh instance)
-// was the session's last user, runs the batch, and releases the hold unless
-// the reply ends inside a transaction block ('T' or 'E') or the batch ended
-// with Flush (an extended-protocol exchange still open). So another
-// connection's statements never land inside this one's transaction.
+// was the session's last user, then runs the batch. The runtime keeps the
+// tenant for this connection while the session is inside its transaction
+// block or its extended exchange (runtime/session.h), and lets others in
+// once it is idle. So another connection's statements never land inside
+// this one's transaction.
 //
+// Streaming: a batch's reply goes to the client as the engine makes it
+// (reply_stream.h), in chunks of whole messages; the worker waits while the
+// client is slow (backpressure), and a client that takes nothing for
+// --client-write-timeout is disconnected, its statement cancelled. What
+// this connection must see of a reply (ReadyForQuery, ParameterStatus,
+// errors) is noted from the chunks; the reply's last message never streams.
+// A COPY's batch does not stream (its CopyInResponse is removed).
+
 // Cancel: a CancelRequest marks the batch this connection has queued but not
 // yet started; when it starts it runs a statement raising 57014
 // ("canceling statement due to user request") instead (for a batch ending
@@ -79,9 +88,8 @@
 // --idle-in-transaction-timeout (rolls back, frees the tenant) and the
 // connection gets Postgres' FATAL 25P03 and is closed.
 //
-// Close: on Terminate, EOF, a socket error or Stop(), a connection still
-// holding its tenant ends its exchange and transaction through the runtime
-// (above) and releases the hold.
+// Close: on Terminate, EOF, a socket error or Stop(), the connection tells
+// the runtime it is gone (above).
 #pragma once
 
 // clang-format off
