@@ -36,6 +36,7 @@
 #include "pgwire/frontend.h"
 #include "runtime/admission.h"
 #include "runtime/tenant.h"
+#include "runtime/tenant_settings.h"
 #include "runtime/warm_pool.h"
 
 namespace pgthaw::runtime {
@@ -72,6 +73,7 @@ class Runtime::Impl {
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work);
   void Release(const std::string& id, uint64_t holder);
   bool Cancel(const std::string& id, uint64_t holder);
+  Status SetTenantSettings(const std::string& id, const TenantSettings& settings);
   void SetHoldExpiredHandler(HoldExpired handler) {
     std::lock_guard lock(mutex_);
     hold_expired_ = std::move(handler);
@@ -269,6 +271,22 @@ bool Runtime::Impl::Cancel(const std::string& id, uint64_t holder) {
   return true;
 }
 
+Status Runtime::Impl::SetTenantSettings(const std::string& id, const TenantSettings& settings) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  const std::string root = tenants_dir_ + "/" + id;
+  std::error_code ec;
+  if (!fs::is_directory(root + "/data", ec)) return Status::NotFound("no tenant " + id);
+  PGTHAW_RETURN_IF_ERROR(write_tenant_settings(root, settings));
+  Lock lock(mutex_);
+  auto found = tenants_.find(id);
+  // Warm: from its next work item on; cold: read at its next open.
+  if (found != tenants_.end() && found->second->instance != nullptr) {
+    found->second->statement_timeout_ms =
+        settings.statement_timeout_ms.value_or(options_.statement_timeout_ms);
+  }
+  return Status::Ok();
+}
+
 std::deque<WorkItem>::iterator Runtime::Impl::NextItem(Tenant& t) {
   if (!t.holder) return t.queue.begin();
   return std::find_if(t.queue.begin(), t.queue.end(),
@@ -351,7 +369,11 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     lock.unlock();
     bool had_snapshot = has_snapshot(t.root);
     std::string kind;
-    Result<std::unique_ptr<engine::Instance>> opened = Open(t, &kind);
+    // The operator's settings for this tenant; a broken file fails the open.
+    Result<TenantSettings> settings = read_tenant_settings(t.root);
+    Result<std::unique_ptr<engine::Instance>> opened =
+        settings.ok() ? Open(t, &kind)
+                      : Result<std::unique_ptr<engine::Instance>>(settings.status());
     uint64_t memory = opened.ok() ? MeasureMemory(opened->get()) : 0;
     bool snapshot_left = has_snapshot(t.root);
     Clock::time_point opened_at = Clock::now();
@@ -361,7 +383,8 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     timings.thaw_us = micros(opened_at - start);
     if (opened.ok()) {
       t.instance = std::move(opened).value();
-      t.instance->set_statement_timeout_ms(options_.statement_timeout_ms);
+      t.statement_timeout_ms =
+          settings->statement_timeout_ms.value_or(options_.statement_timeout_ms);
       t.state = TenantState::kWarm;
       ++warm_count_;
       ChargeMemory(t, memory);
@@ -378,7 +401,10 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     }
   }
   engine::Instance* live = t.instance.get();
-  if (t.instance != nullptr) instance = t.instance.get();
+  if (t.instance != nullptr) {
+    instance = t.instance.get();
+    t.instance->set_statement_timeout_ms(t.statement_timeout_ms);
+  }
   t.running = true;
   t.running_holder = item.holder;
   t.holder_left = false;
@@ -927,6 +953,10 @@ Status Runtime::Submit(const std::string& tenant, Work work) {
 
 bool Runtime::Cancel(const std::string& tenant, uint64_t holder) {
   return impl_->Cancel(tenant, holder);
+}
+
+Status Runtime::SetTenantSettings(const std::string& tenant, const TenantSettings& settings) {
+  return impl_->SetTenantSettings(tenant, settings);
 }
 
 void Runtime::SetHoldExpiredHandler(HoldExpired handler) {

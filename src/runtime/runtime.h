@@ -39,6 +39,7 @@
 #include "engine/engine.h"
 #include "engine/instance.h"
 #include "runtime/session.h"
+#include "runtime/tenant_settings.h"
 
 namespace pgthaw::runtime {
 
@@ -55,6 +56,7 @@ struct RuntimeOptions {
   uint64_t tenant_memory_bytes = 0;
   // The server's limit on one work item's Exec (0: none): the statement is
   // cancelled with Postgres' 57014, whatever the session's statement_timeout.
+  // A tenant's settings (tenant_settings.h) may override it.
   int64_t statement_timeout_ms = 0;
   // A hold (a connection inside a transaction block) with no work for this
   // long is ended: its transaction is rolled back, the tenant is free again
@@ -136,6 +138,11 @@ class Runtime {
   // statement fails with 57014 "canceling statement due to user request"
   // and the instance stays usable. False if none of its items is running.
   bool Cancel(const std::string& tenant, uint64_t holder);
+
+  // Replaces `tenant`'s settings (tenant_settings.h), durably; a warm
+  // tenant's next work item runs under them. NotFound if the tenant has no
+  // directory.
+  Status SetTenantSettings(const std::string& tenant, const TenantSettings& settings);
 
   // Called on the maintenance thread, with no runtime lock held, after a
   // hold expired and its transaction was rolled back. Set it before the

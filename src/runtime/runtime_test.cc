@@ -808,3 +808,82 @@ TEST(Runtime, ShutdownPastItsTimeoutAbandonsAStuckTenant) {
 
 }  // namespace
 }  // namespace pgthaw::runtime
+
+namespace pgthaw::runtime {
+namespace {
+
+// The first error of `sql` on `db`, as "SQLSTATE: message" ("" if none).
+std::string first_error(Instance& db, const std::string& sql) {
+  for (const pgwire::StatementResult& r : engine::testing::run(db, sql)) {
+    if (r.error) return r.error->sqlstate() + ": " + r.error->message();
+  }
+  return "";
+}
+
+TEST(Runtime, ATenantsOwnStatementTimeoutOverridesTheServers) {
+  TempDir dir;
+  RuntimeOptions options = options_for(dir);
+  options.statement_timeout_ms = 0;  // the server sets no limit
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  const std::string kLong = "select count(*) from generate_series(1, 1e10)";
+  run_sync(*runtime, "limited", [](Instance&) {});
+  run_sync(*runtime, "free", [](Instance&) {});
+  EXPECT_EQ(runtime->SetTenantSettings("nobody", {.statement_timeout_ms = 5}).code(),
+            StatusCode::kNotFound);
+  // Warm: its next item runs under the new limit.
+  ASSERT_TRUE(runtime->SetTenantSettings("limited", {.statement_timeout_ms = 200}).ok());
+  run_sync(*runtime, "limited", [&](Instance& db) {
+    EXPECT_EQ(first_error(db, kLong), "57014: canceling statement due to statement timeout");
+  });
+  run_sync(*runtime, "free",
+           [](Instance& db) { EXPECT_EQ(first_error(db, "select pg_sleep(0.4)"), ""); });
+  // Kept in the tenant's directory: a thaw reads it again.
+  ASSERT_TRUE(runtime->Hibernate("limited").ok());
+  run_sync(*runtime, "limited", [&](Instance& db) {
+    EXPECT_EQ(first_error(db, kLong), "57014: canceling statement due to statement timeout");
+  });
+  auto kept = read_tenant_settings(dir.path() + "/tenants/limited");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->statement_timeout_ms, 200);
+  // Back to the server's value.
+  ASSERT_TRUE(runtime->SetTenantSettings("limited", {}).ok());
+  run_sync(*runtime, "limited",
+           [](Instance& db) { EXPECT_EQ(first_error(db, "select pg_sleep(0.4)"), ""); });
+}
+
+TEST(Runtime, ABrokenSettingsFileFailsTheTenantsOpenWithItsName) {
+  TempDir dir;
+  auto runtime = start(options_for(dir));
+  ASSERT_NE(runtime, nullptr);
+  run_sync(*runtime, "t", [](Instance&) {});
+  ASSERT_TRUE(runtime->Hibernate("t").ok());
+  std::ofstream(dir.path() + "/tenants/t/settings.json") << R"({"statement_timeout_ms": "soon"})";
+  std::promise<Status> opened;
+  ASSERT_TRUE(runtime
+                  ->Submit("t", [&](Result<Session*> session,
+                                    const Timings&) { opened.set_value(session.status()); })
+                  .ok());
+  Status st = opened.get_future().get();
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("settings.json"), std::string::npos) << st.ToString();
+  // Fixed: it opens.
+  std::ofstream(dir.path() + "/tenants/t/settings.json") << R"({"statement_timeout_ms": 1000})";
+  run_sync(*runtime, "t", [](Instance& db) { EXPECT_EQ(scalar(db, "select 1"), "1"); });
+}
+
+TEST(TenantSettings, CommandLineAssignments) {
+  TenantSettings s;
+  EXPECT_TRUE(apply_tenant_setting(s, "statement_timeout_ms=5000").ok());
+  EXPECT_EQ(s.statement_timeout_ms, 5000);
+  EXPECT_TRUE(apply_tenant_setting(s, "statement_timeout_ms=default").ok());
+  EXPECT_FALSE(s.statement_timeout_ms.has_value());
+  EXPECT_EQ(apply_tenant_setting(s, "statement_timeout_ms=-1").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(apply_tenant_setting(s, "statement_timeout_ms=5s").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(apply_tenant_setting(s, "work_mem=1").code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace pgthaw::runtime

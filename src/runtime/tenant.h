@@ -98,6 +98,10 @@ struct Tenant {
   // Open() returns (fairness: cold starts never take every worker).
   bool opening_counted = false;
   Clock::time_point last_used = Clock::now();
+  // The server's statement limit for this tenant (TenantSettings over
+  // RuntimeOptions), set at each open and by SetTenantSettings; applied to
+  // the instance when each work item starts.
+  int64_t statement_timeout_ms = 0;
   // What the memory budget charges for this tenant while warm (0 otherwise).
   uint64_t memory_bytes = 0;
 };

@@ -8,6 +8,7 @@
 #include "bench/runner/runner.h"
 #include "tools/serve_command.h"
 #include "tools/sql_command.h"
+#include "tools/tenant_settings_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"pgthaw: many small PostgreSQL databases (PGlite's engine, native), thawed fast"};
@@ -21,6 +22,14 @@ int main(int argc, char** argv) {
   sql->add_option("--data-dir", data_dir, "database directory (created when absent or empty)")
       ->required();
   sql->add_option("statements", statements, "SQL to run, in order")->required();
+
+  std::string settings_tenant;
+  std::vector<std::string> assignments;
+  CLI::App* settings = app.add_subcommand(
+      "tenant-settings", "show or change one tenant's settings (e.g. statement_timeout_ms=5000)");
+  settings->add_option("--data-dir", data_dir, "the server's data directory")->required();
+  settings->add_option("tenant", settings_tenant, "tenant id")->required();
+  settings->add_option("assignments", assignments, "KEY=VALUE (VALUE \"default\": remove)");
 
   pgthaw::tools::ServeArgs serve_args;
   CLI::App* serve = pgthaw::tools::add_serve_command(app, serve_args);
@@ -47,6 +56,9 @@ int main(int argc, char** argv) {
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
   if (*sql) return pgthaw::tools::run_sql_command(data_dir, statements);
+  if (*settings) {
+    return pgthaw::tools::run_tenant_settings_command(data_dir, settings_tenant, assignments);
+  }
   if (*serve) {
     if (!verbose) spdlog::set_level(spdlog::level::info);
     return pgthaw::tools::run_serve_command(std::move(serve_args));
