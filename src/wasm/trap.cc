@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "wasm/guest_stack.h"
+#include "wasm/linear_memory.h"
 
 namespace pgthaw::wasm {
 namespace {
@@ -23,17 +24,17 @@ void on_fault(int sig, siginfo_t* info, void* /*ucontext*/) {
     frame->trap = WASM_RT_TRAP_EXHAUSTION;
     longjmp(frame->jump, 1);
   }
-  if (frame == nullptr) {
-    // Not in guest code: a host bug. Die with the default action so the
-    // crash is visible (and dumps core) instead of being swallowed.
-    signal(sig, SIG_DFL);
-    raise(sig);
-    return;
+  if (frame != nullptr && in_memory_reservation(info->si_addr)) {
+    // An access past a memory's current size, into its PROT_NONE tail.
+    frame->trap = WASM_RT_TRAP_OOB;
+    longjmp(frame->jump, 1);
   }
-  // An address in a memory's guard tail and a native stack overflow both
-  // arrive here; either way the guest cannot go on.
-  frame->trap = WASM_RT_TRAP_OOB;
-  longjmp(frame->jump, 1);
+  // Not the guest's: a host bug, even if guest code is on the stack (an
+  // import, a callback). Unwinding it would skip held locks and half-done
+  // state, so die with the default action: the crash is visible and dumps
+  // core.
+  signal(sig, SIG_DFL);
+  raise(sig);
 }
 
 void install_handler() {

@@ -3,10 +3,12 @@
 // Every host->guest call runs inside an EntryFrame (see run_guarded). A trap,
 // whether wasm_rt_trap() from generated code (unreachable, bad indirect call,
 // division by zero) or a SIGSEGV/SIGBUS taken while this thread is inside
-// guest code (an out-of-bounds access into a memory's PROT_NONE tail, or the
-// native stack overflowing), longjmps to the innermost EntryFrame of the
-// thread. Frames are thread-local, so instances on different threads trap
-// independently. The fault handler runs on a per-thread alternate stack so a
+// guest code at an address of a linear-memory reservation (an out-of-bounds
+// access into its PROT_NONE tail) or of the guest stack's guard (the native
+// stack overflowing), longjmps to the innermost EntryFrame of the thread.
+// Any other fault is a host bug and kills the process with the signal's
+// default action, guest code on the stack or not. Frames are thread-local, so instances on
+// different threads trap independently. The fault handler runs on a per-thread alternate stack so a
 // stack overflow can still be handled.
 //
 // A C++ exception thrown by host code that the guest called (an import, a
