@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
+#include "runtime/admission.h"
 #include "server/http_query_exec.h"
 
 namespace pgthaw::server {
@@ -16,8 +17,16 @@ using Clock = std::chrono::steady_clock;
 void ColdStarter::Run(const QueryRequest& request, Clock::time_point start, Respond respond) {
   auto wire = encode_query(request);
   if (!wire.ok()) return respond(status_reply(wire.status()));
+  if (pending_.fetch_add(1) >= max_pending_ && max_pending_ != 0) {
+    pending_.fetch_sub(1);
+    return respond(status_reply(runtime::QueueFullError("cold-start", max_pending_)));
+  }
   boost::asio::post(
       pool_, [this, wire = std::move(wire).value(), start, respond = std::move(respond)]() mutable {
+        struct Done {
+          std::atomic<uint64_t>& pending;
+          ~Done() { pending.fetch_sub(1); }
+        } done{pending_};
         QueryTimings timings;
         timings.queue_us = micros_since(start);
         timings.cold = true;

@@ -12,6 +12,7 @@
 // io thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <string>
@@ -36,9 +37,15 @@ class ColdStarter {
   // The server's --statement-timeout for these throwaway instances too; set
   // before the first Run().
   void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
+  // The server's --max-queued-per-tenant for cold starts as for one tenant:
+  // a Run() past that many waiting or running is refused at once (503,
+  // "too many requests queued") instead of queueing without bound. 0: no cap.
+  void set_max_pending(uint64_t n) { max_pending_ = n; }
 
  private:
   int64_t statement_timeout_ms_ = 0;
+  uint64_t max_pending_ = 0;
+  std::atomic<uint64_t> pending_{0};
   const runtime::ScratchTemplate template_;
   const std::string scratch_root_;
   boost::asio::thread_pool& pool_;

@@ -100,6 +100,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     if (!cold.ok()) return cold.status();
     p->consumer_cold = std::move(cold).value();
     p->consumer_cold->set_statement_timeout_ms(o.statement_timeout_ms);
+    p->consumer_cold->set_max_pending(o.max_queued_per_tenant);
   }
   if (o.factory) {
     fs::create_directories(factory_root, ec);
@@ -112,6 +113,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     if (!cold.ok()) return cold.status();
     p->factory_cold = std::move(cold).value();
     p->factory_cold->set_statement_timeout_ms(o.statement_timeout_ms);
+    p->factory_cold->set_max_pending(o.max_queued_per_tenant);
     p->factory = std::make_unique<FactoryService>(*p->factory_runtime, *p->factory_cold,
                                                   *p->metrics, p->blocking, o.pool_size);
   }
@@ -138,6 +140,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     if (!wp.ok()) return wp.status();
     p->warm_proxy = std::move(wp).value();
     p->warm_proxy->set_statement_timeout_ms(o.statement_timeout_ms);
+    p->warm_proxy->set_max_pending(o.max_queued_per_tenant);
   }
 
   Metrics* m = p->metrics.get();

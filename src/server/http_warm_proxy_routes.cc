@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 
+#include "runtime/admission.h"
 #include "server/bounded_join.h"
 #include "server/http_api_info.h"
 #include "server/http_factory_routes.h"
@@ -103,9 +104,17 @@ void WarmProxyService::Query(const QueryRequest& request, bool detailed, Clock::
   auto wire = encode_query(request);
   if (!wire.ok()) return respond(status_reply(wire.status()));
   if (stopped_) return respond(status_reply(Status::Unavailable("warm proxy is shutting down")));
+  if (pending_.fetch_add(1) >= max_pending_ && max_pending_ != 0) {
+    pending_.fetch_sub(1);
+    return respond(status_reply(runtime::QueueFullError("warm-proxy", max_pending_)));
+  }
   respond = counting_cold_starts(metrics_, "warm-proxy", std::move(respond));
   boost::asio::post(thread_, [this, wire = std::move(wire).value(), detailed, start,
                               respond = std::move(respond)]() mutable {
+    struct Done {
+      std::atomic<uint64_t>& pending;
+      ~Done() { pending.fetch_sub(1); }
+    } done{pending_};
     // An exception must not end this thread (nor the process): the query
     // fails, and the instance it may have unwound through is dropped.
     Reply reply;

@@ -57,9 +57,14 @@ class WarmProxyService {
   // The server's --statement-timeout for the one instance; set before the
   // first query.
   void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
+  // --max-queued-per-tenant for its one instance: a query past that many
+  // waiting is refused at once (503). 0: no cap.
+  void set_max_pending(uint64_t n) { max_pending_ = n; }
 
  private:
   int64_t statement_timeout_ms_ = 0;
+  uint64_t max_pending_ = 0;
+  std::atomic<uint64_t> pending_{0};
   WarmProxyService(runtime::ScratchTemplate tmpl, std::string scratch, Metrics& metrics);
   void Query(const QueryRequest& request, bool detailed,
              std::chrono::steady_clock::time_point start, Respond respond);
