@@ -183,6 +183,7 @@ struct PgConnection::Outcome {
   // messages, for the connection to observe, and whether it held an error.
   std::string streamed_meta;
   bool streamed_error = false;
+  bool statements_dropped = false;                    // DEALLOCATE ALL or DISCARD ALL ran
   std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
   bool ran = false;      // Work ran (false: the runtime refused the item)
   bool holding = false;  // the work kept the hold
@@ -200,15 +201,21 @@ struct PgConnection::Outcome {
 namespace {
 
 // Notes what the connection must know of a chunk that went to the client
-// without passing RunBatch.
-void note_streamed(std::string_view messages, std::string* meta, bool* error) {
+// without passing RunBatch (`meta`, `error`: null to skip), and whether it
+// completed a command that drops every prepared statement of the session.
+void note_streamed(std::string_view messages, std::string* meta, bool* error, bool* drops) {
   auto split = pgwire::split_messages(messages);
   if (!split.ok()) return;
   for (const pgwire::MessageView& m : *split) {
-    if (m.type == pgwire::backend_type::kErrorResponse) *error = true;
-    if (m.type == pgwire::backend_type::kParameterStatus ||
-        m.type == pgwire::backend_type::kReadyForQuery) {
+    if (m.type == pgwire::backend_type::kErrorResponse && error != nullptr) *error = true;
+    if (meta != nullptr && (m.type == pgwire::backend_type::kParameterStatus ||
+                            m.type == pgwire::backend_type::kReadyForQuery)) {
       append_message(*meta, m.type, m.payload);
+    }
+    if (m.type == pgwire::backend_type::kCommandComplete &&
+        (m.payload == std::string_view("DEALLOCATE ALL\0", 15) ||
+         m.payload == std::string_view("DISCARD ALL\0", 12))) {
+      *drops = true;
     }
   }
 }
@@ -257,7 +264,8 @@ PgConnection::PgConnection(std::shared_ptr<PgListenerShared> shared, tcp::socket
               pgwire::FrontendParserOptions{
                   .max_message_bytes = static_cast<uint32_t>(
                       std::min<uint64_t>(shared_->options.max_batch_bytes, pgwire::kMaxWireLength)),
-                  .max_startup_packet_bytes = shared_->options.max_startup_packet_bytes}) {}
+                  .max_startup_packet_bytes = shared_->options.max_startup_packet_bytes}),
+      names_(id) {}
 
 void PgConnection::Close() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
@@ -460,6 +468,11 @@ awaitable<bool> PgConnection::Startup() {
     co_await Fatal("XX000", "tenant " + tenant_ + ": reading the session parameters failed");
     co_return false;
   }
+  {
+    std::lock_guard lock(shared_->mutex);
+    ++shared_->tenant_connections[tenant_];
+    counted_ = true;
+  }
   std::string reply = std::move(negotiate);
   pgwire::backend::authentication_ok(reply);
   for (const auto& [name, value] : parameters) {
@@ -496,7 +509,10 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
     case 'D':
     case 'E':
     case 'C':
-      append_message(batch_, type, message.payload);
+      if (Status st = names_.AppendForSession(type, message.payload, batch_); !st.ok()) {
+        co_await Fatal(kProtocolViolation, st.message());
+        co_return false;
+      }
       if (batch_.size() > shared_->options.max_batch_bytes) {
         co_await Fatal("54000", "extended-protocol messages without Sync exceed " +
                                     std::to_string(shared_->options.max_batch_bytes) + " bytes");
@@ -848,6 +864,22 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
       out.settings_error.reset();
     }
   }
+  // This connection's statements the session lost since they were
+  // prepared (statement_names.h) are prepared again first, in an exchange
+  // of their own whose reply is dropped.
+  SessionGeneration generation;
+  {
+    std::lock_guard lock(shared_->mutex);
+    generation = {db->identity(), shared_->statement_drops[tenant_]};
+  }
+  if (out.status.ok() && !out.settings_error && !batch.abort_exchange && !cancelled &&
+      db->AtReady()) {
+    std::string again = names_.TakeReprepare(generation);
+    if (!again.empty()) {
+      auto reply = db->Exec(again + sync_message());
+      if (!reply.ok()) out.status = reply.status();
+    }
+  }
   // A long result goes to the client as the engine makes it. Not for a
   // COPY's batch (its CopyInResponse is removed from the reply) and not
   // before our own messages.
@@ -855,8 +887,11 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   runtime::Session::ExecOptions streamed;
   if (!batch.strip_copy_in && batch.client_prefix.empty()) {
     streamed.sink = [&](std::string_view messages) {
-      note_streamed(messages, &out.streamed_meta, &out.streamed_error);
-      return stream.Send(messages);
+      note_streamed(messages, &out.streamed_meta, &out.streamed_error, &out.statements_dropped);
+      if (!names_.Mentions(messages)) return stream.Send(messages);
+      std::string restored(messages);
+      names_.RestoreNames(restored);
+      return stream.Send(restored);
     };
   }
   bool at_ready = db->AtReady();
@@ -909,6 +944,17 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   }
   if (!stream.Finish() && out.status.ok()) {
     out.status = Status::Aborted("the client stopped taking the reply");
+  }
+  // The client sees its own statement and portal names.
+  names_.RestoreNames(out.reply);
+  note_streamed(out.reply, nullptr, nullptr, &out.statements_dropped);
+  names_.Prepared(generation);
+  if (out.statements_dropped) {
+    // Its own DEALLOCATE ALL or DISCARD ALL: its statements are gone, and
+    // every other connection's must be prepared again.
+    names_.ForgetAll();
+    std::lock_guard lock(shared_->mutex);
+    ++shared_->statement_drops[tenant_];
   }
   out.reply_has_error = out.streamed_error || has_error(out.reply);
   // The invariant (pg_connection.h): unless a Flush keeps the session for
@@ -980,6 +1026,49 @@ awaitable<void> PgConnection::Fatal(std::string_view sqlstate, std::string_view 
   }
 }
 
+void PgConnection::EndSessionState() {
+  // This connection's statements leave the session with it; the tenant's
+  // last connection takes the rest of the session's state along (temp
+  // tables, advisory locks, LISTEN, settings: DISCARD ALL), so the next
+  // client starts as on a new Postgres session.
+  std::string closes = names_.CloseAll();
+  bool last = false;
+  if (counted_) {
+    counted_ = false;
+    std::lock_guard lock(shared_->mutex);
+    auto found = shared_->tenant_connections.find(tenant_);
+    if (found != shared_->tenant_connections.end() && --found->second == 0) {
+      shared_->tenant_connections.erase(found);
+      last = true;
+    }
+  }
+  if (closes.empty() && !last) return;
+  std::shared_ptr<PgListenerShared> shared = shared_;
+  std::string tenant = tenant_;
+  Status st = shared->runtime.Submit(
+      tenant,
+      [shared, tenant, closes, last](Result<runtime::Session*> session, const runtime::Timings&) {
+        if (!session.ok()) return;
+        runtime::Session& db = **session;
+        if (!closes.empty() && db.Idle()) (void)db.Exec(closes);
+        if (!last || !db.Idle()) return;
+        {
+          // Someone connected meanwhile: the session is theirs now.
+          std::lock_guard lock(shared->mutex);
+          if (shared->tenant_connections.count(tenant) != 0) return;
+        }
+        std::string discard;
+        (void)pgwire::frontend::query(discard, "DISCARD ALL");
+        auto reply = db.Exec(discard);
+        if (!reply.ok())
+          spdlog::warn("tenant {}: DISCARD ALL: {}", tenant, reply.status().ToString());
+        std::lock_guard lock(shared->mutex);
+        ++shared->statement_drops[tenant];
+        shared->session_users.erase(tenant);  // the next user applies its settings
+      });
+  if (!st.ok()) spdlog::debug("tenant {}: ending session state: {}", tenant_, st.ToString());
+}
+
 void PgConnection::Cleanup() {
   if (cleaned_up_) return;
   cleaned_up_ = true;
@@ -992,6 +1081,7 @@ void PgConnection::Cleanup() {
   // the listener's connections finds the rollback queued and drains it.
   holding_ = false;
   if (!tenant_.empty()) shared_->runtime.Release(tenant_, id_);
+  EndSessionState();
   std::lock_guard lock(shared_->mutex);
   auto found = shared_->connections.find(pid_);
   if (found != shared_->connections.end() && found->second.lock().get() == this) {

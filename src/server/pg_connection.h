@@ -112,6 +112,7 @@
 #include "runtime/runtime.h"
 #include "server/pg_session_settings.h"
 #include "server/pg_sql_scan.h"
+#include "server/statement_names.h"
 
 namespace pgthaw::server {
 
@@ -151,6 +152,12 @@ struct PgListenerShared {
   std::mutex mutex;
   std::map<int32_t, std::weak_ptr<PgConnection>> connections;  // by BackendKeyData pid
   std::map<std::string, SessionUser> session_users;            // by tenant id
+  // Times a tenant's session dropped every prepared statement (DEALLOCATE
+  // ALL, DISCARD ALL): StatementNames' SessionGeneration.
+  std::map<std::string, uint64_t> statement_drops;
+  // Open connections per tenant (past their startup): the last one to close
+  // ends the session's state (DISCARD ALL).
+  std::map<std::string, uint64_t> tenant_connections;
   uint64_t next_id = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
   bool stopped = false;
 };
@@ -228,6 +235,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // FATAL ErrorResponse, best effort; the caller then closes.
   boost::asio::awaitable<void> Fatal(std::string_view sqlstate, std::string_view message);
   void Cleanup();
+  // On close: this connection's statements leave the session; the tenant's
+  // last connection discards the session's state.
+  void EndSessionState();
 
   const std::shared_ptr<PgListenerShared> shared_;
   boost::asio::ip::tcp::socket socket_;
@@ -237,6 +247,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   // Strand-only state.
   pgwire::FrontendParser parser_;
+  StatementNames names_;  // this connection's statement and portal names
+  bool counted_ = false;  // in PgListenerShared::tenant_connections
   std::string tenant_;
   SessionSettings settings_;
   char status_ = 'I';     // the last ReadyForQuery status
