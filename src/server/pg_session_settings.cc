@@ -109,7 +109,11 @@ void SessionSettings::Observe(std::string_view name, std::string_view value) {
 }
 
 std::string SessionSettings::ApplySql() const {
-  std::string sql = "RESET ALL";
+  // SET ROLE and SET SESSION AUTHORIZATION are not reset by RESET ALL, and
+  // must never pass to the next connection. PGlite's session has no reset
+  // value for session_authorization (RESET leaves it as it is), so it is
+  // set back to the user the template's session runs as.
+  std::string sql = "SET SESSION AUTHORIZATION postgres; RESET ROLE; RESET ALL";
   if (values_.empty()) return sql;
   sql += "; SELECT ";
   bool first = true;

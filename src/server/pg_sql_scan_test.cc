@@ -80,9 +80,11 @@ TEST(PgSessionSettings, ApplySqlQuotesAndSkipsServerFacts) {
   s.Observe("server_version", "18.6");
   s.Observe("TimeZone", "UTC");
   EXPECT_EQ(s.ApplySql(),
-            "RESET ALL; SELECT pg_catalog.set_config(E'application_name', E'it\\'s \\\\ here', "
+            "SET SESSION AUTHORIZATION postgres; RESET ROLE; RESET ALL; SELECT "
+            "pg_catalog.set_config(E'application_name', E'it\\'s \\\\ here', "
             "false), pg_catalog.set_config(E'timezone', E'UTC', false)");
-  EXPECT_EQ(SessionSettings().ApplySql(), "RESET ALL");
+  EXPECT_EQ(SessionSettings().ApplySql(),
+            "SET SESSION AUTHORIZATION postgres; RESET ROLE; RESET ALL");
 }
 
 }  // namespace

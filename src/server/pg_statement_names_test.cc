@@ -152,6 +152,17 @@ TEST_F(PgStatementNames, TheLastConnectionTakesTheSessionStateAlong) {
   EXPECT_EQ(work_mem, "4MB");
 }
 
+TEST_F(PgStatementNames, SetRoleDoesNotPassToTheNextConnection) {
+  Conn a = connect("roles"), b = connect("roles");
+  const std::string before = exec(b.get(), "select current_user");
+  EXPECT_EQ(exec(a.get(), "create role visitor"), "ok");
+  EXPECT_EQ(exec(a.get(), "set role visitor"), "ok");
+  EXPECT_EQ(exec(a.get(), "select current_user"), "visitor");
+  EXPECT_EQ(exec(b.get(), "select current_user"), before);
+  EXPECT_EQ(exec(a.get(), "set session authorization visitor"), "ok");
+  EXPECT_EQ(exec(b.get(), "select session_user"), before);
+}
+
 // pgbench -M prepared names its statements P_0.. in every connection. One
 // client per thread: pgbench prepares with the blocking PQprepare, so a
 // thread driving two clients waits in one client's Parse while the other
