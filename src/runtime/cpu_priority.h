@@ -14,28 +14,34 @@
 // io threads need nothing once the loops are demoted.
 //
 // How: a worker wraps each work item in a Scope (Watch). This object's own
-// watcher thread demotes a watched thread once its item has used
-// kDemoteAfter of CPU time (CLOCK of that thread, not wall time: an item
-// blocked on a slow client or in pg_sleep is not demoted). Lowering another
-// thread of this process needs no privilege. When the item ends, the thread
-// restores itself, which needs CAP_SYS_NICE or RLIMIT_NICE (root has it, a
-// user install usually not). If that fails the thread stays demoted and
-// ThisThreadStaysDemoted() says so: it must not run more work, and the
-// runtime replaces it with a fresh worker (worker_threads.h).
+// watcher thread ticks every kTick (10 ms) while items run. An item still
+// running at two ticks in a row is long; if its thread then spends at least
+// half of a tick on a CPU (its CPU clock: an item blocked on a slow client
+// or in pg_sleep is left alone), it is demoted. So a CPU-bound item is
+// demoted after 20-30 ms, and a short one is never looked at (its CPU clock
+// is not even read: reading a running thread's clock updates the kernel's
+// accounting and may reschedule it).
+// Lowering another thread of this process needs no privilege. When the item
+// ends, the thread restores itself, which needs CAP_SYS_NICE or RLIMIT_NICE
+// (root has it, a user install usually not). If that fails the thread stays
+// demoted and ThisThreadStaysDemoted() says so: it must not run more work,
+// and the runtime replaces it with a fresh worker (worker_threads.h).
 //
-// Demotion and the end of a Scope are serialised by the demoter's mutex, so a
-// thread is never demoted after its item ended. Thread-safe.
+// Watch and End take no lock (each thread has its own slot of atomics): a
+// watcher thread descheduled on a busy machine never holds up a work item.
+// A demotion and the end of the item it belongs to are ordered by a
+// compare-and-swap on the slot, so a thread is never demoted after its item
+// ended, nor for an earlier item. Thread-safe.
 #pragma once
 
-#include <pthread.h>
-#include <sys/types.h>
-
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace pgthaw::runtime {
 
@@ -46,16 +52,18 @@ enum class Demotion {
 
 class LongWorkDemoter {
  public:
-  // CPU time a work item may use at its thread's normal priority: far
-  // above a short statement (select 1 is ~0.1 ms, a point lookup < 1 ms),
-  // short enough that a CPU loop yields within a tick or two.
-  static constexpr std::chrono::milliseconds kDemoteAfter{10};
+  // The watcher's period while items run. An item is long once it has run
+  // for a whole tick: far above a short statement (select 1 is ~0.1 ms, a
+  // point lookup < 1 ms); short enough that a CPU loop yields within 30 ms.
+  static constexpr std::chrono::milliseconds kTick{10};
 
   explicit LongWorkDemoter(Demotion how = Demotion::kIdlePolicy,
-                           std::chrono::nanoseconds after = kDemoteAfter);
+                           std::chrono::nanoseconds tick = kTick);
   ~LongWorkDemoter();
   LongWorkDemoter(const LongWorkDemoter&) = delete;
   LongWorkDemoter& operator=(const LongWorkDemoter&) = delete;
+
+  struct Slot;  // one per thread that ever called Watch (cpu_priority.cc)
 
   // Watches the calling thread from Watch() to End() (or destruction).
   class Scope {
@@ -69,9 +77,9 @@ class LongWorkDemoter {
 
    private:
     friend class LongWorkDemoter;
-    Scope(LongWorkDemoter* demoter, uint64_t id) : demoter_(demoter), id_(id) {}
+    Scope(LongWorkDemoter* demoter, Slot* slot) : demoter_(demoter), slot_(slot) {}
     LongWorkDemoter* demoter_;
-    uint64_t id_;
+    Slot* slot_;
   };
   [[nodiscard]] Scope Watch();
 
@@ -79,39 +87,42 @@ class LongWorkDemoter {
   // it should stop taking work (WorkerThreads::ReplaceCurrent).
   static bool ThisThreadStaysDemoted();
 
-  uint64_t demotions() const;        // threads demoted so far
-  uint64_t failed_restores() const;  // of those, left demoted (EPERM)
+  uint64_t demotions() const { return demotions_.load(); }  // threads demoted so far
+  // Of those, the ones left demoted (EPERM).
+  uint64_t failed_restores() const { return failed_restores_.load(); }
 
  private:
-  struct Watched {
-    enum State { kWatching, kDemoted, kLeftAlone };
-    pid_t tid = 0;
-    clockid_t cpu_clock = 0;  // the thread's CPU-time clock
-    std::chrono::nanoseconds cpu_at_start{0};
-    std::chrono::steady_clock::time_point check_at;  // when it may have used `after_`
-    State state = kWatching;
-    int original = 0;  // the policy or nice value before demotion
+  // Ticks of the watcher with no item running or started before it sleeps
+  // until the next Watch wakes it.
+  static constexpr int kQuietTicks = 10;
+  struct Look {
+    bool watching = false;  // an item is running
+    uint64_t started = 0;   // items started so far, over all slots
   };
 
+  Slot* ThisThreadSlot();  // registers the calling thread once
   void Loop();
-  // Demotes the watched threads that used `after_`; returns the next check.
-  // REQUIRES mutex_.
-  std::chrono::steady_clock::time_point Check(std::chrono::steady_clock::time_point now);
-  bool End(uint64_t id);
-  // Lowers w's thread, remembering what it had; false if it was left alone.
-  bool Demote(Watched& w) const;
+  // One tick: demotes the long, busy items' threads. REQUIRES mutex_.
+  Look Check();
+  bool End(Slot* slot);
+  // Lowers thread `tid`, storing what it had in `original`; false if it was
+  // left alone (already lowest, real-time) or the call failed.
+  bool Demote(int tid, int* original) const;
   bool Restore(int original) const;  // the calling thread
 
   const Demotion how_;
-  const std::chrono::nanoseconds after_;
+  const std::chrono::nanoseconds tick_;
+  const uint64_t serial_;  // tells demoters apart in threads' slot caches
 
-  mutable std::mutex mutex_;
+  std::mutex mutex_;  // slots_, stop_ and the watcher's sleep
   std::condition_variable changed_;
-  std::map<uint64_t, Watched> watched_;  // guarded by mutex_
-  uint64_t next_id_ = 1;                 // guarded by mutex_
-  bool idle_ = false;                    // the watcher waits with no deadline; guarded by mutex_
-  bool stop_ = false;                    // guarded by mutex_
-  uint64_t demotions_ = 0, failed_restores_ = 0;  // guarded by mutex_
+  std::vector<std::shared_ptr<Slot>> slots_;
+  bool stop_ = false;
+  // The watcher sleeps until an item starts (Watch wakes it): no ticks on
+  // an idle server, and no wake-up per item on a busy one (a woken thread
+  // may preempt the worker that woke it).
+  std::atomic<bool> idle_{false};
+  std::atomic<uint64_t> demotions_{0}, failed_restores_{0};
   std::thread thread_;
 };
 

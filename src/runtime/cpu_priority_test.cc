@@ -73,10 +73,10 @@ TEST_P(DemoterTest, ShortAndBlockedItemsAreNeverDemoted) {
     LongWorkDemoter::Scope scope = demoter.Watch();
     EXPECT_FALSE(demoted(how));
   }
-  // Three times the threshold in wall time, almost none of it on the CPU.
+  // Five ticks in wall time, almost none of it on the CPU.
   {
     LongWorkDemoter::Scope scope = demoter.Watch();
-    std::this_thread::sleep_for(3 * LongWorkDemoter::kDemoteAfter);
+    std::this_thread::sleep_for(5 * LongWorkDemoter::kTick);
     EXPECT_FALSE(demoted(how));
     EXPECT_TRUE(scope.End());
   }
@@ -185,7 +185,7 @@ TEST(RuntimeCpuPriorityTest, LongItemDemotedShortItemNot) {
 
   Seen long_item = submit("looper", [](engine::Instance& i) {
     // Each loop ends at its statement_timeout (57014); again until the
-    // watcher has demoted this thread (it does so after 10 ms of CPU).
+    // watcher has demoted this thread (after 20-30 ms of CPU).
     run(i, "set statement_timeout = 50");
     for (int n = 0; n < 1200 && my_policy() != SCHED_IDLE; ++n) {
       run(i, "do $$begin loop end loop; end$$");
