@@ -6,8 +6,10 @@
 #include "runtime/cpu_priority.h"
 
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,21 @@ using engine::testing::TempDir;
 using engine::testing::test_engine;
 
 int my_policy() { return sched_getscheduler(0) & ~SCHED_RESET_ON_FORK; }
+
+// A user install: RLIMIT_NICE 0 and, if root, CAP_SYS_NICE dropped from this
+// thread (threads it creates inherit that). For a forked child only.
+bool drop_nice_privilege() {
+  rlimit none{0, 0};
+  if (setrlimit(RLIMIT_NICE, &none) != 0) return false;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2] = {};
+  if (syscall(SYS_capget, &header, caps) != 0) return false;
+  const unsigned bit = 1u << (CAP_SYS_NICE % 32);
+  caps[CAP_SYS_NICE / 32].effective &= ~bit;
+  caps[CAP_SYS_NICE / 32].permitted &= ~bit;
+  caps[CAP_SYS_NICE / 32].inheritable &= ~bit;
+  return syscall(SYS_capset, &header, caps) == 0;
+}
 int my_nice() { return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())); }
 
 bool demoted(Demotion how) {
@@ -87,15 +104,13 @@ INSTANTIATE_TEST_SUITE_P(Both, DemoterTest,
                          ::testing::Values(Demotion::kIdlePolicy, Demotion::kNice19));
 
 // Without CAP_SYS_NICE and with RLIMIT_NICE 0 (a user install) the restore
-// fails: the thread says it stays demoted. In a forked child that drops
-// root, so the rest of this binary keeps its privileges.
+// fails: the thread says it stays demoted. In a forked child, so the rest
+// of this binary keeps its privileges.
 TEST(DemoterPrivilegeTest, WithoutPrivilegeTheThreadStaysDemoted) {
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(10);
-    rlimit none{0, 0};
-    if (setrlimit(RLIMIT_NICE, &none) != 0) _exit(11);
+    if (!drop_nice_privilege()) _exit(10);
     int code = 0;
     {
       LongWorkDemoter demoter(Demotion::kIdlePolicy);
@@ -198,6 +213,56 @@ TEST(RuntimeCpuPriorityTest, LongItemDemotedShortItemNot) {
   EXPECT_EQ(after.tid, long_item.tid);  // one worker
   EXPECT_EQ(after.policy, policy);
   EXPECT_TRUE(runtime.Shutdown().ok());
+}
+
+// The same without privilege (a forked child): the worker a long item left
+// demoted retires, and the next item runs on a fresh worker at normal
+// priority. The engine's watchdog thread is not in the child, so the long
+// item is a query that ends by itself, repeated until the demotion shows.
+TEST(RuntimeCpuPriorityTest, WithoutPrivilegeADemotedWorkerIsReplaced) {
+  const engine::Engine& engine = test_engine();  // opened before the fork
+  TempDir dir;
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!drop_nice_privilege()) _exit(10);
+    const int policy = my_policy();
+    RuntimeOptions options;
+    options.data_root = dir.path();
+    options.threads = 1;
+    options.warm_pool_size = 0;
+    auto started = Runtime::Start(engine, options);
+    if (!started.ok()) _exit(11);
+    Runtime& runtime = **started;
+    auto seen = [&](const std::string& tenant, bool long_item) {
+      std::promise<std::pair<pid_t, int>> done;
+      Status st = runtime.Submit(tenant, [&](Result<Session*> session, const Timings&) {
+        if (session.ok()) {
+          engine::Instance& db = session.value()->instance();
+          run(db, "select 1");
+          const Clock::time_point give_up = Clock::now() + std::chrono::minutes(1);
+          while (long_item && my_policy() != SCHED_IDLE && Clock::now() < give_up) {
+            run(db, "select count(*) from generate_series(1, 200000)");
+          }
+        }
+        done.set_value({gettid(), my_policy()});
+      });
+      if (!st.ok()) _exit(12);
+      return done.get_future().get();
+    };
+    auto [long_tid, long_policy] = seen("looper", true);
+    auto [next_tid, next_policy] = seen("short", false);
+    int code = 0;
+    if (long_policy != SCHED_IDLE) code = 13;
+    if (code == 0 && next_tid == long_tid) code = 14;  // not replaced
+    if (code == 0 && next_policy != policy) code = 15;
+    if (code == 0 && !runtime.Shutdown().ok()) code = 16;
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at check " << WEXITSTATUS(status);
 }
 
 }  // namespace
