@@ -27,8 +27,10 @@
 // demoted and ThisThreadStaysDemoted() says so: it must not run more work,
 // and the runtime replaces it with a fresh worker (worker_threads.h).
 //
-// Watch and End take no lock (each thread has its own slot of atomics): a
-// watcher thread descheduled on a busy machine never holds up a work item.
+// Watch and End take no lock and make no system call unless the item was
+// demoted (each thread has its own slot of atomics; only a thread's first
+// Watch registers it under the mutex): a watcher descheduled on a busy
+// machine never holds up a work item, and short items cost two atomics.
 // A demotion and the end of the item it belongs to are ordered by a
 // compare-and-swap on the slot, so a thread is never demoted after its item
 // ended, nor for an earlier item. Thread-safe.
