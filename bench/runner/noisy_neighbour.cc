@@ -459,8 +459,9 @@ Result<std::vector<NoisyNeighbourRow>> measure_noisy_neighbour(
        plan.window_ms},
       {"CPU loop on 2 tenants at once",
        "the issue's total outage case: two loops on " + std::to_string(cores) +
-           " cores; the runtime's workers (max(4, 2 x cores)) leave room for the victim, "
-           "which the kernel time-slices in beside them",
+           " cores; the runtime's workers (max(4, 2 x cores)) leave a worker for the victim, "
+           "and a work item busy on a CPU for 20-30 ms runs at SCHED_IDLE for the rest of it, so "
+           "the kernel runs the victim's worker and io thread ahead of the loops",
        {{kAbuserTenant, repeat(kCpuLoopSql, none)},
         {kSecondAbuserTenant, repeat(kCpuLoopSql, none)}},
        plan.cpu_window_ms},

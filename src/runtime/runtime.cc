@@ -35,9 +35,11 @@
 #include "engine/tenant_store.h"
 #include "pgwire/frontend.h"
 #include "runtime/admission.h"
+#include "runtime/cpu_priority.h"
 #include "runtime/tenant.h"
 #include "runtime/tenant_settings.h"
 #include "runtime/warm_pool.h"
+#include "runtime/worker_threads.h"
 
 namespace pgthaw::runtime {
 
@@ -186,7 +188,9 @@ class Runtime::Impl {
   unsigned opening_ = 0;    // tenants with opening_counted
   bool abandoned_ = false;  // Shutdown ran out of time (see Abandon)
 
-  std::vector<std::thread> workers_;
+  // Demotes long work items (cpu_priority.h); outlives the workers.
+  LongWorkDemoter demoter_;
+  WorkerThreads workers_{[this] { WorkerLoop(); }};
   std::thread maintenance_thread_;
 };
 
@@ -208,9 +212,7 @@ Status Runtime::Impl::Init() {
     PGTHAW_RETURN_IF_ERROR(pool_->Reset());
     pool_->Start();
   }
-  for (unsigned i = 0; i < options_.threads; ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
-  }
+  workers_.Start(options_.threads);
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
   return Status::Ok();
 }
@@ -327,6 +329,9 @@ void Runtime::Impl::WorkerLoop() {
     }
     RunTurn(lock, t);
     EndOpening(lock, *t);  // normally done by Open() already
+    // A long item left this thread demoted (no privilege to restore it,
+    // cpu_priority.h): a fresh worker at normal priority takes its place.
+    if (LongWorkDemoter::ThisThreadStaysDemoted() && workers_.ReplaceCurrent()) return;
   }
 }
 
@@ -409,7 +414,9 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   t.running_holder = item.holder;
   t.holder_left = false;
   lock.unlock();
+  LongWorkDemoter::Scope long_item = demoter_.Watch();  // cpu_priority.h
   bool threw = CallWork(item.work, std::move(instance), timings, t.id);
+  long_item.End();      // back to normal priority before taking mutex_ again
   item.work = nullptr;  // the work's captures die outside the lock
   // Holds. The session's state after the item decides: inside a
   // transaction block or an exchange it stays with the item's holder (not
@@ -841,8 +848,7 @@ Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
   stop_workers_ = true;
   work_cv_.notify_all();
   lock.unlock();
-  for (std::thread& w : workers_) w.join();
-  workers_.clear();
+  workers_.JoinAll();
   shut_down_ = true;
   shutdown_status_ = status;
   return status;
@@ -878,8 +884,7 @@ Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase, Clock::time_
   // A worker may be inside guest code that never returns: do not join it.
   // Idle workers leave on their own (abandoned_); all of them use this
   // object, which the Runtime then leaks (~Runtime).
-  for (std::thread& w : workers_) w.detach();
-  workers_.clear();
+  workers_.DetachAll();
   Status st = Status::Unavailable(
       "shutdown timed out after " + std::to_string(micros(Clock::now() - started) / 1000) +
       " ms while " + phase + ": " + std::to_string(warm) + " warm tenants abandoned (" +

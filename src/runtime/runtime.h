@@ -17,6 +17,8 @@
 // - Fairness: at most threads-1 workers open instances (pool, thaw, boot,
 //   create) at once, so a storm of cold starts always leaves one worker for
 //   warm tenants. The pool is refilled on its own thread, never a worker.
+//   A long, CPU-bound work item (20-30 ms) runs at SCHED_IDLE for the rest
+//   of it, so other tenants' short statements preempt it (cpu_priority.h).
 // - An exception escaping a work item is caught: the tenant's instance is
 //   dropped (booted again from its files) and the work is called once more
 //   with an Internal error, so its caller still gets a reply.
