@@ -665,6 +665,7 @@ awaitable<bool> PgConnection::RefuseGathered(std::string_view message, bool at_s
   batch_.clear();
   batch_refused_ = false;
   batch_effect_ = {};
+  names_.DropPending();
   if (exchange_open_) {
     // The engine holds the exchange a Flush left open: end it as the error
     // would in Postgres (aborting what it did).
@@ -709,6 +710,7 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   const bool answer_sync = batch.answer_sync;
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
   Outcome out = co_await Submit(std::move(batch), false, report_after);
+  if (!out.ran) names_.DropPending();  // refused before it reached the session
   if (runtime::IsQueueFull(out.status)) {
     // Nothing ran (runtime/admission.h): an ERROR, the connection stays.
     // After a Flush the ReadyForQuery waits for the Sync, as in Postgres.
@@ -948,7 +950,11 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // The client sees its own statement and portal names.
   names_.RestoreNames(out.reply);
   note_streamed(out.reply, nullptr, nullptr, &out.statements_dropped);
-  names_.Prepared(generation);
+  if (out.status.ok() && !out.settings_error && !cancelled && !batch.abort_exchange) {
+    names_.Prepared(generation);
+  } else {
+    names_.DropPending();  // the client's messages never reached the session
+  }
   if (out.statements_dropped) {
     // Its own DEALLOCATE ALL or DISCARD ALL: its statements are gone, and
     // every other connection's must be prepared again.

@@ -175,6 +175,17 @@ void StatementNames::Prepared(const SessionGeneration& now) {
   used_.clear();
 }
 
+void StatementNames::DropPending() {
+  for (const std::string& name : defined_) {
+    auto found = statements_.find(name);
+    if (found == statements_.end()) continue;
+    client_names_.erase(found->second.session_name);
+    statements_.erase(found);
+  }
+  defined_.clear();
+  used_.clear();
+}
+
 void StatementNames::ForgetAll() {
   for (const auto& [client, s] : statements_) client_names_.erase(s.session_name);
   statements_.clear();

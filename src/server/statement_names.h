@@ -64,6 +64,11 @@ class StatementNames {
   // defined as prepared in `now`.
   void Prepared(const SessionGeneration& now);
 
+  // The messages given since the last batch will not run (the listener
+  // refused them): the statements they defined are forgotten, so none is
+  // ever prepared again from a Parse the session never saw.
+  void DropPending();
+
   // The connection's own DEALLOCATE ALL or DISCARD ALL ran: its statements
   // are gone from the session, and from its names.
   void ForgetAll();
