@@ -76,7 +76,7 @@ class Instance::Impl {
   }
   void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
   Status Close();
-  bool InTransaction();
+  bool InTransaction() const { return alive() && in_transaction_; }
   bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
   bool at_ready() const { return at_ready_; }
 
@@ -102,6 +102,10 @@ class Instance::Impl {
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
   bool at_ready_ = true;  // the last Exec's reply ended with ReadyForQuery
+  // IsTransactionBlock() after the last Exec: only an Exec changes it, so it
+  // is asked once per Exec, not by every caller.
+  bool in_transaction_ = false;
+  bool ReadInBlock();
   int64_t statement_timeout_ms_ = 0;
   // Guards host_ against Interrupt() from another thread: host_ is replaced
   // only under it (it is set before any other thread can see the instance).
@@ -231,6 +235,7 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
   if (host_ == nullptr) return reply;  // the backend exited: abandoned
   const bool dropped = host_->output_dropped();
   host_->EndOutput();
+  in_transaction_ = ReadInBlock();
   at_ready_ = reply.ok() && !dropped && pgwire::ends_at_ready(*reply);
   if (!reply.ok() || !dropped) return reply;
   // The ReadyForQuery was dropped with the rest, so at_ready_ is false and
@@ -417,7 +422,7 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   return write_snapshot(dir, std::move(snap));
 }
 
-bool Instance::Impl::InTransaction() {
+bool Instance::Impl::ReadInBlock() {
   if (host_ == nullptr || host_->dead() || closed_) return false;
   uint32_t in_block = 0;
   host_->Call([&] { in_block = host_->Invoke<uint32_t>(fn_.in_block); });

@@ -165,6 +165,12 @@ Result<std::vector<MessageView>> split_messages(std::string_view bytes,
   return messages;
 }
 
+void append_message(std::string& out, char type, std::string_view payload) {
+  out += type;
+  put_int32(out, static_cast<uint32_t>(payload.size() + 4));
+  out += payload;
+}
+
 bool ends_at_ready(std::string_view reply) {
   // Walks the headers only: a reply may be large.
   size_t pos = 0, last = std::string_view::npos;

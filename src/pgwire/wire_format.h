@@ -91,6 +91,9 @@ Result<size_t> typed_message_size(std::string_view buffer, uint32_t max_payload_
 Result<std::vector<MessageView>> split_messages(std::string_view bytes,
                                                 uint32_t max_payload_bytes = kMaxWireLength - 4);
 
+// Appends one typed message: `type`, the length word, `payload`.
+void append_message(std::string& out, char type, std::string_view payload);
+
 // True if the last message of `reply` (backend messages) is a
 // ReadyForQuery: the session then waits for a new exchange. False for an
 // empty or malformed reply.

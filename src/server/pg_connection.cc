@@ -98,13 +98,6 @@ std::string sync_message() {
   return out;
 }
 
-// The wire form of a framed typed message.
-void append_message(std::string& out, char type, std::string_view payload) {
-  out += type;
-  pgwire::put_int32(out, static_cast<uint32_t>(payload.size() + 4));
-  out += payload;
-}
-
 // The status of the last ReadyForQuery in `reply`; 0 if there is none.
 char last_ready_status(std::string_view reply) {
   auto messages = pgwire::split_messages(reply);
@@ -210,7 +203,7 @@ void note_streamed(std::string_view messages, std::string* meta, bool* error, bo
     if (m.type == pgwire::backend_type::kErrorResponse && error != nullptr) *error = true;
     if (meta != nullptr && (m.type == pgwire::backend_type::kParameterStatus ||
                             m.type == pgwire::backend_type::kReadyForQuery)) {
-      append_message(*meta, m.type, m.payload);
+      pgwire::append_message(*meta, m.type, m.payload);
     }
     if (m.type == pgwire::backend_type::kCommandComplete &&
         (m.payload == std::string_view("DEALLOCATE ALL\0", 15) ||
@@ -494,7 +487,7 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       co_return co_await HandleQuery(std::move(message));
     case 'F': {  // FunctionCall: answered with its own ReadyForQuery
       std::string call;
-      append_message(call, type, message.payload);
+      pgwire::append_message(call, type, message.payload);
       co_return co_await RunAfterExchange(std::move(call), {});
     }
     case 'P':
@@ -532,7 +525,7 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       // flush: it must not reserve the tenant.
       if (type == 'H' && batch_.empty() && !holding_) co_return true;
       Batch batch;
-      append_message(batch_, type, message.payload);
+      pgwire::append_message(batch_, type, message.payload);
       batch.messages = std::move(batch_);
       batch_.clear();
       batch.ends_with_flush = type == 'H';
@@ -563,7 +556,7 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
   }
   std::vector<CopyFromStdin> copies = find_copy_from_stdin(*sql);
   std::string raw;
-  append_message(raw, 'Q', message.payload);
+  pgwire::append_message(raw, 'Q', message.payload);
   if (copies.empty() || (status_ == 'E' && copies[0].statement_index == 0)) {
     // No COPY FROM STDIN, or one the aborted transaction block refuses
     // before it asks for data.
@@ -614,7 +607,7 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
         std::string().swap(copy_data_);
         co_return true;
       }
-      append_message(copy_data_, type, message.payload);
+      pgwire::append_message(copy_data_, type, message.payload);
       co_return true;
     case 'H':
     case 'S':
@@ -629,7 +622,7 @@ awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message)
         if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
       } else {
         batch += copy_data_;
-        append_message(batch, type, message.payload);
+        pgwire::append_message(batch, type, message.payload);
       }
       copy_in_ = false;
       std::string().swap(copy_data_);

@@ -40,12 +40,6 @@ bool read_cstring(std::string_view payload, size_t& at, std::string_view& out) {
   return true;
 }
 
-void append_message(std::string& out, char type, std::string_view payload) {
-  out += type;
-  pgwire::put_int32(out, static_cast<uint32_t>(payload.size() + 4));
-  out += payload;
-}
-
 }  // namespace
 
 StatementNames::StatementNames(uint64_t connection_id)
@@ -89,14 +83,14 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
         used_.insert(std::string(first));
         pgwire::put_cstring(rewritten, found->second.session_name);
         rewritten.append(payload.substr(at));
-        append_message(out, type, rewritten);
+        pgwire::append_message(out, type, rewritten);
         return Status::Ok();
       }
       Statement s;
       s.session_name = prefix_ + "s" + std::to_string(next_++);
       pgwire::put_cstring(rewritten, s.session_name);
       rewritten.append(payload.substr(at));
-      append_message(s.parse, type, rewritten);
+      pgwire::append_message(s.parse, type, rewritten);
       out += s.parse;
       client_names_[s.session_name] = std::string(first);
       defined_.insert(std::string(first));
@@ -112,7 +106,7 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
       pgwire::put_cstring(rewritten,
                           statement.empty() ? std::string() : SessionStatementName(statement));
       rewritten.append(payload.substr(at));
-      append_message(out, type, rewritten);
+      pgwire::append_message(out, type, rewritten);
       return Status::Ok();
     }
     case 'D':
@@ -135,7 +129,7 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
       } else {
         pgwire::put_cstring(rewritten, SessionPortalName(first));
       }
-      append_message(out, type, rewritten);
+      pgwire::append_message(out, type, rewritten);
       return Status::Ok();
     }
     case 'E': {  // portal, max rows
@@ -143,13 +137,13 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
       if (first.empty()) break;
       pgwire::put_cstring(rewritten, SessionPortalName(first));
       rewritten.append(payload.substr(at));
-      append_message(out, type, rewritten);
+      pgwire::append_message(out, type, rewritten);
       return Status::Ok();
     }
     default:
       break;
   }
-  append_message(out, type, payload);
+  pgwire::append_message(out, type, payload);
   return Status::Ok();
 }
 
@@ -214,7 +208,7 @@ void StatementNames::RestoreNames(std::string& reply) const {
   out.reserve(reply.size());
   for (const pgwire::MessageView& m : *messages) {
     if ((m.type != 'E' && m.type != 'N') || m.payload.find(prefix_) == std::string_view::npos) {
-      append_message(out, m.type, m.payload);
+      pgwire::append_message(out, m.type, m.payload);
       continue;
     }
     std::string payload;
@@ -233,7 +227,7 @@ void StatementNames::RestoreNames(std::string& reply) const {
       at = end;
     }
     payload.append(m.payload.substr(at));
-    append_message(out, m.type, payload);
+    pgwire::append_message(out, m.type, payload);
   }
   reply.swap(out);
 }
