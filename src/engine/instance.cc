@@ -231,6 +231,7 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
     };
   }
   host_->BeginOutput(options.max_reply_bytes, std::move(sink));
+  if (options.source) host_->SetInputSource(options.source);
   Result<std::string> reply = RunMessages(messages);
   if (host_ == nullptr) return reply;  // the backend exited: abandoned
   const bool dropped = host_->output_dropped();

@@ -42,6 +42,16 @@ struct ExecOptions {
   // client is gone) drops the rest, cancels the statement as the cap
   // does, and Exec returns Aborted.
   std::function<bool(std::string_view messages)> sink;
+  // COPY FROM STDIN's data, for a client that sends it after it has seen
+  // the CopyInResponse (so COPY runs wherever it appears: in a
+  // multi-statement query, through the extended protocol, in a function).
+  // When the backend needs more than `messages` hold during a COPY, every
+  // earlier reply byte goes to `sink` first (if set), then `source` must
+  // put in its argument the client's next frontend messages, whole
+  // (CopyData, ending with CopyDone or CopyFail at the latest), or a
+  // CopyFail saying why none will come. Called on the thread running Exec;
+  // it may block. Without a source such a COPY fails at once (a CopyFail).
+  std::function<void(std::string& more)> source;
 };
 
 class Instance {

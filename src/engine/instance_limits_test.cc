@@ -65,7 +65,8 @@ TEST(InstanceLimits, ReplyCapCancelsTheStatementAndKeepsTheInstance) {
   copy_template_database(tmp.sub("db"));
   auto db = boot(tmp.sub("db"));
   ASSERT_NE(db, nullptr);
-  const ExecOptions capped{.max_reply_bytes = kMiB, .sink = nullptr};
+  ExecOptions capped;
+  capped.max_reply_bytes = kMiB;
   auto big = db->Exec(simple_query("select g from generate_series(1, 5000000) g"), capped);
   EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted) << big.status().ToString();
   EXPECT_EQ(scalar(*db, "select 'after'"), "after");

@@ -27,25 +27,60 @@ char last_message_type(std::string_view out) {
 }
 
 // What a client sends to give up a COPY FROM STDIN ('f' CopyFail).
-constexpr char kNoCopyData[] = "COPY FROM STDIN needs its data in the same request";
+constexpr char kNoCopyData[] =
+    "no COPY data can come on this path (over HTTP use INSERT, or a Postgres connection)";
+
+// True if `messages` (whole frontend messages) hold a CopyDone or CopyFail:
+// the COPY they feed ends there.
+bool ends_copy(std::string_view messages) {
+  size_t at = 0;
+  while (at + 5 <= messages.size()) {
+    if (messages[at] == 'c' || messages[at] == 'f') return true;
+    uint32_t len = (uint32_t{static_cast<uint8_t>(messages[at + 1])} << 24) |
+                   (uint32_t{static_cast<uint8_t>(messages[at + 2])} << 16) |
+                   (uint32_t{static_cast<uint8_t>(messages[at + 3])} << 8) |
+                   uint32_t{static_cast<uint8_t>(messages[at + 4])};
+    if (len < 4) return false;
+    at += 1 + len;
+  }
+  return false;
+}
+
+std::string copy_fail_message(std::string_view why) {
+  std::string fail(1, 'f');
+  uint32_t len = static_cast<uint32_t>(4 + why.size() + 1);
+  for (int i = 3; i >= 0; --i) fail.push_back(static_cast<char>(len >> (8 * i)));
+  fail.append(why);
+  fail.push_back('\0');
+  return fail;
+}
 
 }  // namespace
 
 uint32_t HostReadCallback(void* self, uint32_t ptr, uint32_t max_len) {
   Host& h = *static_cast<Host*>(self);
-  if (h.input_pos_ == h.input_.size() && !h.copy_fail_sent_ &&
-      last_message_type(h.output_) == 'G') {
-    // The backend asked for COPY data (CopyInResponse) and the request has
-    // none: there is no client to wait for, so fail the COPY as a client
-    // would, with CopyFail. Postgres reports it as an ERROR and goes on.
-    std::string& fail = h.synthetic_input_;
-    fail.assign(1, 'f');
-    uint32_t len = static_cast<uint32_t>(4 + sizeof kNoCopyData);
-    for (int i = 3; i >= 0; --i) fail.push_back(static_cast<char>(len >> (8 * i)));
-    fail.append(kNoCopyData, sizeof kNoCopyData);
-    h.input_ = fail;
+  if (h.input_pos_ == h.input_.size() &&
+      (h.in_copy_ || (!h.copy_fail_sent_ && last_message_type(h.output_) == 'G'))) {
+    // The backend is inside a COPY FROM STDIN (it sent CopyInResponse) and
+    // wants data the request does not hold.
+    std::string& more = h.synthetic_input_;
+    more.clear();
+    if (h.input_source_) {
+      // The client must see everything up to the CopyInResponse before it
+      // sends its data.
+      if (h.output_sink_) h.FlushOutput();
+      h.in_copy_ = true;
+      h.input_source_(more);
+      if (more.empty()) more = copy_fail_message("the client sent no COPY data");
+      if (ends_copy(more)) h.in_copy_ = false;
+    } else {
+      // No client to wait for: fail the COPY as a client would, with
+      // CopyFail. Postgres reports it as an ERROR and goes on.
+      more = copy_fail_message(kNoCopyData);
+      h.copy_fail_sent_ = true;
+    }
+    h.input_ = more;
     h.input_pos_ = 0;
-    h.copy_fail_sent_ = true;
   }
   size_t n = std::min<size_t>(max_len, h.input_.size() - h.input_pos_);
   uint8_t* dst = h.Bytes(ptr, n);
@@ -119,6 +154,31 @@ void Host::StreamOutput() {
   }
 }
 
+void Host::FlushOutput() {
+  if (output_.empty() || output_dropped_) return;
+  size_t end = last_message_start(output_);
+  // The last message counts if it is whole (it is once the backend flushed).
+  std::string_view tail = std::string_view(output_).substr(end);
+  if (tail.size() >= 5) {
+    uint32_t len = (uint32_t{static_cast<uint8_t>(tail[1])} << 24) |
+                   (uint32_t{static_cast<uint8_t>(tail[2])} << 16) |
+                   (uint32_t{static_cast<uint8_t>(tail[3])} << 8) |
+                   uint32_t{static_cast<uint8_t>(tail[4])};
+    if (len >= 4 && 1 + static_cast<size_t>(len) == tail.size()) end = output_.size();
+  }
+  if (end == 0) return;
+  std::string chunk;
+  chunk.swap(output_);
+  output_.assign(chunk, end);
+  chunk.resize(end);
+  if (!output_sink_(chunk)) {
+    output_dropped_ = true;
+    output_.clear();
+    RequestCancel(CancelReason::kUser);
+    output_cancel_raised_ = true;
+  }
+}
+
 void Host::BeginOutput(size_t max_bytes, OutputSink sink) {
   output_limit_ = max_bytes;
   output_total_ = 0;
@@ -133,6 +193,8 @@ void Host::EndOutput() {
   if (output_cancel_raised_) set_backend_flag(*this, "QueryCancelPending", 0);
   output_limit_ = 0;
   output_sink_ = nullptr;
+  input_source_ = nullptr;
+  in_copy_ = false;
   output_dropped_ = false;
   output_cancel_raised_ = false;
 }

@@ -178,7 +178,19 @@ class Host {
     input_ = input;
     input_pos_ = 0;
     copy_fail_sent_ = false;
+    in_copy_ = false;
   }
+  // COPY FROM STDIN's data for the current request (until EndOutput()).
+  // When the backend, inside a COPY (after its CopyInResponse), has read
+  // every byte of the request, the host first hands all its output to the
+  // sink if there is one (so the client sees the CopyInResponse), then asks
+  // `source` for
+  // more client bytes: whole frontend messages, up to the COPY's CopyDone or
+  // CopyFail at the latest, or a CopyFail saying why no more will come. It
+  // may block (the worker waits for the client). Without a source such a
+  // COPY fails at once (a CopyFail of the host's own), as before.
+  using InputSource = std::function<void(std::string& more)>;
+  void SetInputSource(InputSource source) { input_source_ = std::move(source); }
   size_t input_remaining() const { return input_.size() - input_pos_; }
   std::string& output() { return output_; }
   // Output for one request (until EndOutput()): with `max_bytes` (0: none)
@@ -288,9 +300,14 @@ class Host {
 
   std::string_view input_;
   size_t input_pos_ = 0;
-  // A CopyFail the read callback made up for a COPY FROM STDIN with no data.
+  // A CopyFail the read callback made up for a COPY FROM STDIN with no data,
+  // or the bytes the input source gave.
   std::string synthetic_input_;
   bool copy_fail_sent_ = false;
+  InputSource input_source_;
+  bool in_copy_ = false;  // the source is feeding a COPY that has not ended
+  // Hands all of output_ (whole messages, the last one too) to the sink.
+  void FlushOutput();
   std::string output_;
   size_t output_limit_ = 0;
   size_t output_total_ = 0;  // bytes written since BeginOutput

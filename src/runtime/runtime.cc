@@ -72,7 +72,8 @@ class Runtime::Impl {
         max_openers_(options_.threads > 1 ? options_.threads - 1 : 1) {}
 
   Status Init();
-  Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work);
+  Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
+                bool beside = false);
   void Release(const std::string& id, uint64_t holder);
   bool Cancel(const std::string& id, uint64_t holder);
   Status SetTenantSettings(const std::string& id, const TenantSettings& settings);
@@ -219,7 +220,8 @@ Status Runtime::Impl::Init() {
 
 // ---- Submitting --------------------------------------------------------------
 
-Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> holder, Work work) {
+Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
+                             bool beside) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   if (!work) return Status::InvalidArgument("empty work item for tenant " + id);
   Lock lock(mutex_);
@@ -230,7 +232,7 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
     return Status::Aborted("terminating connection due to idle-in-transaction timeout");
   }
   PGTHAW_RETURN_IF_ERROR(CheckQueueRoom(*t, holder));
-  t->queue.push_back(WorkItem{std::move(work), holder, Clock::now()});
+  t->queue.push_back(WorkItem{std::move(work), holder, Clock::now(), beside});
   // A cold tenant goes to the front of the ready queue: its thaw starts as
   // soon as any worker is free (eager start).
   Schedule(lock, t);
@@ -291,8 +293,14 @@ Status Runtime::Impl::SetTenantSettings(const std::string& id, const TenantSetti
 
 std::deque<WorkItem>::iterator Runtime::Impl::NextItem(Tenant& t) {
   if (!t.holder) return t.queue.begin();
+  auto own = std::find_if(t.queue.begin(), t.queue.end(),
+                          [&](const WorkItem& item) { return item.holder == t.holder; });
+  if (own != t.queue.end()) return own;
+  // Between the holder's items, at ReadyForQuery: an item that leaves the
+  // session as it finds it may run (SubmitBeside).
+  if (t.instance == nullptr || !t.instance->alive() || !t.instance->AtReady()) return own;
   return std::find_if(t.queue.begin(), t.queue.end(),
-                      [&](const WorkItem& item) { return item.holder == t.holder; });
+                      [&](const WorkItem& item) { return item.beside; });
 }
 
 void Runtime::Impl::Schedule(Lock& lock, const TenantPtr& t) {
@@ -410,6 +418,8 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     instance = t.instance.get();
     t.instance->set_statement_timeout_ms(t.statement_timeout_ms);
   }
+  // Beside another holder's hold: the hold stays as it is, whatever the item.
+  const bool beside_hold = item.beside && t.holder && t.holder != item.holder;
   t.running = true;
   t.running_holder = item.holder;
   t.holder_left = false;
@@ -428,12 +438,20 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   const bool keep = !idle && item.holder && accepting_ && !t.holder_left &&
                     t.expired_holders.count(*item.holder) == 0;
   lock.unlock();
-  if (!idle && !keep) ResetSession(*live, t.id, item.holder ? "client disconnected" : "");
+  if (beside_hold) {
+    if (live != nullptr && live->alive() && !live->AtReady()) {
+      spdlog::error("tenant {}: an item beside a hold left the session inside an exchange", t.id);
+    }
+  } else if (!idle && !keep) {
+    ResetSession(*live, t.id, item.holder ? "client disconnected" : "");
+  }
   uint64_t memory = live != nullptr ? MeasureMemory(live) : 0;
   lock.lock();
   t.running = false;
   t.running_holder.reset();
-  if (keep) {
+  if (beside_hold) {
+    // The holder's hold goes on.
+  } else if (keep) {
     t.holder = item.holder;
   } else if (item.holder && t.holder == item.holder) {
     t.holder.reset();
@@ -970,6 +988,10 @@ void Runtime::SetHoldExpiredHandler(HoldExpired handler) {
 
 Status Runtime::SubmitHeld(const std::string& tenant, uint64_t holder, Work work) {
   return impl_->Submit(tenant, holder, std::move(work));
+}
+
+Status Runtime::SubmitBeside(const std::string& tenant, uint64_t holder, Work work) {
+  return impl_->Submit(tenant, holder, std::move(work), /*beside=*/true);
 }
 
 void Runtime::Release(const std::string& tenant, uint64_t holder) {

@@ -129,6 +129,16 @@ class Runtime {
   // (idle_in_transaction_timeout_ms) gets kAborted, with Postgres' message,
   // from every later SubmitHeld.
   Status SubmitHeld(const std::string& tenant, uint64_t holder, Work work);
+  // Like SubmitHeld, for an item that may also run while another holder
+  // keeps the tenant at ReadyForQuery inside its transaction block, between
+  // that holder's items (never inside an exchange it left open). Such an
+  // item must leave the session exactly as it found it (the holder's
+  // transaction, settings and state: e.g. its statements run inside a
+  // savepoint it rolls back), and it neither takes nor ends a hold. For a
+  // client that must not wait for another's transaction to end: a Parse,
+  // which drivers send with a blocking call (pgbench -M prepared prepares
+  // each client's statements so, with several clients in one thread).
+  Status SubmitBeside(const std::string& tenant, uint64_t holder, Work work);
   // The holder is gone (its connection closed), after its last item was
   // submitted: if it holds the tenant, its exchange and transaction are
   // ended (Session::Reset: error, Sync, ROLLBACK) before anyone else's

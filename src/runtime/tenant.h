@@ -63,8 +63,9 @@ using Clock = std::chrono::steady_clock;
 
 struct WorkItem {
   Runtime::Work work;
-  std::optional<uint64_t> holder;  // set by SubmitHeld
+  std::optional<uint64_t> holder;  // set by SubmitHeld and SubmitBeside
   Clock::time_point submitted;
+  bool beside = false;  // SubmitBeside: may run beside another holder's hold
 };
 
 // Every field but the constants is guarded by Runtime::Impl::mutex_; the

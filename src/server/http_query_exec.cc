@@ -5,31 +5,18 @@
 #include "pgwire/frontend.h"
 #include "pgwire/frontend_parser.h"
 #include "pgwire/wire_format.h"
-#include "server/pg_sql_scan.h"
+#include "server/copy_in_relay.h"
 
 namespace pgthaw::server {
 
 using Clock = std::chrono::steady_clock;
 
 namespace {
+constexpr char kNoCopyOverHttp[] =
+    "COPY FROM STDIN needs a Postgres connection to send its data; over HTTP use INSERT";
+}  // namespace
 
-// True if the query in `wire` (a Query, or Parse first) holds a COPY ...
-// FROM STDIN: over HTTP there is no data to send it, and the engine cannot
-// wait for some mid-batch.
-bool wants_copy_data(std::string_view wire) {
-  auto messages = pgwire::split_messages(wire);
-  if (!messages.ok() || messages->empty()) return false;
-  const pgwire::MessageView& first = messages->front();
-  if (first.type == 'Q') {
-    auto sql = pgwire::decode_query(first.payload);
-    return sql.ok() && !find_copy_from_stdin(*sql).empty();
-  }
-  if (first.type == 'P') {
-    auto parse = pgwire::decode_parse(first.payload);
-    return parse.ok() && !find_copy_from_stdin(parse->query).empty();
-  }
-  return false;
-}
+namespace {
 
 // A failed Exec as an HTTP error. Engine failures name host paths (the
 // log has them): the client gets a fixed text instead.
@@ -56,18 +43,20 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
 
 Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
                     Clock::time_point start) {
-  if (wants_copy_data(wire)) {
-    return with_timings(sql_error("0A000",
-                                  "COPY FROM STDIN needs a Postgres connection to send its data; "
-                                  "over HTTP use INSERT"),
-                        timings, start);
-  }
   Clock::time_point exec_start = Clock::now();
   // The engine stops a result that cannot fit the JSON cap as it is made,
   // instead of buffering all of it.
   const uint64_t max_json = max_result_bytes();
   runtime::Session::ExecOptions capped;
   capped.max_reply_bytes = reply_cap_for_json(max_json);
+  // HTTP has no way to send COPY data: a COPY FROM STDIN gets a CopyFail
+  // (and, through the extended protocol, the Sync the COPY read as input).
+  bool copy_refused = false;
+  capped.source = [&wire, &copy_refused](std::string& more) {
+    copy_refused = true;
+    more = copy_fail_message(kNoCopyOverHttp);
+    if (!wire.empty() && wire[0] == 'P') pgwire::frontend::sync(more);
+  };
   auto exec = instance.Exec(wire, capped);
   timings.exec_us = micros_since(exec_start);
   const bool too_large = exec.status().code() == StatusCode::kResourceExhausted;
@@ -94,6 +83,11 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
                         timings, start);
   }
   if (too_large) return with_timings(result_too_large_reply(max_json), timings, start);
+  if (copy_refused) {
+    // The COPY failed (and with it the query's implicit transaction): say
+    // why in the words of the feature, not of the CopyFail.
+    return with_timings(sql_error("0A000", kNoCopyOverHttp), timings, start);
+  }
   Clock::time_point encode_start = Clock::now();
   Reply reply = results_reply(bytes, max_json);
   timings.encode_us = micros_since(encode_start);

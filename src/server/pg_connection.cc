@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
 #include <exception>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "pgwire/result.h"
 #include "pgwire/wire_format.h"
 #include "runtime/admission.h"
+#include "server/copy_in_relay.h"
 #include "server/pg_backend_key.h"
 #include "server/reply_stream.h"
 
@@ -38,22 +40,12 @@ namespace {
 constexpr char kQueryCanceled[] = "57014";
 constexpr char kProtocolViolation[] = "08P01";
 constexpr char kFeatureNotSupported[] = "0A000";
-constexpr char kCopyExtended[] =
-    "pgthaw runs COPY FROM STDIN only through the simple query protocol";
-constexpr char kCopyAfterExchange[] =
-    "pgthaw runs COPY FROM STDIN only outside an extended-protocol exchange (send Sync first)";
 
 // Raises what a cancelled statement raises in Postgres; run instead of a
 // batch a CancelRequest hit, so the transaction state follows suit.
 constexpr char kCancelSql[] =
     "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', "
     "MESSAGE = 'canceling statement due to user request'; END$pgthaw$";
-// Ends an extended exchange left open by Flush as an error in it would
-// (the implicit transaction aborts; skipped if the engine already skips to
-// Sync); a Sync follows it.
-constexpr char kAbortExchangeSql[] =
-    "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', "
-    "MESSAGE = 'pgthaw: extended-protocol exchange refused'; END$pgthaw$";
 
 // The parameters a real server reports at startup.
 constexpr char kReportSql[] =
@@ -92,6 +84,13 @@ std::string query_message(std::string_view sql) {
   return out;
 }
 
+// `name` as a quoted SQL identifier.
+std::string quoted_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 std::string sync_message() {
   std::string out;
   pgwire::frontend::sync(out);
@@ -109,6 +108,21 @@ char last_ready_status(std::string_view reply) {
     }
   }
   return status;
+}
+
+// True if `messages` (whole backend messages) hold one of `type`.
+bool has_message(std::string_view messages, char type) {
+  size_t at = 0;
+  while (at + 5 <= messages.size()) {
+    if (messages[at] == type) return true;
+    uint32_t len = (uint32_t{static_cast<uint8_t>(messages[at + 1])} << 24) |
+                   (uint32_t{static_cast<uint8_t>(messages[at + 2])} << 16) |
+                   (uint32_t{static_cast<uint8_t>(messages[at + 3])} << 8) |
+                   uint32_t{static_cast<uint8_t>(messages[at + 4])};
+    if (len < 4) return false;
+    at += 1 + len;
+  }
+  return false;
 }
 
 // True if `reply` holds an ErrorResponse.
@@ -177,6 +191,7 @@ struct PgConnection::Outcome {
   std::string streamed_meta;
   bool streamed_error = false;
   bool statements_dropped = false;                    // DEALLOCATE ALL or DISCARD ALL ran
+  bool discarded = false;                             // DISCARD ALL ran
   std::optional<pgwire::ErrorFields> settings_error;  // applying SessionSettings failed
   bool ran = false;      // Work ran (false: the runtime refused the item)
   bool holding = false;  // the work kept the hold
@@ -187,8 +202,28 @@ struct PgConnection::Outcome {
   bool skip_to_sync = false;
   char status_after = 'I';
   bool reply_has_error = false;  // an ErrorResponse in `reply`
-  bool reported = false;         // `parameters` holds the reported parameters after the batch
+  // An extended-protocol COPY ran: the engine waits for the client's Sync.
+  bool exchange_left_open = false;
+  bool copy_timed_out = false;  // a COPY waited too long for the client's data
+  // Beside a hold it could not run (the holder's block had failed): submit
+  // it again, to wait for the hold's end.
+  bool retry_held = false;
+  bool reported = false;  // `parameters` holds the reported parameters after the batch
   std::vector<std::pair<std::string, std::string>> parameters;
+};
+
+// Where a work item meets the connection's coroutine: its outcome and,
+// while a COPY in it waits, its requests for the client's input. The
+// coroutine sleeps on `wake` (a timer that never expires; cancelling it is
+// the signal), which only the strand touches.
+struct PgConnection::WorkEvents {
+  explicit WorkEvents(const asio::any_io_executor& executor) : wake(executor) {
+    wake.expires_at(asio::steady_timer::time_point::max());
+  }
+  std::mutex mutex;
+  std::optional<Outcome> outcome;
+  bool input_wanted = false;
+  asio::steady_timer wake;
 };
 
 namespace {
@@ -196,7 +231,8 @@ namespace {
 // Notes what the connection must know of a chunk that went to the client
 // without passing RunBatch (`meta`, `error`: null to skip), and whether it
 // completed a command that drops every prepared statement of the session.
-void note_streamed(std::string_view messages, std::string* meta, bool* error, bool* drops) {
+void note_streamed(std::string_view messages, std::string* meta, bool* error, bool* drops,
+                   bool* discarded) {
   auto split = pgwire::split_messages(messages);
   if (!split.ok()) return;
   for (const pgwire::MessageView& m : *split) {
@@ -209,6 +245,7 @@ void note_streamed(std::string_view messages, std::string* meta, bool* error, bo
         (m.payload == std::string_view("DEALLOCATE ALL\0", 15) ||
          m.payload == std::string_view("DISCARD ALL\0", 12))) {
       *drops = true;
+      if (m.payload[1] == 'I') *discarded = true;
     }
   }
 }
@@ -271,11 +308,36 @@ void PgConnection::Close() {
 bool PgConnection::Cancel(uint32_t secret) {
   if (secret != secret_) return false;
   std::string tenant;
+  std::shared_ptr<CopyInRelay> relay;
+  std::shared_ptr<WorkEvents> answer_now;
   {
     std::lock_guard lock(cancel_mutex_);
-    if (queued_seq_ != 0) cancelled_seq_ = queued_seq_;
+    if (queued_seq_ != 0) {
+      cancelled_seq_ = queued_seq_;
+      // Waiting for its turn, outside any transaction or exchange: the
+      // client hears 57014 at once and the batch never runs (Work skips it).
+      if (queued_answerable_) {
+        answered_seq_ = queued_seq_;
+        answer_now = queued_events_;
+      }
+    }
     tenant = cancel_tenant_;
+    relay = copy_relay_;
   }
+  if (answer_now != nullptr) {
+    Outcome out;
+    (void)pgwire::backend::error_response(out.reply, "ERROR", kQueryCanceled,
+                                          "canceling statement due to user request");
+    pgwire::backend::ready_for_query(out.reply, pgwire::TransactionStatus::kIdle);
+    {
+      std::lock_guard lock(answer_now->mutex);
+      if (!answer_now->outcome) answer_now->outcome = std::move(out);
+    }
+    asio::post(socket_.get_executor(), [answer_now] { answer_now->wake.cancel(); });
+    return true;
+  }
+  // A COPY waiting for this client's data fails as a cancelled one does.
+  if (relay != nullptr) relay->Interrupt("canceling statement due to user request");
   // A batch already running is interrupted inside the engine.
   if (!tenant.empty()) shared_->runtime.Cancel(tenant, id_);
   return true;
@@ -314,15 +376,25 @@ awaitable<void> PgConnection::Run() {
   bool ready = co_await Startup();
   startup_timer.cancel();
   while (ready) {
+    if (!pending_.empty()) {  // read while a COPY ran, after its data
+      pgwire::FrontendMessage message = std::move(pending_.front());
+      pending_.pop_front();
+      ready = co_await Handle(std::move(message));
+      continue;
+    }
     auto next = parser_.next();
     if (!next.ok()) {
       co_await Fatal(kProtocolViolation, next.status().message());
       break;
     }
     if (!next->has_value()) {
+      if (!co_await WriteNotifications()) break;
       boost::system::error_code ec;
+      reading_idle_ = true;
       size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
                                                   asio::redirect_error(use_awaitable, ec));
+      reading_idle_ = false;
+      if (ec == asio::error::operation_aborted && socket_.is_open()) continue;  // Deliver()
       if (ec) break;  // EOF, reset or Close()
       parser_.feed(std::string_view(read_buffer_.data(), n));
       continue;
@@ -332,8 +404,7 @@ awaitable<void> PgConnection::Run() {
       co_await Fatal(kProtocolViolation, "invalid message length");
       break;
     }
-    ready = copy_in_ ? co_await HandleCopyMessage(std::move(message))
-                     : co_await Handle(std::move(message));
+    ready = co_await Handle(std::move(message));
   }
   Cleanup();
 }
@@ -439,27 +510,41 @@ awaitable<bool> PgConnection::Startup() {
   }
   settings_ = std::move(settings).value();
 
-  // Thaws the tenant if cold, puts this connection's settings in force
-  // (refusing the connection if one is invalid, as Postgres does) and reads
-  // the values to report.
-  Batch report;
-  report.messages = query_message(kReportSql);
-  Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false);
-  if (!out.status.ok()) {
-    co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
-    co_return false;
-  }
-  if (out.settings_error) {
-    pgwire::ErrorFields fields = *out.settings_error;
-    fields.fields['S'] = fields.fields['V'] = "FATAL";
-    std::string reply;
-    if (pgwire::backend::error_response(reply, fields).ok()) co_await Write(std::move(reply));
-    co_return false;
-  }
+  // The parameters to report. A tenant's first startup with these settings
+  // thaws it if cold, puts them in force (refusing the connection if one is
+  // invalid, as Postgres does) and reads the values; later ones find the
+  // values in startup_reports and apply the settings with their first
+  // statement, without waiting for the session.
+  const std::string report_key = tenant_ + '\0' + settings_.ApplySql();
   std::vector<std::pair<std::string, std::string>> parameters;
-  if (!read_report(out.reply, &parameters)) {
-    co_await Fatal("XX000", "tenant " + tenant_ + ": reading the session parameters failed");
-    co_return false;
+  {
+    std::lock_guard lock(shared_->mutex);
+    auto known = shared_->startup_reports.find(report_key);
+    if (known != shared_->startup_reports.end()) parameters = known->second;
+  }
+  if (parameters.empty()) {
+    Batch report;
+    report.messages = query_message(kReportSql);
+    Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false, false);
+    if (!out.status.ok()) {
+      co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
+      co_return false;
+    }
+    if (out.settings_error) {
+      pgwire::ErrorFields fields = *out.settings_error;
+      fields.fields['S'] = fields.fields['V'] = "FATAL";
+      std::string reply;
+      if (pgwire::backend::error_response(reply, fields).ok()) co_await Write(std::move(reply));
+      co_return false;
+    }
+    if (!read_report(out.reply, &parameters) || parameters.empty()) {
+      co_await Fatal("XX000", "tenant " + tenant_ + ": reading the session parameters failed");
+      co_return false;
+    }
+    constexpr size_t kMaxStartupReports = 4096;
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->startup_reports.size() >= kMaxStartupReports) shared_->startup_reports.clear();
+    shared_->startup_reports[report_key] = parameters;
   }
   {
     std::lock_guard lock(shared_->mutex);
@@ -488,14 +573,16 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
     case 'F': {  // FunctionCall: answered with its own ReadyForQuery
       std::string call;
       pgwire::append_message(call, type, message.payload);
-      co_return co_await RunAfterExchange(std::move(call), {});
+      co_return co_await RunAfterExchange(std::move(call), {}, {});
     }
     case 'P':
       if (auto parse = pgwire::decode_parse(message.payload); parse.ok()) {
-        if (!find_copy_from_stdin(parse->query).empty()) batch_refused_ = true;
         SettingsEffect effect = settings_effect(parse->query);
         batch_effect_.sets |= effect.sets;
         batch_effect_.ends_transaction |= effect.ends_transaction;
+        for (ListenChange& change : listen_changes(parse->query)) {
+          batch_listens_.push_back(std::move(change));
+        }
       }
       [[fallthrough]];
     case 'B':
@@ -520,7 +607,6 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
         pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
         co_return co_await Write(std::move(reply));
       }
-      if (batch_refused_) co_return co_await RefuseGathered(kCopyExtended, /*at_sync=*/type == 'S');
       // A Flush with nothing gathered and no exchange open has nothing to
       // flush: it must not reserve the tenant.
       if (type == 'H' && batch_.empty() && !holding_) co_return true;
@@ -531,6 +617,8 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       batch.ends_with_flush = type == 'H';
       batch.exchange_failed = exchange_failed_;
       if (type == 'S') std::swap(batch.effect, batch_effect_);
+      batch.listens = std::move(batch_listens_);
+      batch_listens_.clear();
       co_return co_await RunBatch(std::move(batch));
     }
     case 'X':
@@ -554,132 +642,86 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
     co_await Fatal(kProtocolViolation, sql.status().message());
     co_return false;
   }
-  std::vector<CopyFromStdin> copies = find_copy_from_stdin(*sql);
   std::string raw;
   pgwire::append_message(raw, 'Q', message.payload);
-  if (copies.empty() || (status_ == 'E' && copies[0].statement_index == 0)) {
-    // No COPY FROM STDIN, or one the aborted transaction block refuses
-    // before it asks for data.
-    co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql));
-  }
-  if (!batch_.empty() || exchange_open_) {
-    // After extended messages with no Sync: the exchange fails with it, and
-    // the refusal's ReadyForQuery ends it.
-    co_return co_await RefuseGathered(kCopyAfterExchange, /*at_sync=*/true);
-  }
-  if (copies.size() > 1 || copies[0].statement_index != 0) {
-    co_return co_await Refuse(kFeatureNotSupported,
-                              "pgthaw runs COPY FROM STDIN only as the first statement of a "
-                              "query, and one per query");
-  }
-  // Our own CopyInResponse; the data then goes with the query in one batch.
-  pgwire::CopyResponse response;
-  response.format = copies[0].binary ? 1 : 0;
-  response.column_formats.assign(std::max(copies[0].columns, 0), response.format);
-  std::string reply;
-  Status st = pgwire::backend::copy_in_response(reply, response);
-  if (!st.ok()) {
-    co_await Fatal("XX000", st.message());
-    co_return false;
-  }
-  copy_in_ = true;
-  copy_overflow_ = false;
-  copy_query_ = std::move(raw);
-  copy_data_.clear();
-  co_return co_await Write(std::move(reply));
+  co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql), listen_changes(*sql));
 }
 
-PgConnection::Batch PgConnection::copy_batch(std::string messages) {
-  Batch batch;
-  batch.messages = std::move(messages);
-  batch.strip_copy_in = true;
-  return batch;
-}
-
-awaitable<bool> PgConnection::HandleCopyMessage(pgwire::FrontendMessage message) {
-  const char type = message.type;
-  switch (type) {
-    case 'd':
-      if (copy_overflow_) co_return true;
-      if (copy_data_.size() + message.payload.size() + 5 > shared_->options.max_batch_bytes) {
-        // Dropped now; the engine fails the COPY when the client is done.
-        copy_overflow_ = true;
-        std::string().swap(copy_data_);
-        co_return true;
-      }
-      pgwire::append_message(copy_data_, type, message.payload);
-      co_return true;
-    case 'H':
-    case 'S':
-      co_return true;  // ignored during COPY IN, as in Postgres
-    case 'c':
-    case 'f': {
-      std::string batch = std::move(copy_query_);
-      if (copy_overflow_) {
-        Status st = pgwire::frontend::copy_fail(
-            batch, "COPY data exceeds pgthaw's limit of " +
-                       std::to_string(shared_->options.max_batch_bytes) + " bytes");
-        if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
-      } else {
-        batch += copy_data_;
-        pgwire::append_message(batch, type, message.payload);
-      }
-      copy_in_ = false;
-      std::string().swap(copy_data_);
-      co_return co_await RunBatch(copy_batch(std::move(batch)));
+awaitable<std::string> PgConnection::ReadCopyInput() {
+  // Whole messages, as many as one read brought (at least one), up to the
+  // COPY's end: CopyDone, CopyFail, or a message that has no place in COPY
+  // (the backend fails the COPY on it, as Postgres does, and drops it).
+  constexpr size_t kChunkBytes = 256 * 1024;
+  std::string out;
+  for (;;) {
+    auto next = parser_.next();
+    if (!next.ok()) {
+      copy_protocol_error_ = next.status().message();
+      co_return out + copy_fail_message(copy_protocol_error_);
     }
-    default: {
-      // A protocol violation: fail the COPY, tell the client, close.
-      std::string batch = std::move(copy_query_);
-      Status st = pgwire::frontend::copy_fail(
-          batch,
-          "unexpected message type " + pgwire::describe_type(type) + " during COPY from stdin");
-      if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
-      copy_in_ = false;
-      std::string().swap(copy_data_);
-      if (co_await RunBatch(copy_batch(std::move(batch)))) {
-        co_await Fatal(
-            kProtocolViolation,
-            "unexpected message type " + pgwire::describe_type(type) + " during COPY from stdin");
+    if (!next->has_value()) {
+      if (!out.empty()) co_return out;
+      boost::system::error_code ec;
+      reading_copy_input_ = true;
+      size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+                                                  asio::redirect_error(use_awaitable, ec));
+      reading_copy_input_ = false;
+      if (ec == asio::error::operation_aborted && socket_.is_open()) {
+        co_return out;  // the work item is done: no one waits for this input
       }
-      co_return false;
+      if (ec) {
+        copy_client_gone_ = true;
+        co_return copy_fail_message("the client's connection was lost during COPY");
+      }
+      parser_.feed(std::string_view(read_buffer_.data(), n));
+      continue;
+    }
+    pgwire::FrontendMessage& m = **next;
+    if (over_small_message_limit(m)) {
+      copy_protocol_error_ = "invalid message length";
+      co_return out + copy_fail_message(copy_protocol_error_);
+    }
+    switch (m.type) {
+      case 'd':
+        pgwire::append_message(out, m.type, m.payload);
+        if (out.size() >= kChunkBytes) co_return out;
+        continue;
+      case 'H':
+      case 'S':  // ignored during COPY, by the backend as by Postgres
+        pgwire::append_message(out, m.type, m.payload);
+        continue;
+      case 'c':
+      case 'f':
+        pgwire::append_message(out, m.type, m.payload);
+        co_return out;
+      case 'X':  // the client leaves: the COPY fails, then the connection closes
+        copy_client_gone_ = true;
+        co_return out + copy_fail_message("the client terminated the connection during COPY");
+      default: {
+        // Postgres ends such a connection ("protocol synchronization was
+        // lost", after reading the message's type only). The backend must
+        // never see it, since it would end the session of every client:
+        // the COPY fails, and this connection closes as Postgres' would.
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(m.type));
+        copy_protocol_error_ = std::string("unexpected message type ") + hex +
+                               " during COPY from stdin; terminating connection because "
+                               "protocol synchronization was lost";
+        co_return out + copy_fail_message(copy_protocol_error_);
+      }
     }
   }
 }
 
 // ---- Running batches -------------------------------------------------------------
 
-awaitable<bool> PgConnection::RefuseGathered(std::string_view message, bool at_sync) {
-  std::string reply;
-  if (!exchange_failed_) {  // else Postgres would be skipping to Sync already
-    Status st = pgwire::backend::error_response(reply, "ERROR", kFeatureNotSupported, message);
-    if (!st.ok()) spdlog::error("pg listener: {}", st.ToString());
-  }
-  batch_.clear();
-  batch_refused_ = false;
-  batch_effect_ = {};
-  names_.DropPending();
-  if (exchange_open_) {
-    // The engine holds the exchange a Flush left open: end it as the error
-    // would in Postgres (aborting what it did).
-    Batch batch;
-    batch.abort_exchange = true;
-    batch.answer_sync = at_sync;
-    batch.client_prefix = std::move(reply);
-    co_return co_await RunBatch(std::move(batch));
-  }
-  refused_until_sync_ = !at_sync;
-  if (at_sync) {
-    pgwire::backend::ready_for_query(reply, static_cast<pgwire::TransactionStatus>(status_));
-  }
-  co_return co_await Write(std::move(reply));
-}
-
-awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect) {
-  // A refused batch fails where its COPY Parse is: the Query is discarded.
-  if (batch_refused_) co_return co_await RefuseGathered(kCopyExtended, /*at_sync=*/false);
+awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect,
+                                               std::vector<ListenChange> listens) {
   Batch batch;
   batch.effect = effect;
+  batch.listens = std::move(batch_listens_);
+  batch_listens_.clear();
+  batch.listens.insert(batch.listens.end(), listens.begin(), listens.end());
   batch.effect.sets |= batch_effect_.sets;
   batch.effect.ends_transaction |= batch_effect_.ends_transaction;
   batch_effect_ = {};
@@ -698,11 +740,13 @@ awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffe
 awaitable<bool> PgConnection::RunBatch(Batch batch) {
   const SettingsEffect effect = batch.effect;
   const bool ends_with_flush = batch.ends_with_flush;
-  const bool strip_copy_in = batch.strip_copy_in;
-  const std::string client_prefix = std::move(batch.client_prefix);
-  const bool answer_sync = batch.answer_sync;
   bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
-  Outcome out = co_await Submit(std::move(batch), false, report_after);
+  // A batch that only prepares need not wait for another connection's
+  // transaction (WorkBeside).
+  const bool beside = RunsBeside(batch);
+  Batch again = beside ? batch : Batch{};
+  Outcome out = co_await Submit(std::move(batch), false, report_after, beside);
+  if (out.retry_held) out = co_await Submit(std::move(again), false, report_after, false);
   if (!out.ran) names_.DropPending();  // refused before it reached the session
   if (runtime::IsQueueFull(out.status)) {
     // Nothing ran (runtime/admission.h): an ERROR, the connection stays.
@@ -717,12 +761,27 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   // A refused item changed nothing: a hold this connection had, it still has.
   if (out.ran) holding_ = out.holding;
   if (out.ran && out.status.ok()) {
-    // The exchange stays open only after a Flush that the engine kept.
-    exchange_open_ = ends_with_flush && !out.skip_to_sync;
+    // The exchange stays open only after a Flush that the engine kept, or
+    // an extended-protocol COPY (which read the client's Sync as COPY input;
+    // the client sends another after CopyDone).
+    exchange_open_ = (ends_with_flush || out.exchange_left_open) && !out.skip_to_sync;
     exchange_failed_ = exchange_open_ && (exchange_failed_ || out.reply_has_error);
   }
   if (!out.status.ok()) {
     co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
+    co_return false;
+  }
+  if (!copy_protocol_error_.empty() || copy_client_gone_ || out.copy_timed_out) {
+    // The COPY failed on the client's input (the backend went on): the
+    // client hears why, then the connection closes.
+    if (copy_client_gone_) co_return false;
+    if (out.copy_timed_out) {
+      co_await Write(out.reply);
+      co_await Fatal("08006", "terminating connection: the client sent no COPY data for " +
+                                  std::to_string(shared_->options.client_write_timeout_ms) + " ms");
+    } else {
+      co_await Fatal(kProtocolViolation, copy_protocol_error_);
+    }
     co_return false;
   }
   auto messages = pgwire::split_messages(out.reply);
@@ -734,27 +793,17 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   }
   // What streamed came first, in order.
   messages->insert(messages->begin(), streamed->begin(), streamed->end());
-  size_t strip_at = std::string::npos, strip_size = 0;
   for (const pgwire::MessageView& m : *messages) {
     if (m.type == pgwire::backend_type::kParameterStatus) {
       auto p = pgwire::decode_parameter_status(m.payload);
       if (p.ok()) settings_.Observe(p->name, p->value);
     } else if (m.type == pgwire::backend_type::kReadyForQuery && m.payload.size() == 1) {
       status_ = m.payload[0];
-    } else if (m.type == pgwire::backend_type::kCopyInResponse && strip_copy_in &&
-               strip_at == std::string::npos) {
-      strip_at =
-          static_cast<size_t>(m.payload.data() - out.reply.data()) - pgwire::kTypedHeaderBytes;
-      strip_size = m.payload.size() + pgwire::kTypedHeaderBytes;
     }
   }
-  if (strip_at != std::string::npos) out.reply.erase(strip_at, strip_size);
   if (out.skip_to_sync) {
     status_ = out.status_after;
-    refused_until_sync_ = !answer_sync;
-    if (answer_sync) {
-      pgwire::backend::ready_for_query(out.reply, static_cast<pgwire::TransactionStatus>(status_));
-    }
+    refused_until_sync_ = true;
   }
   if (out.reported) {
     // ParameterStatus for what the batch changed, before its ReadyForQuery.
@@ -777,53 +826,188 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   } else if (effect.sets) {
     set_in_transaction_ = true;
   }
-  co_return co_await Write(client_prefix + out.reply);
+  co_return co_await Write(std::move(out.reply));
 }
 
 awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_settings,
-                                                      bool report_after) {
+                                                      bool report_after, bool beside) {
   uint64_t seq = next_seq_++;
+  auto relay = std::make_shared<CopyInRelay>(
+      std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
+  auto events = std::make_shared<WorkEvents>(socket_.get_executor());
   {
     std::lock_guard lock(cancel_mutex_);
     queued_seq_ = seq;
+    copy_relay_ = relay;
+    queued_events_ = events;
+    queued_answerable_ = status_ == 'I' && !holding_ && !exchange_open_ && !force_settings &&
+                         !batch.ends_with_flush && batch.then.empty();
   }
-  auto initiate = [self = shared_from_this(), seq, force_settings, report_after,
-                   batch = std::move(batch),
-                   settings_sql = settings_.ApplySql()](auto handler) mutable {
-    // Runtime::Work is a std::function (copyable); the handler is not.
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    auto executor = asio::get_associated_executor(*h, self->socket_.get_executor());
-    auto deliver = [h, executor](Outcome out) {
-      asio::post(executor, [h, out = std::move(out)]() mutable { (*h)(std::move(out)); });
-    };
-    Status st = self->shared_->runtime.SubmitHeld(
-        self->tenant_, self->id_,
-        [self, seq, force_settings, report_after, batch = std::move(batch),
-         settings_sql = std::move(settings_sql),
-         deliver](Result<runtime::Session*> instance, const runtime::Timings& timings) {
-          deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings,
-                             report_after, seq));
-        });
-    if (!st.ok()) {
-      Outcome out;
-      out.status = st;
-      deliver(std::move(out));
-    }
+  copy_protocol_error_.clear();
+  copy_client_gone_ = false;
+  auto self = shared_from_this();
+  auto wake = [self, events](bool done) {
+    asio::post(self->socket_.get_executor(), [self, events, done] {
+      events->wake.cancel();
+      // The outcome ends a COPY's wait for client input that no one needs
+      // any more (no write is in flight once the work item is done).
+      if (done && self->reading_copy_input_) {
+        boost::system::error_code ec;
+        self->socket_.cancel(ec);
+      }
+    });
   };
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
-      std::move(initiate), use_awaitable);
+  auto deliver = [events, wake](Outcome out) {
+    {
+      std::lock_guard lock(events->mutex);
+      events->outcome = std::move(out);
+    }
+    wake(true);
+  };
+  auto ask = [events, wake] {
+    {
+      std::lock_guard lock(events->mutex);
+      events->input_wanted = true;
+    }
+    wake(false);
+  };
+  runtime::Runtime::Work work = [self, seq, force_settings, report_after, batch = std::move(batch),
+                                 settings_sql = settings_.ApplySql(), deliver, ask,
+                                 relay](Result<runtime::Session*> instance,
+                                        const runtime::Timings& timings) {
+    deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings,
+                       report_after, seq, *relay, ask));
+  };
+  Status st = beside ? shared_->runtime.SubmitBeside(tenant_, id_, std::move(work))
+                     : shared_->runtime.SubmitHeld(tenant_, id_, std::move(work));
+  if (!st.ok()) {
+    Outcome out;
+    out.status = st;
+    deliver(std::move(out));
+  }
+  Outcome result;
+  for (;;) {
+    bool read_input = false;
+    {
+      std::lock_guard lock(events->mutex);
+      if (events->outcome) {
+        result = std::move(*events->outcome);
+        break;
+      }
+      read_input = std::exchange(events->input_wanted, false);
+    }
+    if (read_input) {
+      std::string more = co_await ReadCopyInput();
+      if (!relay->Give(more)) KeepAfterCopy(more);
+      continue;
+    }
+    boost::system::error_code ec;
+    co_await events->wake.async_wait(asio::redirect_error(use_awaitable, ec));
+    events->wake.expires_at(asio::steady_timer::time_point::max());
+  }
+  {
+    std::lock_guard lock(cancel_mutex_);
+    copy_relay_.reset();
+    queued_events_.reset();
+    if (queued_seq_ == seq) queued_seq_ = 0;  // answered by Cancel()
+  }
+  co_return result;
+}
+
+void PgConnection::KeepAfterCopy(std::string_view messages) {
+  // Read for a COPY that had ended (cancelled, timed out): its data is
+  // dropped, as Postgres drops CopyData outside COPY; anything else is
+  // the client's next request.
+  auto split = pgwire::split_messages(messages);
+  if (!split.ok()) return;
+  for (const pgwire::MessageView& m : *split) {
+    if (m.type == 'd' || m.type == 'c' || m.type == 'f' || m.type == 'H' || m.type == 'S') continue;
+    pgwire::FrontendMessage kept;
+    kept.type = m.type;
+    kept.payload = std::string(m.payload);
+    pending_.push_back(std::move(kept));
+  }
+}
+
+bool PgConnection::RunsBeside(const Batch& batch) const {
+  if (holding_ || exchange_open_ || batch.ends_with_flush || !batch.then.empty()) return false;
+  auto messages = pgwire::split_messages(batch.messages);
+  if (!messages.ok() || messages->empty() || messages->back().type != 'S') return false;
+  for (const pgwire::MessageView& m : *messages) {
+    // Parse, Describe of a statement, Close, Sync: nothing that executes.
+    const bool describes_statement = m.type == 'D' && !m.payload.empty() && m.payload[0] == 'S';
+    if (m.type != 'P' && m.type != 'C' && m.type != 'S' && !describes_statement) return false;
+  }
+  return true;
+}
+
+PgConnection::Outcome PgConnection::WorkBeside(runtime::Session& db, const Batch& batch,
+                                               const std::string& settings_sql, bool cancelled) {
+  // Another connection holds the session inside its transaction block, at
+  // ReadyForQuery. This batch only prepares (RunsBeside), so it runs in a
+  // savepoint, under this connection's settings, and everything it changed
+  // but its prepared statements is rolled back: the holder's transaction
+  // goes on as it was. (It sees the holder's uncommitted catalog changes,
+  // which Postgres would not show it: a Parse only reads names.)
+  Outcome out;
+  out.ran = true;
+  if (cancelled) {
+    (void)pgwire::backend::error_response(out.reply, "ERROR", kQueryCanceled,
+                                          "canceling statement due to user request");
+    pgwire::backend::ready_for_query(out.reply, static_cast<pgwire::TransactionStatus>(status_));
+    names_.DropPending();
+    return out;
+  }
+  auto savepoint = db.Exec(query_message("SAVEPOINT pgthaw_beside"));
+  if (!savepoint.ok()) {
+    out.status = savepoint.status();
+    return out;
+  }
+  if (has_error(savepoint->bytes)) {
+    // A failed transaction block takes no savepoint: wait for its end.
+    out.ran = false;
+    out.retry_held = true;
+    return out;
+  }
+  (void)db.Exec(query_message(settings_sql));
+  SessionGeneration generation;
+  {
+    std::lock_guard lock(shared_->mutex);
+    generation = {db.identity(), shared_->statement_drops[tenant_]};
+  }
+  std::string again = names_.TakeReprepare(generation);
+  if (!again.empty()) (void)db.Exec(again + sync_message());
+  auto reply = db.Exec(batch.messages);
+  auto back = db.Exec(
+      query_message("ROLLBACK TO SAVEPOINT pgthaw_beside; RELEASE SAVEPOINT pgthaw_beside"));
+  if (!reply.ok() || !back.ok()) {
+    out.status = !reply.ok() ? reply.status() : back.status();
+    names_.DropPending();
+    return out;
+  }
+  out.reply = std::move(reply->bytes);
+  // The client is in no transaction block: its ReadyForQuery says so.
+  if (pgwire::ends_at_ready(out.reply)) out.reply.back() = status_;
+  names_.RestoreNames(out.reply);
+  names_.Prepared(generation);
+  out.reply_has_error = has_error(out.reply);
+  return out;
 }
 
 PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
                                          const runtime::Timings& timings, const Batch& batch,
                                          const std::string& settings_sql, bool force_settings,
-                                         bool report_after, uint64_t seq) {
+                                         bool report_after, uint64_t seq, CopyInRelay& relay,
+                                         const std::function<void()>& ask) {
   const bool ends_with_flush = batch.ends_with_flush;
   Outcome out;
   out.ran = true;
   bool cancelled = false;
   {
     std::lock_guard lock(cancel_mutex_);
+    // Cancel() answered it already, and the connection went on: touch
+    // nothing of its state (the outcome is dropped).
+    if (answered_seq_ == seq) return Outcome{};
     cancelled = cancelled_seq_ == seq;
     queued_seq_ = 0;  // started: a cancel from now on is too late
   }
@@ -832,6 +1016,9 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     return out;
   }
   runtime::Session* db = instance.value();
+  // Inside another connection's transaction block: only a batch that may
+  // run beside it gets here (SubmitBeside).
+  if (!holding_ && db->InTransaction()) return WorkBeside(*db, batch, settings_sql, cancelled);
   // Switch the session to this connection's settings if someone else (or a
   // brand-new instance) had it last. Never inside a transaction block: the
   // runtime lets another user in only when the session is idle.
@@ -867,28 +1054,28 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     std::lock_guard lock(shared_->mutex);
     generation = {db->identity(), shared_->statement_drops[tenant_]};
   }
-  if (out.status.ok() && !out.settings_error && !batch.abort_exchange && !cancelled &&
-      db->AtReady()) {
+  if (out.status.ok() && !out.settings_error && !cancelled && db->AtReady()) {
     std::string again = names_.TakeReprepare(generation);
     if (!again.empty()) {
       auto reply = db->Exec(again + sync_message());
       if (!reply.ok()) out.status = reply.status();
     }
   }
-  // A long result goes to the client as the engine makes it. Not for a
-  // COPY's batch (its CopyInResponse is removed from the reply) and not
-  // before our own messages.
+  // A long result goes to the client as the engine makes it, and a COPY
+  // FROM STDIN takes its data from the client as the backend reads it.
   ReplyStream stream(socket_, std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
   runtime::Session::ExecOptions streamed;
-  if (!batch.strip_copy_in && batch.client_prefix.empty()) {
-    streamed.sink = [&](std::string_view messages) {
-      note_streamed(messages, &out.streamed_meta, &out.streamed_error, &out.statements_dropped);
-      if (!names_.Mentions(messages)) return stream.Send(messages);
-      std::string restored(messages);
-      names_.RestoreNames(restored);
-      return stream.Send(restored);
-    };
-  }
+  streamed.sink = [&](std::string_view messages) {
+    note_streamed(messages, &out.streamed_meta, &out.streamed_error, &out.statements_dropped,
+                  &out.discarded);
+    const bool notifies = has_message(messages, pgwire::backend_type::kNotificationResponse);
+    if (!notifies && !names_.Mentions(messages)) return stream.Send(messages);
+    std::string restored(messages);
+    if (notifies) RouteNotifications(restored);
+    names_.RestoreNames(restored);
+    return stream.Send(restored);
+  };
+  streamed.source = [&](std::string& more) { more = relay.Take(ask); };
   bool at_ready = db->AtReady();
   auto run = [&](std::string_view messages, const runtime::Session::ExecOptions& options) {
     auto reply = db->Exec(messages, options);
@@ -899,19 +1086,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     out.reply += reply->bytes;
     at_ready = reply->at_ready;
   };
-  if (out.status.ok() && !out.settings_error && batch.abort_exchange) {
-    // Error (skipped if the engine is skipping to Sync) then Sync: back at
-    // ReadyForQuery, whatever the exchange did aborted. Nothing for the
-    // client but the status.
-    auto reply = db->Exec(query_message(kAbortExchangeSql) + sync_message());
-    if (reply.ok()) {
-      out.skip_to_sync = true;
-      out.status_after = last_ready_status(reply->bytes);
-      at_ready = reply->at_ready;
-    } else {
-      out.status = reply.status();
-    }
-  } else if (out.status.ok() && !out.settings_error) {
+  if (out.status.ok() && !out.settings_error) {
     if (cancelled) {
       run(query_message(kCancelSql), {});
     } else {
@@ -942,8 +1117,15 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   }
   // The client sees its own statement and portal names.
   names_.RestoreNames(out.reply);
-  note_streamed(out.reply, nullptr, nullptr, &out.statements_dropped);
-  if (out.status.ok() && !out.settings_error && !cancelled && !batch.abort_exchange) {
+  note_streamed(out.reply, nullptr, nullptr, &out.statements_dropped, &out.discarded);
+  if (has_message(out.reply, pgwire::backend_type::kNotificationResponse)) {
+    RouteNotifications(out.reply);
+  }
+  if (out.status.ok() && (out.discarded || !batch.listens.empty() || !unsettled_listens_.empty())) {
+    unsettled_listens_.insert(unsettled_listens_.end(), batch.listens.begin(), batch.listens.end());
+    SettleListens(*db, out.discarded);
+  }
+  if (out.status.ok() && !out.settings_error && !cancelled) {
     names_.Prepared(generation);
   } else {
     names_.DropPending();  // the client's messages never reached the session
@@ -958,7 +1140,14 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   out.reply_has_error = out.streamed_error || has_error(out.reply);
   // The invariant (pg_connection.h): unless a Flush keeps the session for
   // this connection, the engine must end this item at ReadyForQuery.
-  const bool keeps_exchange = ends_with_flush && !cancelled;
+  // An extended-protocol COPY read the client's Sync as COPY input (the
+  // backend ignores it there, as Postgres does): the exchange goes on until
+  // the Sync the client sends after CopyDone.
+  if (out.status.ok() && relay.used() && !at_ready && !ends_with_flush) {
+    out.exchange_left_open = true;
+  }
+  if (relay.timed_out()) out.copy_timed_out = true;
+  const bool keeps_exchange = (ends_with_flush || out.exchange_left_open) && !cancelled;
   if (out.status.ok() && !out.settings_error && !keeps_exchange && !out.skip_to_sync && !at_ready) {
     // The last guard: nothing above leaves the engine short of
     // ReadyForQuery (e.g. skipping to Sync after a cancel statement it
@@ -986,7 +1175,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // Re-read the reported parameters, unless the transaction block failed
   // (any query would), an extended exchange is still open, or it failed
   // (what it set was rolled back with it).
-  if (out.status.ok() && report_after && !cancelled && !ends_with_flush && !out.skip_to_sync &&
+  if (out.status.ok() && report_after && !cancelled && !keeps_exchange && !out.skip_to_sync &&
       last_ready_status(out.reply) != 'E') {
     auto reply = db->Exec(query_message(kReportSql));
     if (!reply.ok()) {
@@ -999,6 +1188,111 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // inside its transaction block or its exchange (runtime/session.h).
   out.holding = out.status.ok() && !db->Idle();
   return out;
+}
+
+// ---- LISTEN / NOTIFY ------------------------------------------------------------
+
+void PgConnection::RouteNotifications(std::string& reply) {
+  auto messages = pgwire::split_messages(reply);
+  if (!messages.ok()) return;
+  std::string kept;
+  kept.reserve(reply.size());
+  for (const pgwire::MessageView& m : *messages) {
+    if (m.type != pgwire::backend_type::kNotificationResponse) {
+      pgwire::append_message(kept, m.type, m.payload);
+      continue;
+    }
+    auto notification = pgwire::decode_notification(m.payload);
+    if (!notification.ok()) continue;
+    notification->pid = pid_;  // the session's one backend stands for this connection
+    std::string message;
+    if (!pgwire::backend::notification_response(message, *notification).ok()) continue;
+    std::set<uint64_t> listeners = shared_->notifications.Listeners(tenant_, notification->channel);
+    if (listeners.erase(id_) != 0) kept += message;
+    if (listeners.empty()) continue;
+    std::vector<std::shared_ptr<PgConnection>> targets;
+    {
+      std::lock_guard lock(shared_->mutex);
+      for (const auto& [pid, weak] : shared_->connections) {
+        auto connection = weak.lock();
+        if (connection != nullptr && listeners.count(connection->id()) != 0) {
+          targets.push_back(std::move(connection));
+        }
+      }
+    }
+    for (const auto& target : targets) target->Deliver(message);
+  }
+  reply = std::move(kept);
+}
+
+void PgConnection::SettleListens(runtime::Session& db, bool discarded) {
+  if (db.InTransaction()) return;  // a LISTEN takes effect at COMMIT
+  std::vector<ListenChange> changes = std::move(unsettled_listens_);
+  unsettled_listens_.clear();
+  NotificationRouter& router = shared_->notifications;
+  std::set<std::string> now;
+  auto reply = db.Exec(query_message("SELECT pg_catalog.pg_listening_channels()"));
+  if (!reply.ok()) return;
+  if (auto results = pgwire::collect_results(reply->bytes);
+      results.ok() && !results->empty() && !results->back().error) {
+    for (const pgwire::Row& row : results->back().rows) {
+      if (row.size() == 1 && row[0]) now.insert(*row[0]);
+    }
+  }
+  // What this connection asked for and the session shows now is its own;
+  // an UNLISTEN the session shows gone is too. A channel the session lost
+  // that another connection still wants is listened to again.
+  std::set<std::string> relisten;
+  if (discarded) {
+    for (std::string& channel : router.UnlistenAll(tenant_, id_)) now.erase(channel);
+  }
+  for (const ListenChange& change : changes) {
+    if (change.listen && now.count(change.channel) != 0) {
+      router.Listen(tenant_, id_, change.channel);
+    } else if (!change.listen && change.channel.empty() && now.empty()) {
+      router.UnlistenAll(tenant_, id_);
+    } else if (!change.listen && now.count(change.channel) == 0) {
+      router.Unlisten(tenant_, id_, change.channel);
+    }
+  }
+  // Channels the session listens on that no one claimed (a LISTEN run by a
+  // function): this connection's.
+  std::set<std::string> known = router.Channels(tenant_);
+  for (const std::string& channel : now) {
+    if (known.count(channel) == 0) router.Listen(tenant_, id_, channel);
+  }
+  for (const std::string& channel : router.Channels(tenant_)) {
+    if (now.count(channel) == 0) relisten.insert(channel);
+  }
+  std::string sql;
+  for (const std::string& channel : relisten) {
+    sql += "LISTEN " + quoted_identifier(channel) + ";";
+  }
+  if (!sql.empty()) (void)db.Exec(query_message(sql));
+}
+
+void PgConnection::Deliver(std::string notification) {
+  {
+    std::lock_guard lock(notify_mutex_);
+    notifications_ += notification;
+  }
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    // Idle: wake the coroutine from its read, to write them now.
+    if (self->reading_idle_) {
+      boost::system::error_code ec;
+      self->socket_.cancel(ec);
+    }
+  });
+}
+
+awaitable<bool> PgConnection::WriteNotifications() {
+  std::string out;
+  {
+    std::lock_guard lock(notify_mutex_);
+    out.swap(notifications_);
+  }
+  if (out.empty()) co_return true;
+  co_return co_await Write(std::move(out));
 }
 
 // ---- Writing and closing ------------------------------------------------------------
@@ -1031,6 +1325,10 @@ void PgConnection::EndSessionState() {
   // tables, advisory locks, LISTEN, settings: DISCARD ALL), so the next
   // client starts as on a new Postgres session.
   std::string closes = names_.CloseAll();
+  // Its channels no other connection listens on stop being listened to.
+  for (const std::string& channel : shared_->notifications.UnlistenAll(tenant_, id_)) {
+    (void)pgwire::frontend::query(closes, "UNLISTEN " + quoted_identifier(channel));
+  }
   bool last = false;
   if (counted_) {
     counted_ = false;
@@ -1061,6 +1359,7 @@ void PgConnection::EndSessionState() {
         auto reply = db.Exec(discard);
         if (!reply.ok())
           spdlog::warn("tenant {}: DISCARD ALL: {}", tenant, reply.status().ToString());
+        shared->notifications.Forget(tenant);
         std::lock_guard lock(shared->mutex);
         ++shared->statement_drops[tenant];
         shared->session_users.erase(tenant);  // the next user applies its settings

@@ -9,11 +9,10 @@
 //   'P' 'B' 'D' 'E' 'C' extended messages -> gathered until 'S' Sync or
 //                                            'H' Flush, then one batch
 //   'X' Terminate                         -> close (never sent to the engine)
-//   COPY FROM STDIN in a 'Q'              -> the listener answers
-//       CopyInResponse itself, gathers 'd' CopyData up to 'c' CopyDone or
-//       'f' CopyFail, then runs Query + data as one batch and drops the
-//       engine's own CopyInResponse from the reply (the engine cannot pause
-//       mid-COPY; see pg_sql_scan.h).
+//   COPY FROM STDIN, wherever the backend runs one -> while the batch runs,
+//       the backend's CopyInResponse goes to the client and the client's
+//       CopyData, up to CopyDone or CopyFail, comes to the backend as it
+//       reads (copy_in_relay.h): the coroutine reads them for the work item.
 //
 // The shared session's invariant. Between the work items of two users (two
 // connections, a connection and an HTTP query, a work item and a
@@ -25,8 +24,8 @@
 //   - Messages reach the engine only as whole batches: extended messages
 //     wait in the connection until Sync, Flush, Query or FunctionCall, so a
 //     Bind or Execute without one never reaches the engine (a disconnect
-//     drops them); CopyData outside COPY is dropped; COPY data goes with
-//     its Query and CopyDone/CopyFail in one batch.
+//     drops them); CopyData outside COPY is dropped; COPY data reaches the
+//     backend only while its COPY runs, inside the batch that started it.
 //   - Query before Sync. A Query or FunctionCall that comes while extended
 //     messages are gathered, or while an exchange left open by Flush is
 //     held, ends that exchange first: Work runs the extended messages with
@@ -56,8 +55,8 @@
 //     implicit transaction and is discarded if skipping; Sync; ROLLBACK)
 //     before anyone else's item runs. So does a hold idle too long.
 //   - HTTP queries (http_query_exec.h) are a simple Query or Parse/Bind/
-//     Describe/Execute/Sync, refuse COPY FROM STDIN, and reset the session
-//     if they left it short of idle.
+//     Describe/Execute/Sync (a COPY FROM STDIN in them fails: no data comes),
+//     and reset the session if they left it short of idle.
 //
 // Sharing the instance: every batch goes through Runtime::SubmitHeld with
 // this connection's id as holder. The work item first re-applies this
@@ -73,8 +72,8 @@
 // client is slow (backpressure), and a client that takes nothing for
 // --client-write-timeout is disconnected, its statement cancelled. What
 // this connection must see of a reply (ReadyForQuery, ParameterStatus,
-// errors) is noted from the chunks; the reply's last message never streams.
-// A COPY's batch does not stream (its CopyInResponse is removed).
+// errors) is noted from the chunks; the reply's last message never streams
+// (but for a COPY's CopyInResponse, sent before the backend waits for data).
 
 // Cancel: a CancelRequest marks the batch this connection has queued but not
 // yet started; when it starts it runs a statement raising 57014
@@ -102,6 +101,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -110,6 +111,8 @@
 #include "common/status.h"
 #include "pgwire/frontend_parser.h"
 #include "runtime/runtime.h"
+#include "server/copy_in_relay.h"
+#include "server/notification_router.h"
 #include "server/pg_session_settings.h"
 #include "server/pg_sql_scan.h"
 #include "server/statement_names.h"
@@ -117,16 +120,19 @@
 namespace pgthaw::server {
 
 struct PgListenerOptions {
-  // A batch (extended messages up to Sync, or a COPY's data) over this many
-  // bytes is refused: 54000 for COPY data, 08P01 and close otherwise.
+  // A batch (extended messages up to Sync) or one message over this many
+  // bytes is refused: 54000, and the connection closes. COPY data streams
+  // to the backend, so a COPY's size is bounded only by the tenant's disk.
   uint64_t max_batch_bytes = uint64_t{256} << 20;
   // First packets over this size are refused (Postgres' own limit).
   uint32_t max_startup_packet_bytes = pgwire::kDefaultMaxStartupPacketBytes;
   // A client that has not finished its startup by then is disconnected
   // (Postgres' authentication_timeout).
   int64_t startup_timeout_ms = 60'000;
-  // A client that takes none of a streaming result for this long is
-  // disconnected and its statement cancelled (reply_stream.h).
+  // A client that takes none of a streaming result for this long, or sends
+  // nothing for this long while a COPY FROM STDIN waits for its data, is
+  // disconnected and its statement cancelled (reply_stream.h,
+  // copy_in_relay.h).
   int64_t client_write_timeout_ms = 60'000;
 };
 
@@ -158,6 +164,12 @@ struct PgListenerShared {
   // Open connections per tenant (past their startup): the last one to close
   // ends the session's state (DISCARD ALL).
   std::map<std::string, uint64_t> tenant_connections;
+  NotificationRouter notifications;  // its own lock
+  // What a startup reported (ParameterStatus), by tenant and settings
+  // (SessionSettings::ApplySql): a later startup with the same finds them
+  // here and needs no turn on the session, so it is ready at once even
+  // while another connection holds the tenant in a transaction.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> startup_reports;
   uint64_t next_id = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
   bool stopped = false;
 };
@@ -179,17 +191,25 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Any thread: the runtime ended this connection's hold (idle in a
   // transaction too long): FATAL 25P03, then close.
   void EndIdleTransaction();
+  // Any thread: a NotificationResponse for a channel this connection
+  // listens on. Written at once if the connection is idle, else before it
+  // next waits for its client.
+  void Deliver(std::string notification);
   uint64_t id() const { return id_; }
 
  private:
   struct Outcome;
+  struct WorkEvents;
 
   boost::asio::awaitable<void> Run();
   boost::asio::awaitable<bool> Startup();
   // Handles one framed message in the ready state; false closes.
   boost::asio::awaitable<bool> Handle(pgwire::FrontendMessage message);
   boost::asio::awaitable<bool> HandleQuery(pgwire::FrontendMessage message);
-  boost::asio::awaitable<bool> HandleCopyMessage(pgwire::FrontendMessage message);
+  // While a batch's COPY waits: the client's next messages for it.
+  boost::asio::awaitable<std::string> ReadCopyInput();
+  // What the client sent for a COPY that had already ended.
+  void KeepAfterCopy(std::string_view messages);
   // One work item's messages for the engine.
   struct Batch {
     std::string messages;
@@ -197,37 +217,35 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     // then end with our own Sync, and `then` runs after them unless they
     // failed (see "Query before Sync" above).
     std::string then;
-    bool ends_with_flush = false;  // keep the hold though the reply has no ReadyForQuery
-    bool exchange_failed = false;  // the exchange Flush left open already failed
-    bool strip_copy_in = false;    // drop the engine's CopyInResponse (already sent)
-    std::string client_prefix;     // our own messages, sent before the engine's reply
-    // Instead of `messages`: end the exchange a Flush left open as an error
-    // would, then skip to the client's Sync (or, with `answer_sync`, answer
-    // it: the batch was refused at the client's Sync).
-    bool abort_exchange = false;
-    bool answer_sync = false;
+    bool ends_with_flush = false;       // keep the hold though the reply has no ReadyForQuery
+    bool exchange_failed = false;       // the exchange Flush left open already failed
+    std::vector<ListenChange> listens;  // the LISTEN and UNLISTEN statements it holds
     // What the batch may do to session parameters; if needed they are
     // re-read and ParameterStatus sent for those that changed (the engine
     // sends none).
     SettingsEffect effect;
   };
-  // A COPY's Query and data, run with our CopyInResponse already sent.
-  static Batch copy_batch(std::string messages);
   // Runs `batch` on the tenant and writes the reply; false closes.
   boost::asio::awaitable<bool> RunBatch(Batch batch);
-  // The gathered batch holds a COPY FROM STDIN Parse, or a COPY FROM STDIN
-  // Query came before Sync: nothing of the batch runs, an exchange a Flush
-  // left open is aborted, the client gets 0A000 `message` and ReadyForQuery
-  // (`at_sync`) or skips to its Sync.
-  boost::asio::awaitable<bool> RefuseGathered(std::string_view message, bool at_sync);
   // A Query or FunctionCall (`message`): after the extended messages
   // gathered, or an exchange Flush left open, it runs as Batch::then.
-  boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect);
-  boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool report_after);
+  boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect,
+                                                std::vector<ListenChange> listens);
+  // With `beside`, the batch may run inside another connection's hold
+  // (Runtime::SubmitBeside; only for RunsBeside batches).
+  boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool report_after,
+                                         bool beside);
+  // The batch only prepares statements (Parse, Describe of a statement,
+  // Close, Sync), so it may run beside another connection's transaction.
+  bool RunsBeside(const Batch& batch) const;
+  // Runs on a runtime thread, inside another connection's hold.
+  Outcome WorkBeside(runtime::Session& db, const Batch& batch, const std::string& settings_sql,
+                     bool cancelled);
   // Runs on a runtime thread.
   Outcome Work(Result<runtime::Session*> instance, const runtime::Timings& timings,
                const Batch& batch, const std::string& settings_sql, bool force_settings,
-               bool report_after, uint64_t seq);
+               bool report_after, uint64_t seq, CopyInRelay& relay,
+               const std::function<void()>& ask);
   boost::asio::awaitable<bool> Write(std::string bytes);
   // ErrorResponse (and ReadyForQuery with the current status) for a batch
   // refused without running it.
@@ -238,6 +256,18 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // On close: this connection's statements leave the session; the tenant's
   // last connection discards the session's state.
   void EndSessionState();
+  // Runs on a runtime thread. Takes the NotificationResponses out of
+  // `reply` (whole messages) and hands each to the connections listening on
+  // its channel; this connection's own stay in place. The notifying pid is
+  // this connection's (it ran the exchange that delivered them).
+  void RouteNotifications(std::string& reply);
+  // Runs on a runtime thread at the end of a batch with LISTEN, UNLISTEN
+  // or DISCARD ALL: once no transaction block is open, what this
+  // connection listens on is read back from the session and recorded, and
+  // the session listens on whatever another connection still needs.
+  void SettleListens(runtime::Session& db, bool discarded);
+  // Strand: writes the notifications delivered for this connection.
+  boost::asio::awaitable<bool> WriteNotifications();
 
   const std::shared_ptr<PgListenerShared> shared_;
   boost::asio::ip::tcp::socket socket_;
@@ -259,27 +289,38 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   bool exchange_open_ = false;
   bool exchange_failed_ = false;
   std::array<char, 64 * 1024> read_buffer_;
-  std::string batch_;                // extended messages waiting for Sync or Flush
-  bool batch_refused_ = false;       // the batch holds a COPY FROM STDIN Parse
-  SettingsEffect batch_effect_;      // of the Parse messages in batch_
+  std::string batch_;                        // extended messages waiting for Sync or Flush
+  SettingsEffect batch_effect_;              // of the Parse messages in batch_
+  std::vector<ListenChange> batch_listens_;  // of the Parse messages in batch_
+  // LISTEN/UNLISTEN of batches that ran inside a transaction block still
+  // open: settled at its end (SettleListens).
+  std::vector<ListenChange> unsettled_listens_;
+  bool reading_idle_ = false;        // the coroutine waits for the client's next message
   bool set_in_transaction_ = false;  // a parameter was set in the open transaction block
   std::map<std::string, std::string> reported_;  // ParameterStatus values the client has
   // The client's exchange failed (a refused batch was flushed, or the engine
   // skipped to Sync and was synced by Work): drop its messages up to its
   // Sync, answer that with ReadyForQuery(status_).
   bool refused_until_sync_ = false;
-  bool copy_in_ = false;        // gathering COPY data after our CopyInResponse
-  bool copy_overflow_ = false;  // the data passed max_batch_bytes and was dropped
-  std::string copy_query_;      // the Query message that started the COPY
-  std::string copy_data_;       // its CopyData messages so far
+  std::deque<pgwire::FrontendMessage> pending_;  // read during a COPY, not for it
+  bool reading_copy_input_ = false;              // ReadCopyInput waits for the socket
+  std::string copy_protocol_error_;              // the client broke the protocol during COPY
+  bool copy_client_gone_ = false;                // the connection was lost during COPY
   bool cleaned_up_ = false;
 
   // Cancel state, shared with Cancel() and the runtime thread.
   std::mutex cancel_mutex_;
-  uint64_t queued_seq_ = 0;     // the batch submitted and not started; 0: none
-  uint64_t cancelled_seq_ = 0;  // the batch a CancelRequest hit
-  uint64_t next_seq_ = 1;       // strand-only
-  std::string cancel_tenant_;   // tenant_, once the startup chose it
+  uint64_t queued_seq_ = 0;                    // the batch submitted and not started; 0: none
+  uint64_t cancelled_seq_ = 0;                 // the batch a CancelRequest hit
+  uint64_t next_seq_ = 1;                      // strand-only
+  std::string cancel_tenant_;                  // tenant_, once the startup chose it
+  std::shared_ptr<CopyInRelay> copy_relay_;    // the submitted batch's
+  std::shared_ptr<WorkEvents> queued_events_;  // the submitted batch's
+  bool queued_answerable_ = false;             // a cancel may answer it before it runs
+  uint64_t answered_seq_ = 0;                  // the batch Cancel() answered
+
+  std::mutex notify_mutex_;
+  std::string notifications_;  // NotificationResponses for the client
 };
 
 }  // namespace pgthaw::server

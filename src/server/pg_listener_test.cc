@@ -319,12 +319,47 @@ TEST_F(PgListenerTest, CopyInAndOut) {
   exec(c.get(), "rollback");
   EXPECT_EQ(value(c.get(), "select count(*) from t"), "4");
 
-  // Through the extended protocol it is refused, and the connection lives.
+  // Through the extended protocol too (libpq sends Sync after CopyDone).
   PgResult ext(
       PQexecParams(c.get(), "copy t from stdin", 0, nullptr, nullptr, nullptr, nullptr, 0));
-  EXPECT_EQ(PQresultStatus(ext.get()), PGRES_FATAL_ERROR);
-  EXPECT_STREQ(PQresultErrorField(ext.get(), PG_DIAG_SQLSTATE), "0A000");
-  EXPECT_EQ(value(c.get(), "select count(*) from t"), "4");
+  ASSERT_EQ(PQresultStatus(ext.get()), PGRES_COPY_IN) << PQresultErrorMessage(ext.get());
+  ASSERT_EQ(PQputCopyData(c.get(), "6\tsix\n", 6), 1);
+  ASSERT_EQ(PQputCopyEnd(c.get(), nullptr), 1);
+  PgResult ext_done(PQgetResult(c.get()));
+  EXPECT_EQ(PQresultStatus(ext_done.get()), PGRES_COMMAND_OK)
+      << PQresultErrorMessage(ext_done.get());
+  while (PGresult* r = PQgetResult(c.get())) PQclear(r);
+  EXPECT_EQ(PQtransactionStatus(c.get()), PQTRANS_IDLE);
+  EXPECT_EQ(value(c.get(), "select count(*) from t"), "5");
+
+  // As the second statement of a query, and Postgres' synonym FROM STDOUT.
+  // (PQexec keeps the last result before the COPY: its CopyInResponse.)
+  PgResult second_copy(PQexec(c.get(), "select 1; copy t from stdout"));
+  ASSERT_EQ(PQresultStatus(second_copy.get()), PGRES_COPY_IN)
+      << PQresultErrorMessage(second_copy.get());
+  ASSERT_EQ(PQputCopyData(c.get(), "7\tseven\n", 8), 1);
+  ASSERT_EQ(PQputCopyEnd(c.get(), nullptr), 1);
+  PgResult second_done(PQgetResult(c.get()));
+  EXPECT_EQ(PQresultStatus(second_done.get()), PGRES_COMMAND_OK)
+      << PQresultErrorMessage(second_done.get());
+  while (PGresult* r = PQgetResult(c.get())) PQclear(r);
+  EXPECT_EQ(value(c.get(), "select count(*) from t"), "6");
+}
+
+// An error Postgres raises before it asks for data (a generated column in
+// the column list) comes before the client sends any: psql's following
+// lines are statements, not COPY data.
+TEST_F(PgListenerTest, CopyErrorBeforeDataComesFirst) {
+  Conn c = connect("copy_early_error");
+  exec(c.get(), "create table g(a int, b int generated always as (a * 2) stored)");
+  PgResult start(PQexec(c.get(), "copy g (a, b) from stdin"));
+  EXPECT_EQ(PQresultStatus(start.get()), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(start.get(), PG_DIAG_SQLSTATE), "42P10")
+      << PQresultErrorMessage(start.get());
+  PgResult bad_option(PQexec(c.get(), "copy g (a) from stdin with (format nonsense)"));
+  EXPECT_EQ(PQresultStatus(bad_option.get()), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(bad_option.get(), PG_DIAG_SQLSTATE), "22023");
+  EXPECT_EQ(value(c.get(), "select 'next'"), "next");
 }
 
 TEST_F(PgListenerTest, PsqlRunsAScript) {

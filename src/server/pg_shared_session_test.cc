@@ -359,33 +359,48 @@ TEST_F(PgSharedSessionTest, OversizedSmallMessagesCloseOnlyTheirConnection) {
   expect_healthy(tenant, 1);
 }
 
-// COPY FROM STDIN runs only as a simple Query outside an extended
-// exchange (the listener must hold its data before the engine sees it).
-// Anywhere else it fails like an error at that point would in Postgres, and
-// HTTP, which has no way to send COPY data, refuses it with "feature not
-// supported"; the tenant goes on.
-TEST_F(PgSharedSessionTest, CopyFromStdinElsewhereIsRefused) {
-  const std::string tenant = "copy_elsewhere";
+std::string copy_data(const std::string& line) {
+  std::string out;
+  EXPECT_TRUE(pgwire::frontend::copy_data(out, line).ok());
+  return out;
+}
+std::string copy_done() {
+  std::string out;
+  pgwire::frontend::copy_done(out);
+  return out;
+}
+
+// COPY FROM STDIN runs wherever the backend runs one: through the extended
+// protocol, after extended messages with no Sync, in an exchange a Flush
+// left open. Over HTTP, which has no way to send COPY data, it fails with
+// "feature not supported", and the tenant goes on.
+TEST_F(PgSharedSessionTest, CopyFromStdinRunsAnywhere) {
+  const std::string tenant = "copy_anywhere";
   EXPECT_EQ(http_command(tenant, "create table t(id int)"), "CREATE TABLE");
   auto c = raw(tenant);
   c->send(parse("copy t from stdin") + bind() + execute() + sync());
+  EXPECT_EQ(types(read_through(*c, 'G')), "1 2 G");
+  c->send(copy_data("10\n") + copy_done() + sync());
   auto reply = c->read_until_ready();
-  EXPECT_EQ(types(reply), "E Z");
-  EXPECT_EQ(first_sqlstate(reply), "0A000");
-  // Before a Query, the Query is discarded up to Sync.
-  c->send(parse("copy t from stdin") + query("select 1"));
-  EXPECT_EQ(first_sqlstate(read_through(*c, 'E')), "0A000");
-  c->send(sync());
-  EXPECT_EQ(types(c->read_until_ready()), "Z");
-  // A COPY Query in an exchange left open by Flush: the exchange aborts.
+  EXPECT_EQ(types(reply), "C Z");
+  EXPECT_EQ(ready_status(reply), 'I');
+  // Before a Query with no Sync: the Query runs after the exchange.
+  c->send(parse("copy t from stdin") + bind() + execute() + flush());
+  EXPECT_EQ(types(read_through(*c, 'G')), "1 2 G");
+  c->send(copy_data("11\n") + copy_done() + sync());
+  EXPECT_EQ(types(c->read_until_ready()), "C Z");
+  // A COPY Query in an exchange left open by Flush.
   c->send(parse("insert into t values (100)") + bind() + execute() + flush());
   EXPECT_EQ(types(read_through(*c, 'C')), "1 2 C");
   c->send(query("copy t from stdin"));
+  EXPECT_EQ(types(read_through(*c, 'G')), "G");
+  c->send(copy_data("12\n") + copy_done());
   reply = c->read_until_ready();
-  EXPECT_EQ(types(reply), "E Z");
-  EXPECT_EQ(first_sqlstate(reply), "0A000");
+  EXPECT_EQ(types(reply), "C Z");
   EXPECT_EQ(ready_status(reply), 'I');
   expect_healthy(tenant, 1);
+  EXPECT_EQ(http_value(tenant, "select string_agg(id::text, ',' order by id) from t"),
+            "1,10,11,12,100");
 
   for (const char* sql : {"copy t from stdin", "select 1; copy t from stdin"}) {
     HttpResult r = server_->Direct(tenant, sql);
@@ -397,7 +412,33 @@ TEST_F(PgSharedSessionTest, CopyFromStdinElsewhereIsRefused) {
       {{"sql", "copy t from stdin"}, {"params", nlohmann::json::array()}, {"tenant", tenant}});
   EXPECT_EQ(r.json["error"].value("sqlstate", ""), "0A000") << r.body;
   expect_healthy(tenant, 2);
-  EXPECT_EQ(http_value(tenant, "select string_agg(id::text, ',' order by id) from t"), "1,2");
+  EXPECT_EQ(http_value(tenant, "select count(*) from t"), "6");
+}
+
+// A client that sends something other than COPY data during COPY: Postgres
+// ends that connection ("protocol synchronization was lost"), and so does
+// the listener, without letting the backend see the message (which would end
+// the shared session). Terminate during COPY fails the COPY, then closes.
+TEST_F(PgSharedSessionTest, CopyInterruptedByOtherMessages) {
+  const std::string tenant = "copy_interrupted";
+  EXPECT_EQ(http_command(tenant, "create table t(id int)"), "CREATE TABLE");
+  auto c = raw(tenant);
+  c->send(query("copy t from stdin"));
+  EXPECT_EQ(types(read_through(*c, 'G')), "G");
+  c->send(copy_data("1\n") + query("select 1"));
+  auto reply = pgwire::BackendParser::split(c->read_all());
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(types(*reply), "E");
+  EXPECT_EQ(first_sqlstate(*reply), "08P01");
+  auto d = raw(tenant);
+  d->send(query("copy t from stdin"));
+  EXPECT_EQ(types(read_through(*d, 'G')), "G");
+  std::string terminate(1, 'X');
+  terminate += std::string("\0\0\0\4", 4);
+  d->send(copy_data("2\n") + terminate);
+  d->read_all();
+  expect_healthy(tenant, 1);
+  EXPECT_EQ(http_value(tenant, "select count(*) from t"), "1");
 }
 
 }  // namespace

@@ -128,57 +128,7 @@ std::vector<std::vector<Token>> scan(std::string_view sql) {
 bool is_word(const std::vector<Token>& t, size_t i, std::string_view word) {
   return i < t.size() && t[i].kind == Token::kWord && t[i].text == word;
 }
-bool is_punct(const std::vector<Token>& t, size_t i, char p) {
-  return i < t.size() && t[i].kind == Token::kPunct && t[i].text[0] == p;
-}
-bool is_name(const std::vector<Token>& t, size_t i) {
-  return i < t.size() && (t[i].kind == Token::kWord || t[i].kind == Token::kQuotedIdent);
-}
-
-// COPY name [. name [. name]] [ ( col, ... ) ] FROM STDIN [options]
-bool match_copy_from_stdin(const std::vector<Token>& t, CopyFromStdin* out) {
-  if (!is_word(t, 0, "copy") || !is_name(t, 1)) return false;  // COPY (query) is TO only
-  size_t i = 2;
-  while (is_punct(t, i, '.') && is_name(t, i + 1)) i += 2;
-  int columns = -1;
-  if (is_punct(t, i, '(')) {
-    columns = 1;
-    int depth = 0;
-    for (; i < t.size(); ++i) {
-      if (is_punct(t, i, '(')) ++depth;
-      if (is_punct(t, i, ')') && --depth == 0) break;
-      if (is_punct(t, i, ',') && depth == 1) ++columns;
-    }
-    if (i == t.size()) return false;
-    ++i;
-  }
-  if (!is_word(t, i, "from") || !is_word(t, i + 1, "stdin")) return false;
-  out->columns = columns;
-  out->binary = false;
-  for (size_t j = i + 2; j < t.size(); ++j) {
-    if (is_word(t, j, "binary")) out->binary = true;
-    if (t[j].kind == Token::kString && lower(t[j].text) == "binary" &&
-        is_word(t, j - 1, "format")) {
-      out->binary = true;
-    }
-  }
-  return true;
-}
-
 }  // namespace
-
-std::vector<CopyFromStdin> find_copy_from_stdin(std::string_view sql) {
-  std::vector<CopyFromStdin> found;
-  std::vector<std::vector<Token>> statements = scan(sql);
-  for (size_t s = 0; s < statements.size(); ++s) {
-    CopyFromStdin copy;
-    if (match_copy_from_stdin(statements[s], &copy)) {
-      copy.statement_index = s;
-      found.push_back(copy);
-    }
-  }
-  return found;
-}
 
 SettingsEffect settings_effect(std::string_view sql) {
   SettingsEffect effect;
@@ -194,6 +144,23 @@ SettingsEffect settings_effect(std::string_view sql) {
     }
   }
   return effect;
+}
+
+std::vector<ListenChange> listen_changes(std::string_view sql) {
+  constexpr size_t kMaxNameBytes = 63;  // NAMEDATALEN - 1: Postgres truncates
+  std::vector<ListenChange> out;
+  for (const std::vector<Token>& statement : scan(sql)) {
+    const bool listen = is_word(statement, 0, "listen");
+    if (!listen && !is_word(statement, 0, "unlisten")) continue;
+    if (statement.size() < 2) continue;
+    const Token& name = statement[1];
+    if (!listen && name.kind == Token::kOther && name.text == "*") {
+      out.push_back(ListenChange{false, ""});
+    } else if (name.kind == Token::kWord || name.kind == Token::kQuotedIdent) {
+      out.push_back(ListenChange{listen, name.text.substr(0, kMaxNameBytes)});
+    }
+  }
+  return out;
 }
 
 }  // namespace pgthaw::server

@@ -9,38 +9,14 @@
 namespace pgthaw::server {
 namespace {
 
-TEST(PgSqlScan, FindsCopyFromStdinWithColumnsAndFormat) {
-  auto c = find_copy_from_stdin("COPY t FROM STDIN");
-  ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].statement_index, 0u);
-  EXPECT_EQ(c[0].columns, -1);
-  EXPECT_FALSE(c[0].binary);
-  c = find_copy_from_stdin("copy public.\"My T\" (a, b, \"c,d\") from stdin with (format binary)");
-  ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].columns, 3);
-  EXPECT_TRUE(c[0].binary);
-  c = find_copy_from_stdin("copy t from stdin binary");
-  ASSERT_EQ(c.size(), 1u);
-  EXPECT_TRUE(c[0].binary);
-  c = find_copy_from_stdin("select 1; /* copy t from stdin */ copy t from stdin;");
-  ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].statement_index, 1u);
-}
-
-TEST(PgSqlScan, IgnoresCopyInStringsCommentsAndOtherForms) {
-  EXPECT_TRUE(find_copy_from_stdin("copy t to stdout").empty());
-  EXPECT_TRUE(find_copy_from_stdin("copy (select 1) to stdout").empty());
-  EXPECT_TRUE(find_copy_from_stdin("copy t from '/tmp/x'").empty());
-  EXPECT_TRUE(find_copy_from_stdin("select 'copy t from stdin'").empty());
-  EXPECT_TRUE(find_copy_from_stdin("select E'\\' ; copy t from stdin'").empty());
-  EXPECT_TRUE(find_copy_from_stdin("-- copy t from stdin\nselect 1").empty());
-  EXPECT_TRUE(find_copy_from_stdin("/* /* nested */ copy t from stdin */ select 1").empty());
-  EXPECT_TRUE(find_copy_from_stdin("do $x$ begin copy t from stdin; end $x$").empty());
-  EXPECT_TRUE(find_copy_from_stdin("select \"copy t from stdin\"").empty());
-  // Unterminated input does not crash or run away.
-  EXPECT_TRUE(find_copy_from_stdin("select 'abc").empty());
-  EXPECT_TRUE(find_copy_from_stdin("select $a$ abc").empty());
-  EXPECT_TRUE(find_copy_from_stdin("copy t (a, b").empty());
+TEST(PgSqlScan, ListenChanges) {
+  using C = ListenChange;
+  EXPECT_EQ(listen_changes("LISTEN Jobs; unlisten \"Mixed\"\"Case\"; UNLISTEN *"),
+            (std::vector<C>{{true, "jobs"}, {false, "Mixed\"Case"}, {false, ""}}));
+  EXPECT_EQ(listen_changes("select 'listen x'; -- listen y\n/* unlisten z */ notify w"),
+            std::vector<C>{});
+  EXPECT_EQ(listen_changes("listen " + std::string(70, 'a')),
+            (std::vector<C>{{true, std::string(63, 'a')}}));
 }
 
 TEST(PgSqlScan, SettingsEffect) {

@@ -150,6 +150,8 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
 std::string StatementNames::TakeReprepare(const SessionGeneration& now) {
   std::string out;
   for (const std::string& name : used_) {
+    // The batch's own Parse prepares it.
+    if (defined_.count(name) != 0) continue;
     auto found = statements_.find(name);
     if (found == statements_.end() || found->second.prepared_in == now) continue;
     out += found->second.parse;
