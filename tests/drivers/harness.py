@@ -8,7 +8,7 @@
 With --pgthaw, starts `BIN serve --role all` over a new temporary data
 directory, every listener on a loopback port the kernel picks (read back from
 the banner). With --native, starts Debian's PostgreSQL (initdb + postgres from
-BINDIR, as `nobody` when run as root) on a unix socket: the same scenario
+BINDIR, as `nobody` when run as root) on a loopback port: the same scenario
 against real Postgres shows the scenario itself is right.
 
 COMMAND runs with PGHOST, PGPORT, PGDATABASE (the tenant), PGUSER and
@@ -134,7 +134,8 @@ def copy_templates(source_data, target_data):
 
 
 class NativeServer:
-    """Debian's PostgreSQL on a private unix socket (as `nobody` when root)."""
+    """Debian's PostgreSQL on loopback TCP (as `nobody` when root); its unix
+    socket goes to a private directory."""
 
     def __init__(self, bindir, work_dir):
         self.bindir = bindir
@@ -166,18 +167,18 @@ class NativeServer:
             os.chown(self.log_path, int(self.wrap[1].split("=")[1]), int(self.wrap[2].split("=")[1]))
         self.proc = subprocess.Popen(
             self.wrap + [os.path.join(self.bindir, "postgres"), "-D", self.data_dir, "-p", self.port,
-                         "-c", "listen_addresses=", "-c", f"unix_socket_directories={self.dir}",
+                         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
                          "-c", "fsync=off"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while subprocess.run([os.path.join(self.bindir, "pg_isready"), "-q", "-h", self.dir,
+        while subprocess.run([os.path.join(self.bindir, "pg_isready"), "-q", "-h", "127.0.0.1",
                               "-p", self.port]).returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 fail("postgres did not start\n" + tail(self.log_path))
             time.sleep(0.05)
 
     def env(self):
-        return {"PGHOST": self.dir, "PGPORT": self.port, "PGDATABASE": "postgres",
+        return {"PGHOST": "127.0.0.1", "PGPORT": self.port, "PGDATABASE": "postgres",
                 "PGUSER": "postgres", "PGTHAW_SERVER": "native"}
 
     def died(self):
