@@ -1,7 +1,7 @@
 // pgjdbc: two connections run their PreparedStatements past prepareThreshold
 // (default 5: from the fifth execution on, pgjdbc uses named server-side
 // statements S_1, S_2, ... on each connection), interleaved, in and out of
-// transactions. Zero errors, right rows. Connection settings come from
+// a transaction. Zero errors, right rows. Connection settings come from
 // PGHOST, PGPORT, PGDATABASE, PGUSER (tests/drivers/harness.py).
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -46,9 +46,13 @@ public class PreparedThreshold {
     PreparedStatement bWord = b.prepareStatement("select id, word from words where id = ?");
     for (int i = 1; i <= 20; ++i) {
       if (i == 10) {
-        a.setAutoCommit(false);  // a transaction of A in the middle
-      }
-      if (i == 13) {
+        // A transaction of A in the middle: only A runs inside it (on
+        // pgthaw B's statements would wait for its end).
+        a.setAutoCommit(false);
+        for (int k = 1; k <= 3; ++k) {
+          checkWord(aWord, k, "A in a transaction");
+          checkCount(aCount, k, "A in a transaction");
+        }
         a.commit();
         a.setAutoCommit(true);
       }
