@@ -8,7 +8,7 @@ import time
 
 import psycopg2
 
-from driverlib import check, check_equal, dsn, finish
+from driverlib import check, dsn, finish
 
 BOUND_S = 0.100
 
@@ -29,8 +29,15 @@ print(f"connect beside an open transaction: {elapsed * 1000:.1f} ms")
 
 newcomer.autocommit = True
 seen = []
-reader = threading.Thread(target=lambda: seen.append(
-    (lambda c: (c.execute("select count(*) from t"), c.fetchone())[1])(newcomer.cursor())))
+
+
+def read_count():
+    cur = newcomer.cursor()
+    cur.execute("select count(*) from t")
+    seen.append(cur.fetchone())
+
+
+reader = threading.Thread(target=read_count)
 reader.start()
 time.sleep(0.2)  # the reader's statement waits for the holder's transaction (or sees 0 rows)
 holder.commit()

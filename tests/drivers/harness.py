@@ -104,6 +104,8 @@ class PgthawServer:
         return self.proc.poll() is not None
 
     def stop(self):
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -185,6 +187,8 @@ class NativeServer:
         return self.proc.poll() is not None
 
     def stop(self):
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -233,8 +237,10 @@ def main():
         shutil.rmtree(a.make_template, ignore_errors=True)
         os.makedirs(a.make_template)
         server = PgthawServer(a.pgthaw, a.make_template)
-        server.start()
-        problem = server.stop()
+        try:
+            server.start()
+        finally:
+            problem = server.stop()
         if problem:
             fail("template server " + problem + "\n" + server.log())
         print(f"harness: templates built in {a.make_template}")
@@ -247,8 +253,8 @@ def main():
             server = PgthawServer(a.pgthaw, work_dir, a.template)
         else:
             server = NativeServer(a.native, work_dir)
-        server.start()
         try:
+            server.start()
             problem = run_scenario(server, a.command, a.timeout)
             if not problem and server.died():
                 problem = "the server died during the scenario"
