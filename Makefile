@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # PGlite artifact's sha256, outside the source tree.
 export PGTHAW_CACHE ?= $(HOME)/.cache/pgthaw
 
-.PHONY: all deps engine build test run bench bench-node bench-engine bench-thaw format clean
+.PHONY: all deps engine build test test-drivers run bench bench-node bench-engine bench-thaw format clean
 
 all: build
 
@@ -25,6 +25,11 @@ build: engine
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# Only the real-driver scenarios (tests/drivers; their fixtures run npm ci
+# and javac).
+test-drivers: build
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L drivers
 
 run: build
 	@if [ -x $(BUILD_DIR)/pgthaw ] && $(BUILD_DIR)/pgthaw serve --help > /dev/null 2>&1; then \

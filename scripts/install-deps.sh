@@ -13,6 +13,9 @@ packages=(
   libpq-dev postgresql-client postgresql postgresql-contrib
   nodejs
   gnuplot-nox
+  # tests/drivers: the Postgres drivers people use, against a real server.
+  python3-psycopg python3-psycopg2 python3-asyncpg
+  libpostgresql-jdbc-java default-jdk-headless
 )
 
 missing=()
