@@ -132,9 +132,9 @@ Status SessionSettings::Resolve(host::Host& host) {
   fn.commit_xact = host.ExportFunction("CommitTransactionCommand");
   fn.long_jmp = host.ExportFunction("PostgresMainLongJmp");
   fn.flush = host.ExportFunction("pgl_pq_flush");
-  for (wasm_rt_function_ptr_t f : {fn.find_option, fn.get_by_name, fn.get_option, fn.set_option,
-                                   fn.pfree, fn.stack_alloc, fn.start_xact, fn.commit_xact,
-                                   fn.long_jmp, fn.flush}) {
+  for (wasm_rt_function_ptr_t f :
+       {fn.find_option, fn.get_by_name, fn.get_option, fn.set_option, fn.pfree, fn.stack_alloc,
+        fn.start_xact, fn.commit_xact, fn.long_jmp, fn.flush}) {
     if (f == nullptr) return Status::Internal("the engine lacks an export SessionSettings needs");
   }
   fn_ = fn;
@@ -203,8 +203,7 @@ Status SessionSettings::RecordServerValues(host::Host& host,
   host::CallOutcome out = host.Call([&] {
     uint32_t at = host.Invoke<uint32_t>(fn_.stack_alloc, static_cast<uint32_t>(text));
     for (size_t i = 0; i < missing.size(); ++i) {
-      std::memcpy(host.Bytes(at, missing[i].size() + 1), missing[i].c_str(),
-                  missing[i].size() + 1);
+      std::memcpy(host.Bytes(at, missing[i].size() + 1), missing[i].c_str(), missing[i].size() + 1);
       records[i] = host.Invoke<uint32_t>(fn_.find_option, at, 0u, 1u, kInfo);
       at += static_cast<uint32_t>(missing[i].size() + 1);
     }
@@ -227,8 +226,9 @@ Status SessionSettings::RecordServerValues(host::Host& host,
   return Status::Ok();
 }
 
-Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(
-    host::Host& host, const SettingValues& settings, const Recovery& recovery) {
+Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host& host,
+                                                                      const SettingValues& settings,
+                                                                      const Recovery& recovery) {
   PGTHAW_RETURN_IF_ERROR(Resolve(host));
   std::vector<std::string> names;
   size_t text = 0;
@@ -245,8 +245,10 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(
   // server's if the new one is refused).
   struct Op {
     std::string name, value;
-    bool given;          // from `settings` (else a server value put back)
-    int32_t result = 0;  // set_config_option's: 1 applied, 0 refused
+    bool given;  // from `settings` (else a server value put back)
+    // set_config_option's: 0 refused; 1 applied, -1 applied to the reset
+    // value only (a SET of higher priority is the current value)
+    int32_t result = 0;
     size_t output_end = 0;
   };
   std::vector<Op> ops;
@@ -286,15 +288,15 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(
       uint32_t at = host.Invoke<uint32_t>(fn_.stack_alloc, static_cast<uint32_t>(text));
       host.Invoke<void>(fn_.start_xact);
       phase = kApply;
-      for (current = next; current < ops.size(); ++current) {
-        Op& op = ops[current];
+      for (size_t i = next; i < ops.size(); ++i) {
+        current = i;
+        Op& op = ops[i];
         uint32_t name = at, value = at + static_cast<uint32_t>(op.name.size() + 1);
         std::memcpy(host.Bytes(name, op.name.size() + 1), op.name.c_str(), op.name.size() + 1);
-        std::memcpy(host.Bytes(value, op.value.size() + 1), op.value.c_str(),
-                    op.value.size() + 1);
+        std::memcpy(host.Bytes(value, op.value.size() + 1), op.value.c_str(), op.value.size() + 1);
         op.result = static_cast<int32_t>(host.Invoke<uint32_t>(
             fn_.set_option, name, value, kPgcSuBackend, kPgcSClient, kGucActionSet, 1u, kInfo, 0u));
-        if (op.result > 0) {
+        if (op.result != 0) {
           // A SET made since is still the current value: RESET it to the
           // new default (its source then is "client" again).
           uint32_t record = host.Invoke<uint32_t>(fn_.find_option, name, 0u, 1u, kInfo);
@@ -307,6 +309,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(
         host.Invoke<void>(fn_.flush);
         op.output_end = host.output().size();
       }
+      current = ops.size();
       phase = kCommit;
       host.Invoke<void>(fn_.commit_xact);
     });
@@ -324,8 +327,9 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(
     size_t begin = 0;
     for (size_t i = next; i < done_end; ++i) {
       if (ops[i].result == 0) {
-        refused(ops[i], reports_in(std::string_view(host.output())
-                                       .substr(begin, ops[i].output_end - begin)));
+        refused(
+            ops[i],
+            reports_in(std::string_view(host.output()).substr(begin, ops[i].output_end - begin)));
       }
       begin = ops[i].output_end;
     }
@@ -362,7 +366,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(
 
   std::vector<std::string> in_force;
   for (const Op& op : ops) {
-    if (!op.given || op.result <= 0) continue;
+    if (!op.given || op.result == 0) continue;
     std::string key = lower(op.name);
     if (std::find(in_force.begin(), in_force.end(), key) == in_force.end()) {
       in_force.push_back(std::move(key));
