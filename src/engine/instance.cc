@@ -80,6 +80,8 @@ class Instance::Impl {
   Result<std::vector<std::optional<std::string>>> ReadSettings(
       const std::vector<std::string>& names);
   Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(const SettingValues& settings);
+  // What SessionSettings does after an ERROR left an export call.
+  SessionSettings::Recovery SettingsRecovery();
   bool InTransaction() const { return alive() && in_transaction_; }
   bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
   bool at_ready() const { return at_ready_; }
@@ -433,7 +435,28 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
 Result<std::vector<std::optional<std::string>>> Instance::Impl::ReadSettings(
     const std::vector<std::string>& names) {
   if (!alive()) return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
-  return settings_.Read(*host_, names);
+  return settings_.Read(*host_, names, SettingsRecovery());
+}
+
+SessionSettings::Recovery Instance::Impl::SettingsRecovery() {
+  SessionSettings::Recovery recovery;
+  recovery.sync = [this]() -> Status {
+    // Mid-exchange, the client's own Sync ends the skip the error began.
+    if (!at_ready_) return Status::Ok();
+    std::string sync;
+    pgwire::frontend::sync(sync);
+    Result<std::string> reply = Exec(sync, {});
+    if (!reply.ok()) return reply.status();
+    if (!at_ready_) {
+      return Status::EngineError("the engine did not come back to ReadyForQuery after an error");
+    }
+    return Status::Ok();
+  };
+  recovery.backend_exited = [this] {
+    spdlog::warn("instance for {}: backend exited on a settings call", data_dir_);
+    Abandon();
+  };
+  return recovery;
 }
 
 Result<std::vector<pgwire::ErrorFields>> Instance::Impl::SetSessionDefaults(
@@ -443,22 +466,7 @@ Result<std::vector<pgwire::ErrorFields>> Instance::Impl::SetSessionDefaults(
     return Status::InvalidArgument(
         "session defaults are set only at ReadyForQuery outside a transaction block");
   }
-  SessionSettings::Recovery recovery;
-  recovery.sync = [this]() -> Status {
-    std::string sync;
-    pgwire::frontend::sync(sync);
-    Result<std::string> reply = Exec(sync, {});
-    if (!reply.ok()) return reply.status();
-    if (!at_ready_ || in_transaction_) {
-      return Status::EngineError("the engine did not come back to ReadyForQuery after an error");
-    }
-    return Status::Ok();
-  };
-  recovery.backend_exited = [this] {
-    spdlog::warn("instance for {}: backend exited setting session defaults", data_dir_);
-    Abandon();
-  };
-  auto errors = settings_.SetDefaults(*host_, settings, recovery);
+  auto errors = settings_.SetDefaults(*host_, settings, SettingsRecovery());
   in_transaction_ = ReadInBlock();
   return errors;
 }

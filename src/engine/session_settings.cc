@@ -142,7 +142,7 @@ Status SessionSettings::Resolve(host::Host& host) {
 }
 
 Result<std::vector<std::optional<std::string>>> SessionSettings::Read(
-    host::Host& host, const std::vector<std::string>& names) {
+    host::Host& host, const std::vector<std::string>& names, const Recovery& recovery) {
   PGTHAW_RETURN_IF_ERROR(Resolve(host));
   size_t text = 0;
   for (const std::string& name : names) {
@@ -176,16 +176,48 @@ Result<std::vector<std::optional<std::string>>> SessionSettings::Read(
     }
   });
   host.set_stack_pointer(sp);
+  if (out.kind == host::CallOutcome::kReturned) return values;
+  // Nothing above raises an ERROR but running out of memory.
+  host.output().clear();
+  auto reports = Recover(host, out, recovery);
+  if (!reports.ok()) return reports.status();
+  return Status::EngineError("reading settings failed: " + (reports->empty()
+                                                                ? std::string("(no message)")
+                                                                : reports->back().message()));
+}
+
+Result<std::vector<pgwire::ErrorFields>> SessionSettings::Recover(host::Host& host,
+                                                                  const host::CallOutcome& out,
+                                                                  const Recovery& recovery) {
   if (out.kind == host::CallOutcome::kTrapped) {
-    return Status::EngineTrap("reading settings trapped: " + out.trap);
+    return Status::EngineTrap("the engine trapped on settings: " + out.trap);
   }
-  if (out.kind == host::CallOutcome::kExited) {
-    // Nothing above raises an ERROR; should one, it left PostgresMain's
-    // handler state as it found it except for the pending ReadyForQuery.
-    return Status::EngineError("reading settings exited with status " +
-                               std::to_string(out.exit_status));
+  if (out.kind == host::CallOutcome::kExited && out.exit_status != 100) {
+    recovery.backend_exited();
+    return Status::EngineError("the backend exited with status " + std::to_string(out.exit_status) +
+                               " on settings");
   }
-  return values;
+  // exit(100): an ERROR reached PostgresMain's handler (pgl_longjmp). Run
+  // the handler's half as the exchange loop does: it aborts the transaction
+  // and sends the ErrorResponse. Then a Sync ends a skip to Sync and sends
+  // the ReadyForQuery the handler asked for (both dropped).
+  const size_t from = host.output().size();
+  host::CallOutcome recovered = host.Call([&] {
+    host.Invoke<void>(fn_.long_jmp);
+    host.Invoke<void>(fn_.flush);
+  });
+  if (recovered.kind == host::CallOutcome::kTrapped) {
+    return Status::EngineTrap("error recovery trapped: " + recovered.trap);
+  }
+  std::vector<pgwire::ErrorFields> reports =
+      reports_in(std::string_view(host.output()).substr(std::min(from, host.output().size())));
+  host.output().clear();
+  if (recovered.kind == host::CallOutcome::kExited) {
+    recovery.backend_exited();
+    return Status::EngineError("the backend exited during error recovery");
+  }
+  PGTHAW_RETURN_IF_ERROR(recovery.sync());
+  return reports;
 }
 
 Status SessionSettings::RecordServerValues(host::Host& host,
@@ -317,11 +349,6 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     if (out.kind == host::CallOutcome::kTrapped) {
       return Status::EngineTrap("setting session defaults trapped: " + out.trap);
     }
-    if (out.kind == host::CallOutcome::kExited && out.exit_status != 100) {
-      recovery.backend_exited();
-      return Status::EngineError("the backend exited with status " +
-                                 std::to_string(out.exit_status) + " setting session defaults");
-    }
     // The reports of the settings that ran to the end.
     size_t done_end = phase == kStart ? next : phase == kApply ? current : ops.size();
     size_t begin = 0;
@@ -335,24 +362,13 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     }
     if (out.kind == host::CallOutcome::kReturned) break;
 
-    // exit(100): an ERROR reached PostgresMain's handler. Run its recovery
-    // (it aborts our transaction and sends the ErrorResponse), then a Sync.
-    const size_t error_begin = begin;
-    out = host.Call([&] {
-      host.Invoke<void>(fn_.long_jmp);
-      host.Invoke<void>(fn_.flush);
-    });
-    if (out.kind == host::CallOutcome::kTrapped) {
-      return Status::EngineTrap("error recovery trapped: " + out.trap);
-    }
-    std::string reply = host.output().substr(std::min(error_begin, host.output().size()));
-    host.output().clear();
-    if (out.kind == host::CallOutcome::kExited) {
-      recovery.backend_exited();
-      return Status::EngineError("the backend exited during error recovery");
-    }
-    PGTHAW_RETURN_IF_ERROR(recovery.sync());
-    std::vector<pgwire::ErrorFields> reports = reports_in(reply);
+    // An ERROR of its own (or the backend exited): our transaction is
+    // aborted; the setting that raised it is refused with its words, the
+    // rest go on in a new transaction.
+    host.output().erase(0, begin);
+    auto recovered = Recover(host, out, recovery);
+    if (!recovered.ok()) return recovered.status();
+    std::vector<pgwire::ErrorFields> reports = std::move(recovered).value();
     if (phase != kApply) {
       std::string what = reports.empty() ? std::string("(no message)") : reports.back().message();
       return Status::EngineError(std::string(phase == kStart ? "starting" : "committing") +

@@ -58,7 +58,8 @@
 
 namespace pgthaw::host {
 class Host;
-}
+struct CallOutcome;
+}  // namespace pgthaw::host
 
 namespace pgthaw::engine {
 
@@ -75,8 +76,10 @@ class SessionSettings {
     std::function<void()> backend_exited;
   };
 
+  // `recovery` is used only if the engine runs out of memory.
   Result<std::vector<std::optional<std::string>>> Read(host::Host& host,
-                                                       const std::vector<std::string>& names);
+                                                       const std::vector<std::string>& names,
+                                                       const Recovery& recovery);
 
   // One error per setting that was not applied, in the order given.
   Result<std::vector<pgwire::ErrorFields>> SetDefaults(host::Host& host,
@@ -95,6 +98,11 @@ class SessionSettings {
         start_xact, commit_xact, long_jmp, flush;
   };
   Status Resolve(host::Host& host);
+  // After a call that did not return: a trap, an exit, or an ERROR that
+  // reached PostgresMain's handler (exit 100), recovered from here. The
+  // reports the recovery sent (the ErrorResponse); output() is left empty.
+  Result<std::vector<pgwire::ErrorFields>> Recover(host::Host& host, const host::CallOutcome& out,
+                                                   const Recovery& recovery);
   // The reset value of every name in `names` not yet in server_values_.
   Status RecordServerValues(host::Host& host, const std::vector<std::string>& names);
 
