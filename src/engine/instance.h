@@ -129,10 +129,9 @@ class Instance {
   // InvalidArgument). A refused setting (bad value, unknown name) is not
   // applied and comes back as Postgres reports it for a startup option
   // (FATAL, its SQLSTATE and text); the others are applied and the session
-  // stays usable. The engine may send ParameterStatus messages for the
-  // GUC_REPORT settings this changed with the next Exec()'s ReadyForQuery,
-  // as after a SET (not after a recovered error): what a client is told
-  // should come from ReadSettings(). session_settings.h has the details.
+  // stays usable. The engine sends no ParameterStatus for what this
+  // changes (nor for a SET, in this build): what a client is told comes
+  // from ReadSettings(). session_settings.h has the details.
   Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(const SettingValues& settings);
 
   // True while a transaction block is open (between BEGIN and COMMIT).
