@@ -220,8 +220,8 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::Recover(host::Host& ho
   return reports;
 }
 
-Status SessionSettings::RecordServerValues(host::Host& host,
-                                           const std::vector<std::string>& names) {
+Status SessionSettings::RecordServerValues(host::Host& host, const std::vector<std::string>& names,
+                                           const Recovery& recovery) {
   std::vector<std::string> missing;
   size_t text = 0;
   for (const std::string& name : names) {
@@ -242,7 +242,9 @@ Status SessionSettings::RecordServerValues(host::Host& host,
   });
   host.set_stack_pointer(sp);
   if (out.kind != host::CallOutcome::kReturned) {
-    return Status::EngineError("looking settings up failed: " + out.trap);
+    auto recovered = Recover(host, out, recovery);
+    if (!recovered.ok()) return recovered.status();
+    return Status::EngineError("looking settings up failed");
   }
   for (size_t i = 0; i < missing.size(); ++i) {
     // An unknown name has no server value; one that becomes a placeholder
@@ -270,7 +272,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     }
     names.push_back(name);
   }
-  PGTHAW_RETURN_IF_ERROR(RecordServerValues(host, names));
+  PGTHAW_RETURN_IF_ERROR(RecordServerValues(host, names, recovery));
 
   // What to apply: first every name in force back to the server's value,
   // then the new set (a name in both ends up with its new value, or with the
@@ -365,7 +367,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     // An ERROR of its own (or the backend exited): our transaction is
     // aborted; the setting that raised it is refused with its words, the
     // rest go on in a new transaction.
-    host.output().erase(0, begin);
+    host.output().clear();
     auto recovered = Recover(host, out, recovery);
     if (!recovered.ok()) return recovered.status();
     std::vector<pgwire::ErrorFields> reports = std::move(recovered).value();

@@ -104,7 +104,8 @@ class SessionSettings {
   Result<std::vector<pgwire::ErrorFields>> Recover(host::Host& host, const host::CallOutcome& out,
                                                    const Recovery& recovery);
   // The reset value of every name in `names` not yet in server_values_.
-  Status RecordServerValues(host::Host& host, const std::vector<std::string>& names);
+  Status RecordServerValues(host::Host& host, const std::vector<std::string>& names,
+                            const Recovery& recovery);
 
   Exports fn_;
   // Lower-cased name -> the server's own value, for every name SetDefaults
