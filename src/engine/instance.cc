@@ -14,6 +14,7 @@
 #include "engine/process_env.h"
 #include "engine/snapshot.h"
 #include "host/host.h"
+#include "pgwire/frontend.h"
 #include "pgwire/wire_format.h"
 #include "wasm/guest_stack.h"
 #include "wasm/linear_memory.h"
@@ -76,6 +77,11 @@ class Instance::Impl {
   }
   void set_statement_timeout_ms(int64_t ms) { statement_timeout_ms_ = ms; }
   Status Close();
+  Result<std::vector<std::optional<std::string>>> ReadSettings(
+      const std::vector<std::string>& names);
+  Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(const SettingValues& settings);
+  // What SessionSettings does after an ERROR left an export call.
+  SessionSettings::Recovery SettingsRecovery();
   bool InTransaction() const { return alive() && in_transaction_; }
   bool alive() const { return !closed_ && host_ != nullptr && !host_->dead(); }
   bool at_ready() const { return at_ready_; }
@@ -106,6 +112,8 @@ class Instance::Impl {
   // is asked once per Exec, not by every caller.
   bool in_transaction_ = false;
   bool ReadInBlock();
+  // Session defaults (SetSessionDefaults) and the server values they hide.
+  SessionSettings settings_;
   int64_t statement_timeout_ms_ = 0;
   // Guards host_ against Interrupt() from another thread: host_ is replaced
   // only under it (it is set before any other thread can see the instance).
@@ -369,6 +377,7 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   if (!host.ok()) return host.status();
   host_ = std::move(host).value();
   ResolveExports();
+  PGTHAW_RETURN_IF_ERROR(settings_.Load(files->meta.session_settings));
   if (!files->meta.base.empty()) {
     base_snapshot_ = files->meta.base;
   } else if (!consume) {
@@ -395,6 +404,7 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   meta.memory_pages = host_->memory()->pages;
   meta.base = base_snapshot_;
   meta.lower_dir = lower_dir_;
+  meta.session_settings = settings_.Save();
   SnapshotWrite snap;
   const wasm_rt_memory_t& memory = *host_->memory();
   if (!base_snapshot_.empty()) {
@@ -421,6 +431,45 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
     return wasm::write_delta(memory, pages, path);
   };
   return write_snapshot(dir, std::move(snap));
+}
+
+Result<std::vector<std::optional<std::string>>> Instance::Impl::ReadSettings(
+    const std::vector<std::string>& names) {
+  if (!alive()) return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
+  return settings_.Read(*host_, names, SettingsRecovery());
+}
+
+SessionSettings::Recovery Instance::Impl::SettingsRecovery() {
+  SessionSettings::Recovery recovery;
+  recovery.sync = [this]() -> Status {
+    // Mid-exchange, the client's own Sync ends the skip the error began.
+    if (!at_ready_) return Status::Ok();
+    std::string sync;
+    pgwire::frontend::sync(sync);
+    Result<std::string> reply = Exec(sync, {});
+    if (!reply.ok()) return reply.status();
+    if (!at_ready_) {
+      return Status::EngineError("the engine did not come back to ReadyForQuery after an error");
+    }
+    return Status::Ok();
+  };
+  recovery.backend_exited = [this] {
+    spdlog::warn("instance for {}: backend exited on a settings call", data_dir_);
+    Abandon();
+  };
+  return recovery;
+}
+
+Result<std::vector<pgwire::ErrorFields>> Instance::Impl::SetSessionDefaults(
+    const SettingValues& settings) {
+  if (!alive()) return Status::Unavailable("instance for " + data_dir_ + " is closed or dead");
+  if (in_transaction_ || !at_ready_) {
+    return Status::InvalidArgument(
+        "session defaults are set only at ReadyForQuery outside a transaction block");
+  }
+  auto errors = settings_.SetDefaults(*host_, settings, SettingsRecovery());
+  in_transaction_ = ReadInBlock();
+  return errors;
 }
 
 bool Instance::Impl::ReadInBlock() {
@@ -484,6 +533,18 @@ Result<std::string> Instance::Exec(std::string_view messages, const ExecOptions&
 }
 
 uint64_t Instance::PrivateMemoryBytes() { return impl_->PrivateMemoryBytes(); }
+
+Result<std::vector<std::optional<std::string>>> Instance::ReadSettings(
+    const std::vector<std::string>& names) {
+  return impl_->ReadSettings(names);
+}
+
+Result<std::vector<pgwire::ErrorFields>> Instance::SetSessionDefaults(
+    const SettingValues& settings) {
+  Result<std::vector<pgwire::ErrorFields>> errors = Status::Internal("not run");
+  wasm::run_on_guest_stack([&] { errors = impl_->SetSessionDefaults(settings); });
+  return errors;
+}
 
 bool Instance::InTransaction() const { return impl_->InTransaction(); }
 

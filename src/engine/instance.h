@@ -17,11 +17,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/engine.h"
+#include "engine/session_settings.h"
 
 namespace pgthaw::engine {
 
@@ -76,7 +79,11 @@ class Instance {
 
   // Captures the idle instance (no open transaction) into DIR. A memory
   // restored from a kept snapshot (a template) is saved as the pages written
-  // since; otherwise as a full image.
+  // since; otherwise as a full image. What SetSessionDefaults() keeps (the
+  // server's own values of the names it set) goes into the snapshot's
+  // meta.json, so a Restore()d instance goes on as this one would: the
+  // defaults in force stay in force (they are in guest memory), and a later
+  // SetSessionDefaults() still puts the server's values back.
   Status Snapshot(const std::string& dir);
 
   // Releases the instance without shutting Postgres down: after Snapshot(),
@@ -115,6 +122,27 @@ class Instance {
   // False once closed, abandoned or killed by a trap: then only the files
   // are left (the next Boot recovers from them).
   bool alive() const;
+
+  // The current value of each setting in `names` as SHOW shows it (nullopt:
+  // no such setting), read through the engine's GUC functions: no SQL, no
+  // snapshot, nothing sent, no effect on a transaction block (open or
+  // failed: `SET TRANSACTION READ WRITE` after it still works). Cheap enough
+  // for every exchange. Any time between Exec() calls.
+  Result<std::vector<std::optional<std::string>>> ReadSettings(
+      const std::vector<std::string>& names);
+
+  // Makes `settings` the session's reset values as a connection's startup
+  // options are (RESET, RESET ALL and DISCARD ALL return to them), putting
+  // the names an earlier call set back to the server's own values first;
+  // the current value of every name either call names is then its default.
+  // Only at ReadyForQuery outside a transaction block (else
+  // InvalidArgument). A refused setting (bad value, unknown name) is not
+  // applied and comes back as Postgres reports it for a startup option
+  // (FATAL, its SQLSTATE and text); the others are applied and the session
+  // stays usable. The engine sends no ParameterStatus for what this
+  // changes (nor for a SET, in this build): what a client is told comes
+  // from ReadSettings(). session_settings.h has the details.
+  Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(const SettingValues& settings);
 
   // True while a transaction block is open (between BEGIN and COMMIT).
   bool InTransaction() const;

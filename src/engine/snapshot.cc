@@ -119,6 +119,7 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
   m.vfs_hash = num("vfs_xxh3");
   m.memory_hash = num("memory_xxh3");
   m.pages_hash = num("pages_xxh3");
+  m.session_settings = str("session_settings");
   return m;
 }
 
@@ -161,6 +162,7 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap) {
                       {"vfs_xxh3", meta.vfs_hash},
                       {"memory_xxh3", meta.memory_hash},
                       {"pages_xxh3", meta.pages_hash}};
+  if (!meta.session_settings.empty()) j["session_settings"] = meta.session_settings;
   PGTHAW_RETURN_IF_ERROR(write_file(tmp / "meta.json", j.dump(2)));
   PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp));
   fs::remove_all(target, ec);

@@ -1,6 +1,7 @@
 // Snapshot directories: what a captured instance looks like on disk.
 //
-//   meta.json  format, build id, PGlite version, memory size, base, checksums
+//   meta.json  format, build id, PGlite version, memory size, base, checksums,
+//              the server values behind session defaults (session_settings.h)
 //   state      host state outside linear memory (host::Host::SaveState)
 //   vfs        fd table, cwd, in-memory files (vfs::FileSystem::save_state)
 //   memory     full sparse memory image (a snapshot with no base)
@@ -32,6 +33,9 @@ struct SnapshotMeta {
   // The overlay's lower directory when the data directory is an overlay.
   std::string lower_dir;
   uint64_t state_hash = 0, vfs_hash = 0, memory_hash = 0, pages_hash = 0;
+  // SessionSettings::Save(): the server's values behind the session
+  // defaults in force ("" when none were ever set).
+  std::string session_settings;
 };
 
 struct SnapshotFiles {

@@ -11,8 +11,10 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/instance.h"
@@ -37,6 +39,20 @@ class Session {
 
   // Runs protocol messages (engine::Instance::Exec).
   Result<Reply> Exec(std::string_view messages, const ExecOptions& options = {});
+
+  // The current value of each setting, nullopt for an unknown name
+  // (engine::Instance::ReadSettings: no SQL, no snapshot; any time).
+  Result<std::vector<std::optional<std::string>>> ReadSettings(
+      const std::vector<std::string>& names) {
+    return instance_.ReadSettings(names);
+  }
+  // A connection's startup options as the session's reset values, the
+  // previous connection's put back to the server's (Idle() only;
+  // engine::Instance::SetSessionDefaults). Returns the refused ones.
+  Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(
+      const engine::SettingValues& settings) {
+    return instance_.SetSessionDefaults(settings);
+  }
 
   bool InTransaction() const { return instance_.InTransaction(); }
   bool AtReady() const { return instance_.AtReady(); }
