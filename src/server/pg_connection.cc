@@ -642,8 +642,15 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
     co_await Fatal(kProtocolViolation, sql.status().message());
     co_return false;
   }
+  // This connection's statement names (statement_names.h).
+  std::string mapped = names_.MapSql(*sql);
   std::string raw;
-  pgwire::append_message(raw, 'Q', message.payload);
+  if (mapped == *sql) {
+    pgwire::append_message(raw, 'Q', message.payload);
+  } else if (Status st = pgwire::frontend::query(raw, mapped); !st.ok()) {
+    co_await Fatal(kProtocolViolation, st.message());
+    co_return false;
+  }
   co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql), listen_changes(*sql));
 }
 
@@ -976,7 +983,7 @@ PgConnection::Outcome PgConnection::WorkBeside(runtime::Session& db, const Batch
     generation = {db.identity(), shared_->statement_drops[tenant_]};
   }
   std::string again = names_.TakeReprepare(generation);
-  if (!again.empty()) (void)db.Exec(again + sync_message());
+  if (!again.empty()) (void)db.Exec(again);
   auto reply = db.Exec(batch.messages);
   auto back = db.Exec(
       query_message("ROLLBACK TO SAVEPOINT pgthaw_beside; RELEASE SAVEPOINT pgthaw_beside"));
@@ -1057,7 +1064,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   if (out.status.ok() && !out.settings_error && !cancelled && db->AtReady()) {
     std::string again = names_.TakeReprepare(generation);
     if (!again.empty()) {
-      auto reply = db->Exec(again + sync_message());
+      auto reply = db->Exec(again);
       if (!reply.ok()) out.status = reply.status();
     }
   }

@@ -495,12 +495,20 @@ TEST_F(PgListenerTest, SessionStateSharingIsAsDocumented) {
   exec(a.get(), "set local work_mem = '9MB'");
   EXPECT_EQ(value(a.get(), "show work_mem"), "9MB");
   exec(a.get(), "commit");
-  // Prepared statements and temporary tables are the tenant's, not the
-  // connection's: b sees what a made.
-  exec(a.get(), "prepare shared_plan as select 41 + 1");
-  EXPECT_EQ(value(b.get(), "execute shared_plan"), "42");
-  EXPECT_EQ(sqlstate(b.get(), "prepare shared_plan as select 1"), "42P05");
-  exec(b.get(), "deallocate shared_plan");
+  // Prepared statements are the connection's, SQL-level ones too: each
+  // has its own under one name. Temporary tables are the tenant's: b sees
+  // what a made.
+  exec(a.get(), "prepare own_plan as select 41 + 1");
+  EXPECT_EQ(sqlstate(b.get(), "execute own_plan"), "26000");
+  exec(b.get(), "prepare own_plan as select 1");
+  EXPECT_EQ(value(b.get(), "execute own_plan"), "1");
+  EXPECT_EQ(value(a.get(), "execute own_plan"), "42");
+  EXPECT_EQ(sqlstate(a.get(), "prepare own_plan as select 2"), "42P05");
+  exec(b.get(), "deallocate own_plan");
+  EXPECT_EQ(value(a.get(), "execute own_plan"), "42");
+  // An error position in a renamed PREPARE points into the client's text.
+  PgResult bad(PQexec(a.get(), "prepare p2 as selec 1"));
+  EXPECT_STREQ(PQresultErrorField(bad.get(), PG_DIAG_STATEMENT_POSITION), "15");
   exec(a.get(), "create temp table scratch(x int)");
   exec(a.get(), "insert into scratch values (1)");
   EXPECT_EQ(value(b.get(), "select count(*) from scratch"), "1");

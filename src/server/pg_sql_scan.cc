@@ -9,6 +9,8 @@ namespace {
 struct Token {
   enum Kind { kWord, kQuotedIdent, kString, kPunct, kOther } kind = kOther;
   std::string text;  // kWord lowercased; kString/kQuotedIdent unquoted; kPunct the char
+  size_t begin = 0;  // where it starts in the text
+  size_t end = 0;    // where it ends
 };
 
 bool is_ident_start(char c) {
@@ -32,10 +34,19 @@ std::vector<std::vector<Token>> scan(std::string_view sql) {
   int depth = 0;
   size_t i = 0;
   const size_t n = sql.size();
+  size_t start = 0;
   auto push = [&](Token::Kind kind, std::string text) {
-    statements.back().push_back(Token{kind, std::move(text)});
+    statements.back().push_back(Token{kind, std::move(text), start, start});
+  };
+  // A token's end is where the scan stands after the step that made it.
+  auto set_end = [&] {
+    if (!statements.back().empty() && statements.back().back().begin == start) {
+      statements.back().back().end = i;
+    }
   };
   while (i < n) {
+    set_end();
+    start = i;
     char c = sql[i];
     if (std::isspace(static_cast<unsigned char>(c)) != 0) {
       ++i;
@@ -121,6 +132,7 @@ std::vector<std::vector<Token>> scan(std::string_view sql) {
       ++i;
     }
   }
+  set_end();
   if (statements.back().empty()) statements.pop_back();
   return statements;
 }
@@ -158,6 +170,48 @@ std::vector<ListenChange> listen_changes(std::string_view sql) {
       out.push_back(ListenChange{false, ""});
     } else if (name.kind == Token::kWord || name.kind == Token::kQuotedIdent) {
       out.push_back(ListenChange{listen, name.text.substr(0, kMaxNameBytes)});
+    }
+  }
+  return out;
+}
+
+std::vector<SqlStatementName> sql_statement_names(std::string_view sql) {
+  std::vector<SqlStatementName> out;
+  auto name_at = [](const std::vector<Token>& t, size_t i) {
+    return i < t.size() && (t[i].kind == Token::kWord || t[i].kind == Token::kQuotedIdent);
+  };
+  auto add = [&](const std::vector<Token>& t, size_t i, SqlStatementName::Use use) {
+    SqlStatementName found;
+    found.use = use;
+    found.name = t[i].text;
+    found.begin = t[i].begin;
+    found.end = t[i].end;
+    found.statement_begin = t.front().begin;
+    found.statement_end = t.back().end;
+    out.push_back(std::move(found));
+  };
+  for (const std::vector<Token>& t : scan(sql)) {
+    if (t.empty()) continue;
+    if (is_word(t, 0, "prepare") && name_at(t, 1)) {
+      add(t, 1, SqlStatementName::kPrepare);
+    } else if (is_word(t, 0, "execute") && name_at(t, 1)) {
+      add(t, 1, SqlStatementName::kExecute);
+    } else if (is_word(t, 0, "deallocate")) {
+      size_t i = is_word(t, 1, "prepare") ? 2 : 1;
+      if (is_word(t, i, "all")) {
+        add(t, i, SqlStatementName::kDeallocateAll);
+      } else if (name_at(t, i)) {
+        add(t, i, SqlStatementName::kDeallocate);
+      }
+    } else if (is_word(t, 0, "explain") || is_word(t, 0, "create")) {
+      // EXPLAIN [options] EXECUTE name; CREATE TABLE ... AS EXECUTE name.
+      for (size_t i = 1; i + 1 < t.size(); ++i) {
+        if (is_word(t, i, "execute") && name_at(t, i + 1) &&
+            (is_word(t, 0, "explain") || is_word(t, i - 1, "as"))) {
+          add(t, i + 1, SqlStatementName::kExecute);
+          break;
+        }
+      }
     }
   }
   return out;

@@ -19,6 +19,27 @@ TEST(PgSqlScan, ListenChanges) {
             (std::vector<C>{{true, std::string(63, 'a')}}));
 }
 
+TEST(PgSqlScan, SqlStatementNames) {
+  const std::string sql =
+      "PREPARE Q1 (int) AS select $1 || 'x;y'; execute \"Q 2\"(1); deallocate prepare q3; "
+      "DEALLOCATE ALL; explain (analyze) execute q4; create table t as execute q5; "
+      "select 'prepare q6'";
+  auto names = sql_statement_names(sql);
+  ASSERT_EQ(names.size(), 6u);
+  EXPECT_EQ(names[0].use, SqlStatementName::kPrepare);
+  EXPECT_EQ(names[0].name, "q1");
+  EXPECT_EQ(sql.substr(names[0].begin, names[0].end - names[0].begin), "Q1");
+  EXPECT_EQ(sql.substr(names[0].statement_begin, names[0].statement_end - names[0].statement_begin),
+            "PREPARE Q1 (int) AS select $1 || 'x;y'");
+  EXPECT_EQ(names[1].name, "Q 2");
+  EXPECT_EQ(sql.substr(names[1].begin, names[1].end - names[1].begin), "\"Q 2\"");
+  EXPECT_EQ(names[2].use, SqlStatementName::kDeallocate);
+  EXPECT_EQ(names[2].name, "q3");
+  EXPECT_EQ(names[3].use, SqlStatementName::kDeallocateAll);
+  EXPECT_EQ(names[4].name, "q4");
+  EXPECT_EQ(names[5].name, "q5");
+}
+
 TEST(PgSqlScan, SettingsEffect) {
   EXPECT_TRUE(settings_effect("SET TimeZone = 'UTC'").sets);
   EXPECT_TRUE(settings_effect("select 1; reset all").sets);

@@ -3,11 +3,14 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "pgwire/frontend.h"
 #include "pgwire/message.h"
 #include "pgwire/wire_format.h"
+#include "server/pg_sql_scan.h"
 
 namespace pgthaw::server {
 
@@ -32,6 +35,13 @@ std::string process_nonce() {
 }
 
 // The leading NUL-terminated string of `payload` at `at`; false if none.
+// `name` as a quoted SQL identifier.
+std::string quoted(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 bool read_cstring(std::string_view payload, size_t& at, std::string_view& out) {
   size_t end = payload.find('\0', at);
   if (end == std::string_view::npos) return false;
@@ -74,22 +84,35 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
   std::string rewritten;
   switch (type) {
     case 'P': {  // statement, query, parameter types
-      if (!read_cstring(payload, at, first)) return malformed;
-      if (first.empty()) break;
+      std::string_view query;
+      if (!read_cstring(payload, at, first) || !read_cstring(payload, at, query)) {
+        return malformed;
+      }
+      // The query may itself be a SQL-level PREPARE, EXECUTE, DEALLOCATE.
+      std::string mapped = MapSql(query);
+      std::string rest = mapped;
+      rest.push_back('\0');
+      rest.append(payload.substr(at));
+      if (first.empty()) {
+        pgwire::put_cstring(rewritten, "");
+        rewritten += rest;
+        pgwire::append_message(out, type, rewritten);
+        return Status::Ok();
+      }
       auto found = statements_.find(first);
       if (found != statements_.end()) {
         // Defined already: the engine answers 42P05 (after a re-prepare,
         // if the session lost it).
         used_.insert(std::string(first));
         pgwire::put_cstring(rewritten, found->second.session_name);
-        rewritten.append(payload.substr(at));
+        rewritten += rest;
         pgwire::append_message(out, type, rewritten);
         return Status::Ok();
       }
       Statement s;
       s.session_name = prefix_ + "s" + std::to_string(next_++);
       pgwire::put_cstring(rewritten, s.session_name);
-      rewritten.append(payload.substr(at));
+      rewritten += rest;
       pgwire::append_message(s.parse, type, rewritten);
       out += s.parse;
       client_names_[s.session_name] = std::string(first);
@@ -147,18 +170,93 @@ Status StatementNames::AppendForSession(char type, std::string_view payload, std
   return Status::Ok();
 }
 
+std::string StatementNames::MapSql(std::string_view sql) {
+  position_shifts_.clear();
+  // The usual query names no prepared statement: skip the scan.
+  auto mentions = [&](std::string_view word) {
+    return std::search(sql.begin(), sql.end(), word.begin(), word.end(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           }) != sql.end();
+  };
+  if (!mentions("prepare") && !mentions("execute") && !mentions("deallocate")) {
+    return std::string(sql);
+  }
+  std::vector<SqlStatementName> names = sql_statement_names(sql);
+  if (names.empty()) return std::string(sql);
+  std::string out(sql);
+  // From the last to the first, so the earlier offsets stay valid.
+  std::vector<std::pair<size_t, int64_t>> shifts;  // (byte offset in `out`, change in bytes)
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    const SqlStatementName& n = *it;
+    std::string session;
+    switch (n.use) {
+      case SqlStatementName::kDeallocateAll:
+        continue;  // the tag tells (ForgetAll); others prepare theirs again
+      case SqlStatementName::kPrepare: {
+        if (auto found = statements_.find(n.name); found != statements_.end()) {
+          used_.insert(n.name);  // the engine answers 42P05
+          session = found->second.session_name;
+          break;
+        }
+        Statement st;
+        st.session_name = prefix_ + "s" + std::to_string(next_++);
+        session = st.session_name;
+        // What prepares it again: its own statement, under its session name.
+        std::string text(sql.substr(n.statement_begin, n.statement_end - n.statement_begin));
+        text.replace(n.begin - n.statement_begin, n.end - n.begin, quoted(session));
+        (void)pgwire::frontend::query(st.parse, text);
+        st.sql_level = true;
+        client_names_[st.session_name] = n.name;
+        defined_.insert(n.name);
+        statements_.emplace(n.name, std::move(st));
+        break;
+      }
+      case SqlStatementName::kExecute:
+        session = SessionStatementName(n.name);
+        break;
+      case SqlStatementName::kDeallocate:
+        session = SessionStatementName(n.name);
+        used_.erase(n.name);  // gone (DEALLOCATE of a lost one fails as it would)
+        defined_.erase(n.name);
+        statements_.erase(n.name);
+        break;
+    }
+    std::string replacement = quoted(session);
+    shifts.emplace_back(
+        n.begin, static_cast<int64_t>(replacement.size()) - static_cast<int64_t>(n.end - n.begin));
+    out.replace(n.begin, n.end - n.begin, replacement);
+  }
+  // Error positions count characters of the text the engine saw: note
+  // where each replacement starts there (in characters) and how much
+  // longer it is, for RestoreNames. (Session names are ASCII.)
+  std::sort(shifts.begin(), shifts.end());
+  int64_t moved = 0;
+  for (const auto& [at, delta] : shifts) {
+    size_t rewritten_at = static_cast<size_t>(static_cast<int64_t>(at) + moved);
+    size_t chars = 0;
+    for (size_t i = 0; i < rewritten_at && i < out.size(); ++i) {
+      if ((static_cast<unsigned char>(out[i]) & 0xC0) != 0x80) ++chars;
+    }
+    position_shifts_.emplace_back(chars, delta);
+    moved += delta;
+  }
+  return out;
+}
+
 std::string StatementNames::TakeReprepare(const SessionGeneration& now) {
-  std::string out;
+  std::string out, queries;
   for (const std::string& name : used_) {
     // The batch's own Parse prepares it.
     if (defined_.count(name) != 0) continue;
     auto found = statements_.find(name);
     if (found == statements_.end() || found->second.prepared_in == now) continue;
-    out += found->second.parse;
+    (found->second.sql_level ? queries : out) += found->second.parse;
     found->second.prepared_in = now;
   }
   used_.clear();
-  return out;
+  // The Parses in an exchange of their own, then the PREPAREs.
+  if (!out.empty()) pgwire::frontend::sync(out);
+  return out + queries;
 }
 
 void StatementNames::Prepared(const SessionGeneration& now) {
@@ -169,6 +267,7 @@ void StatementNames::Prepared(const SessionGeneration& now) {
   }
   defined_.clear();
   used_.clear();
+  position_shifts_.clear();
 }
 
 void StatementNames::DropPending() {
@@ -180,6 +279,7 @@ void StatementNames::DropPending() {
   }
   defined_.clear();
   used_.clear();
+  position_shifts_.clear();
 }
 
 void StatementNames::ForgetAll() {
@@ -199,36 +299,72 @@ std::string StatementNames::CloseAll() const {
 }
 
 bool StatementNames::Mentions(std::string_view reply) const {
-  return reply.find(prefix_) != std::string_view::npos;
+  return !position_shifts_.empty() || reply.find(prefix_) != std::string_view::npos;
+}
+
+std::string StatementNames::ShiftPosition(std::string_view fields) const {
+  // Fields: a code byte and a NUL-terminated value each, then a NUL.
+  std::string out;
+  size_t at = 0;
+  while (at < fields.size() && fields[at] != '\0') {
+    char code = fields[at];
+    size_t end = fields.find('\0', at + 1);
+    if (end == std::string_view::npos) return std::string(fields);
+    std::string_view value = fields.substr(at + 1, end - at - 1);
+    out += code;
+    int64_t position = 0;
+    if (code == 'P' && !value.empty() &&
+        value.find_first_not_of("0123456789") == std::string_view::npos && value.size() < 10) {
+      position = std::stoll(std::string(value));
+      int64_t original = position;
+      for (const auto& [chars, delta] : position_shifts_) {
+        if (static_cast<int64_t>(chars) < position - 1) original -= delta;
+      }
+      out += std::to_string(std::max<int64_t>(original, 1));
+    } else {
+      out.append(value);
+    }
+    out += '\0';
+    at = end + 1;
+  }
+  out += '\0';
+  return out;
+}
+
+std::string StatementNames::MapNamesBack(std::string_view payload) const {
+  std::string out;
+  size_t at = 0;
+  for (;;) {
+    size_t hit = payload.find(prefix_, at);
+    if (hit == std::string_view::npos) break;
+    // The session name: the prefix, 's' or 'p', digits.
+    size_t end = hit + prefix_.size();
+    if (end < payload.size() && (payload[end] == 's' || payload[end] == 'p')) ++end;
+    while (end < payload.size() && payload[end] >= '0' && payload[end] <= '9') ++end;
+    out.append(payload.substr(at, hit - at));
+    auto client = client_names_.find(payload.substr(hit, end - hit));
+    out.append(client != client_names_.end() ? std::string_view(client->second)
+                                             : payload.substr(hit, end - hit));
+    at = end;
+  }
+  out.append(payload.substr(at));
+  return out;
 }
 
 void StatementNames::RestoreNames(std::string& reply) const {
-  if (!Mentions(reply)) return;  // the usual case: nothing to do
+  const bool shifted = !position_shifts_.empty();
+  if (!shifted && !Mentions(reply)) return;  // the usual case: nothing to do
   auto messages = pgwire::split_messages(reply);
   if (!messages.ok()) return;
   std::string out;
   out.reserve(reply.size());
   for (const pgwire::MessageView& m : *messages) {
-    if ((m.type != 'E' && m.type != 'N') || m.payload.find(prefix_) == std::string_view::npos) {
+    if (m.type != 'E' && m.type != 'N') {
       pgwire::append_message(out, m.type, m.payload);
       continue;
     }
-    std::string payload;
-    size_t at = 0;
-    for (;;) {
-      size_t hit = m.payload.find(prefix_, at);
-      if (hit == std::string_view::npos) break;
-      // The session name: the prefix, 's' or 'p', digits.
-      size_t end = hit + prefix_.size();
-      if (end < m.payload.size() && (m.payload[end] == 's' || m.payload[end] == 'p')) ++end;
-      while (end < m.payload.size() && m.payload[end] >= '0' && m.payload[end] <= '9') ++end;
-      payload.append(m.payload.substr(at, hit - at));
-      auto client = client_names_.find(m.payload.substr(hit, end - hit));
-      payload.append(client != client_names_.end() ? std::string_view(client->second)
-                                                   : m.payload.substr(hit, end - hit));
-      at = end;
-    }
-    payload.append(m.payload.substr(at));
+    std::string payload = shifted ? ShiftPosition(m.payload) : std::string(m.payload);
+    if (payload.find(prefix_) != std::string::npos) payload = MapNamesBack(payload);
     pgwire::append_message(out, m.type, payload);
   }
   reply.swap(out);

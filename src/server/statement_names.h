@@ -29,6 +29,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -54,10 +56,20 @@ class StatementNames {
   // malformed message (the caller treats it as a protocol violation).
   Status AppendForSession(char type, std::string_view payload, std::string& out);
 
-  // The Parse messages of the statements the messages given to
-  // AppendForSession since the last TakeReprepare() use and that were
-  // prepared in another generation than `now`; they are marked prepared in
-  // `now`. Run them (with a Sync, reply dropped) before the batch.
+  // A simple Query's text with the names of its SQL-level PREPARE, EXECUTE
+  // (also EXPLAIN ... EXECUTE, CREATE TABLE ... AS EXECUTE) and DEALLOCATE
+  // statements replaced by the session's (pg_sql_scan.h): SQL-level and
+  // protocol-level statements share one namespace, per connection, as in
+  // Postgres. DEALLOCATE ALL is left as it is (see ForgetAll). Until the
+  // next MapSql, error positions in replies are moved back to the client's
+  // text (RestoreNames).
+  std::string MapSql(std::string_view sql);
+
+  // What prepares again the statements the messages given to
+  // AppendForSession (or MapSql) since the last TakeReprepare() use and
+  // that were prepared in another generation than `now`: their Parse
+  // messages with a Sync, then their SQL PREPAREs as Queries; they are
+  // marked prepared in `now`. Run it (reply dropped) before the batch.
   std::string TakeReprepare(const SessionGeneration& now);
 
   // After a batch ran in generation `now`: records the statements it
@@ -79,9 +91,11 @@ class StatementNames {
 
   // Rewrites, inside the ErrorResponse and NoticeResponse messages of
   // `reply` (whole backend messages), the session's names back to the
-  // client's. Other messages are untouched.
+  // client's, and the error position (a MapSql text). Other messages are
+  // untouched.
   void RestoreNames(std::string& reply) const;
-  // True if `reply` may quote one of this connection's session names.
+  // True if RestoreNames may change `reply` (it may quote one of this
+  // connection's session names, or a MapSql text's error position).
   bool Mentions(std::string_view reply) const;
 
   size_t statement_count() const { return statements_.size(); }
@@ -89,10 +103,13 @@ class StatementNames {
  private:
   struct Statement {
     std::string session_name;
-    std::string parse;  // the Parse message as sent to the session
+    std::string parse;  // the Parse message as sent to the session (or a PREPARE Query)
     SessionGeneration prepared_in;
+    bool sql_level = false;  // `parse` is a Query: PREPARE ... AS ...
   };
   std::string SessionStatementName(std::string_view client);
+  std::string ShiftPosition(std::string_view fields) const;
+  std::string MapNamesBack(std::string_view payload) const;
   std::string SessionPortalName(std::string_view client);
 
   const std::string prefix_;  // "pgthaw.<connection>."
@@ -102,6 +119,9 @@ class StatementNames {
   std::map<std::string, std::string, std::less<>> client_names_;  // session -> client
   std::set<std::string, std::less<>> used_;     // statements the pending batch names
   std::set<std::string, std::less<>> defined_;  // statements the pending batch parses
+  // MapSql's replacements: (character offset in the rewritten text, how
+  // many characters longer), in order.
+  std::vector<std::pair<size_t, int64_t>> position_shifts_;
 };
 
 }  // namespace pgthaw::server
