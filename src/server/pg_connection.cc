@@ -47,7 +47,28 @@ constexpr char kCancelSql[] =
     "DO $pgthaw$BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', "
     "MESSAGE = 'canceling statement due to user request'; END$pgthaw$";
 
-// The parameters a real server reports at startup.
+// The parameters Postgres reports (GUC_REPORT), at startup and when they
+// change.
+const std::vector<std::string>& reported_names() {
+  static const std::vector<std::string> names = {"application_name",
+                                                 "client_encoding",
+                                                 "DateStyle",
+                                                 "default_transaction_read_only",
+                                                 "in_hot_standby",
+                                                 "integer_datetimes",
+                                                 "IntervalStyle",
+                                                 "is_superuser",
+                                                 "scram_iterations",
+                                                 "search_path",
+                                                 "server_encoding",
+                                                 "server_version",
+                                                 "session_authorization",
+                                                 "standard_conforming_strings",
+                                                 "TimeZone"};
+  return names;
+}
+
+// The same, as a query: what a startup runs.
 constexpr char kReportSql[] =
     "SELECT n, pg_catalog.current_setting(n, true) FROM pg_catalog.unnest(ARRAY["
     "'application_name', 'client_encoding', 'DateStyle', 'default_transaction_read_only', "
@@ -525,7 +546,7 @@ awaitable<bool> PgConnection::Startup() {
   if (parameters.empty()) {
     Batch report;
     report.messages = query_message(kReportSql);
-    Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false, false);
+    Outcome out = co_await Submit(std::move(report), /*force_settings=*/true, false);
     if (!out.status.ok()) {
       co_await Fatal(sqlstate_for(out.status), failure_message(tenant_, out.status));
       co_return false;
@@ -573,13 +594,10 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
     case 'F': {  // FunctionCall: answered with its own ReadyForQuery
       std::string call;
       pgwire::append_message(call, type, message.payload);
-      co_return co_await RunAfterExchange(std::move(call), {}, {});
+      co_return co_await RunAfterExchange(std::move(call), {});
     }
     case 'P':
       if (auto parse = pgwire::decode_parse(message.payload); parse.ok()) {
-        SettingsEffect effect = settings_effect(parse->query);
-        batch_effect_.sets |= effect.sets;
-        batch_effect_.ends_transaction |= effect.ends_transaction;
         for (ListenChange& change : listen_changes(parse->query)) {
           batch_listens_.push_back(std::move(change));
         }
@@ -616,7 +634,6 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       batch_.clear();
       batch.ends_with_flush = type == 'H';
       batch.exchange_failed = exchange_failed_;
-      if (type == 'S') std::swap(batch.effect, batch_effect_);
       batch.listens = std::move(batch_listens_);
       batch_listens_.clear();
       co_return co_await RunBatch(std::move(batch));
@@ -651,7 +668,7 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
     co_await Fatal(kProtocolViolation, st.message());
     co_return false;
   }
-  co_return co_await RunAfterExchange(std::move(raw), settings_effect(*sql), listen_changes(*sql));
+  co_return co_await RunAfterExchange(std::move(raw), listen_changes(*sql));
 }
 
 awaitable<std::string> PgConnection::ReadCopyInput() {
@@ -722,16 +739,12 @@ awaitable<std::string> PgConnection::ReadCopyInput() {
 
 // ---- Running batches -------------------------------------------------------------
 
-awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffect effect,
+awaitable<bool> PgConnection::RunAfterExchange(std::string message,
                                                std::vector<ListenChange> listens) {
   Batch batch;
-  batch.effect = effect;
   batch.listens = std::move(batch_listens_);
   batch_listens_.clear();
   batch.listens.insert(batch.listens.end(), listens.begin(), listens.end());
-  batch.effect.sets |= batch_effect_.sets;
-  batch.effect.ends_transaction |= batch_effect_.ends_transaction;
-  batch_effect_ = {};
   if (batch_.empty() && !exchange_open_) {
     batch.messages = std::move(message);
   } else {
@@ -745,15 +758,13 @@ awaitable<bool> PgConnection::RunAfterExchange(std::string message, SettingsEffe
 }
 
 awaitable<bool> PgConnection::RunBatch(Batch batch) {
-  const SettingsEffect effect = batch.effect;
   const bool ends_with_flush = batch.ends_with_flush;
-  bool report_after = effect.sets || (effect.ends_transaction && set_in_transaction_);
   // A batch that only prepares need not wait for another connection's
   // transaction (WorkBeside).
   const bool beside = RunsBeside(batch);
   Batch again = beside ? batch : Batch{};
-  Outcome out = co_await Submit(std::move(batch), false, report_after, beside);
-  if (out.retry_held) out = co_await Submit(std::move(again), false, report_after, false);
+  Outcome out = co_await Submit(std::move(batch), false, beside);
+  if (out.retry_held) out = co_await Submit(std::move(again), false, false);
   if (!out.ran) names_.DropPending();  // refused before it reached the session
   if (runtime::IsQueueFull(out.status)) {
     // Nothing ran (runtime/admission.h): an ERROR, the connection stays.
@@ -801,10 +812,7 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   // What streamed came first, in order.
   messages->insert(messages->begin(), streamed->begin(), streamed->end());
   for (const pgwire::MessageView& m : *messages) {
-    if (m.type == pgwire::backend_type::kParameterStatus) {
-      auto p = pgwire::decode_parameter_status(m.payload);
-      if (p.ok()) settings_.Observe(p->name, p->value);
-    } else if (m.type == pgwire::backend_type::kReadyForQuery && m.payload.size() == 1) {
+    if (m.type == pgwire::backend_type::kReadyForQuery && m.payload.size() == 1) {
       status_ = m.payload[0];
     }
   }
@@ -819,25 +827,17 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
       auto known = reported_.find(name);
       if (known != reported_.end() && known->second == value) continue;
       reported_[name] = value;
-      settings_.Observe(name, value);
       if (!pgwire::backend::parameter_status(changes, name, value).ok()) continue;
     }
     size_t at = out.reply.size();
     if (at >= 6 && out.reply.compare(at - 6, 5, std::string_view("Z\0\0\0\5", 5)) == 0) at -= 6;
     out.reply.insert(at, changes);
   }
-  // A parameter set inside a transaction block may change again when it
-  // ends (ROLLBACK undoes SET, COMMIT ends SET LOCAL).
-  if (status_ == 'I') {
-    set_in_transaction_ = false;
-  } else if (effect.sets) {
-    set_in_transaction_ = true;
-  }
   co_return co_await Write(std::move(out.reply));
 }
 
 awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_settings,
-                                                      bool report_after, bool beside) {
+                                                      bool beside) {
   uint64_t seq = next_seq_++;
   auto relay = std::make_shared<CopyInRelay>(
       std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
@@ -878,13 +878,12 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
     }
     wake(false);
   };
-  runtime::Runtime::Work work = [self, seq, force_settings, report_after, batch = std::move(batch),
-                                 settings_sql = settings_.ApplySql(), deliver, ask,
-                                 relay](Result<runtime::Session*> instance,
-                                        const runtime::Timings& timings) {
-    deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings,
-                       report_after, seq, *relay, ask));
-  };
+  runtime::Runtime::Work work =
+      [self, seq, force_settings, batch = std::move(batch), settings_sql = settings_.ApplySql(),
+       deliver, ask, relay](Result<runtime::Session*> instance, const runtime::Timings& timings) {
+        deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings, seq,
+                           *relay, ask));
+      };
   Status st = beside ? shared_->runtime.SubmitBeside(tenant_, id_, std::move(work))
                      : shared_->runtime.SubmitHeld(tenant_, id_, std::move(work));
   if (!st.ok()) {
@@ -1002,9 +1001,9 @@ PgConnection::Outcome PgConnection::WorkBeside(runtime::Session& db, const Batch
 }
 
 PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
-                                         const runtime::Timings& timings, const Batch& batch,
+                                         const runtime::Timings& /*timings*/, const Batch& batch,
                                          const std::string& settings_sql, bool force_settings,
-                                         bool report_after, uint64_t seq, CopyInRelay& relay,
+                                         uint64_t seq, CopyInRelay& relay,
                                          const std::function<void()>& ask) {
   const bool ends_with_flush = batch.ends_with_flush;
   Outcome out;
@@ -1027,30 +1026,23 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // run beside it gets here (SubmitBeside).
   if (!holding_ && db->InTransaction()) return WorkBeside(*db, batch, settings_sql, cancelled);
   // Switch the session to this connection's settings if someone else (or a
-  // brand-new instance) had it last. Never inside a transaction block: the
-  // runtime lets another user in only when the session is idle.
-  bool apply = force_settings || timings.cold;
+  // brand-new instance) had it last (session_handover.h). Never inside a
+  // transaction block: the runtime lets another user in only when the
+  // session is idle.
   {
-    std::lock_guard lock(shared_->mutex);
-    SessionUser& user = shared_->session_users[tenant_];
-    if (user.instance != db->identity() || user.connection != id_) apply = true;
-    user = SessionUser{db->identity(), id_};
-  }
-  if (apply) {
-    auto reply = db->Exec(query_message(settings_sql));
-    if (!reply.ok()) {
-      out.status = reply.status();
-    } else if (auto results = pgwire::collect_results(reply->bytes); results.ok()) {
-      for (const pgwire::StatementResult& r : *results) {
-        if (r.error && !out.settings_error) out.settings_error = r.error;
+    engine::SettingValues startup(settings_.values().begin(), settings_.values().end());
+    auto refused = shared_->handover.TakeOver(*db, tenant_, id_, startup, force_settings);
+    if (!refused.ok()) {
+      out.status = refused.status();
+    } else if (!refused->empty()) {
+      if (force_settings) {
+        out.settings_error = refused->front();  // the startup fails, as in Postgres
+      } else {
+        // Rare (a -c setting that became invalid): the statements run, with
+        // the settings that did apply.
+        spdlog::warn("pg connection {} tenant {}: applying settings: {}", pid_, tenant_,
+                     refused->front().summary());
       }
-    }
-    if (out.settings_error && !force_settings) {
-      // Rare (a -c setting that became invalid): the statements run, with
-      // the settings that did apply.
-      spdlog::warn("pg connection {} tenant {}: applying settings: {}", pid_, tenant_,
-                   out.settings_error->summary());
-      out.settings_error.reset();
     }
   }
   // This connection's statements the session lost since they were
@@ -1179,16 +1171,17 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     if (pgwire::ends_at_ready(out.reply)) out.reply.resize(out.reply.size() - 6);
     out.skip_to_sync = true;
   }
-  // Re-read the reported parameters, unless the transaction block failed
-  // (any query would), an extended exchange is still open, or it failed
-  // (what it set was rolled back with it).
-  if (out.status.ok() && report_after && !cancelled && !keeps_exchange && !out.skip_to_sync &&
-      last_ready_status(out.reply) != 'E') {
-    auto reply = db->Exec(query_message(kReportSql));
-    if (!reply.ok()) {
-      out.status = reply.status();
-    } else {
-      out.reported = read_report(reply->bytes, &out.parameters);
+  // What the client must hear of the parameters Postgres reports
+  // (GUC_REPORT): read from the engine after every batch, whatever set
+  // them (SET, set_config(), a function, RESET, ROLLBACK, COMMIT of a SET
+  // LOCAL). No SQL, no snapshot: fine inside a transaction block.
+  if (out.status.ok()) {
+    auto values = db->ReadSettings(reported_names());
+    if (values.ok()) {
+      for (size_t i = 0; i < values->size(); ++i) {
+        if ((*values)[i]) out.parameters.emplace_back(reported_names()[i], *(*values)[i]);
+      }
+      out.reported = true;
     }
   }
   // The runtime keeps the tenant for this connection while the session is
@@ -1369,7 +1362,7 @@ void PgConnection::EndSessionState() {
         shared->notifications.Forget(tenant);
         std::lock_guard lock(shared->mutex);
         ++shared->statement_drops[tenant];
-        shared->session_users.erase(tenant);  // the next user applies its settings
+        shared->handover.ForgetTenant(tenant);  // the next user applies its settings
       });
   if (!st.ok()) spdlog::debug("tenant {}: ending session state: {}", tenant_, st.ToString());
 }

@@ -115,6 +115,7 @@
 #include "server/notification_router.h"
 #include "server/pg_session_settings.h"
 #include "server/pg_sql_scan.h"
+#include "server/session_handover.h"
 #include "server/statement_names.h"
 
 namespace pgthaw::server {
@@ -138,12 +139,6 @@ struct PgListenerOptions {
 
 class PgConnection;
 
-// Which connection's settings a tenant's engine session holds now.
-struct SessionUser {
-  const void* instance = nullptr;  // runtime::Session::identity()
-  uint64_t connection = 0;
-};
-
 // State shared by a PgListener and its connections. Connections hold it by
 // shared_ptr, so a reply arriving after the listener is gone is harmless;
 // the Runtime must outlive every connection (stop the io_context first).
@@ -157,7 +152,7 @@ struct PgListenerShared {
   // calling the runtime or an engine instance.
   std::mutex mutex;
   std::map<int32_t, std::weak_ptr<PgConnection>> connections;  // by BackendKeyData pid
-  std::map<std::string, SessionUser> session_users;            // by tenant id
+  SessionHandover handover;  // whose settings each tenant's session holds (its own lock)
   // Times a tenant's session dropped every prepared statement (DEALLOCATE
   // ALL, DISCARD ALL): StatementNames' SessionGeneration.
   std::map<std::string, uint64_t> statement_drops;
@@ -220,21 +215,16 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
     bool ends_with_flush = false;       // keep the hold though the reply has no ReadyForQuery
     bool exchange_failed = false;       // the exchange Flush left open already failed
     std::vector<ListenChange> listens;  // the LISTEN and UNLISTEN statements it holds
-    // What the batch may do to session parameters; if needed they are
-    // re-read and ParameterStatus sent for those that changed (the engine
-    // sends none).
-    SettingsEffect effect;
   };
   // Runs `batch` on the tenant and writes the reply; false closes.
   boost::asio::awaitable<bool> RunBatch(Batch batch);
   // A Query or FunctionCall (`message`): after the extended messages
   // gathered, or an exchange Flush left open, it runs as Batch::then.
-  boost::asio::awaitable<bool> RunAfterExchange(std::string message, SettingsEffect effect,
+  boost::asio::awaitable<bool> RunAfterExchange(std::string message,
                                                 std::vector<ListenChange> listens);
   // With `beside`, the batch may run inside another connection's hold
   // (Runtime::SubmitBeside; only for RunsBeside batches).
-  boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool report_after,
-                                         bool beside);
+  boost::asio::awaitable<Outcome> Submit(Batch batch, bool force_settings, bool beside);
   // The batch only prepares statements (Parse, Describe of a statement,
   // Close, Sync), so it may run beside another connection's transaction.
   bool RunsBeside(const Batch& batch) const;
@@ -244,8 +234,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Runs on a runtime thread.
   Outcome Work(Result<runtime::Session*> instance, const runtime::Timings& timings,
                const Batch& batch, const std::string& settings_sql, bool force_settings,
-               bool report_after, uint64_t seq, CopyInRelay& relay,
-               const std::function<void()>& ask);
+               uint64_t seq, CopyInRelay& relay, const std::function<void()>& ask);
   boost::asio::awaitable<bool> Write(std::string bytes);
   // ErrorResponse (and ReadyForQuery with the current status) for a batch
   // refused without running it.
@@ -290,13 +279,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   bool exchange_failed_ = false;
   std::array<char, 64 * 1024> read_buffer_;
   std::string batch_;                        // extended messages waiting for Sync or Flush
-  SettingsEffect batch_effect_;              // of the Parse messages in batch_
   std::vector<ListenChange> batch_listens_;  // of the Parse messages in batch_
   // LISTEN/UNLISTEN of batches that ran inside a transaction block still
   // open: settled at its end (SettleListens).
   std::vector<ListenChange> unsettled_listens_;
-  bool reading_idle_ = false;        // the coroutine waits for the client's next message
-  bool set_in_transaction_ = false;  // a parameter was set in the open transaction block
+  bool reading_idle_ = false;  // the coroutine waits for the client's next message
   std::map<std::string, std::string> reported_;  // ParameterStatus values the client has
   // The client's exchange failed (a refused batch was flushed, or the engine
   // skipped to Sync and was synced by Work): drop its messages up to its

@@ -485,11 +485,19 @@ TEST_F(PgListenerTest, SessionStateSharingIsAsDocumented) {
   EXPECT_STRNE(PQparameterStatus(a.get(), "DateStyle"), "SQL, DMY");
   EXPECT_NE(value(b.get(), "show datestyle"), "SQL, DMY");
   EXPECT_NE(value(a.get(), "show datestyle"), "SQL, DMY");
-  // ...other SETs last until another connection's settings are applied.
+  // ...and so does every other SET, also one made by set_config() or in
+  // a DO block: in force for its connection's statements and no other's.
   exec(a.get(), "set work_mem = '7MB'");
   EXPECT_EQ(value(a.get(), "show work_mem"), "7MB");
   EXPECT_NE(value(b.get(), "show work_mem"), "7MB");
-  EXPECT_NE(value(a.get(), "show work_mem"), "7MB");
+  EXPECT_EQ(value(a.get(), "show work_mem"), "7MB");
+  exec(b.get(), "select pg_catalog.set_config('search_path', 'pg_catalog', false)");
+  exec(b.get(), "do $$ begin perform set_config('statement_timeout', '123s', false); end $$");
+  EXPECT_NE(value(a.get(), "show search_path"), "pg_catalog");
+  EXPECT_EQ(value(b.get(), "show search_path"), "pg_catalog");
+  EXPECT_NE(value(a.get(), "show statement_timeout"), "123s");
+  EXPECT_EQ(value(b.get(), "show statement_timeout"), "123s");
+  exec(b.get(), "reset all");
   // Inside a transaction block nothing switches: SET LOCAL and SET hold.
   exec(a.get(), "begin");
   exec(a.get(), "set local work_mem = '9MB'");

@@ -13,18 +13,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// ParameterStatus names that report server facts; set_config() refuses them.
-constexpr std::array<std::string_view, 6> kReadOnly = {"in_hot_standby", "integer_datetimes",
-                                                       "is_superuser",   "server_encoding",
-                                                       "server_version", "session_authorization"};
-
-bool is_read_only(std::string_view lowered) {
-  for (std::string_view n : kReadOnly) {
-    if (n == lowered) return true;
-  }
-  return false;
-}
-
 // E'...' literal: backslashes and quotes escaped.
 void append_literal(std::string& out, std::string_view s) {
   out += "E'";
@@ -100,12 +88,6 @@ Result<SessionSettings> SessionSettings::FromStartup(
 
 void SessionSettings::Set(std::string_view name, std::string_view value) {
   values_[lower(name)] = std::string(value);
-}
-
-void SessionSettings::Observe(std::string_view name, std::string_view value) {
-  std::string key = lower(name);
-  if (is_read_only(key)) return;
-  values_[key] = std::string(value);
 }
 
 std::string SessionSettings::ApplySql() const {

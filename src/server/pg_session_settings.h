@@ -6,9 +6,8 @@
 // user, database, options, replication and _pq_.*: TimeZone, DateStyle,
 // application_name, search_path, client_encoding, ...), then `-c name=value`
 // and `--name=value` switches in its `options` parameter (what PGOPTIONS
-// sends), then the ParameterStatus messages the engine sends in reply to the
-// connection's own statements (so `SET TimeZone` by the client sticks to
-// that connection too; see server/README.md for what does not).
+// sends). They are the connection's reset values (session_handover.h keeps
+// what it changes later).
 //
 // ApplySql() is the simple-query text that puts them in force: RESET ALL,
 // then one set_config() per setting. Names are case-insensitive (stored
@@ -29,10 +28,6 @@ class SessionSettings {
   // InvalidArgument for a malformed `options` string (an unknown switch, or
   // -c without name=value), with the message Postgres would give.
   static Result<SessionSettings> FromStartup(const std::map<std::string, std::string>& params);
-
-  // Records a ParameterStatus seen in this connection's replies. Read-only
-  // server facts (server_version, is_superuser, ...) are ignored.
-  void Observe(std::string_view name, std::string_view value);
 
   // "RESET ALL; SELECT pg_catalog.set_config(E'timezone', E'UTC', false), ...".
   // The literals are E'' strings, so their meaning does not depend on the

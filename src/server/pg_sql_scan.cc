@@ -142,22 +142,6 @@ bool is_word(const std::vector<Token>& t, size_t i, std::string_view word) {
 }
 }  // namespace
 
-SettingsEffect settings_effect(std::string_view sql) {
-  SettingsEffect effect;
-  for (const std::vector<Token>& statement : scan(sql)) {
-    for (std::string_view first : {"set", "reset", "discard"}) {
-      if (is_word(statement, 0, first)) effect.sets = true;
-    }
-    for (std::string_view first : {"rollback", "abort", "commit", "end"}) {
-      if (is_word(statement, 0, first)) effect.ends_transaction = true;
-    }
-    for (size_t i = 0; i < statement.size(); ++i) {
-      if (is_word(statement, i, "set_config")) effect.sets = true;
-    }
-  }
-  return effect;
-}
-
 std::vector<ListenChange> listen_changes(std::string_view sql) {
   constexpr size_t kMaxNameBytes = 63;  // NAMEDATALEN - 1: Postgres truncates
   std::vector<ListenChange> out;

@@ -1,8 +1,7 @@
-// A minimal SQL scanner for the Postgres listener: it tells whether a query
-// may change session parameters, so the listener knows to re-read them, and
-// which channels a query LISTENs to (the shared session cannot say which of
-// its connections asked for a channel it already listens to), and the names
-// in SQL-level PREPARE / EXECUTE / DEALLOCATE (mapped per connection).
+// A minimal SQL scanner for the Postgres listener: it tells which channels a
+// query LISTENs to (the shared session cannot say which of its connections
+// asked for a channel it already listens to), and the names in SQL-level
+// PREPARE / EXECUTE / DEALLOCATE (mapped per connection, statement_names.h).
 //
 // The scanner knows enough lexical structure not to be fooled by strings,
 // quoted identifiers, comments and dollar quotes: '...', E'...', "...",
@@ -16,17 +15,6 @@
 #include <vector>
 
 namespace pgthaw::server {
-
-// What `sql` may do to session parameters. The engine does not send
-// ParameterStatus itself, so the listener re-reads the reported parameters
-// after a statement that sets one (SET, RESET, DISCARD, set_config()), and
-// after the end of a transaction block in which one was set (a ROLLBACK
-// undoes SET, a COMMIT ends SET LOCAL).
-struct SettingsEffect {
-  bool sets = false;              // SET, RESET, DISCARD, or set_config() anywhere
-  bool ends_transaction = false;  // COMMIT, END, ROLLBACK, ABORT
-};
-SettingsEffect settings_effect(std::string_view sql);
 
 // The LISTEN and UNLISTEN statements of `sql`, in order, with the channel as
 // Postgres names it (an unquoted name lowercased; at most 63 bytes). An

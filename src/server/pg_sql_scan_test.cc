@@ -40,17 +40,6 @@ TEST(PgSqlScan, SqlStatementNames) {
   EXPECT_EQ(names[5].name, "q5");
 }
 
-TEST(PgSqlScan, SettingsEffect) {
-  EXPECT_TRUE(settings_effect("SET TimeZone = 'UTC'").sets);
-  EXPECT_TRUE(settings_effect("select 1; reset all").sets);
-  EXPECT_TRUE(settings_effect("select set_config('a.b', 'c', false)").sets);
-  EXPECT_FALSE(settings_effect("update t set x = 1").sets);
-  EXPECT_FALSE(settings_effect("select 'set x'").sets);
-  EXPECT_TRUE(settings_effect("ROLLBACK").ends_transaction);
-  EXPECT_TRUE(settings_effect("end").ends_transaction);
-  EXPECT_FALSE(settings_effect("begin").ends_transaction);
-}
-
 TEST(PgSessionSettings, StartupParametersAndOptions) {
   auto s = SessionSettings::FromStartup({{"user", "u"},
                                          {"database", "d"},
@@ -71,11 +60,10 @@ TEST(PgSessionSettings, StartupParametersAndOptions) {
             StatusCode::kInvalidArgument);
 }
 
-TEST(PgSessionSettings, ApplySqlQuotesAndSkipsServerFacts) {
+TEST(PgSessionSettings, ApplySqlQuotes) {
   SessionSettings s;
   s.Set("application_name", "it's \\ here");
-  s.Observe("server_version", "18.6");
-  s.Observe("TimeZone", "UTC");
+  s.Set("TimeZone", "UTC");
   EXPECT_EQ(s.ApplySql(),
             "SET SESSION AUTHORIZATION postgres; RESET ROLE; RESET ALL; SELECT "
             "pg_catalog.set_config(E'application_name', E'it\\'s \\\\ here', "

@@ -171,6 +171,8 @@ TEST_F(PgStatementNames, SetRoleDoesNotPassToTheNextConnection) {
   EXPECT_EQ(exec(b.get(), "select current_user"), before);
   EXPECT_EQ(exec(a.get(), "set session authorization visitor"), "ok");
   EXPECT_EQ(exec(b.get(), "select session_user"), before);
+  // Both stay with their own connection when the session comes back to it.
+  EXPECT_EQ(exec(a.get(), "select session_user"), "visitor");
 }
 
 // pgbench -M prepared names its statements P_0.. in every connection. One
