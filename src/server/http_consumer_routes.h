@@ -19,14 +19,17 @@
 #include "server/http_cold_start.h"
 #include "server/http_router.h"
 #include "server/metrics.h"
+#include "server/session_handover.h"
 
 namespace pgthaw::server {
 
 class ConsumerService {
  public:
-  ConsumerService(runtime::Runtime& runtime, ColdStarter& cold, FactoryBinding& binding,
-                  Metrics& metrics)
-      : runtime_(runtime), cold_(cold), binding_(binding), metrics_(metrics) {}
+  // `handover`: the tenants' sessions are shared with the Postgres
+  // listener (session_handover.h).
+  ConsumerService(runtime::Runtime& runtime, SessionHandover& handover, ColdStarter& cold,
+                  FactoryBinding& binding, Metrics& metrics)
+      : runtime_(runtime), handover_(handover), cold_(cold), binding_(binding), metrics_(metrics) {}
 
   Router Routes();
 
@@ -41,6 +44,7 @@ class ConsumerService {
                Respond respond);
 
   runtime::Runtime& runtime_;
+  SessionHandover& handover_;
   ColdStarter& cold_;
   FactoryBinding& binding_;
   Metrics& metrics_;

@@ -95,7 +95,7 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
 }
 
 void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock::time_point start,
-                  Respond respond) {
+                  Respond respond, SessionHandover* handover) {
   if (Status st = runtime::Runtime::ValidateTenantId(request.tenant); !st.ok()) {
     return respond(error_reply(400, "bad_tenant", st.message()));
   }
@@ -104,8 +104,9 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
   // Submit takes a copyable std::function: share the one-shot responder.
   auto shared_respond = std::make_shared<Respond>(std::move(respond));
   Status submitted = runtime.Submit(
-      request.tenant, [wire = std::move(wire).value(), start, shared_respond](
-                          Result<runtime::Session*> instance, const runtime::Timings& t) {
+      request.tenant,
+      [wire = std::move(wire).value(), start, shared_respond, handover, tenant = request.tenant](
+          Result<runtime::Session*> instance, const runtime::Timings& t) {
         QueryTimings timings;
         timings.queue_us = t.queue_us;
         timings.thaw_us = t.thaw_us;
@@ -113,6 +114,13 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
         timings.cold_kind = t.cold_kind;
         if (!instance.ok()) {
           return (*shared_respond)(with_timings(status_reply(instance.status()), timings, start));
+        }
+        if (handover != nullptr) {
+          // The server's defaults: no startup values, nothing of its own.
+          auto taken = handover->TakeOver(**instance, tenant, /*connection=*/0, {});
+          if (!taken.ok()) {
+            return (*shared_respond)(with_timings(status_reply(taken.status()), timings, start));
+          }
         }
         (*shared_respond)(execute_query(**instance, wire, timings, start));
       });

@@ -19,6 +19,7 @@
 #include "server/http_reply.h"
 #include "server/metrics.h"
 #include "server/query_json.h"
+#include "server/session_handover.h"
 
 namespace pgthaw::server {
 
@@ -35,8 +36,11 @@ Reply with_timings(Reply reply, QueryTimings timings, std::chrono::steady_clock:
 // Runs `request` on its tenant's actor in `runtime` (thawing it if cold) and
 // answers with the result or error. Invalid tenant ids and SQL that cannot
 // be encoded are answered 400 before anything is queued.
+// With `handover`, the query runs with the server's defaults whatever a
+// Postgres connection left in the session (and what it left is kept for it).
 void query_tenant(runtime::Runtime& runtime, const QueryRequest& request,
-                  std::chrono::steady_clock::time_point start, Respond respond);
+                  std::chrono::steady_clock::time_point start, Respond respond,
+                  SessionHandover* handover = nullptr);
 
 // Wraps `respond` so that a reply whose timings say "cold" counts as a cold
 // start of its kind for `role`.

@@ -26,6 +26,9 @@ struct HttpServices::Parts {
   std::unique_ptr<Metrics> metrics = std::make_unique<Metrics>();
   boost::asio::thread_pool blocking;
   std::unique_ptr<runtime::Runtime> tenant_runtime, factory_runtime;
+  // Whose settings each of tenant_runtime's sessions holds: shared by the
+  // consumer's queries and the Postgres listener's connections.
+  std::shared_ptr<SessionHandover> tenant_handover = std::make_shared<SessionHandover>();
   std::unique_ptr<ColdStarter> consumer_cold, factory_cold;
   std::unique_ptr<FactoryService> factory;
   std::unique_ptr<FactoryBinding> binding;
@@ -130,8 +133,8 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
       if (!binding.ok()) return binding.status();
       p->binding = std::move(binding).value();
     }
-    p->consumer = std::make_unique<ConsumerService>(*p->tenant_runtime, *p->consumer_cold,
-                                                    *p->binding, *p->metrics);
+    p->consumer = std::make_unique<ConsumerService>(*p->tenant_runtime, *p->tenant_handover,
+                                                    *p->consumer_cold, *p->binding, *p->metrics);
   }
   if (o.warm_proxy) {
     auto tmpl = runtime::ScratchTemplate::Ensure(engine, o.data_dir);
@@ -190,6 +193,10 @@ const char* HttpServices::binding_kind() const {
   return parts_->binding ? parts_->binding->kind() : "none";
 }
 runtime::Runtime* HttpServices::tenant_runtime() const { return parts_->tenant_runtime.get(); }
+
+std::shared_ptr<SessionHandover> HttpServices::tenant_handover() const {
+  return parts_->tenant_handover;
+}
 Metrics& HttpServices::metrics() { return *parts_->metrics; }
 
 Status HttpServices::Shutdown(std::chrono::milliseconds timeout) {

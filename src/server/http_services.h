@@ -26,6 +26,7 @@
 
 #include "runtime/runtime.h"
 #include "server/metrics.h"
+#include "server/session_handover.h"
 
 namespace pgthaw::server {
 
@@ -66,6 +67,8 @@ class HttpServices {
 
   // The consumer's runtime (the tenants the Postgres listener serves), or
   // null when the consumer role is not run.
+  // Shared with a Postgres listener on tenant_runtime() (PgListenerOptions).
+  std::shared_ptr<SessionHandover> tenant_handover() const;
   runtime::Runtime* tenant_runtime() const;
   Metrics& metrics();
 

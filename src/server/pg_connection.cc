@@ -1031,7 +1031,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // session is idle.
   {
     engine::SettingValues startup(settings_.values().begin(), settings_.values().end());
-    auto refused = shared_->handover.TakeOver(*db, tenant_, id_, startup, force_settings);
+    auto refused = shared_->handover->TakeOver(*db, tenant_, id_, startup, force_settings);
     if (!refused.ok()) {
       out.status = refused.status();
     } else if (!refused->empty()) {
@@ -1325,6 +1325,7 @@ void PgConnection::EndSessionState() {
   // tables, advisory locks, LISTEN, settings: DISCARD ALL), so the next
   // client starts as on a new Postgres session.
   std::string closes = names_.CloseAll();
+  shared_->handover->Forget(id_);
   // Its channels no other connection listens on stop being listened to.
   for (const std::string& channel : shared_->notifications.UnlistenAll(tenant_, id_)) {
     (void)pgwire::frontend::query(closes, "UNLISTEN " + quoted_identifier(channel));
@@ -1362,7 +1363,7 @@ void PgConnection::EndSessionState() {
         shared->notifications.Forget(tenant);
         std::lock_guard lock(shared->mutex);
         ++shared->statement_drops[tenant];
-        shared->handover.ForgetTenant(tenant);  // the next user applies its settings
+        shared->handover->ForgetTenant(tenant);  // the next user applies its settings
       });
   if (!st.ok()) spdlog::debug("tenant {}: ending session state: {}", tenant_, st.ToString());
 }

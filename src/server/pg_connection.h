@@ -135,6 +135,9 @@ struct PgListenerOptions {
   // disconnected and its statement cancelled (reply_stream.h,
   // copy_in_relay.h).
   int64_t client_write_timeout_ms = 60'000;
+  // Shared with the HTTP queries on the same runtime
+  // (HttpServices::tenant_handover); null: the listener's own.
+  std::shared_ptr<SessionHandover> handover;
 };
 
 class PgConnection;
@@ -143,7 +146,10 @@ class PgConnection;
 // shared_ptr, so a reply arriving after the listener is gone is harmless;
 // the Runtime must outlive every connection (stop the io_context first).
 struct PgListenerShared {
-  PgListenerShared(runtime::Runtime& r, PgListenerOptions o) : runtime(r), options(o) {}
+  PgListenerShared(runtime::Runtime& r, PgListenerOptions o)
+      : runtime(r),
+        options(o),
+        handover(o.handover != nullptr ? o.handover : std::make_shared<SessionHandover>()) {}
 
   runtime::Runtime& runtime;
   const PgListenerOptions options;
@@ -152,7 +158,8 @@ struct PgListenerShared {
   // calling the runtime or an engine instance.
   std::mutex mutex;
   std::map<int32_t, std::weak_ptr<PgConnection>> connections;  // by BackendKeyData pid
-  SessionHandover handover;  // whose settings each tenant's session holds (its own lock)
+  // Whose settings each tenant's session holds (its own lock).
+  const std::shared_ptr<SessionHandover> handover;
   // Times a tenant's session dropped every prepared statement (DEALLOCATE
   // ALL, DISCARD ALL): StatementNames' SessionGeneration.
   std::map<std::string, uint64_t> statement_drops;

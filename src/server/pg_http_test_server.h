@@ -62,6 +62,7 @@ class PgHttpServer {
     if (!http_->ok()) return;
     io_ = std::make_unique<boost::asio::io_context>();
     guard_ = std::make_unique<Guard>(io_->get_executor());
+    pg_options_.handover = http_->services().tenant_handover();
     auto listener =
         PgListener::Start(*io_, *http_->services().tenant_runtime(), "127.0.0.1", 0, pg_options_);
     EXPECT_TRUE(listener.ok()) << listener.status().ToString();

@@ -441,5 +441,19 @@ TEST_F(PgSharedSessionTest, CopyInterruptedByOtherMessages) {
   EXPECT_EQ(http_value(tenant, "select count(*) from t"), "1");
 }
 
+// An HTTP query runs with the server's defaults whatever a connection set
+// (vacuumdb sets search_path to ''), and the connection keeps its own.
+TEST_F(PgSharedSessionTest, HttpQueriesRunWithTheServersDefaults) {
+  const std::string tenant = "http_defaults";
+  EXPECT_EQ(http_command(tenant, "create table t(id int)"), "CREATE TABLE");
+  auto c = raw(tenant);
+  c->send(query("select pg_catalog.set_config('search_path', '', false)"));
+  c->read_until_ready();
+  EXPECT_EQ(http_value(tenant, "select count(*) from t"), "0");
+  EXPECT_EQ(http_value(tenant, "show search_path"), "public");
+  c->send(query("show search_path"));
+  EXPECT_EQ(data_values(c->read_until_ready()), std::vector<std::string>{""});
+}
+
 }  // namespace
 }  // namespace pgthaw::server

@@ -442,6 +442,7 @@ int run_serve_command(ServeArgs args) {
   std::string pg_host;
   if (plan.pg_listen && (*services)->tenant_runtime() != nullptr) {
     pg_host = plan.pg_listen->address().to_string();
+    plan.pg.handover = (*services)->tenant_handover();
     auto listener = server::PgListener::Start(io, *(*services)->tenant_runtime(), pg_host,
                                               plan.pg_listen->port(), plan.pg);
     if (!listener.ok()) {
