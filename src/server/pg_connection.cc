@@ -1355,6 +1355,8 @@ void PgConnection::EndSessionState() {
           std::lock_guard lock(shared->mutex);
           if (shared->tenant_connections.count(tenant) != 0) return;
         }
+        // The server's own defaults again, then everything else.
+        (void)db.SetSessionDefaults({});
         std::string discard;
         (void)pgwire::frontend::query(discard, "DISCARD ALL");
         auto reply = db.Exec(discard);

@@ -63,7 +63,9 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
     previous = user;
     names = names_;
   }
-  if (names.empty()) {
+  // The names are needed to read what a connection changes (not for an
+  // HTTP query taking over from another HTTP query's fresh session).
+  if (names.empty() && (connection != 0 || previous.connection != 0)) {
     PGTHAW_RETURN_IF_ERROR(LoadNames(db));
     std::lock_guard lock(mutex_);
     names = names_;
@@ -115,11 +117,15 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
       }
     }
   }
-  // 4. What it finds now.
-  auto found = db.ReadSettings(names);
-  if (!found.ok()) return found.status();
+  // 4. What it finds now (not for HTTP queries: they keep nothing).
+  std::vector<std::optional<std::string>> found;
+  if (connection != 0) {
+    auto read = db.ReadSettings(names);
+    if (!read.ok()) return read.status();
+    found = std::move(read).value();
+  }
   std::lock_guard lock(mutex_);
-  users_[tenant] = User{db.identity(), connection, std::move(found).value()};
+  users_[tenant] = User{db.identity(), connection, std::move(found)};
   return refused;
 }
 
