@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/test_support.h"
@@ -453,6 +454,30 @@ TEST_F(PgSharedSessionTest, HttpQueriesRunWithTheServersDefaults) {
   EXPECT_EQ(http_value(tenant, "show search_path"), "public");
   c->send(query("show search_path"));
   EXPECT_EQ(data_values(c->read_until_ready()), std::vector<std::string>{""});
+}
+
+// A connection's startup values are its session's defaults while it is
+// there (RESET returns to them), and never anyone else's.
+TEST_F(PgSharedSessionTest, StartupValuesAreTheConnectionsDefaultsOnly) {
+  const std::string tenant = "startup_defaults";
+  const std::string server_zone = http_value(tenant, "show timezone");
+  ASSERT_NE(server_zone, "Asia/Tokyo");
+  {
+    Conn c(PQconnectdb((server_->conninfo(tenant) + " options='-c TimeZone=Asia/Tokyo'").c_str()));
+    ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    PgResult set(PQexec(c.get(), "set timezone = 'Europe/Paris'; reset timezone; show timezone"));
+    ASSERT_EQ(PQresultStatus(set.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(set.get());
+    EXPECT_STREQ(PQgetvalue(set.get(), 0, 0), "Asia/Tokyo");
+    EXPECT_EQ(http_value(tenant, "show timezone"), server_zone);
+  }
+  // The connection is gone (its end runs on the tenant soon after).
+  std::string after;
+  for (int i = 0; i < 100; ++i) {
+    after = libpq_value(tenant, "reset timezone; show timezone");
+    if (after == server_zone) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(after, server_zone);
 }
 
 }  // namespace
