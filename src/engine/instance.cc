@@ -305,9 +305,15 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
       // proc_exit(): a FATAL error or a terminated backend. Its exit hooks
       // have run, so this session is over: hand back what it said last
       // (the FATAL ErrorResponse) and let the files be booted again.
-      spdlog::warn("instance for {}: backend exited with status {}", data_dir_, out.exit_status);
       std::string reply;
       reply.swap(host_->output());
+      // What it said last (its FATAL, if any) belongs in the log too.
+      std::string said;
+      for (char c : reply.substr(reply.size() > 300 ? reply.size() - 300 : 0)) {
+        said += (c >= 32 && c < 127) ? c : ' ';
+      }
+      spdlog::warn("instance for {}: backend exited with status {}: {}", data_dir_, out.exit_status,
+                   said);
       end_watch.h->EndWatch();
       end_watch.h = nullptr;
       Abandon();

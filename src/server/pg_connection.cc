@@ -131,6 +131,23 @@ char last_ready_status(std::string_view reply) {
   return status;
 }
 
+// `messages` (whole frontend messages) cut after each Execute.
+std::deque<std::string> split_after_executes(std::string_view messages) {
+  std::deque<std::string> out;
+  auto split = pgwire::split_messages(messages);
+  if (!split.ok()) {
+    out.emplace_back(messages);
+    return out;
+  }
+  std::string segment;
+  for (const pgwire::MessageView& m : *split) {
+    pgwire::append_message(segment, m.type, m.payload);
+    if (m.type == 'E') out.push_back(std::exchange(segment, std::string()));
+  }
+  if (!segment.empty()) out.push_back(std::move(segment));
+  return out;
+}
+
 // True if `messages` (whole backend messages) hold one of `type`.
 bool has_message(std::string_view messages, char type) {
   size_t at = 0;
@@ -1074,7 +1091,37 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     names_.RestoreNames(restored);
     return stream.Send(restored);
   };
-  streamed.source = [&](std::string& more) { more = relay.Take(ask); };
+  // The batch goes to the engine one Execute at a time: Postgres reads a
+  // client's messages after a COPY's Execute as COPY input, and the engine
+  // must never read one that has no place in COPY (it would end the
+  // session of every client). So the batch's rest is what the client sent
+  // next: Flush and Sync pass (COPY ignores them), anything else ends this
+  // connection as it would end a Postgres one.
+  std::deque<std::string> rest = split_after_executes(batch.messages);
+  streamed.source = [&](std::string& more) {
+    while (!rest.empty()) {
+      auto messages = pgwire::split_messages(rest.front());
+      std::string segment = std::move(rest.front());
+      rest.pop_front();
+      if (!messages.ok()) continue;
+      for (const pgwire::MessageView& m : *messages) {
+        if (m.type == 'S' || m.type == 'H') {
+          pgwire::append_message(more, m.type, m.payload);
+          continue;
+        }
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(m.type));
+        copy_protocol_error_ = std::string("unexpected message type ") + hex +
+                               " during COPY from stdin; terminating connection because "
+                               "protocol synchronization was lost";
+        more += copy_fail_message(copy_protocol_error_);
+        rest.clear();
+        return;
+      }
+    }
+    if (!more.empty()) return;
+    more = relay.Take(ask);
+  };
   bool at_ready = db->AtReady();
   auto run = [&](std::string_view messages, const runtime::Session::ExecOptions& options) {
     auto reply = db->Exec(messages, options);
@@ -1089,7 +1136,11 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     if (cancelled) {
       run(query_message(kCancelSql), {});
     } else {
-      run(batch.messages, streamed);
+      while (!rest.empty() && out.status.ok() && copy_protocol_error_.empty()) {
+        std::string segment = std::move(rest.front());
+        rest.pop_front();
+        run(segment, streamed);
+      }
     }
   }
   if (out.status.ok() && !out.settings_error && !cancelled && !batch.then.empty()) {
@@ -1226,7 +1277,9 @@ void PgConnection::RouteNotifications(std::string& reply) {
 }
 
 void PgConnection::SettleListens(runtime::Session& db, bool discarded) {
-  if (db.InTransaction()) return;  // a LISTEN takes effect at COMMIT
+  // A LISTEN takes effect at COMMIT; and no query may run inside an
+  // exchange a Flush (or a COPY) left open.
+  if (db.InTransaction() || !db.AtReady()) return;
   std::vector<ListenChange> changes = std::move(unsettled_listens_);
   unsettled_listens_.clear();
   NotificationRouter& router = shared_->notifications;

@@ -431,6 +431,14 @@ TEST_F(PgSharedSessionTest, CopyInterruptedByOtherMessages) {
   ASSERT_TRUE(reply.ok());
   EXPECT_EQ(types(*reply), "E");
   EXPECT_EQ(first_sqlstate(*reply), "08P01");
+  // The same when it was in the batch already: a second Execute after the
+  // COPY's (the backend would read it as COPY input and end the session).
+  auto e = raw(tenant);
+  e->send(parse("copy t from stdin") + bind() + execute() + execute() + sync());
+  auto batched = pgwire::BackendParser::split(e->read_all());
+  ASSERT_TRUE(batched.ok());
+  EXPECT_EQ(types(*batched), "1 2 G E");
+  EXPECT_EQ(first_sqlstate(*batched), "08P01");
   auto d = raw(tenant);
   d->send(query("copy t from stdin"));
   EXPECT_EQ(types(read_through(*d, 'G')), "G");
