@@ -36,6 +36,8 @@ class Session {
   };
   // The reply cap and the streaming sink: engine::ExecOptions.
   using ExecOptions = engine::ExecOptions;
+  // Settings as a startup packet carries them, in order: name, value.
+  using SettingValues = engine::SettingValues;
 
   // Runs protocol messages (engine::Instance::Exec).
   Result<Reply> Exec(std::string_view messages, const ExecOptions& options = {});
@@ -49,8 +51,7 @@ class Session {
   // A connection's startup options as the session's reset values, the
   // previous connection's put back to the server's (Idle() only;
   // engine::Instance::SetSessionDefaults). Returns the refused ones.
-  Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(
-      const engine::SettingValues& settings) {
+  Result<std::vector<pgwire::ErrorFields>> SetSessionDefaults(const SettingValues& settings) {
     return instance_.SetSessionDefaults(settings);
   }
 

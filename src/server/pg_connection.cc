@@ -1047,7 +1047,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // transaction block: the runtime lets another user in only when the
   // session is idle.
   {
-    engine::SettingValues startup(settings_.values().begin(), settings_.values().end());
+    runtime::Session::SettingValues startup(settings_.values().begin(), settings_.values().end());
     auto refused = shared_->handover->TakeOver(*db, tenant_, id_, startup, force_settings);
     if (!refused.ok()) {
       out.status = refused.status();

@@ -51,7 +51,7 @@ Status SessionHandover::LoadNames(runtime::Session& db) {
 
 Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
     runtime::Session& db, const std::string& tenant, uint64_t connection,
-    const engine::SettingValues& startup, bool force) {
+    const runtime::Session::SettingValues& startup, bool force) {
   std::vector<std::string> names;
   User previous;
   {

@@ -29,7 +29,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/session_settings.h"
 #include "pgwire/backend.h"
 #include "runtime/session.h"
 
@@ -42,7 +41,7 @@ class SessionHandover {
   // engine refused (FATAL, in Postgres' words); the rest apply.
   Result<std::vector<pgwire::ErrorFields>> TakeOver(runtime::Session& db, const std::string& tenant,
                                                     uint64_t connection,
-                                                    const engine::SettingValues& startup,
+                                                    const runtime::Session::SettingValues& startup,
                                                     bool force = false);
   // The connection closed: what it kept goes.
   void Forget(uint64_t connection);
