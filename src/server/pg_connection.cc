@@ -21,6 +21,7 @@
 #include "server/copy_in_relay.h"
 #include "server/pg_backend_key.h"
 #include "server/reply_stream.h"
+#include "server/sql_quote.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
 // (awaitable_frame_base has its own operator new/delete): a false positive.
@@ -103,13 +104,6 @@ std::string query_message(std::string_view sql) {
   Status st = pgwire::frontend::query(out, sql);
   if (!st.ok()) spdlog::error("pg listener: encoding an internal query: {}", st.ToString());
   return out;
-}
-
-// `name` as a quoted SQL identifier.
-std::string quoted_identifier(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 std::string sync_message() {
@@ -1319,7 +1313,7 @@ void PgConnection::SettleListens(runtime::Session& db, bool discarded) {
   }
   std::string sql;
   for (const std::string& channel : relisten) {
-    sql += "LISTEN " + quoted_identifier(channel) + ";";
+    sql += "LISTEN " + quote_identifier(channel) + ";";
   }
   if (!sql.empty()) (void)db.Exec(query_message(sql));
 }
@@ -1381,7 +1375,7 @@ void PgConnection::EndSessionState() {
   shared_->handover->Forget(id_);
   // Its channels no other connection listens on stop being listened to.
   for (const std::string& channel : shared_->notifications.UnlistenAll(tenant_, id_)) {
-    (void)pgwire::frontend::query(closes, "UNLISTEN " + quoted_identifier(channel));
+    (void)pgwire::frontend::query(closes, "UNLISTEN " + quote_identifier(channel));
   }
   bool last = false;
   if (counted_) {

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <vector>
 
+#include "server/sql_quote.h"
+
 namespace pgthaw::server {
 namespace {
 
@@ -11,16 +13,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-// E'...' literal: backslashes and quotes escaped.
-void append_literal(std::string& out, std::string_view s) {
-  out += "E'";
-  for (char c : s) {
-    if (c == '\\' || c == '\'') out += '\\';
-    out += c;
-  }
-  out += '\'';
 }
 
 // "name=value" of a -c or -- switch; Postgres turns '-' in the name into '_'.
@@ -103,9 +95,9 @@ std::string SessionSettings::ApplySql() const {
     if (!first) sql += ", ";
     first = false;
     sql += "pg_catalog.set_config(";
-    append_literal(sql, name);
+    sql += escape_literal(name);
     sql += ", ";
-    append_literal(sql, value);
+    sql += escape_literal(value);
     sql += ", false)";
   }
   return sql;

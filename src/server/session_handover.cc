@@ -4,6 +4,7 @@
 
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
+#include "server/sql_quote.h"
 
 namespace pgthaw::server {
 
@@ -13,17 +14,6 @@ std::string query_message(std::string_view sql) {
   std::string out;
   (void)pgwire::frontend::query(out, sql);
   return out;
-}
-
-// `text` as an E'' literal: its meaning does not depend on the
-// standard_conforming_strings a previous user left behind.
-std::string literal(std::string_view text) {
-  std::string out = "E'";
-  for (char c : text) {
-    if (c == '\'' || c == '\\') out += c;
-    out += c;
-  }
-  return out + "'";
 }
 
 // Set before the rest, in this order: the authorization resets the role.
@@ -99,7 +89,8 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
   std::string sets;
   auto add = [&](const std::string& name, const std::string& value) {
     sets += sets.empty() ? "; SELECT " : ", ";
-    sets += "pg_catalog.set_config(" + literal(name) + ", " + literal(value) + ", false)";
+    sets +=
+        "pg_catalog.set_config(" + escape_literal(name) + ", " + escape_literal(value) + ", false)";
   };
   for (const char* name : kIdentity) {
     if (auto it = own.find(name); it != own.end()) add(it->first, it->second);

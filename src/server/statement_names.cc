@@ -11,6 +11,7 @@
 #include "pgwire/message.h"
 #include "pgwire/wire_format.h"
 #include "server/pg_sql_scan.h"
+#include "server/sql_quote.h"
 
 namespace pgthaw::server {
 
@@ -32,14 +33,6 @@ std::string process_nonce() {
     return std::string(buf);
   }();
   return nonce;
-}
-
-// The leading NUL-terminated string of `payload` at `at`; false if none.
-// `name` as a quoted SQL identifier.
-std::string quoted(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 bool read_cstring(std::string_view payload, size_t& at, std::string_view& out) {
@@ -203,7 +196,7 @@ std::string StatementNames::MapSql(std::string_view sql) {
         session = st.session_name;
         // What prepares it again: its own statement, under its session name.
         std::string text(sql.substr(n.statement_begin, n.statement_end - n.statement_begin));
-        text.replace(n.begin - n.statement_begin, n.end - n.begin, quoted(session));
+        text.replace(n.begin - n.statement_begin, n.end - n.begin, quote_identifier(session));
         (void)pgwire::frontend::query(st.parse, text);
         st.sql_level = true;
         client_names_[st.session_name] = n.name;
@@ -221,7 +214,7 @@ std::string StatementNames::MapSql(std::string_view sql) {
         statements_.erase(n.name);
         break;
     }
-    std::string replacement = quoted(session);
+    std::string replacement = quote_identifier(session);
     shifts.emplace_back(
         n.begin, static_cast<int64_t>(replacement.size()) - static_cast<int64_t>(n.end - n.begin));
     out.replace(n.begin, n.end - n.begin, replacement);
