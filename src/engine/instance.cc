@@ -240,8 +240,10 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
   }
   host_->BeginOutput(options.max_reply_bytes, std::move(sink));
   if (options.source) host_->SetInputSource(options.source);
+  fs_->set_connections_report(options.connections_report);
   Result<std::string> reply = RunMessages(messages);
-  if (host_ == nullptr) return reply;  // the backend exited: abandoned
+  if (host_ == nullptr) return reply;  // the backend exited: abandoned (fs_ too)
+  fs_->set_connections_report(nullptr);
   const bool dropped = host_->output_dropped();
   host_->EndOutput();
   in_transaction_ = ReadInBlock();

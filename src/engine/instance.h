@@ -55,6 +55,11 @@ struct ExecOptions {
   // CopyFail saying why none will come. Called on the thread running Exec;
   // it may block. Without a source such a COPY fails at once (a CopyFail).
   std::function<void(std::string& more)> source;
+  // What the guest reads from /dev/pgthaw-connections during this exchange
+  // (called at each open, on the thread running Exec): the server's report
+  // of the tenant's connections, which the template's pg_stat_activity and
+  // pg_stat_database show (connection_views.h). Unset: the file is empty.
+  std::function<std::string()> connections_report;
 };
 
 class Instance {

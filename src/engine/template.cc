@@ -7,11 +7,33 @@
 #include <filesystem>
 
 #include "common/build_id.h"
+#include "engine/connection_views.h"
 #include "pgwire/frontend.h"
+#include "pgwire/result.h"
 
 namespace pgthaw::engine {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Runs `sql` (a simple Query) on the template's instance; any statement's
+// error fails the build: a template short of its views or warm-up would be
+// a silent regression for every tenant made from it.
+Status run_template_sql(Instance& instance, const char* sql) {
+  std::string query;
+  PGTHAW_RETURN_IF_ERROR(pgwire::frontend::query(query, sql));
+  auto reply = instance.Exec(query);
+  if (!reply.ok()) return reply.status();
+  auto results = pgwire::collect_results(*reply);
+  if (!results.ok()) return results.status();
+  for (const pgwire::StatementResult& result : *results) {
+    if (result.error) return Status::Internal("template SQL: " + result.error->summary());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Template::Template(const Engine& engine, std::string dir)
     : engine_(&engine),
@@ -38,12 +60,8 @@ Result<Template> Template::Ensure(const Engine& engine, const std::string& root)
     if (!instance.ok()) {
       st = instance.status();
     } else {
-      std::string warmup;
-      st = pgwire::frontend::query(warmup, kTemplateWarmupSql);
-      if (st.ok()) {
-        auto reply = (*instance)->Exec(warmup);
-        if (!reply.ok()) st = reply.status();
-      }
+      st = run_template_sql(**instance, kConnectionViewsSql);
+      if (st.ok()) st = run_template_sql(**instance, kTemplateWarmupSql);
       if (st.ok()) st = (*instance)->Snapshot(t.snapshot_dir_);
       (*instance)->Abandon();
     }

@@ -63,7 +63,8 @@ Router ConsumerService::Routes() {
 void ConsumerService::Direct(const QueryRequest& request, Clock::time_point start,
                              Respond respond) {
   query_tenant(runtime_, request, start,
-               counting_cold_starts(metrics_, "consumer", std::move(respond)), &handover_);
+               counting_cold_starts(metrics_, "consumer", std::move(respond)), &handover_,
+               &activity_);
 }
 
 // The factory's reply, with "binding": kind, target and the round trip as

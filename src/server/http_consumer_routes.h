@@ -15,6 +15,7 @@
 #include <chrono>
 
 #include "runtime/runtime.h"
+#include "server/connection_activity.h"
 #include "server/factory_binding.h"
 #include "server/http_cold_start.h"
 #include "server/http_router.h"
@@ -25,11 +26,17 @@ namespace pgthaw::server {
 
 class ConsumerService {
  public:
-  // `handover`: the tenants' sessions are shared with the Postgres
-  // listener (session_handover.h).
-  ConsumerService(runtime::Runtime& runtime, SessionHandover& handover, ColdStarter& cold,
-                  FactoryBinding& binding, Metrics& metrics)
-      : runtime_(runtime), handover_(handover), cold_(cold), binding_(binding), metrics_(metrics) {}
+  // `handover`, `activity`: the tenants' sessions are shared with the
+  // Postgres listener (session_handover.h, connection_activity.h).
+  ConsumerService(runtime::Runtime& runtime, SessionHandover& handover,
+                  const ConnectionActivity& activity, ColdStarter& cold, FactoryBinding& binding,
+                  Metrics& metrics)
+      : runtime_(runtime),
+        handover_(handover),
+        activity_(activity),
+        cold_(cold),
+        binding_(binding),
+        metrics_(metrics) {}
 
   Router Routes();
 
@@ -45,6 +52,7 @@ class ConsumerService {
 
   runtime::Runtime& runtime_;
   SessionHandover& handover_;
+  const ConnectionActivity& activity_;
   ColdStarter& cold_;
   FactoryBinding& binding_;
   Metrics& metrics_;

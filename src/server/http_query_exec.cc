@@ -42,13 +42,14 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
 }
 
 Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
-                    Clock::time_point start) {
+                    Clock::time_point start, std::function<std::string()> connections_report) {
   Clock::time_point exec_start = Clock::now();
   // The engine stops a result that cannot fit the JSON cap as it is made,
   // instead of buffering all of it.
   const uint64_t max_json = max_result_bytes();
   runtime::Session::ExecOptions capped;
   capped.max_reply_bytes = reply_cap_for_json(max_json);
+  capped.connections_report = std::move(connections_report);
   // HTTP has no way to send COPY data: a COPY FROM STDIN gets a CopyFail
   // (and, through the extended protocol, the Sync the COPY read as input).
   bool copy_refused = false;
@@ -95,7 +96,7 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
 }
 
 void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock::time_point start,
-                  Respond respond, SessionHandover* handover) {
+                  Respond respond, SessionHandover* handover, const ConnectionActivity* activity) {
   if (Status st = runtime::Runtime::ValidateTenantId(request.tenant); !st.ok()) {
     return respond(error_reply(400, "bad_tenant", st.message()));
   }
@@ -105,8 +106,8 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
   auto shared_respond = std::make_shared<Respond>(std::move(respond));
   Status submitted = runtime.Submit(
       request.tenant,
-      [wire = std::move(wire).value(), start, shared_respond, handover, tenant = request.tenant](
-          Result<runtime::Session*> instance, const runtime::Timings& t) {
+      [wire = std::move(wire).value(), start, shared_respond, handover, activity,
+       tenant = request.tenant](Result<runtime::Session*> instance, const runtime::Timings& t) {
         QueryTimings timings;
         timings.queue_us = t.queue_us;
         timings.thaw_us = t.thaw_us;
@@ -122,7 +123,11 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
             return (*shared_respond)(with_timings(status_reply(taken.status()), timings, start));
           }
         }
-        (*shared_respond)(execute_query(**instance, wire, timings, start));
+        std::function<std::string()> report;
+        if (activity != nullptr) {
+          report = [activity, &tenant] { return activity->Report(tenant, /*current_pid=*/0); };
+        }
+        (*shared_respond)(execute_query(**instance, wire, timings, start, std::move(report)));
       });
   if (!submitted.ok()) (*shared_respond)(status_reply(submitted));
 }

@@ -16,6 +16,7 @@
 
 #include "runtime/runtime.h"
 #include "runtime/session.h"
+#include "server/connection_activity.h"
 #include "server/http_reply.h"
 #include "server/metrics.h"
 #include "server/query_json.h"
@@ -27,8 +28,11 @@ namespace pgthaw::server {
 // "timings": `timings` as given plus exec, encode and total (from `start`).
 // A result past max_result_bytes() is 413 result_too_large (query_json.h);
 // the engine is stopped early, so nothing buffers the whole result.
+// `connections_report`: what the query reads as the tenant's connections
+// (engine::ExecOptions::connections_report).
 Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
-                    std::chrono::steady_clock::time_point start);
+                    std::chrono::steady_clock::time_point start,
+                    std::function<std::string()> connections_report = {});
 
 // Adds "timings" to an error reply made before the query ran.
 Reply with_timings(Reply reply, QueryTimings timings, std::chrono::steady_clock::time_point start);
@@ -37,10 +41,12 @@ Reply with_timings(Reply reply, QueryTimings timings, std::chrono::steady_clock:
 // answers with the result or error. Invalid tenant ids and SQL that cannot
 // be encoded are answered 400 before anything is queued.
 // With `handover`, the query runs with the server's defaults whatever a
-// Postgres connection left in the session (and what it left is kept for it).
+// Postgres connection left in the session (and what it left is kept for it);
+// with `activity`, its pg_stat_activity shows the tenant's connections.
 void query_tenant(runtime::Runtime& runtime, const QueryRequest& request,
                   std::chrono::steady_clock::time_point start, Respond respond,
-                  SessionHandover* handover = nullptr);
+                  SessionHandover* handover = nullptr,
+                  const ConnectionActivity* activity = nullptr);
 
 // Wraps `respond` so that a reply whose timings say "cold" counts as a cold
 // start of its kind for `role`.

@@ -29,6 +29,8 @@ struct HttpServices::Parts {
   // Whose settings each of tenant_runtime's sessions holds: shared by the
   // consumer's queries and the Postgres listener's connections.
   std::shared_ptr<SessionHandover> tenant_handover = std::make_shared<SessionHandover>();
+  // What pg_stat_activity shows of the listener's connections, to both.
+  std::shared_ptr<ConnectionActivity> tenant_activity = std::make_shared<ConnectionActivity>();
   std::unique_ptr<ColdStarter> consumer_cold, factory_cold;
   std::unique_ptr<FactoryService> factory;
   std::unique_ptr<FactoryBinding> binding;
@@ -134,7 +136,8 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
       p->binding = std::move(binding).value();
     }
     p->consumer = std::make_unique<ConsumerService>(*p->tenant_runtime, *p->tenant_handover,
-                                                    *p->consumer_cold, *p->binding, *p->metrics);
+                                                    *p->tenant_activity, *p->consumer_cold,
+                                                    *p->binding, *p->metrics);
   }
   if (o.warm_proxy) {
     auto tmpl = runtime::ScratchTemplate::Ensure(engine, o.data_dir);
@@ -196,6 +199,10 @@ runtime::Runtime* HttpServices::tenant_runtime() const { return parts_->tenant_r
 
 std::shared_ptr<SessionHandover> HttpServices::tenant_handover() const {
   return parts_->tenant_handover;
+}
+
+std::shared_ptr<ConnectionActivity> HttpServices::tenant_activity() const {
+  return parts_->tenant_activity;
 }
 Metrics& HttpServices::metrics() { return *parts_->metrics; }
 

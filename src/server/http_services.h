@@ -25,6 +25,7 @@
 #include <string>
 
 #include "runtime/runtime.h"
+#include "server/connection_activity.h"
 #include "server/metrics.h"
 #include "server/session_handover.h"
 
@@ -69,6 +70,7 @@ class HttpServices {
   // null when the consumer role is not run.
   // Shared with a Postgres listener on tenant_runtime() (PgListenerOptions).
   std::shared_ptr<SessionHandover> tenant_handover() const;
+  std::shared_ptr<ConnectionActivity> tenant_activity() const;
   runtime::Runtime* tenant_runtime() const;
   Metrics& metrics();
 

@@ -142,6 +142,16 @@ std::deque<std::string> split_after_executes(std::string_view messages) {
   return out;
 }
 
+// The statement a Bind names ("": the unnamed one, or a malformed Bind,
+// which StatementNames refuses).
+std::string_view bound_statement(std::string_view bind) {
+  const size_t portal_end = bind.find('\0');
+  if (portal_end == std::string_view::npos) return {};
+  const size_t end = bind.find('\0', portal_end + 1);
+  if (end == std::string_view::npos) return {};
+  return bind.substr(portal_end + 1, end - portal_end - 1);
+}
+
 // True if `messages` (whole backend messages) hold one of `type`.
 bool has_message(std::string_view messages, char type) {
   size_t at = 0;
@@ -331,6 +341,7 @@ PgConnection::PgConnection(std::shared_ptr<PgListenerShared> shared, tcp::socket
 
 void PgConnection::Close() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->end_ = ConnectionActivity::End::kKilled;
     boost::system::error_code ec;
     self->socket_.shutdown(tcp::socket::shutdown_both, ec);
     self->socket_.close(ec);
@@ -380,6 +391,7 @@ void PgConnection::EndIdleTransaction() {
     // The coroutine is idle, waiting for the client: write the FATAL here.
     // The runtime has rolled back and refuses this holder from now on, so
     // the rollback Cleanup() submits only releases.
+    self->end_ = ConnectionActivity::End::kFatal;
     std::string reply;
     if (pgwire::backend::error_response(reply, "FATAL", "25P03",
                                         "terminating connection due to idle-in-transaction timeout")
@@ -592,6 +604,14 @@ awaitable<bool> PgConnection::Startup() {
   }
   pgwire::backend::backend_key_data(reply, pid_, secret_);
   pgwire::backend::ready_for_query(reply, pgwire::TransactionStatus::kIdle);
+  {
+    boost::system::error_code ec;
+    tcp::endpoint peer = socket_.remote_endpoint(ec);
+    shared_->activity->Opened(tenant_, pid_, user, reported_["application_name"],
+                              ec ? std::string() : peer.address().to_string(),
+                              ec ? -1 : peer.port());
+    in_activity_ = true;
+  }
   spdlog::debug("pg connection {}: user {} tenant {}", pid_, user, tenant_);
   co_return co_await Write(std::move(reply));
 }
@@ -612,9 +632,16 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
         for (ListenChange& change : listen_changes(parse->query)) {
           batch_listens_.push_back(std::move(change));
         }
+        current_query_ = parse->query;
+        if (parse->statement.empty()) unnamed_query_ = current_query_;
       }
       [[fallthrough]];
     case 'B':
+      if (type == 'B') {
+        std::string_view statement = bound_statement(message.payload);
+        current_query_ = statement.empty() ? unnamed_query_ : names_.QueryText(statement);
+      }
+      [[fallthrough]];
     case 'D':
     case 'E':
     case 'C':
@@ -650,6 +677,7 @@ awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
       co_return co_await RunBatch(std::move(batch));
     }
     case 'X':
+      end_ = ConnectionActivity::End::kNormal;
       co_return false;
     case 'd':
     case 'c':
@@ -670,6 +698,7 @@ awaitable<bool> PgConnection::HandleQuery(pgwire::FrontendMessage message) {
     co_await Fatal(kProtocolViolation, sql.status().message());
     co_return false;
   }
+  current_query_ = *sql;
   // This connection's statement names (statement_names.h).
   std::string mapped = names_.MapSql(*sql);
   std::string raw;
@@ -769,6 +798,15 @@ awaitable<bool> PgConnection::RunAfterExchange(std::string message,
 }
 
 awaitable<bool> PgConnection::RunBatch(Batch batch) {
+  // Active (pg_stat_activity) until the reply is written, whatever path
+  // ends the batch.
+  struct Finish {
+    PgConnection* c;
+    ~Finish() {
+      c->shared_->activity->Finished(c->tenant_, c->pid_, c->status_,
+                                     c->reported_["application_name"]);
+    }
+  } finish{this};
   const bool ends_with_flush = batch.ends_with_flush;
   // A batch that only prepares need not wait for another connection's
   // transaction (WorkBeside).
@@ -863,6 +901,8 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   }
   copy_protocol_error_.clear();
   copy_client_gone_ = false;
+  const std::string& call = batch.then.empty() ? batch.messages : batch.then;
+  shared_->activity->Submitted(tenant_, pid_, current_query_, !call.empty() && call[0] == 'F');
   auto self = shared_from_this();
   auto wake = [self, events](bool done) {
     asio::post(self->socket_.get_executor(), [self, events, done] {
@@ -892,6 +932,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   runtime::Runtime::Work work =
       [self, seq, force_settings, batch = std::move(batch), settings_sql = settings_.ApplySql(),
        deliver, ask, relay](Result<runtime::Session*> instance, const runtime::Timings& timings) {
+        self->shared_->activity->Running(self->tenant_, self->pid_);
         deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings, seq,
                            *relay, ask));
       };
@@ -1075,6 +1116,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // FROM STDIN takes its data from the client as the backend reads it.
   ReplyStream stream(socket_, std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
   runtime::Session::ExecOptions streamed;
+  streamed.connections_report = [this] { return shared_->activity->Report(tenant_, pid_); };
   streamed.sink = [&](std::string_view messages) {
     note_streamed(messages, &out.streamed_meta, &out.streamed_error, &out.statements_dropped,
                   &out.discarded);
@@ -1360,6 +1402,7 @@ awaitable<bool> PgConnection::Refuse(std::string_view sqlstate, std::string_view
 
 awaitable<void> PgConnection::Fatal(std::string_view sqlstate, std::string_view message) {
   spdlog::debug("pg connection {}: FATAL {} {}", pid_, sqlstate, message);
+  end_ = ConnectionActivity::End::kFatal;
   std::string reply;
   if (pgwire::backend::error_response(reply, "FATAL", sqlstate, message).ok()) {
     co_await Write(std::move(reply));
@@ -1429,6 +1472,10 @@ void PgConnection::Cleanup() {
   // the listener's connections finds the rollback queued and drains it.
   holding_ = false;
   if (!tenant_.empty()) shared_->runtime.Release(tenant_, id_);
+  if (in_activity_) {
+    in_activity_ = false;
+    shared_->activity->Closed(tenant_, pid_, end_);
+  }
   EndSessionState();
   std::lock_guard lock(shared_->mutex);
   auto found = shared_->connections.find(pid_);

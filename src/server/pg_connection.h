@@ -111,6 +111,7 @@
 #include "common/status.h"
 #include "pgwire/frontend_parser.h"
 #include "runtime/runtime.h"
+#include "server/connection_activity.h"
 #include "server/copy_in_relay.h"
 #include "server/notification_router.h"
 #include "server/pg_session_settings.h"
@@ -138,6 +139,10 @@ struct PgListenerOptions {
   // Shared with the HTTP queries on the same runtime
   // (HttpServices::tenant_handover); null: the listener's own.
   std::shared_ptr<SessionHandover> handover;
+  // What pg_stat_activity shows of the tenants' connections; shared with
+  // the HTTP queries on the same runtime (HttpServices::tenant_activity).
+  // Null: the listener's own.
+  std::shared_ptr<ConnectionActivity> activity;
 };
 
 class PgConnection;
@@ -149,7 +154,8 @@ struct PgListenerShared {
   PgListenerShared(runtime::Runtime& r, PgListenerOptions o)
       : runtime(r),
         options(o),
-        handover(o.handover != nullptr ? o.handover : std::make_shared<SessionHandover>()) {}
+        handover(o.handover != nullptr ? o.handover : std::make_shared<SessionHandover>()),
+        activity(o.activity != nullptr ? o.activity : std::make_shared<ConnectionActivity>()) {}
 
   runtime::Runtime& runtime;
   const PgListenerOptions options;
@@ -160,6 +166,8 @@ struct PgListenerShared {
   std::map<int32_t, std::weak_ptr<PgConnection>> connections;  // by BackendKeyData pid
   // Whose settings each tenant's session holds (its own lock).
   const std::shared_ptr<SessionHandover> handover;
+  // The connections as pg_stat_activity shows them (its own lock).
+  const std::shared_ptr<ConnectionActivity> activity;
   // Times a tenant's session dropped every prepared statement (DEALLOCATE
   // ALL, DISCARD ALL): StatementNames' SessionGeneration.
   std::map<std::string, uint64_t> statement_drops;
@@ -273,8 +281,16 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   // Strand-only state.
   pgwire::FrontendParser parser_;
-  StatementNames names_;  // this connection's statement and portal names
-  bool counted_ = false;  // in PgListenerShared::tenant_connections
+  StatementNames names_;      // this connection's statement and portal names
+  bool counted_ = false;      // in PgListenerShared::tenant_connections
+  bool in_activity_ = false;  // recorded in PgListenerShared::activity
+  // How the connection ends, for pg_stat_database (until told otherwise:
+  // the client went away).
+  ConnectionActivity::End end_ = ConnectionActivity::End::kAbandoned;
+  // pg_stat_activity's query: the text of the last Query, or of the
+  // statement the last Parse or Bind named.
+  std::string current_query_;
+  std::string unnamed_query_;  // the unnamed statement's text
   std::string tenant_;
   SessionSettings settings_;
   char status_ = 'I';     // the last ReadyForQuery status

@@ -59,6 +59,18 @@ std::string StatementNames::SessionStatementName(std::string_view client) {
   return name;
 }
 
+std::string_view StatementNames::QueryText(std::string_view client) const {
+  auto found = statements_.find(client);
+  if (found == statements_.end() || found->second.parse.size() < 5) return {};
+  // `parse` is a whole message: Parse (name, query, ...) or Query (query).
+  std::string_view payload = std::string_view(found->second.parse).substr(5);
+  size_t at = 0;
+  std::string_view name, query;
+  if (!found->second.sql_level && !read_cstring(payload, at, name)) return {};
+  if (!read_cstring(payload, at, query)) return {};
+  return query;
+}
+
 std::string StatementNames::SessionPortalName(std::string_view client) {
   if (auto found = portals_.find(client); found != portals_.end()) return found->second;
   std::string name = prefix_ + "p" + std::to_string(next_++);

@@ -100,6 +100,12 @@ class StatementNames {
 
   size_t statement_count() const { return statements_.size(); }
 
+  // The query text of the client's statement `client` as the session
+  // prepared it (pg_stat_activity shows it); empty if the connection
+  // defined no such statement. Valid until the next call that changes
+  // the names.
+  std::string_view QueryText(std::string_view client) const;
+
  private:
   struct Statement {
     std::string session_name;

@@ -443,6 +443,7 @@ int run_serve_command(ServeArgs args) {
   if (plan.pg_listen && (*services)->tenant_runtime() != nullptr) {
     pg_host = plan.pg_listen->address().to_string();
     plan.pg.handover = (*services)->tenant_handover();
+    plan.pg.activity = (*services)->tenant_activity();
     auto listener = server::PgListener::Start(io, *(*services)->tenant_runtime(), pg_host,
                                               plan.pg_listen->port(), plan.pg);
     if (!listener.ok()) {

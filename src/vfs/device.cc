@@ -18,6 +18,7 @@ constexpr DeviceInfo kDevices[] = {
     {"/dev/stdin", Device::kStdin, 14, 5 << 8},
     {"/dev/stdout", Device::kStdout, 15, 5 << 8},
     {"/dev/stderr", Device::kStderr, 16, 5 << 8},
+    {"/dev/pgthaw-connections", Device::kConnections, 17, (64 << 8) | 1},
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The built-in character devices under /dev: null, urandom, random, blob,
-// stdin, stdout, stderr. Their behaviour lives in FileSystem (fd_ops.cc);
-// this is the table of names and identities.
+// stdin, stdout, stderr, and pgthaw-connections (the server's report of the
+// tenant's connections, FileSystem::set_connections_report). Their behaviour lives in FileSystem
+// (fd_ops.cc); this is the table of names and identities.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,17 @@
 
 namespace pgthaw::vfs {
 
-enum class Device { kNone, kNull, kUrandom, kRandom, kBlob, kStdin, kStdout, kStderr };
+enum class Device {
+  kNone,
+  kNull,
+  kUrandom,
+  kRandom,
+  kBlob,
+  kStdin,
+  kStdout,
+  kStderr,
+  kConnections,
+};
 
 struct DeviceInfo {
   std::string_view path;  // e.g. "/dev/null"

@@ -29,7 +29,8 @@ bool is_pipe(const OpenFile& f) {
 // Seekable: regular files and /dev/blob.
 bool is_seekable(const OpenFile& f) {
   return f.kind == FileKind::kHostFile || f.kind == FileKind::kMemFile ||
-         (f.kind == FileKind::kDevice && f.device == Device::kBlob);
+         (f.kind == FileKind::kDevice &&
+          (f.device == Device::kBlob || f.device == Device::kConnections));
 }
 
 uint8_t dtype_of(const MemNode& n) {
@@ -144,10 +145,11 @@ int64_t FileSystem::read_at(OpenFile& f, void* buf, size_t len, int64_t offset) 
       std::memcpy(buf, data.data() + offset, n);
       return static_cast<int64_t>(n);
     }
-    case FileKind::kDevice: {  // /dev/blob
-      if (offset >= static_cast<int64_t>(blob_input_.size())) return 0;
-      size_t n = std::min(len, blob_input_.size() - static_cast<size_t>(offset));
-      std::memcpy(buf, blob_input_.data() + offset, n);
+    case FileKind::kDevice: {  // /dev/blob, /dev/pgthaw-connections
+      const std::string& data = f.device == Device::kBlob ? blob_input_ : f.report;
+      if (offset >= static_cast<int64_t>(data.size())) return 0;
+      size_t n = std::min(len, data.size() - static_cast<size_t>(offset));
+      std::memcpy(buf, data.data() + offset, n);
       return static_cast<int64_t>(n);
     }
     default:
@@ -205,6 +207,7 @@ int64_t FileSystem::read(int fd, void* buf, size_t len) {
         case Device::kRandom:
           return read_random(buf, std::min(len, kMaxIoBytes));
         case Device::kBlob:
+        case Device::kConnections:
           break;  // positional, below
         default:
           return 0;  // null, stdin (EOF), stdout/stderr
@@ -278,7 +281,7 @@ int64_t FileSystem::file_size(const OpenFile& f) const {
     case FileKind::kMemFile:
       return static_cast<int64_t>(f.node->data.size());
     case FileKind::kDevice:
-      return static_cast<int64_t>(blob_input_.size());
+      return static_cast<int64_t>(f.device == Device::kBlob ? blob_input_.size() : f.report.size());
     default:
       return -err::kEINVAL;
   }

@@ -306,6 +306,10 @@ int FileSystem::open_description(int dirfd, std::string_view path, int flags, ui
       if (flags & abi::kO_DIRECTORY) return -err::kENOTDIR;
       f->kind = FileKind::kDevice;
       f->device = r.device;
+      if (r.device == Device::kConnections) {
+        if (access != abi::kO_RDONLY) return -err::kEACCES;
+        if (connections_report_) f->report = connections_report_();
+      }
       break;
     case Resolved::Kind::kVirtualDir:
       if (excl) return -err::kEEXIST;

@@ -179,6 +179,15 @@ class FileSystem {
   // Everything written to /dev/blob since the last call.
   std::string take_blob_output();
 
+  // --- /dev/pgthaw-connections ------------------------------------------------
+  // Opening /dev/pgthaw-connections (read-only; EACCES for writing) calls
+  // `report` once and serves its text, seekably, to that description; with
+  // no report set the file is empty. The server sets it around each
+  // exchange (engine::ExecOptions::connections_report). Not snapshotted.
+  void set_connections_report(std::function<std::string()> report) {
+    connections_report_ = std::move(report);
+  }
+
   // --- snapshots (snapshot_state.cc) ----------------------------------------
   // The fd table and process state as a versioned binary blob: every fd
   // (number, kind, virtual path, flags, offset, directory listing and
@@ -302,6 +311,7 @@ class FileSystem {
   int next_pipe_id_ = 0;
   std::string blob_input_;
   std::string blob_output_;
+  std::function<std::string()> connections_report_;
   std::string stdio_line_[2];  // partial lines of stdout, stderr
   Timespec created_at_;        // times of virtual directories and devices
 };

@@ -371,6 +371,34 @@ TEST_F(VfsTest, Devices) {
   EXPECT_EQ(lines_.back(), "2:via path");
 }
 
+TEST_F(VfsTest, ConnectionsReportIsReadAtOpenAndSeekable) {
+  // No report set: an empty file.
+  int none = open("/dev/pgthaw-connections", abi::kO_RDONLY);
+  EXPECT_EQ(read_str(none, 10), "");
+  int calls = 0;
+  fs_->set_connections_report([&calls] { return "report " + std::to_string(++calls); });
+  int a = open("/dev/pgthaw-connections", abi::kO_RDONLY);
+  EXPECT_EQ(read_str(a, 3), "rep");
+  // A reader that seeks (Postgres' pg_read_file does) gets the same text.
+  EXPECT_EQ(fs_->seek(a, 0, abi::kSEEK_SET), 0);
+  EXPECT_EQ(read_str(a, 100), "report 1");
+  EXPECT_EQ(read_str(a, 100), "");
+  // Each open asks again; an open description keeps what it read.
+  int b = open("/dev/pgthaw-connections", abi::kO_RDONLY);
+  EXPECT_EQ(read_str(b, 100), "report 2");
+  EXPECT_EQ(fs_->seek(a, 0, abi::kSEEK_SET), 0);
+  EXPECT_EQ(read_str(a, 100), "report 1");
+  EXPECT_EQ(calls, 2);
+  // The guest cannot write it.
+  EXPECT_EQ(fs_->openat(abi::kAT_FDCWD, "/dev/pgthaw-connections", abi::kO_WRONLY, 0),
+            -err::kEACCES);
+  EXPECT_EQ(fs_->openat(abi::kAT_FDCWD, "/dev/pgthaw-connections", abi::kO_RDWR, 0), -err::kEACCES);
+  EXPECT_EQ(write_str(a, "x"), -err::kEBADF);
+  fs_->set_connections_report(nullptr);
+  int c = open("/dev/pgthaw-connections", abi::kO_RDONLY);
+  EXPECT_EQ(read_str(c, 10), "");
+}
+
 TEST_F(VfsTest, EmfileAtTheLimit) {
   int opened = 0;
   while (true) {
@@ -508,7 +536,7 @@ TEST(FileSystemCreate, RejectsBadMounts) {
   ASSERT_GE(dev, 0);
   std::vector<DirEntry> entries;
   ASSERT_EQ((*fs)->getdents(dev, 100, &entries), 0);
-  EXPECT_EQ(entries.size(), 2u + 7u);  // ".", "..", seven devices
+  EXPECT_EQ(entries.size(), 2u + all_devices().size());  // ".", "..", the devices
   // The root lists the MemDir's own entries plus "dev".
   int rootfd = (*fs)->openat(abi::kAT_FDCWD, "/", abi::kO_RDONLY | abi::kO_DIRECTORY, 0);
   ASSERT_EQ((*fs)->getdents(rootfd, 100, &entries), 0);

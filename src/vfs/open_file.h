@@ -55,6 +55,9 @@ struct OpenFile {
   bool lower_unlinked = false;
   std::shared_ptr<MemNode> node;  // kMemFile, kMemDir
   Device device = Device::kNone;  // kDevice
+  // /dev/pgthaw-connections: the report as it was when this description
+  // was opened, so every read of one open sees one consistent text.
+  std::string report;
   std::shared_ptr<Pipe> pipe;     // kPipeRead, kPipeWrite
   int pipe_id = -1;               // pipes: names the pipe (both ends)
   bool listed = false;            // directories: `listing` is valid
