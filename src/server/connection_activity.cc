@@ -73,73 +73,80 @@ void ConnectionActivity::Opened(const std::string& tenant, int32_t pid, std::str
   c.backend_start = c.state_change = now;
 }
 
+ConnectionActivity::Connection* ConnectionActivity::Find(const std::string& tenant, int32_t pid,
+                                                         Tenant** owner) {
+  auto t = tenants_.find(tenant);
+  if (t == tenants_.end()) return nullptr;
+  auto c = t->second.connections.find(pid);
+  if (c == t->second.connections.end()) return nullptr;
+  if (owner != nullptr) *owner = &t->second;
+  return &c->second;
+}
+
+void ConnectionActivity::Enter(Tenant& t, Connection& c, State state, Clock::time_point now) {
+  Account(t, c, now);
+  c.state = state;
+  c.state_change = now;
+}
+
 void ConnectionActivity::Submitted(const std::string& tenant, int32_t pid, std::string_view query,
                                    bool function_call) {
   const auto now = Clock::now();
   std::lock_guard lock(mutex_);
-  auto t = tenants_.find(tenant);
-  if (t == tenants_.end()) return;
-  auto c = t->second.connections.find(pid);
-  if (c == t->second.connections.end()) return;
-  Account(t->second, c->second, now);
-  Connection& conn = c->second;
-  if (conn.state == State::kIdle) conn.xact_start = now;  // a transaction of its own
-  conn.state = function_call ? State::kFunctionCall : State::kActive;
-  conn.state_change = conn.query_start = now;
-  conn.waiting = true;
-  if (!function_call) conn.query = clip(query, kMaxQueryBytes);
+  Tenant* t = nullptr;
+  Connection* c = Find(tenant, pid, &t);
+  if (c == nullptr) return;
+  if (c->state == State::kIdle) c->xact_start = now;  // a transaction of its own
+  Enter(*t, *c, function_call ? State::kFunctionCall : State::kActive, now);
+  c->query_start = now;
+  c->waiting = true;
+  if (!function_call) c->query = clip(query, kMaxQueryBytes);
 }
 
 void ConnectionActivity::Running(const std::string& tenant, int32_t pid) {
   std::lock_guard lock(mutex_);
-  auto t = tenants_.find(tenant);
-  if (t == tenants_.end()) return;
-  auto c = t->second.connections.find(pid);
-  if (c != t->second.connections.end()) c->second.waiting = false;
+  if (Connection* c = Find(tenant, pid, nullptr); c != nullptr) c->waiting = false;
 }
 
 void ConnectionActivity::Finished(const std::string& tenant, int32_t pid, char transaction_status,
                                   std::string_view application_name) {
   const auto now = Clock::now();
   std::lock_guard lock(mutex_);
-  auto t = tenants_.find(tenant);
-  if (t == tenants_.end()) return;
-  auto c = t->second.connections.find(pid);
-  if (c == t->second.connections.end()) return;
-  Account(t->second, c->second, now);
-  Connection& conn = c->second;
-  conn.state = transaction_status == 'T'   ? State::kIdleInTransaction
-               : transaction_status == 'E' ? State::kAborted
-                                           : State::kIdle;
-  if (conn.state == State::kIdle) conn.xact_start = {};
-  conn.state_change = now;
-  conn.waiting = false;
-  conn.application_name = application_name;
+  Tenant* t = nullptr;
+  Connection* c = Find(tenant, pid, &t);
+  if (c == nullptr) return;
+  Enter(*t, *c,
+        transaction_status == 'T'   ? State::kIdleInTransaction
+        : transaction_status == 'E' ? State::kAborted
+                                    : State::kIdle,
+        now);
+  if (c->state == State::kIdle) c->xact_start = {};
+  c->waiting = false;
+  c->application_name = application_name;
 }
 
 void ConnectionActivity::Closed(const std::string& tenant, int32_t pid, End how) {
   const auto now = Clock::now();
   std::lock_guard lock(mutex_);
-  auto t = tenants_.find(tenant);
-  if (t == tenants_.end()) return;
-  auto c = t->second.connections.find(pid);
-  if (c == t->second.connections.end()) return;
-  Account(t->second, c->second, now);
-  t->second.session_ms += ms_between(c->second.backend_start, now);
+  Tenant* t = nullptr;
+  Connection* c = Find(tenant, pid, &t);
+  if (c == nullptr) return;
+  Account(*t, *c, now);
+  t->session_ms += ms_between(c->backend_start, now);
   switch (how) {
     case End::kNormal:
       break;
     case End::kAbandoned:
-      ++t->second.abandoned;
+      ++t->abandoned;
       break;
     case End::kFatal:
-      ++t->second.fatal;
+      ++t->fatal;
       break;
     case End::kKilled:
-      ++t->second.killed;
+      ++t->killed;
       break;
   }
-  t->second.connections.erase(c);
+  t->connections.erase(pid);
 }
 
 std::string ConnectionActivity::Report(const std::string& tenant, int32_t current_pid) const {

@@ -78,6 +78,10 @@ class ConnectionActivity {
   };
   // Adds the time `c` spent in its state since its last change to `t`.
   static void Account(Tenant& t, const Connection& c, Clock::time_point now);
+  // `c` (of `t`) changes to `state` at `now`.
+  static void Enter(Tenant& t, Connection& c, State state, Clock::time_point now);
+  // The connection, and its tenant in `owner`; null if unknown. mutex_ held.
+  Connection* Find(const std::string& tenant, int32_t pid, Tenant** owner);
 
   mutable std::mutex mutex_;
   std::map<std::string, Tenant, std::less<>> tenants_;
