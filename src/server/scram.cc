@@ -232,6 +232,9 @@ std::string normalize_password(std::string_view password) {
   // would prohibit (a control character) means the raw bytes anyway.
   if (is_ascii(password)) return std::string(password);
   if (!is_valid_utf8(password)) return std::string(password);
+  // libidn checks for prohibited output after NFKC (as RFC 3454 says),
+  // pg_saslprep before it; they could part only on a string whose NFKC form
+  // gains a prohibited character, which no ordinary password does.
   std::string input(password);
   char* prepared = nullptr;
   int rc = stringprep_profile(input.c_str(), &prepared, "SASLprep", STRINGPREP_NO_UNASSIGNED);
