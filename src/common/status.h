@@ -23,6 +23,8 @@ enum class StatusCode {
   kUnavailable,        // closed, shutting down
   kAborted,            // the server ended it (a hold idle past its timeout)
   kInternal,
+  kAlreadyExists,    // the thing to create is there already
+  kUnauthenticated,  // the credentials do not prove who the client claims to be
 };
 
 class [[nodiscard]] Status {
@@ -43,6 +45,12 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status Aborted(std::string msg) { return {StatusCode::kAborted, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status AlreadyExists(std::string msg) {
+    return {StatusCode::kAlreadyExists, std::move(msg)};
+  }
+  static Status Unauthenticated(std::string msg) {
+    return {StatusCode::kUnauthenticated, std::move(msg)};
+  }
   // errno-carrying I/O failure: "open base/5/1259: No such file or directory".
   static Status FromErrno(const std::string& context, int host_errno);
 
