@@ -10,6 +10,8 @@ packages=(
   python3
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev libxxhash-dev
   libgtest-dev libgmock-dev
+  # auth: SCRAM, TLS, token hashes (OpenSSL); SASLprep of passwords (libidn).
+  libssl-dev libidn-dev pkg-config
   libpq-dev postgresql-client postgresql postgresql-contrib
   nodejs
   gnuplot-nox
