@@ -1,6 +1,7 @@
 #include "runtime/fs_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,30 +18,37 @@ Status fsync_dir(const std::string& dir) {
   return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + dir, saved);
 }
 
-Status write_file_atomically(const std::string& path, const std::string& bytes, bool durable) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+Status write_file_atomically(const std::string& path, std::string_view bytes, bool durable,
+                             bool* renamed) {
+  if (renamed != nullptr) *renamed = false;
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::FromErrno("open " + tmp, errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+  auto abandon = [&](Status status) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    return status;
+  };
+  // O_CREAT's mode does not apply to a leftover temp file, and umask may
+  // have narrowed it: say it exactly.
+  if (::fchmod(fd, 0600) != 0) return abandon(Status::FromErrno("fchmod " + tmp, errno));
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status st = Status::FromErrno("write " + tmp, errno);
-      ::close(fd);
-      return st;
-    }
-    done += static_cast<size_t>(n);
+    if (n < 0) return abandon(Status::FromErrno("write " + tmp, errno));
+    bytes.remove_prefix(static_cast<size_t>(n));
   }
-  if (durable && ::fsync(fd) != 0) {
-    Status st = Status::FromErrno("fsync " + tmp, errno);
-    ::close(fd);
-    return st;
+  if (durable && ::fsync(fd) != 0) return abandon(Status::FromErrno("fsync " + tmp, errno));
+  const int closed = ::close(fd);
+  fd = -1;
+  if (closed != 0) return abandon(Status::FromErrno("close " + tmp, errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return abandon(Status::FromErrno("rename " + tmp + " to " + path, errno));
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("rename " + tmp, errno);
-  if (durable) return fsync_dir(std::filesystem::path(path).parent_path().string());
-  return Status::Ok();
+  if (renamed != nullptr) *renamed = true;
+  if (!durable) return Status::Ok();
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return fsync_dir(dir.empty() ? "." : dir);
 }
 
 }  // namespace pgthaw::runtime

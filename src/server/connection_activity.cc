@@ -41,7 +41,7 @@ std::string clip(std::string_view query, size_t max) {
 
 }  // namespace
 
-void ConnectionActivity::Account(Tenant& t, const Connection& c, Clock::time_point now) {
+void ConnectionActivity::Account(Counters& t, const Connection& c, Clock::time_point now) {
   const double ms = ms_between(c.state_change, now);
   switch (c.state) {
     case State::kActive:
@@ -155,12 +155,14 @@ std::string ConnectionActivity::Report(const std::string& tenant, int32_t curren
                                                 "fastpath function call"};
   const auto now = Clock::now();
   nlohmann::json connections = nlohmann::json::array();
-  Tenant totals;
+  Counters totals;
+  size_t open = 0;
   {
     std::lock_guard lock(mutex_);
     auto t = tenants_.find(tenant);
     if (t != tenants_.end()) {
-      totals = t->second;
+      totals = t->second;  // the counters only, not the connections
+      open = t->second.connections.size();
       for (const auto& [pid, c] : t->second.connections) {
         // Counters include the time of connections still open.
         Account(totals, c, now);
@@ -198,7 +200,7 @@ std::string ConnectionActivity::Report(const std::string& tenant, int32_t curren
       {"connections", std::move(connections)},
       {"database",
        {
-           {"numbackends", totals.connections.size()},
+           {"numbackends", open},
            {"sessions", totals.sessions},
            {"sessions_abandoned", totals.abandoned},
            {"sessions_fatal", totals.fatal},

@@ -70,14 +70,17 @@ class ConnectionActivity {
     bool waiting = false;  // submitted, not yet running
     std::string query;
   };
-  struct Tenant {
-    std::map<int32_t, Connection> connections;
+  // pg_stat_database's counters of a tenant.
+  struct Counters {
     uint64_t sessions = 0, abandoned = 0, fatal = 0, killed = 0;
-    // Milliseconds of connections that have ended.
+    // Milliseconds, of connections that have ended (Report adds the open).
     double session_ms = 0, active_ms = 0, idle_in_transaction_ms = 0;
   };
+  struct Tenant : Counters {
+    std::map<int32_t, Connection> connections;
+  };
   // Adds the time `c` spent in its state since its last change to `t`.
-  static void Account(Tenant& t, const Connection& c, Clock::time_point now);
+  static void Account(Counters& t, const Connection& c, Clock::time_point now);
   // `c` (of `t`) changes to `state` at `now`.
   static void Enter(Tenant& t, Connection& c, State state, Clock::time_point now);
   // The connection, and its tenant in `owner`; null if unknown. mutex_ held.

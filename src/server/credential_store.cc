@@ -4,15 +4,16 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <utility>
+
+#include "runtime/fs_util.h"
+#include "runtime/runtime.h"
 
 namespace pgthaw::server {
 
@@ -110,59 +111,6 @@ int64_t now_unix_s() {
 
 std::string_view scope_kind_name(TokenScope::Kind kind) {
   return kind == TokenScope::Kind::kAdmin ? "admin" : "tenant";
-}
-
-Status write_all(int fd, std::string_view contents, const std::string& path) {
-  while (!contents.empty()) {
-    ssize_t n = write(fd, contents.data(), contents.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("write " + path, errno);
-    }
-    contents.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-Status fsync_directory(const std::string& directory) {
-  int fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + directory, errno);
-  int rc = fsync(fd);
-  int fsync_errno = errno;
-  close(fd);
-  if (rc != 0) return Status::FromErrno("fsync " + directory, fsync_errno);
-  return Status::Ok();
-}
-
-// Replaces `path` with `contents` durably (see the header). `renamed` says
-// whether the new file took the old one's place, even when an error follows.
-Status replace_file_durably(const std::string& path, std::string_view contents, bool& renamed) {
-  renamed = false;
-  std::string temp = path + ".tmp";
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Status::FromErrno("open " + temp, errno);
-  auto abandon = [&](Status status) {
-    if (fd >= 0) close(fd);
-    unlink(temp.c_str());
-    return status;
-  };
-  // O_CREAT's mode does not apply to a leftover temp file, and umask may
-  // have narrowed it: say it exactly.
-  if (fchmod(fd, 0600) != 0) return abandon(Status::FromErrno("fchmod " + temp, errno));
-  Status written = write_all(fd, contents, temp);
-  if (!written.ok()) return abandon(written);
-  if (fsync(fd) != 0) return abandon(Status::FromErrno("fsync " + temp, errno));
-  int rc = close(fd);
-  fd = -1;
-  if (rc != 0) return abandon(Status::FromErrno("close " + temp, errno));
-  if (rename(temp.c_str(), path.c_str()) != 0) {
-    return abandon(Status::FromErrno("rename " + temp + " to " + path, errno));
-  }
-  renamed = true;
-  std::string directory = std::filesystem::path(path).parent_path().string();
-  Status synced = fsync_directory(directory.empty() ? "." : directory);
-  return synced.Annotate("credential store " + path +
-                         " holds the change, which may not survive a crash: ");
 }
 
 }  // namespace
@@ -323,7 +271,11 @@ Status CredentialStore::Update(Change&& change) {
     return Status::Internal("credential store " + path_ + ": " + e.what());
   }
   bool renamed = false;
-  Status written = replace_file_durably(path_, contents, renamed);
+  Status written = runtime::write_file_atomically(path_, contents, /*durable=*/true, &renamed);
+  if (renamed && !written.ok()) {
+    written = written.Annotate("credential store " + path_ +
+                               " holds the change, which may not survive a crash: ");
+  }
   if (renamed) {
     auto published = std::make_shared<const State>(std::move(next));
     std::lock_guard state_lock(state_mutex_);
@@ -333,15 +285,7 @@ Status CredentialStore::Update(Change&& change) {
 }
 
 Status CredentialStore::ValidateTenantId(std::string_view tenant) {
-  if (tenant.empty() || tenant.size() > kMaxNameBytes) {
-    return Status::InvalidArgument("tenant id must be 1 to 63 characters");
-  }
-  for (char c : tenant) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
-    if (!ok) return Status::InvalidArgument("tenant id may only hold [A-Za-z0-9_-]");
-  }
-  return Status::Ok();
+  return runtime::Runtime::ValidateTenantId(tenant);
 }
 
 Status CredentialStore::ValidateRoleName(std::string_view role) {
