@@ -26,6 +26,7 @@
 
 #include "runtime/runtime.h"
 #include "server/connection_activity.h"
+#include "server/credential_store.h"
 #include "server/metrics.h"
 #include "server/session_handover.h"
 
@@ -49,6 +50,13 @@ struct HttpServicesOptions {
   // Each runtime's admission limits (runtime/admission.h): 0 is unlimited.
   uint64_t max_queued_per_tenant = 64;
   uint64_t max_tenants = 0;
+  // Who may reach a tenant (credential_store.h), shared with the Postgres
+  // listener. Null: trust mode, the loopback default (no passwords, no
+  // tokens).
+  std::shared_ptr<CredentialStore> credentials;
+  // A tenant's first mention creates it (trust mode's default); off, an
+  // unknown tenant is an error and tenants come from the tenant API.
+  bool auto_create_tenants = true;
 };
 
 class HttpServices {

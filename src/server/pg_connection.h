@@ -113,6 +113,7 @@
 #include "runtime/runtime.h"
 #include "server/connection_activity.h"
 #include "server/copy_in_relay.h"
+#include "server/credential_store.h"
 #include "server/notification_router.h"
 #include "server/pg_session_settings.h"
 #include "server/pg_sql_scan.h"
@@ -143,6 +144,12 @@ struct PgListenerOptions {
   // the HTTP queries on the same runtime (HttpServices::tenant_activity).
   // Null: the listener's own.
   std::shared_ptr<ConnectionActivity> activity;
+  // Who may connect (credential_store.h): SCRAM-SHA-256 against the
+  // tenant's roles. Null: trust mode (any user, no password).
+  std::shared_ptr<CredentialStore> credentials;
+  // A startup naming an unknown tenant creates it (trust mode's default);
+  // off, it is FATAL 3D000.
+  bool auto_create_tenants = true;
 };
 
 class PgConnection;
