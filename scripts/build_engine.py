@@ -6,6 +6,7 @@
   wasm2c pglite.wasm, initdb.wasm and every side module (*.so) of the bundle
   split pglite.c so both cores compile it
   generate the host glue (invoke_* trampolines, side-module linking tables)
+  find the Postgres statics the host writes (guest_statics.py)
   ninja -> lib/libpglite_modules.a
 
 Everything lands in CACHE/pglite-VERSION-SHA/ (default ~/.cache/pgthaw): a
@@ -26,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import gen_host_glue  # noqa: E402
+import guest_statics  # noqa: E402
 
 PIN = json.load(open(os.path.join(REPO, "pglite.lock.json")))
 # Parts of pglite.c compiled separately; more parts than cores keeps both
@@ -309,6 +311,7 @@ def main():
     translate(gen, mods)
     sources = {"pglite": split_main(gen, "pglite", PARTS)}
     add_interrupt_hook(sources["pglite"])
+    guest_statics.write(gen, mods[0][1], sources["pglite"])
     for name, _, _ in mods[1:]:
         c_path = os.path.join(gen, f"{name}.c")
         if os.path.exists(os.path.join(gen, f"{name}.split.v2.ok")) or \

@@ -13,6 +13,7 @@
 #include "engine/initdb.h"
 #include "engine/process_env.h"
 #include "engine/snapshot.h"
+#include "host/guest_identity.h"
 #include "host/host.h"
 #include "pgwire/frontend.h"
 #include "pgwire/wire_format.h"
@@ -241,8 +242,12 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
   host_->BeginOutput(options.max_reply_bytes, std::move(sink));
   if (options.source) host_->SetInputSource(options.source);
   fs_->set_connections_report(options.connections_report);
+  host::AuthenticatedAsSessionUser as_client(*host_, options.as_session_user);
   Result<std::string> reply = RunMessages(messages);
-  if (host_ == nullptr) return reply;  // the backend exited: abandoned (fs_ too)
+  if (host_ == nullptr) {  // the backend exited: abandoned (fs_ too)
+    as_client.Forget();
+    return reply;
+  }
   fs_->set_connections_report(nullptr);
   const bool dropped = host_->output_dropped();
   host_->EndOutput();

@@ -60,6 +60,11 @@ struct ExecOptions {
   // of the tenant's connections, which the template's pg_stat_activity and
   // pg_stat_database show (connection_views.h). Unset: the file is empty.
   std::function<std::string()> connections_report;
+  // The exchange is a client's: for its length Postgres' authenticated
+  // user is the session user the server set (SET SESSION AUTHORIZATION), so
+  // the client cannot become anyone else (host/guest_identity.h). False:
+  // the server's own statements, as the superuser the instance booted as.
+  bool as_session_user = false;
 };
 
 class Instance {

@@ -77,6 +77,34 @@ void authentication_ok(std::string& out) {
   put_int32(out, 0);
 }
 
+Status authentication_sasl(std::string& out, const std::vector<std::string>& mechanisms) {
+  MessageBuilder m(out, 'R');
+  put_int32(out, 10);
+  for (const std::string& mechanism : mechanisms) {
+    PGTHAW_RETURN_IF_ERROR(check_cstring(mechanism, "SASL mechanism"));
+    put_cstring(out, mechanism);
+  }
+  out.push_back('\0');
+  return m.finish();
+}
+
+namespace {
+Status authentication_with_data(std::string& out, int32_t code, std::string_view data) {
+  MessageBuilder m(out, 'R');
+  put_int32(out, static_cast<uint32_t>(code));
+  out.append(data);
+  return m.finish();
+}
+}  // namespace
+
+Status authentication_sasl_continue(std::string& out, std::string_view data) {
+  return authentication_with_data(out, 11, data);
+}
+
+Status authentication_sasl_final(std::string& out, std::string_view data) {
+  return authentication_with_data(out, 12, data);
+}
+
 Status parameter_status(std::string& out, std::string_view name, std::string_view value) {
   PGTHAW_RETURN_IF_ERROR(check_cstring(name, "ParameterStatus name"));
   PGTHAW_RETURN_IF_ERROR(check_cstring(value, "ParameterStatus value"));

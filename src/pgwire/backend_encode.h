@@ -28,6 +28,11 @@ Status error_response(std::string& out, std::string_view severity, std::string_v
                       std::string_view message);
 
 void authentication_ok(std::string& out);  // 'R', code 0
+// AuthenticationSASL ('R', code 10): the mechanisms, preferred first.
+Status authentication_sasl(std::string& out, const std::vector<std::string>& mechanisms);
+// AuthenticationSASLContinue (11) and AuthenticationSASLFinal (12).
+Status authentication_sasl_continue(std::string& out, std::string_view data);
+Status authentication_sasl_final(std::string& out, std::string_view data);
 Status parameter_status(std::string& out, std::string_view name, std::string_view value);  // 'S'
 void backend_key_data(std::string& out, int32_t pid, uint32_t secret_key);                 // 'K'
 // Protocol 3.2 keys of 4 to 256 bytes.

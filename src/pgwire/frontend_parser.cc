@@ -151,6 +151,20 @@ Result<std::string> decode_query(std::string_view payload) {
   return decode_one_cstring(payload, "Query");
 }
 
+Result<SaslInitialResponse> decode_sasl_initial_response(std::string_view payload) {
+  WireReader r(payload, "SASLInitialResponse");
+  SaslInitialResponse m;
+  m.mechanism.assign(r.cstring());
+  int32_t len = r.int32();
+  if (len < -1) {
+    r.fail("data has length " + std::to_string(len));
+  } else if (len >= 0) {
+    m.data.emplace(r.bytes(static_cast<size_t>(len)));
+  }
+  PGTHAW_RETURN_IF_ERROR(r.finish());
+  return m;
+}
+
 Result<std::string> decode_copy_fail(std::string_view payload) {
   return decode_one_cstring(payload, "CopyFail");
 }

@@ -111,7 +111,15 @@ struct ExecuteMessage {
   int32_t max_rows = 0;
 };
 
+// SASLInitialResponse ('p' during SASL authentication): the mechanism the
+// client chose and its first message (absent: length -1).
+struct SaslInitialResponse {
+  std::string mechanism;
+  std::optional<std::string> data;
+};
+
 Result<StartupMessage> decode_startup_message(std::string_view payload);
+Result<SaslInitialResponse> decode_sasl_initial_response(std::string_view payload);  // 'p'
 Result<CancelRequest> decode_cancel_request(std::string_view payload);
 Result<std::string> decode_query(std::string_view payload);       // 'Q'
 Result<ParseMessage> decode_parse(std::string_view payload);      // 'P'

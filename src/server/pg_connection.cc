@@ -21,6 +21,7 @@
 #include "server/copy_in_relay.h"
 #include "server/pg_backend_key.h"
 #include "server/reply_stream.h"
+#include "server/scram.h"
 #include "server/sql_quote.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
@@ -200,6 +201,7 @@ std::string_view sqlstate_for(const Status& status) {
     case StatusCode::kAborted:
       return "25P03";  // idle_in_transaction_session_timeout
     case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
       return "3D000";  // invalid_catalog_name
     default:
       return "XX000";  // internal_error
@@ -210,6 +212,8 @@ std::string_view sqlstate_for(const Status& status) {
 // (the log has them): the client gets a fixed text instead.
 std::string failure_message(const std::string& tenant, const Status& status) {
   switch (status.code()) {
+    case StatusCode::kNotFound:  // auto-create is off
+      return "database \"" + tenant + "\" does not exist";
     case StatusCode::kInvalidArgument:
     case StatusCode::kResourceExhausted:
       return "tenant " + tenant + ": " + status.message();
@@ -309,7 +313,7 @@ void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket 
         std::make_shared<PgConnection>(shared, std::move(socket), key->pid, key->secret, id);
     shared->connections[key->pid] = connection;
   }
-  auto executor = connection->socket_.get_executor();
+  auto executor = connection->stream_.get_executor();
   asio::co_spawn(executor, connection->Run(), [connection](std::exception_ptr e) {
     if (!e) return;
     // Asio's operations here report errors through error_code; what reaches
@@ -328,7 +332,7 @@ void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket 
 PgConnection::PgConnection(std::shared_ptr<PgListenerShared> shared, tcp::socket socket,
                            int32_t pid, uint32_t secret, uint64_t id)
     : shared_(std::move(shared)),
-      socket_(std::move(socket)),
+      stream_(std::move(socket)),
       pid_(pid),
       secret_(secret),
       id_(id),
@@ -340,11 +344,9 @@ PgConnection::PgConnection(std::shared_ptr<PgListenerShared> shared, tcp::socket
       names_(id) {}
 
 void PgConnection::Close() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
     self->end_ = ConnectionActivity::End::kKilled;
-    boost::system::error_code ec;
-    self->socket_.shutdown(tcp::socket::shutdown_both, ec);
-    self->socket_.close(ec);
+    self->stream_.close();
   });
 }
 
@@ -376,7 +378,7 @@ bool PgConnection::Cancel(uint32_t secret) {
       std::lock_guard lock(answer_now->mutex);
       if (!answer_now->outcome) answer_now->outcome = std::move(out);
     }
-    asio::post(socket_.get_executor(), [answer_now] { answer_now->wake.cancel(); });
+    asio::post(stream_.get_executor(), [answer_now] { answer_now->wake.cancel(); });
     return true;
   }
   // A COPY waiting for this client's data fails as a cancelled one does.
@@ -387,21 +389,21 @@ bool PgConnection::Cancel(uint32_t secret) {
 }
 
 void PgConnection::EndIdleTransaction() {
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
     // The coroutine is idle, waiting for the client: write the FATAL here.
     // The runtime has rolled back and refuses this holder from now on, so
     // the rollback Cleanup() submits only releases.
     self->end_ = ConnectionActivity::End::kFatal;
-    std::string reply;
-    if (pgwire::backend::error_response(reply, "FATAL", "25P03",
-                                        "terminating connection due to idle-in-transaction timeout")
-            .ok()) {
-      boost::system::error_code ec;
-      asio::write(self->socket_, asio::buffer(reply), ec);
+    auto reply = std::make_shared<std::string>();
+    if (!pgwire::backend::error_response(
+             *reply, "FATAL", "25P03", "terminating connection due to idle-in-transaction timeout")
+             .ok()) {
+      self->stream_.close();
+      return;
     }
-    boost::system::error_code ec;
-    self->socket_.shutdown(tcp::socket::shutdown_both, ec);
-    self->socket_.close(ec);
+    asio::async_write(
+        self->stream_, asio::buffer(*reply),
+        [self, reply](const boost::system::error_code&, size_t) { self->stream_.close(); });
   });
 }
 
@@ -410,12 +412,12 @@ void PgConnection::EndIdleTransaction() {
 awaitable<void> PgConnection::Run() {
   // Postgres' authentication_timeout: a client that never finishes its
   // startup packet does not keep a connection forever.
-  asio::steady_timer startup_timer(socket_.get_executor());
+  asio::steady_timer startup_timer(stream_.get_executor());
   startup_timer.expires_after(std::chrono::milliseconds(shared_->options.startup_timeout_ms));
   startup_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: startup finished
     boost::system::error_code ignored;
-    self->socket_.close(ignored);
+    self->stream_.close();
   });
   bool ready = co_await Startup();
   startup_timer.cancel();
@@ -435,10 +437,10 @@ awaitable<void> PgConnection::Run() {
       if (!co_await WriteNotifications()) break;
       boost::system::error_code ec;
       reading_idle_ = true;
-      size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+      size_t n = co_await stream_.async_read_some(asio::buffer(read_buffer_),
                                                   asio::redirect_error(use_awaitable, ec));
       reading_idle_ = false;
-      if (ec == asio::error::operation_aborted && socket_.is_open()) continue;  // Deliver()
+      if (ec == asio::error::operation_aborted && stream_.is_open()) continue;  // Deliver()
       if (ec) break;  // EOF, reset or Close()
       parser_.feed(std::string_view(read_buffer_.data(), n));
       continue;
@@ -463,16 +465,33 @@ awaitable<bool> PgConnection::Startup() {
     }
     if (!next->has_value()) {
       boost::system::error_code ec;
-      size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+      size_t n = co_await stream_.async_read_some(asio::buffer(read_buffer_),
                                                   asio::redirect_error(use_awaitable, ec));
       if (ec) co_return false;
       parser_.feed(std::string_view(read_buffer_.data(), n));
       continue;
     }
     pgwire::FrontendMessage& m = **next;
+    if (m.startup_kind == pgwire::StartupPacketKind::kSslRequest &&
+        shared_->options.tls != nullptr && !stream_.tls()) {
+      // Bytes sent after the request and before the handshake would be
+      // taken as if they came through TLS (CVE-2021-23214).
+      if (parser_.buffered_bytes() != 0) {
+        co_await Fatal(kProtocolViolation, "received unencrypted data after SSL request");
+        co_return false;
+      }
+      if (!co_await Write("S")) co_return false;
+      Status handshake = co_await stream_.StartTls(shared_->options.tls->context());
+      if (!handshake.ok()) {
+        spdlog::info("pg connection {}: {}", pid_, handshake.message());
+        co_return false;
+      }
+      continue;
+    }
     if (m.startup_kind == pgwire::StartupPacketKind::kSslRequest ||
         m.startup_kind == pgwire::StartupPacketKind::kGssEncRequest) {
-      // No TLS, no GSS encryption: 'N', and the client goes on in the clear.
+      // No TLS (or already on), no GSS encryption: 'N', and the client
+      // goes on as it is.
       if (!co_await Write("N")) co_return false;
       continue;
     }
@@ -542,7 +561,21 @@ awaitable<bool> PgConnection::Startup() {
     std::lock_guard lock(cancel_mutex_);
     cancel_tenant_ = tenant_;
   }
-  if (!runtime::Runtime::ValidateTenantId(tenant_).ok()) {
+  if (shared_->options.tls_required && !stream_.tls()) {
+    boost::system::error_code ec;
+    tcp::endpoint peer = stream_.lowest().remote_endpoint(ec);
+    RecordAuthFailure("tls_required");
+    co_await Fatal("28000", "no pg_hba.conf entry for host \"" +
+                                (ec ? std::string("?") : peer.address().to_string()) +
+                                "\", user \"" + user + "\", database \"" + tenant_ +
+                                "\", no encryption");
+    co_return false;
+  }
+  if (shared_->options.credentials != nullptr) {
+    if (!co_await Authenticate(user, std::move(negotiate))) co_return false;
+    negotiate.clear();
+    role_ = user;
+  } else if (!runtime::Runtime::ValidateTenantId(tenant_).ok()) {
     co_await Fatal("3D000", "database \"" + tenant_ +
                                 "\" does not exist (a tenant id is 1 to 63 of [A-Za-z0-9_-])");
     co_return false;
@@ -559,7 +592,7 @@ awaitable<bool> PgConnection::Startup() {
   // invalid, as Postgres does) and reads the values; later ones find the
   // values in startup_reports and apply the settings with their first
   // statement, without waiting for the session.
-  const std::string report_key = tenant_ + '\0' + settings_.ApplySql();
+  const std::string report_key = tenant_ + '\0' + role_ + '\0' + settings_.ApplySql();
   std::vector<std::pair<std::string, std::string>> parameters;
   {
     std::lock_guard lock(shared_->mutex);
@@ -596,7 +629,7 @@ awaitable<bool> PgConnection::Startup() {
     counted_ = true;
   }
   std::string reply = std::move(negotiate);
-  pgwire::backend::authentication_ok(reply);
+  if (shared_->options.credentials == nullptr) pgwire::backend::authentication_ok(reply);
   for (const auto& [name, value] : parameters) {
     Status st = pgwire::backend::parameter_status(reply, name, value);
     if (!st.ok()) spdlog::warn("pg listener: ParameterStatus {}: {}", name, st.ToString());
@@ -606,7 +639,7 @@ awaitable<bool> PgConnection::Startup() {
   pgwire::backend::ready_for_query(reply, pgwire::TransactionStatus::kIdle);
   {
     boost::system::error_code ec;
-    tcp::endpoint peer = socket_.remote_endpoint(ec);
+    tcp::endpoint peer = stream_.lowest().remote_endpoint(ec);
     shared_->activity->Opened(tenant_, pid_, user, reported_["application_name"],
                               ec ? std::string() : peer.address().to_string(),
                               ec ? -1 : peer.port());
@@ -614,6 +647,119 @@ awaitable<bool> PgConnection::Startup() {
   }
   spdlog::debug("pg connection {}: user {} tenant {}", pid_, user, tenant_);
   co_return co_await Write(std::move(reply));
+}
+
+awaitable<std::optional<pgwire::FrontendMessage>> PgConnection::ReadMessage() {
+  for (;;) {
+    auto next = parser_.next();
+    if (!next.ok()) {
+      co_await Fatal(kProtocolViolation, next.status().message());
+      co_return std::nullopt;
+    }
+    if (next->has_value()) co_return std::move(**next);
+    boost::system::error_code ec;
+    size_t n = co_await stream_.async_read_some(asio::buffer(read_buffer_),
+                                                asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    parser_.feed(std::string_view(read_buffer_.data(), n));
+  }
+}
+
+void PgConnection::RecordAuthFailure(const char* reason) {
+  if (shared_->options.auth_failed) shared_->options.auth_failed(tenant_, reason);
+}
+
+awaitable<std::optional<std::string>> PgConnection::ReadSaslResponse() {
+  auto message = co_await ReadMessage();
+  if (!message) co_return std::nullopt;  // the client went away (libpq without a password)
+  if (message->type != 'p') {
+    RecordAuthFailure("protocol");
+    co_await Fatal(kProtocolViolation, "expected SASL response, got message type " +
+                                           std::to_string(static_cast<int>(message->type)));
+    co_return std::nullopt;
+  }
+  co_return std::move(message->payload);
+}
+
+awaitable<bool> PgConnection::AuthFailed(bool tenant_known, bool role_known,
+                                         const std::string& user, Status status) {
+  // Postgres' words for each way the exchange can end.
+  if (scram::is_protocol_violation(status)) {
+    RecordAuthFailure("protocol");
+    co_await Fatal(kProtocolViolation, status.message());
+  } else if (!tenant_known) {
+    RecordAuthFailure("unknown_tenant");
+    co_await Fatal("3D000", "database \"" + tenant_ + "\" does not exist");
+  } else if (!role_known) {
+    RecordAuthFailure("unknown_role");
+    co_await Fatal("28000", "role \"" + user + "\" does not exist");
+  } else {
+    spdlog::info("pg connection {}: tenant {} role {}: authentication failed: {}", pid_, tenant_,
+                 user, status.message());
+    RecordAuthFailure(scram::is_authentication_failure(status) ? "password" : "internal");
+    co_await Fatal("28P01", "password authentication failed for user \"" + user + "\"");
+  }
+  co_return false;
+}
+
+awaitable<bool> PgConnection::Authenticate(const std::string& user, std::string negotiate) {
+  CredentialStore& credentials = *shared_->options.credentials;
+  // Whatever is unknown (tenant, role), the client sees the same exchange
+  // against a mock verifier and learns it only at its end.
+  const bool tenant_known =
+      runtime::Runtime::ValidateTenantId(tenant_).ok() && credentials.HasTenant(tenant_);
+  std::optional<scram::Verifier> verifier;
+  if (tenant_known) verifier = credentials.FindRole(tenant_, user);
+  const bool role_known = verifier.has_value();
+  scram::ChannelBinding binding = scram::ChannelBinding::None();
+  if (X509* certificate = stream_.server_certificate()) {
+    auto hash = scram::tls_server_end_point(certificate);
+    if (hash.ok()) binding = scram::ChannelBinding::TlsServerEndPoint(std::move(hash).value());
+  }
+  scram::ServerExchange exchange(verifier, user, shared_->mock_secret, std::move(binding));
+  // (GCC 12 miscompiles co_await inside a condition with || here: each
+  // step is a statement of its own.)
+  Status step = Status::Ok();
+  std::string out = std::move(negotiate);
+  if (!pgwire::backend::authentication_sasl(out, exchange.Mechanisms()).ok()) co_return false;
+  bool wrote = co_await Write(std::move(out));
+  if (!wrote) co_return false;
+
+  std::optional<std::string> payload = co_await ReadSaslResponse();
+  if (!payload) co_return false;
+  std::string reply;
+  if (auto initial = pgwire::decode_sasl_initial_response(*payload); !initial.ok()) {
+    step = Status::InvalidArgument(initial.status().message());
+  } else if (auto first = exchange.HandleInitial(initial->mechanism, initial->data.value_or(""));
+             !first.ok()) {
+    step = first.status();
+  } else if (!pgwire::backend::authentication_sasl_continue(reply, *first).ok()) {
+    co_return false;
+  }
+  if (!step.ok()) {
+    bool result = co_await AuthFailed(tenant_known, role_known, user, step);
+    co_return result;
+  }
+  wrote = co_await Write(std::move(reply));
+  if (!wrote) co_return false;
+
+  payload = co_await ReadSaslResponse();
+  if (!payload) co_return false;
+  reply.clear();
+  if (auto last = exchange.HandleFinal(*payload); !last.ok()) {
+    step = last.status();
+  } else if (!tenant_known || !role_known) {
+    step = Status::Unauthenticated("no such tenant or role");
+  } else if (!pgwire::backend::authentication_sasl_final(reply, *last).ok()) {
+    co_return false;
+  }
+  if (!step.ok()) {
+    bool result = co_await AuthFailed(tenant_known, role_known, user, step);
+    co_return result;
+  }
+  pgwire::backend::authentication_ok(reply);
+  wrote = co_await Write(std::move(reply));
+  co_return wrote;
 }
 
 awaitable<bool> PgConnection::Handle(pgwire::FrontendMessage message) {
@@ -727,10 +873,10 @@ awaitable<std::string> PgConnection::ReadCopyInput() {
       if (!out.empty()) co_return out;
       boost::system::error_code ec;
       reading_copy_input_ = true;
-      size_t n = co_await socket_.async_read_some(asio::buffer(read_buffer_),
+      size_t n = co_await stream_.async_read_some(asio::buffer(read_buffer_),
                                                   asio::redirect_error(use_awaitable, ec));
       reading_copy_input_ = false;
-      if (ec == asio::error::operation_aborted && socket_.is_open()) {
+      if (ec == asio::error::operation_aborted && stream_.is_open()) {
         co_return out;  // the work item is done: no one waits for this input
       }
       if (ec) {
@@ -890,7 +1036,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   uint64_t seq = next_seq_++;
   auto relay = std::make_shared<CopyInRelay>(
       std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
-  auto events = std::make_shared<WorkEvents>(socket_.get_executor());
+  auto events = std::make_shared<WorkEvents>(stream_.get_executor());
   {
     std::lock_guard lock(cancel_mutex_);
     queued_seq_ = seq;
@@ -905,13 +1051,12 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   shared_->activity->Submitted(tenant_, pid_, current_query_, !call.empty() && call[0] == 'F');
   auto self = shared_from_this();
   auto wake = [self, events](bool done) {
-    asio::post(self->socket_.get_executor(), [self, events, done] {
+    asio::post(self->stream_.get_executor(), [self, events, done] {
       events->wake.cancel();
       // The outcome ends a COPY's wait for client input that no one needs
       // any more (no write is in flight once the work item is done).
       if (done && self->reading_copy_input_) {
-        boost::system::error_code ec;
-        self->socket_.cancel(ec);
+        self->stream_.cancel();
       }
     });
   };
@@ -1035,7 +1180,9 @@ PgConnection::Outcome PgConnection::WorkBeside(runtime::Session& db, const Batch
   }
   std::string again = names_.TakeReprepare(generation);
   if (!again.empty()) (void)db.Exec(again);
-  auto reply = db.Exec(batch.messages);
+  runtime::Session::ExecOptions as_client;
+  as_client.as_session_user = !role_.empty();
+  auto reply = db.Exec(batch.messages, as_client);
   auto back = db.Exec(
       query_message("ROLLBACK TO SAVEPOINT pgthaw_beside; RELEASE SAVEPOINT pgthaw_beside"));
   if (!reply.ok() || !back.ok()) {
@@ -1083,7 +1230,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // session is idle.
   {
     runtime::Session::SettingValues startup(settings_.values().begin(), settings_.values().end());
-    auto refused = shared_->handover->TakeOver(*db, tenant_, id_, startup, force_settings);
+    auto refused = shared_->handover->TakeOver(*db, tenant_, id_, startup, force_settings, role_);
     if (!refused.ok()) {
       out.status = refused.status();
     } else if (!refused->empty()) {
@@ -1114,8 +1261,9 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   }
   // A long result goes to the client as the engine makes it, and a COPY
   // FROM STDIN takes its data from the client as the backend reads it.
-  ReplyStream stream(socket_, std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
+  ReplyStream stream(stream_, std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
   runtime::Session::ExecOptions streamed;
+  streamed.as_session_user = !role_.empty();
   streamed.connections_report = [this] { return shared_->activity->Report(tenant_, pid_); };
   streamed.sink = [&](std::string_view messages) {
     note_streamed(messages, &out.streamed_meta, &out.streamed_error, &out.statements_dropped,
@@ -1365,11 +1513,10 @@ void PgConnection::Deliver(std::string notification) {
     std::lock_guard lock(notify_mutex_);
     notifications_ += notification;
   }
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
     // Idle: wake the coroutine from its read, to write them now.
     if (self->reading_idle_) {
-      boost::system::error_code ec;
-      self->socket_.cancel(ec);
+      self->stream_.cancel();
     }
   });
 }
@@ -1388,7 +1535,7 @@ awaitable<bool> PgConnection::WriteNotifications() {
 
 awaitable<bool> PgConnection::Write(std::string bytes) {
   boost::system::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
+  co_await asio::async_write(stream_, asio::buffer(bytes), asio::redirect_error(use_awaitable, ec));
   co_return !ec;
 }
 
@@ -1463,9 +1610,7 @@ void PgConnection::EndSessionState() {
 void PgConnection::Cleanup() {
   if (cleaned_up_) return;
   cleaned_up_ = true;
-  boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.close();
   // Gone: if this connection holds its tenant (inside a transaction or an
   // exchange), the runtime rolls that back before anyone else's item runs.
   // Said before this connection unregisters, so a shutdown that waits for

@@ -117,8 +117,10 @@
 #include "server/notification_router.h"
 #include "server/pg_session_settings.h"
 #include "server/pg_sql_scan.h"
+#include "server/pg_stream.h"
 #include "server/session_handover.h"
 #include "server/statement_names.h"
+#include "server/tls_credentials.h"
 
 namespace pgthaw::server {
 
@@ -150,6 +152,15 @@ struct PgListenerOptions {
   // A startup naming an unknown tenant creates it (trust mode's default);
   // off, it is FATAL 3D000.
   bool auto_create_tenants = true;
+  // TLS: SSLRequest is answered 'S' and the handshake uses these
+  // (reloadable) credentials; null: 'N'. With tls_required, a client that
+  // stays in the clear is refused (FATAL 28000), as a hostssl-only
+  // pg_hba.conf does.
+  std::shared_ptr<TlsCredentials> tls;
+  bool tls_required = false;
+  // Told of every failed authentication (metrics): the tenant named and
+  // why: password, unknown_role, unknown_tenant, protocol, tls_required.
+  std::function<void(const std::string& tenant, const char* reason)> auth_failed;
 };
 
 class PgConnection;
@@ -187,6 +198,8 @@ struct PgListenerShared {
   // here and needs no turn on the session, so it is ready at once even
   // while another connection holds the tenant in a transaction.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> startup_reports;
+  // The secret mock SCRAM verifiers derive from (scram::mock_verifier).
+  std::string mock_secret;
   uint64_t next_id = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
   bool stopped = false;
 };
@@ -220,6 +233,19 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   boost::asio::awaitable<void> Run();
   boost::asio::awaitable<bool> Startup();
+  // SCRAM-SHA-256 against the credential store, after the startup packet;
+  // `negotiate` (NegotiateProtocolVersion, or empty) goes first. Ends with
+  // AuthenticationOk written, or false after the FATAL.
+  boost::asio::awaitable<bool> Authenticate(const std::string& user, std::string negotiate);
+  // The next typed message; nullopt if the client went away or broke the
+  // framing (then after the FATAL).
+  boost::asio::awaitable<std::optional<pgwire::FrontendMessage>> ReadMessage();
+  // A SASLResponse's payload; nullopt after a FATAL or if the client left.
+  boost::asio::awaitable<std::optional<std::string>> ReadSaslResponse();
+  // The FATAL for a failed exchange, in Postgres' words; returns false.
+  boost::asio::awaitable<bool> AuthFailed(bool tenant_known, bool role_known,
+                                          const std::string& user, Status status);
+  void RecordAuthFailure(const char* reason);
   // Handles one framed message in the ready state; false closes.
   boost::asio::awaitable<bool> Handle(pgwire::FrontendMessage message);
   boost::asio::awaitable<bool> HandleQuery(pgwire::FrontendMessage message);
@@ -281,7 +307,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   boost::asio::awaitable<bool> WriteNotifications();
 
   const std::shared_ptr<PgListenerShared> shared_;
-  boost::asio::ip::tcp::socket socket_;
+  PgStream stream_;
   const int32_t pid_;
   const uint32_t secret_;
   const uint64_t id_;  // the runtime holder id
@@ -299,6 +325,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::string current_query_;
   std::string unnamed_query_;  // the unnamed statement's text
   std::string tenant_;
+  // The tenant's role this connection authenticated as; empty in trust
+  // mode (the superuser).
+  std::string role_;
   SessionSettings settings_;
   char status_ = 'I';     // the last ReadyForQuery status
   bool holding_ = false;  // the tenant is reserved for this connection

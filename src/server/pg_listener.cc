@@ -1,5 +1,6 @@
 #include "server/pg_listener.h"
 
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -70,7 +71,18 @@ Result<std::unique_ptr<PgListener>> PgListener::Start(asio::io_context& io,
   asio::ip::address address =
       asio::ip::make_address(host == "localhost" ? std::string("127.0.0.1") : host, ec);
   if (ec) return Status::InvalidArgument("pg listener: not an IP address: " + host);
+  if (options.tls_required && options.tls == nullptr) {
+    return Status::InvalidArgument("pg listener: TLS is required but no certificate is configured");
+  }
   auto state = std::make_shared<State>(io, runtime, options);
+  {
+    // Mock SCRAM verifiers for unknown roles derive from it (scram.h).
+    unsigned char secret[32];
+    if (RAND_bytes(secret, sizeof secret) != 1) {
+      return Status::Internal("pg listener: no random bytes for the mock SCRAM secret");
+    }
+    state->shared->mock_secret.assign(reinterpret_cast<const char*>(secret), sizeof secret);
+  }
   runtime.SetHoldExpiredHandler([weak = std::weak_ptr<PgListenerShared>(state->shared)](
                                     const std::string& /*tenant*/, uint64_t holder) {
     std::shared_ptr<PgListenerShared> shared = weak.lock();

@@ -8,8 +8,8 @@ namespace pgthaw::server {
 
 namespace asio = boost::asio;
 
-ReplyStream::ReplyStream(asio::ip::tcp::socket& socket, std::chrono::milliseconds stall_timeout)
-    : socket_(socket), stall_timeout_(stall_timeout) {}
+ReplyStream::ReplyStream(PgStream& client, std::chrono::milliseconds stall_timeout)
+    : client_(client), stall_timeout_(stall_timeout) {}
 
 ReplyStream::~ReplyStream() { Finish(); }
 
@@ -21,11 +21,7 @@ bool ReplyStream::WaitForWrite() {
   // Stalled: close the socket on its strand, which fails the write (and
   // every later read) of this connection.
   shared_->failed = true;
-  asio::post(socket_.get_executor(), [&socket = socket_] {
-    boost::system::error_code ec;
-    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    socket.close(ec);
-  });
+  asio::post(client_.get_executor(), [&client = client_] { client.close(); });
   return false;
 }
 
@@ -37,8 +33,8 @@ bool ReplyStream::Send(std::string_view messages) {
   }
   sent_any_ = true;
   auto bytes = std::make_shared<std::string>(messages);
-  asio::post(socket_.get_executor(), [&socket = socket_, bytes, shared = shared_] {
-    asio::async_write(socket, asio::buffer(*bytes),
+  asio::post(client_.get_executor(), [&client = client_, bytes, shared = shared_] {
+    asio::async_write(client, asio::buffer(*bytes),
                       [bytes, shared](const boost::system::error_code& ec, size_t) {
                         std::lock_guard lock(shared->mutex);
                         shared->writing = false;

@@ -12,20 +12,21 @@
 // session (and a worker) for longer than that.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string_view>
 
+#include "server/pg_stream.h"
+
 namespace pgthaw::server {
 
 class ReplyStream {
  public:
-  // `socket` must outlive the stream and every write it starts (the
+  // `client` must outlive the stream and every write it starts (the
   // connection owning it is kept alive by the work item using the stream).
-  ReplyStream(boost::asio::ip::tcp::socket& socket, std::chrono::milliseconds stall_timeout);
+  ReplyStream(PgStream& client, std::chrono::milliseconds stall_timeout);
   ~ReplyStream();  // Finish()es
 
   // Worker thread: queues `messages` for the client after the previous
@@ -46,7 +47,7 @@ class ReplyStream {
   // Waits until no write is in flight; false if one failed or stalled.
   bool WaitForWrite();
 
-  boost::asio::ip::tcp::socket& socket_;
+  PgStream& client_;
   const std::chrono::milliseconds stall_timeout_;
   const std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   bool sent_any_ = false;

@@ -11,8 +11,10 @@
 //  2. The arriving connection's startup values become the session's
 //     defaults (Session::SetSessionDefaults), so RESET goes back to them,
 //     as in Postgres.
-//  3. SET SESSION AUTHORIZATION postgres, RESET ROLE, RESET ALL, then what
-//     it had changed itself, as SQL.
+//  3. SET SESSION AUTHORIZATION to its role (the superuser, postgres, in
+//     trust mode), RESET ROLE, RESET ALL, then what it had changed itself,
+//     as SQL. Its own exchanges then run authenticated as that role
+//     (engine ExecOptions::as_session_user), so it cannot set another.
 //  4. The values now in force are remembered, for step 1 next time.
 // Only at ReadyForQuery outside a transaction block (the runtime lets
 // another user in only then), so nothing is ever re-applied inside a
@@ -26,6 +28,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,12 +40,16 @@ namespace pgthaw::server {
 class SessionHandover {
  public:
   // Makes `connection` the user of `db` (tenant `tenant`), with its startup
-  // values. A no-op if it is already. Returns the startup values the
-  // engine refused (FATAL, in Postgres' words); the rest apply.
+  // values, as `role` (a role of the tenant's database; empty: the
+  // superuser). A no-op if it is already. Returns the startup values the
+  // engine refused (FATAL, in Postgres' words); the rest apply. A role the
+  // database does not have is the error 28000 `role "x" does not exist`
+  // among them.
   Result<std::vector<pgwire::ErrorFields>> TakeOver(runtime::Session& db, const std::string& tenant,
                                                     uint64_t connection,
                                                     const runtime::Session::SettingValues& startup,
-                                                    bool force = false);
+                                                    bool force = false,
+                                                    const std::string& role = "");
   // The connection closed: what it kept goes.
   void Forget(uint64_t connection);
   // The tenant's session was reset (DISCARD ALL): its next user applies.
@@ -52,6 +59,7 @@ class SessionHandover {
   struct User {
     const void* session = nullptr;  // runtime::Session::identity()
     uint64_t connection = 0;
+    std::string role;                               // "" the superuser
     std::vector<std::optional<std::string>> found;  // values when it took over
   };
   // Every setting a client may change (context user or superuser, and the
@@ -60,6 +68,8 @@ class SessionHandover {
 
   std::mutex mutex_;
   std::vector<std::string> names_;
+  // Lowercased: what only a superuser may set, and the identity settings.
+  std::set<std::string> superuser_only_;
   std::map<std::string, User> users_;                               // by tenant
   std::map<uint64_t, std::map<std::string, std::string>> changed_;  // by connection
 };

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "server/http_server.h"
 #include "server/http_services.h"
 #include "server/pg_listener.h"
+#include "server/tls_credentials.h"
 #include "tools/data_dir_lock.h"
 
 namespace pgthaw::tools {
@@ -36,6 +38,8 @@ struct Key {
   std::string* text = nullptr;
   int64_t* number = nullptr;
   bool size = false;  // text that may also be given as an integer (bytes)
+  bool* flag = nullptr;
+  std::vector<std::string>* list = nullptr;
 };
 
 std::vector<Key> keys(ServeArgs& a) {
@@ -60,7 +64,29 @@ std::vector<Key> keys(ServeArgs& a) {
           {"threads", nullptr, &a.threads},
           {"shutdown-timeout", nullptr, &a.shutdown_timeout},
           {"max-queued-per-tenant", nullptr, &a.max_queued_per_tenant},
-          {"max-tenants", nullptr, &a.max_tenants}};
+          {"max-tenants", nullptr, &a.max_tenants},
+          {"auth-file", &a.auth_file},
+          {"auto-create", &a.auto_create},
+          {"insecure", nullptr, nullptr, false, &a.insecure},
+          {"allowed-hosts", nullptr, nullptr, false, nullptr, &a.allowed_hosts},
+          {"allowed-origins", nullptr, nullptr, false, nullptr, &a.allowed_origins},
+          {"tls-cert", &a.tls_cert},
+          {"tls-key", &a.tls_key},
+          {"require-tls", nullptr, nullptr, false, &a.require_tls}};
+}
+
+// A key of a TOML table: [auth] file is auth-file, [tls] cert is tls-cert,
+// [auth] auto-create is auto-create.
+const Key* find_key(const std::vector<Key>& known, const std::string& table,
+                    const std::string& name) {
+  for (const std::string& candidate :
+       {table.empty() ? name : table + "-" + name, table.empty() ? std::string() : name,
+        table.empty() ? std::string() : name + "-" + table}) {
+    for (const Key& k : known) {
+      if (!candidate.empty() && candidate == k.name) return &k;
+    }
+  }
+  return nullptr;
 }
 
 bool flag_given(const ServeArgs& a, const std::string& name) {
@@ -84,34 +110,48 @@ void apply_config_file(ServeArgs& a, std::vector<std::string>& errors) {
     return;
   }
   std::vector<Key> known = keys(a);
-  for (const auto& [raw_name, value] : file.as_table()) {
-    std::string name = raw_name;
+  auto dashed = [](std::string name) {
     for (char& c : name) c = c == '_' ? '-' : c;
-    const Key* key = nullptr;
-    for (const Key& k : known) {
-      if (name == k.name) key = &k;
-    }
-    std::string where = a.config_file + ": " + raw_name;
+    return name;
+  };
+  auto apply = [&](const std::string& table, const std::string& raw_name,
+                   const toml::value& value) {
+    std::string name = dashed(raw_name);
+    const Key* key = find_key(known, table, name);
+    std::string where = a.config_file + ": " + (table.empty() ? "" : table + ".") + raw_name;
     if (key == nullptr) {
       errors.push_back(where + ": unknown setting");
-      continue;
+      return;
     }
-    if (flag_given(a, name)) continue;  // flags win
+    if (flag_given(a, key->name)) return;  // flags win
     if (key->size && value.is_integer()) {
       *key->text = std::to_string(value.as_integer());
     } else if (key->text != nullptr) {
-      if (!value.is_string()) {
-        errors.push_back(where + ": must be a string");
-        continue;
-      }
+      if (!value.is_string()) return errors.push_back(where + ": must be a string");
       *key->text = value.as_string().str;
-    } else {
-      if (!value.is_integer()) {
-        errors.push_back(where + ": must be an integer");
-        continue;
+    } else if (key->flag != nullptr) {
+      if (!value.is_boolean()) return errors.push_back(where + ": must be true or false");
+      *key->flag = value.as_boolean();
+    } else if (key->list != nullptr) {
+      if (!value.is_array()) return errors.push_back(where + ": must be an array of strings");
+      key->list->clear();
+      for (const toml::value& item : value.as_array()) {
+        if (!item.is_string()) return errors.push_back(where + ": must be an array of strings");
+        key->list->push_back(item.as_string().str);
       }
+    } else {
+      if (!value.is_integer()) return errors.push_back(where + ": must be an integer");
       *key->number = value.as_integer();
     }
+  };
+  for (const auto& [raw_name, value] : file.as_table()) {
+    if (value.is_table() && (dashed(raw_name) == "auth" || dashed(raw_name) == "tls")) {
+      for (const auto& [inner, inner_value] : value.as_table()) {
+        apply(dashed(raw_name), inner, inner_value);
+      }
+      continue;
+    }
+    apply("", raw_name, value);
   }
 }
 
@@ -136,6 +176,9 @@ std::optional<uint64_t> parse_size(const std::string& text) {
 }
 
 struct Plan {
+  // Trust mode: loopback only, no auth file (the log says so).
+  bool trust_mode = true;
+  std::vector<std::string> off_loopback;  // the listeners bound elsewhere, for the log
   engine::EngineOptions engine;
   server::HttpServicesOptions services;
   std::optional<tcp::endpoint> pg_listen;
@@ -189,6 +232,45 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
       }
     }
   }
+  // Who may reach a tenant: the modes (serve_command.h).
+  std::vector<std::string> exposed;
+  for (const auto& [role, ep] : bound) {
+    if (!ep.address().is_loopback()) {
+      exposed.push_back("--" + role + "-listen " + ep.address().to_string() + ":" +
+                        std::to_string(ep.port()));
+    }
+  }
+  plan.off_loopback = exposed;
+  const bool auth = !a.auth_file.empty();
+  const bool tls = !a.tls_cert.empty() || !a.tls_key.empty();
+  if (tls && (a.tls_cert.empty() || a.tls_key.empty())) {
+    errors.push_back("--tls-cert and --tls-key go together: give both");
+  }
+  if (!exposed.empty() && !a.insecure && (!auth || !tls)) {
+    std::string what = !auth && !tls ? "auth and TLS" : !auth ? "auth" : "TLS";
+    errors.push_back(exposed.front() + " is not a loopback address, and " + what +
+                     (!auth && !tls ? " are" : " is") +
+                     " not configured: give --auth-file FILE (or [auth] file in the "
+                     "--config file; `pgthaw tenant` creates it) and --tls-cert/--tls-key (or "
+                     "[tls] cert and key), or --insecure to serve this address without them");
+  }
+  if (a.require_tls && !tls) errors.push_back("--require-tls needs --tls-cert and --tls-key");
+  plan.trust_mode = !auth;
+  if (a.auto_create == "on" || a.auto_create == "off") {
+    o.auto_create_tenants = a.auto_create == "on";
+  } else if (a.auto_create.empty()) {
+    // Off outside trust mode: tenants then come from the tenant API.
+    o.auto_create_tenants = !auth && exposed.empty();
+  } else {
+    errors.push_back("--auto-create \"" + a.auto_create + "\": use on or off");
+  }
+  if (auth && o.auto_create_tenants) {
+    errors.push_back(
+        "--auto-create on with --auth-file: a new tenant has no roles to log in as; "
+        "create tenants with `pgthaw tenant create` or the admin API");
+  }
+  plan.pg.auto_create_tenants = o.auto_create_tenants;
+  plan.pg.tls_required = tls && (a.require_tls || !exposed.empty());
   o.factory_url = a.factory_url;
   if (!a.factory_url.empty() && a.factory_url.rfind("http://", 0) != 0) {
     errors.push_back("--factory-url \"" + a.factory_url + "\": must be http://HOST:PORT");
@@ -376,6 +458,23 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   cmd->add_option("--tenant-disk-max", a.tenant_disk_max,
                   "a tenant's data directory; past it Postgres reports 53100 disk full")
       ->capture_default_str();
+  cmd->add_option("--auth-file", a.auth_file,
+                  "credential store (tenants' roles, tokens; `pgthaw tenant` manages it): "
+                  "passwords and tokens are required");
+  cmd->add_option("--auto-create", a.auto_create,
+                  "on | off: create a tenant on its first mention (default: on in trust mode)");
+  cmd->add_flag("--insecure", a.insecure,
+                "serve a non-loopback address without auth or TLS (never on a real network)");
+  cmd->add_option("--allowed-hosts", a.allowed_hosts,
+                  "Host header names accepted besides the listen addresses")
+      ->delimiter(',');
+  cmd->add_option("--allowed-origins", a.allowed_origins,
+                  "browser origins allowed to call the HTTP API (default: none)")
+      ->delimiter(',');
+  cmd->add_option("--tls-cert", a.tls_cert, "PEM certificate chain for TLS (reloaded on SIGHUP)");
+  cmd->add_option("--tls-key", a.tls_key, "PEM private key for TLS");
+  cmd->add_flag("--require-tls", a.require_tls,
+                "refuse Postgres clients in the clear (default off loopback when TLS is on)");
   a.command = cmd;
   return cmd;
 }
@@ -397,6 +496,40 @@ int run_serve_command(ServeArgs args) {
     return 1;
   }
   raise_open_files_limit();
+  if (!args.auth_file.empty()) {
+    auto store = server::CredentialStore::Open(args.auth_file);
+    if (!store.ok()) {
+      std::cerr << "pgthaw serve: --auth-file: " << store.status().message() << "\n";
+      return 1;
+    }
+    plan.services.credentials = std::shared_ptr<server::CredentialStore>(std::move(store).value());
+    plan.pg.credentials = plan.services.credentials;
+  }
+  std::shared_ptr<server::TlsCredentials> tls;
+  if (!args.tls_cert.empty()) {
+    auto loaded = server::TlsCredentials::Load(args.tls_cert, args.tls_key);
+    if (!loaded.ok()) {
+      std::cerr << "pgthaw serve: " << loaded.status().message() << "\n";
+      return 1;
+    }
+    tls = std::move(loaded).value();
+    plan.pg.tls = tls;
+  }
+  if (plan.trust_mode) {
+    spdlog::warn(
+        "serve: trust mode: no passwords or tokens, any client that reaches a port is every "
+        "tenant's superuser{}; give --auth-file to require credentials",
+        plan.off_loopback.empty()
+            ? " (listening on loopback only)"
+            : " (--insecure, listening on " + plan.off_loopback.front() + ")");
+  } else {
+    spdlog::info("serve: auth: credentials from {}; tenants {}; TLS {}", args.auth_file,
+                 plan.services.auto_create_tenants ? "created on first use"
+                                                   : "created by the tenant API only",
+                 tls == nullptr         ? "off"
+                 : plan.pg.tls_required ? "required"
+                                        : "offered");
+  }
 
   auto engine = engine::Engine::Open(plan.engine);
   if (!engine.ok()) {
@@ -406,6 +539,22 @@ int run_serve_command(ServeArgs args) {
   asio::io_context io;
   // SIGINT/SIGTERM end the wait below (Asio installs the handlers).
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  // SIGHUP: certificates are read again; connections keep theirs.
+  asio::signal_set reload(io, SIGHUP);
+  std::function<void()> wait_for_reload = [&] {
+    reload.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (tls == nullptr) {
+        spdlog::info("serve: SIGHUP: no TLS certificates to reload");
+      } else if (Status st = tls->Reload(); st.ok()) {
+        spdlog::info("serve: SIGHUP: TLS certificate {} reloaded", tls->cert_file());
+      } else {
+        spdlog::error("serve: SIGHUP: keeping the previous TLS certificate: {}", st.message());
+      }
+      wait_for_reload();
+    });
+  };
+  wait_for_reload();
   std::promise<int> stop_requested;
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (!ec) stop_requested.set_value(signo);

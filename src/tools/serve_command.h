@@ -24,6 +24,22 @@
 //   shutdown-timeout = 30         # seconds from SIGTERM to exit, at most
 //   max-queued-per-tenant = 64    # then 503 / SQLSTATE 53300; 0: unlimited
 //   max-tenants = 0               # per runtime; 0: unlimited
+//   insecure = false              # serve off loopback without auth or TLS
+//   [auth]                        # who may reach a tenant (off: trust mode)
+//   file = "/etc/pgthaw/credentials.json"   # = auth-file; `pgthaw tenant` writes it
+//   auto-create = "off"           # on | off; default: on only in trust mode
+//   allowed-hosts = ["db.example.com"]      # Host names besides the listen addresses
+//   allowed-origins = []          # browser origins allowed to call the HTTP API
+//   [tls]                         # = tls-cert, tls-key: every listener
+//   cert = "/etc/pgthaw/server.crt"
+//   key = "/etc/pgthaw/server.key"
+//   require = true                # = require-tls: refuse Postgres clients in the clear
+//
+// Two modes, chosen by where pgthaw listens. Bound to loopback only with no
+// auth file: trust mode (any user, any password, tenants created on first
+// use; the log says so). Bound to any other address: serve refuses to start
+// unless auth and TLS are configured (TLS then required of Postgres
+// clients), or --insecure is given.
 //
 // At start: an exclusive lock on DATA/pgthaw.lock (data_dir_lock.h; a second
 // serve on the same data directory exits at once with status 1), the open
@@ -40,6 +56,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pgthaw::tools {
 
@@ -68,6 +85,13 @@ struct ServeArgs {
   int64_t shutdown_timeout = 30;  // seconds
   int64_t max_queued_per_tenant = 64;
   int64_t max_tenants = 0;
+  // Who may reach a tenant (see the modes above).
+  std::string auth_file;
+  std::string auto_create;  // "", "on" or "off"
+  bool insecure = false;
+  std::vector<std::string> allowed_hosts, allowed_origins;
+  std::string tls_cert, tls_key;
+  bool require_tls = false;
 
   CLI::App* command = nullptr;  // set by add_serve_command; tells which flags were given
 };
