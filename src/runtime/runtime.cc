@@ -20,12 +20,16 @@
 #include "runtime/runtime.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -36,6 +40,7 @@
 #include "pgwire/frontend.h"
 #include "runtime/admission.h"
 #include "runtime/cpu_priority.h"
+#include "runtime/fs_util.h"
 #include "runtime/tenant.h"
 #include "runtime/tenant_settings.h"
 #include "runtime/warm_pool.h"
@@ -60,6 +65,54 @@ bool has_snapshot(const std::string& root) {
   return fs::exists(root + "/snapshot/meta.json", ec);
 }
 
+int64_t now_unix_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What a Postgres client is told (3D000) of a tenant that is not there.
+Status no_such_database(const std::string& id) {
+  return Status::NotFound("database \"" + id + "\" does not exist");
+}
+
+// Moves `root` to `trash` (in another directory of the same file system)
+// and, when `durable`, fsyncs root's parent: from then on the tenant is gone,
+// crash or not. The renamed tree is then removed; what a failure leaves of
+// it goes at the next start (Init).
+Status remove_tenant_dir(const std::string& root, const std::string& trash, bool durable) {
+  std::error_code ec;
+  const std::string trash_dir = fs::path(trash).parent_path().string();
+  fs::create_directories(trash_dir, ec);
+  if (ec) return Status::FromErrno("mkdir " + trash_dir, ec.value());
+  if (std::rename(root.c_str(), trash.c_str()) != 0) {
+    return Status::FromErrno("rename " + root + " to " + trash, errno);
+  }
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(fs::path(root).parent_path().string()));
+  fs::remove_all(trash, ec);
+  if (ec) {
+    spdlog::warn("removing {}: {} (removed at the next start)", trash, ec.message());
+  } else if (durable) {
+    Status synced = fsync_dir(trash_dir);
+    if (!synced.ok()) spdlog::warn("{}", synced.ToString());
+  }
+  return Status::Ok();
+}
+
+// The blocks the files under `root` take (lstat: links are not followed)
+// and their newest modification time. Files that vanish meanwhile (a
+// checkpoint, a snapshot being replaced) are skipped.
+void walk_usage(const std::string& root, uint64_t* bytes, int64_t* newest_mtime_s) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    *bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    *newest_mtime_s = std::max<int64_t>(*newest_mtime_s, st.st_mtime);
+  }
+}
+
 }  // namespace
 
 class Runtime::Impl {
@@ -69,11 +122,12 @@ class Runtime::Impl {
         options_(std::move(options)),
         template_(std::move(tmpl)),
         tenants_dir_(options_.data_root + "/tenants"),
+        trash_dir_(options_.data_root + "/trash"),
         max_openers_(options_.threads > 1 ? options_.threads - 1 : 1) {}
 
   Status Init();
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
-                bool beside = false);
+                bool beside = false, bool may_create = false);
   void Release(const std::string& id, uint64_t holder);
   bool Cancel(const std::string& id, uint64_t holder);
   Status SetTenantSettings(const std::string& id, const TenantSettings& settings);
@@ -82,6 +136,11 @@ class Runtime::Impl {
     hold_expired_ = std::move(handler);
   }
   Status Hibernate(const std::string& id);
+  Status CreateTenant(const std::string& id);
+  Status DeleteTenant(const std::string& id, bool force, Clock::time_point deadline);
+  bool TenantExists(const std::string& id) const;
+  std::vector<std::string> ListTenants() const;
+  Result<TenantInfo> Describe(const std::string& id) const;
   Status Warmup();
   TenantState state(const std::string& id) const;
   RuntimeStats stats() const;
@@ -111,6 +170,8 @@ class Runtime::Impl {
   void RunTurn(Lock& lock, const TenantPtr& t);
   void RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
   void HibernateNow(Lock& lock, Tenant& t);
+  // DeleteTenant's turn: `it` is its item. Unlocks around the removal.
+  void DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
   void EndTurn(Lock& lock, const TenantPtr& t);
   // Pool, thaw, boot or create; no lock held (the caller owns `t`).
   // Open admits a new tenant (max_tenants) and turns an exception into an
@@ -160,6 +221,7 @@ class Runtime::Impl {
   const RuntimeOptions options_;
   const engine::Template template_;
   const std::string tenants_dir_;
+  const std::string trash_dir_;     // deleted tenants' trees on their way out
   const unsigned max_openers_;      // workers that may open instances at once
   std::unique_ptr<WarmPool> pool_;  // null when warm_pool_size == 0
 
@@ -187,6 +249,9 @@ class Runtime::Impl {
   uint64_t tenants_reserved_ = 0;  // new tenants being created now
   uint64_t tenants_created_ = 0;
   unsigned opening_ = 0;    // tenants with opening_counted
+  uint64_t trash_seq_ = 0;  // names deleted tenants' trees in trash_dir_
+  // When each tenant's last work item in this process ended (Describe).
+  std::map<std::string, int64_t> last_used_unix_s_;
   bool abandoned_ = false;  // Shutdown ran out of time (see Abandon)
 
   // Demotes long work items (cpu_priority.h); outlives the workers.
@@ -207,6 +272,9 @@ Status Runtime::Impl::Init() {
     if (has_snapshot(e.path().string())) ++hibernated_count_;
   }
   if (ec) return Status::FromErrno("list " + tenants_dir_, ec.value());
+  // Deleted tenants' trees a crash left: those tenants are gone already.
+  fs::remove_all(trash_dir_, ec);
+  if (ec) spdlog::warn("removing {}: {}", trash_dir_, ec.message());
   if (options_.warm_pool_size > 0) {
     pool_ = std::make_unique<WarmPool>(template_, options_.data_root + "/pool",
                                        options_.warm_pool_size, engine_.options().durable);
@@ -221,18 +289,31 @@ Status Runtime::Impl::Init() {
 // ---- Submitting --------------------------------------------------------------
 
 Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
-                             bool beside) {
+                             bool beside, bool may_create) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   if (!work) return Status::InvalidArgument("empty work item for tenant " + id);
+  // A stat, outside the lock. A deletion between it and the lock is caught
+  // when the item opens the tenant (RunItem).
+  std::error_code ec;
+  const bool may_open =
+      options_.create_on_first_use || may_create || fs::exists(tenants_dir_ + "/" + id, ec);
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
+  if (!may_open && tenants_.find(id) == tenants_.end()) return no_such_database(id);
   TenantPtr& t = tenants_[id];
   if (t == nullptr) t = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  // Being deleted: only the holder may go on, to end its transaction.
+  if (t->deleting &&
+      !(holder && (t->holder == holder || (t->running && t->running_holder == holder)))) {
+    return no_such_database(id);
+  }
   if (holder && t->expired_holders.count(*holder) != 0) {
     return Status::Aborted("terminating connection due to idle-in-transaction timeout");
   }
   PGTHAW_RETURN_IF_ERROR(CheckQueueRoom(*t, holder));
-  t->queue.push_back(WorkItem{std::move(work), holder, Clock::now(), beside});
+  WorkItem item{std::move(work), holder, Clock::now(), beside};
+  item.may_create = may_create;
+  t->queue.push_back(std::move(item));
   // A cold tenant goes to the front of the ready queue: its thaw starts as
   // soon as any worker is free (eager start).
   Schedule(lock, t);
@@ -345,7 +426,9 @@ void Runtime::Impl::WorkerLoop() {
 
 void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t) {
   auto it = NextItem(*t);
-  if (it != t->queue.end()) {
+  if (it != t->queue.end() && it->deletion != nullptr) {
+    DeleteNow(lock, *t, it);
+  } else if (it != t->queue.end()) {
     // Work came in after a hibernation was asked for: the work wins.
     t->hibernate_wanted = false;
     RunItem(lock, *t, it);
@@ -382,8 +465,12 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     lock.unlock();
     bool had_snapshot = has_snapshot(t.root);
     std::string kind;
+    // Deleted after this item was queued, and nothing may create it again.
+    std::error_code ec;
+    const bool gone = !options_.create_on_first_use && !item.may_create && !fs::exists(t.root, ec);
     // The operator's settings for this tenant; a broken file fails the open.
-    Result<TenantSettings> settings = read_tenant_settings(t.root);
+    Result<TenantSettings> settings =
+        gone ? Result<TenantSettings>(no_such_database(t.id)) : read_tenant_settings(t.root);
     Result<std::unique_ptr<engine::Instance>> opened =
         settings.ok() ? Open(t, &kind)
                       : Result<std::unique_ptr<engine::Instance>>(settings.status());
@@ -407,6 +494,9 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
       if (kind == "thawed") ++thawed_;
       if (kind == "booted") ++booted_;
       if (OverBudget()) maintenance_cv_.notify_one();
+    } else if (gone) {
+      t.state = TenantState::kCold;
+      instance = opened.status();
     } else {
       t.state = TenantState::kCold;
       instance = opened.status().Annotate("tenant " + t.id + ": ");
@@ -436,7 +526,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   if (!threw && live != nullptr && live->alive()) idle = live->AtReady() && !live->InTransaction();
   lock.lock();
   const bool keep = !idle && item.holder && accepting_ && !t.holder_left &&
-                    t.expired_holders.count(*item.holder) == 0;
+                    t.expired_holders.count(*item.holder) == 0 && !t.delete_forced;
   lock.unlock();
   if (beside_hold) {
     if (live != nullptr && live->alive() && !live->AtReady()) {
@@ -459,6 +549,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   if (threw) DropInstance(lock, t);
   if (live != nullptr && t.instance.get() == live) ChargeMemory(t, memory);
   t.last_used = Clock::now();
+  if (live != nullptr) last_used_unix_s_[t.id] = now_unix_s();
 }
 
 void Runtime::Impl::ResetSession(engine::Instance& instance, const std::string& tenant,
@@ -495,6 +586,46 @@ void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
   ++hibernations_;
   if (snapshot) ++hibernated_count_;
   if (!st.ok()) spdlog::warn("tenant {}: hibernation: {}", t.id, st.ToString());
+}
+
+void Runtime::Impl::DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
+  std::shared_ptr<DeleteRequest> request = std::move(it->deletion);
+  t.queue.erase(it);
+  t.hibernate_wanted = false;
+  // No hibernation: the files go next. The holder's transaction (force)
+  // goes with the instance.
+  DropInstance(lock, t);
+  // What was queued behind the deletion hears that the tenant is gone.
+  std::deque<WorkItem> left;
+  left.swap(t.queue);
+  t.holder.reset();
+  t.expired_holders.clear();
+  const std::string trash = trash_dir_ + "/" + t.id + "." + std::to_string(++trash_seq_);
+  lock.unlock();
+  std::error_code ec;
+  const bool had_dir = fs::exists(t.root, ec);
+  const bool had_snapshot = has_snapshot(t.root);
+  Status st = had_dir ? remove_tenant_dir(t.root, trash, engine_.options().durable) : Status::Ok();
+  const bool gone = !fs::exists(t.root, ec);
+  for (WorkItem& item : left) {
+    if (item.work) CallWork(item.work, no_such_database(t.id), Timings{}, t.id);
+  }
+  left.clear();  // the work's captures die outside the lock
+  lock.lock();
+  if (had_dir && gone) {
+    if (tenant_count_ > 0) --tenant_count_;
+    if (had_snapshot && hibernated_count_ > 0) --hibernated_count_;
+  }
+  last_used_unix_s_.erase(t.id);
+  t.deleting = false;
+  t.delete_forced = false;
+  request->result = st;
+  request->done = true;
+  if (st.ok()) {
+    spdlog::info("tenant {}: deleted", t.id);
+  } else {
+    spdlog::warn("tenant {}: deleting: {}", t.id, st.ToString());
+  }
 }
 
 void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
@@ -781,6 +912,121 @@ Status Runtime::Impl::Hibernate(const std::string& id) {
   return Status::Unavailable("tenant " + id + " got work before it could hibernate");
 }
 
+Status Runtime::Impl::CreateTenant(const std::string& id) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  std::error_code ec;
+  if (fs::exists(tenants_dir_ + "/" + id, ec)) {
+    return Status::AlreadyExists("tenant " + id + " exists");
+  }
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> created = done->get_future();
+  PGTHAW_RETURN_IF_ERROR(Submit(
+      id, std::nullopt,
+      [done, id](Result<Session*> session, const Timings& timings) {
+        // This item opened it from nothing ("pool", "created"). Thawed,
+        // booted or warm: another item made it first.
+        if (!session.ok()) {
+          done->set_value(session.status());
+        } else if (timings.cold_kind == "pool" || timings.cold_kind == "created") {
+          done->set_value(Status::Ok());
+        } else {
+          done->set_value(Status::AlreadyExists("tenant " + id + " exists"));
+        }
+      },
+      /*beside=*/false, /*may_create=*/true));
+  return created.get();
+}
+
+Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::time_point deadline) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  std::error_code ec;
+  const bool on_disk = fs::exists(tenants_dir_ + "/" + id, ec);
+  Lock lock(mutex_);
+  if (!accepting_) return Status::Unavailable("runtime is shutting down");
+  auto found = tenants_.find(id);
+  if (found == tenants_.end() && !on_disk) return Status::NotFound("no tenant " + id);
+  TenantPtr& slot = tenants_[id];
+  if (slot == nullptr) slot = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  TenantPtr t = slot;
+  if (t->deleting) return Status::Unavailable("tenant " + id + " is being deleted already");
+  t->deleting = true;
+  auto request = std::make_shared<DeleteRequest>();
+  WorkItem item{nullptr, std::nullopt, Clock::now()};
+  item.deletion = request;
+  if (force) {
+    // Its holders are cut off: the hold ends now, a running statement is
+    // cancelled, and the deletion goes before anything queued.
+    t->delete_forced = true;
+    t->holder.reset();
+    if (t->running && t->instance != nullptr) t->instance->Interrupt();
+    t->queue.push_front(std::move(item));
+  } else {
+    // After what is queued; a holder's items pass it until its hold ends.
+    t->queue.push_back(std::move(item));
+  }
+  Schedule(lock, t);
+  auto finished = [&] { return request->done; };
+  if (deadline == Clock::time_point::max()) {
+    changed_cv_.wait(lock, finished);
+  } else if (!changed_cv_.wait_until(lock, deadline, finished)) {
+    auto it = std::find_if(t->queue.begin(), t->queue.end(),
+                           [&](const WorkItem& w) { return w.deletion == request; });
+    if (it != t->queue.end()) {
+      // Never started: withdrawn, nothing changed.
+      t->queue.erase(it);
+      t->deleting = false;
+      if (!t->busy && t->state == TenantState::kCold && t->queue.empty() && !t->holder) {
+        auto again = tenants_.find(id);
+        if (again != tenants_.end() && again->second == t) tenants_.erase(again);
+      }
+      return Status::Unavailable("tenant " + id +
+                                 " is in use (a transaction is open) and was not deleted "
+                                 "before the timeout; force cuts its connections off");
+    }
+    changed_cv_.wait(lock, finished);  // running now; it does not take long
+  }
+  return request->result;
+}
+
+bool Runtime::Impl::TenantExists(const std::string& id) const {
+  if (!ValidateTenantId(id).ok()) return false;
+  std::error_code ec;
+  const bool on_disk = fs::exists(tenants_dir_ + "/" + id, ec);
+  std::lock_guard lock(mutex_);
+  auto found = tenants_.find(id);
+  if (found != tenants_.end() && found->second->deleting) return false;
+  return on_disk;
+}
+
+std::vector<std::string> Runtime::Impl::ListTenants() const {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(tenants_dir_, ec)) {
+    std::error_code type_ec;
+    std::string name = e.path().filename().string();
+    if (e.is_directory(type_ec) && ValidateTenantId(name).ok()) ids.push_back(std::move(name));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Result<TenantInfo> Runtime::Impl::Describe(const std::string& id) const {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  const std::string root = tenants_dir_ + "/" + id;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return Status::NotFound("no tenant " + id);
+  TenantInfo info;
+  int64_t newest_mtime_s = 0;
+  walk_usage(root, &info.disk_bytes, &newest_mtime_s);
+  info.hibernated = has_snapshot(root);
+  std::lock_guard lock(mutex_);
+  auto found = tenants_.find(id);
+  if (found != tenants_.end()) info.state = found->second->state;
+  auto used = last_used_unix_s_.find(id);
+  info.last_used_unix_s = used != last_used_unix_s_.end() ? used->second : newest_mtime_s;
+  return info;
+}
+
 Status Runtime::Impl::Warmup() {
   if (pool_ == nullptr) return Status::Ok();
   return pool_->Fill();
@@ -999,6 +1245,21 @@ void Runtime::Release(const std::string& tenant, uint64_t holder) {
 }
 
 Status Runtime::Hibernate(const std::string& tenant) { return impl_->Hibernate(tenant); }
+
+Status Runtime::CreateTenant(const std::string& tenant) { return impl_->CreateTenant(tenant); }
+
+Status Runtime::DeleteTenant(const std::string& tenant, bool force,
+                             std::chrono::steady_clock::time_point deadline) {
+  return impl_->DeleteTenant(tenant, force, deadline);
+}
+
+bool Runtime::TenantExists(const std::string& tenant) const { return impl_->TenantExists(tenant); }
+
+std::vector<std::string> Runtime::ListTenants() const { return impl_->ListTenants(); }
+
+Result<TenantInfo> Runtime::Describe(const std::string& tenant) const {
+  return impl_->Describe(tenant);
+}
 
 Status Runtime::Warmup() { return impl_->Warmup(); }
 

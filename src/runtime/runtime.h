@@ -36,6 +36,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/engine.h"
@@ -69,6 +70,12 @@ struct RuntimeOptions {
   uint64_t max_queued_per_tenant = 64;   // 0: unlimited
   uint64_t max_tenants = 0;              // tenant directories; 0: unlimited
   int64_t shutdown_timeout_ms = 30'000;  // 0: wait for every turn to end
+
+  // A tenant's first Submit creates it (from the pool or the template).
+  // Off: Submit and SubmitHeld for a tenant with no directory fail NotFound
+  // ("database \"x\" does not exist", SQLSTATE 3D000 to a Postgres client),
+  // and tenants come into being only through CreateTenant.
+  bool create_on_first_use = true;
 };
 
 // Per-request phase timings, microseconds (steady_clock).
@@ -81,6 +88,16 @@ struct Timings {
 };
 
 enum class TenantState { kCold, kThawing, kWarm, kHibernating };
+
+// What Describe tells of one tenant.
+struct TenantInfo {
+  TenantState state = TenantState::kCold;  // in memory now
+  bool hibernated = false;                 // a snapshot on disk: its next thaw is fast
+  uint64_t disk_bytes = 0;                 // blocks its directory's files take
+  // When its last work item ended in this process; before that, its
+  // files' newest modification (a hibernation, a checkpoint). 0: unknown.
+  int64_t last_used_unix_s = 0;
+};
 
 struct RuntimeStats {
   size_t warm_tenants = 0;
@@ -164,6 +181,34 @@ class Runtime {
 
   // Hibernates `tenant` now if it is warm and idle (tests, admin).
   Status Hibernate(const std::string& tenant);
+
+  // Tenant life cycle, for the tenant admin API. Neither may be called from
+  // a work item (they wait for the tenant's turn).
+  //
+  // CreateTenant makes the tenant's directory and instance now (from the
+  // pool or the template), whatever create_on_first_use says, and returns
+  // once it is warm. AlreadyExists if it has a directory; TooManyTenants
+  // (admission.h) past max_tenants.
+  Status CreateTenant(const std::string& tenant);
+  // DeleteTenant drops the tenant's instance without hibernating it and
+  // removes its directory durably (renamed out of tenants/, the parent
+  // fsynced, then deleted). It runs as the tenant's next turn once no
+  // holder keeps it: a connection inside a transaction is waited for until
+  // its transaction ends, at most until `deadline` (then Unavailable, and
+  // nothing changed). Meanwhile new work is refused NotFound, except the
+  // holder's own. With `force` it does not wait: the holder's hold ends (its
+  // transaction is lost with the instance; its next SubmitHeld gets
+  // NotFound), a running item is interrupted (57014), and items still
+  // queued get NotFound. NotFound if the tenant has no directory.
+  Status DeleteTenant(const std::string& tenant, bool force,
+                      std::chrono::steady_clock::time_point deadline);
+  // The tenant has a directory and is not being deleted: what a Postgres
+  // connection naming it checks before answering 3D000.
+  bool TenantExists(const std::string& tenant) const;
+  // Tenant ids with a directory, sorted.
+  std::vector<std::string> ListTenants() const;
+  // NotFound if the tenant has no directory. Walks its files (not cheap).
+  Result<TenantInfo> Describe(const std::string& tenant) const;
   // Fills the pool of blank instances; returns when it holds `warm_pool_size`.
   Status Warmup();
 

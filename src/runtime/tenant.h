@@ -61,11 +61,22 @@ namespace pgthaw::runtime {
 
 using Clock = std::chrono::steady_clock;
 
+// A DeleteTenant waiting for its turn; guarded by Runtime::Impl::mutex_.
+struct DeleteRequest {
+  bool done = false;
+  Status result;
+};
+
 struct WorkItem {
   Runtime::Work work;
   std::optional<uint64_t> holder;  // set by SubmitHeld and SubmitBeside
   Clock::time_point submitted;
   bool beside = false;  // SubmitBeside: may run beside another holder's hold
+  // CreateTenant's item: opens a tenant with no directory even when
+  // create_on_first_use is off.
+  bool may_create = false;
+  // DeleteTenant's item (no `work`): its turn drops and removes the tenant.
+  std::shared_ptr<DeleteRequest> deletion = nullptr;
 };
 
 // Every field but the constants is guarded by Runtime::Impl::mutex_; the
@@ -105,6 +116,10 @@ struct Tenant {
   int64_t statement_timeout_ms = 0;
   // What the memory budget charges for this tenant while warm (0 otherwise).
   uint64_t memory_bytes = 0;
+  // A DeleteTenant item is queued: new work is refused, but the holder's.
+  bool deleting = false;
+  // ... with force: no item takes a hold any more.
+  bool delete_forced = false;
 };
 
 }  // namespace pgthaw::runtime

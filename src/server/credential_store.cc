@@ -118,20 +118,24 @@ std::string_view scope_kind_name(TokenScope::Kind kind) {
 // ---- file format ------------------------------------------------------------
 //
 // {"version": 1,
-//  "tenants": {"<tenant>": {"roles": {"<role>": "SCRAM-SHA-256$..."}}},
+//  "tenants": {"<tenant>": {"roles": {"<role>": "SCRAM-SHA-256$..."},
+//                           "owner": "<role>", "created": <unix s>}},
 //  "tokens": [{"id": "<hex>", "scope": "admin"|"tenant", "tenant": "<tenant>",
 //              "read_only": false, "label": "...", "created": <unix s>,
 //              "secret_sha256": "<hex>"}]}
-// "tenant" and "read_only" only for scope "tenant".
+// "tenant" and "read_only" only for scope "tenant". "owner" and "created"
+// came later: a file without them still loads (no owner, created 0).
 
 namespace {
 
 json to_json(const auto& state) {
   json tenants = json::object();
-  for (const auto& [tenant, roles] : state.tenants) {
+  for (const auto& [tenant, entry] : state.tenants) {
     json role_verifiers = json::object();
-    for (const auto& [role, verifier] : roles) role_verifiers[role] = verifier.ToString();
-    tenants[tenant] = {{"roles", std::move(role_verifiers)}};
+    for (const auto& [role, verifier] : entry.roles) role_verifiers[role] = verifier.ToString();
+    json out = {{"roles", std::move(role_verifiers)}, {"created", entry.created_unix_s}};
+    if (!entry.owner.empty()) out["owner"] = entry.owner;
+    tenants[tenant] = std::move(out);
   }
   json tokens = json::array();
   for (const auto& [id, token] : state.tokens) {
@@ -204,7 +208,20 @@ Result<std::unique_ptr<CredentialStore>> CredentialStore::Open(std::string path)
     if (roles == entry.end() || !roles->is_object()) {
       return corrupt("tenant " + tenant + " has no \"roles\" object");
     }
-    auto& tenant_roles = state.tenants[tenant];
+    TenantEntry& tenant_entry = state.tenants[tenant];
+    auto& tenant_roles = tenant_entry.roles;
+    if (auto owner = entry.find("owner"); owner != entry.end()) {
+      if (!owner->is_string() || !ValidateRoleName(owner->get<std::string>()).ok()) {
+        return corrupt("tenant " + tenant + " has a bad \"owner\"");
+      }
+      tenant_entry.owner = owner->get<std::string>();
+    }
+    if (auto created = entry.find("created"); created != entry.end()) {
+      if (!created->is_number_integer()) {
+        return corrupt("tenant " + tenant + " has a bad \"created\"");
+      }
+      tenant_entry.created_unix_s = created->get<int64_t>();
+    }
     for (const auto& [role, text] : roles->items()) {
       Result<scram::Verifier> verifier =
           text.is_string() ? scram::Verifier::Parse(text.get<std::string>())
@@ -310,18 +327,36 @@ bool CredentialStore::HasTenant(std::string_view tenant) const {
 std::vector<std::string> CredentialStore::Tenants() const {
   std::shared_ptr<const State> state = Snapshot();
   std::vector<std::string> tenants;
-  for (const auto& [tenant, roles] : state->tenants) tenants.push_back(tenant);
+  for (const auto& [tenant, entry] : state->tenants) tenants.push_back(tenant);
   return tenants;
 }
 
-Status CredentialStore::AddTenant(std::string_view tenant) {
+Status CredentialStore::AddTenant(std::string_view tenant, std::string_view owner_role) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(tenant));
+  if (!owner_role.empty()) PGTHAW_RETURN_IF_ERROR(ValidateRoleName(owner_role));
+  TenantEntry entry;
+  entry.owner = std::string(owner_role);
+  entry.created_unix_s = now_unix_s();
   return Update([&](State& state) {
-    if (!state.tenants.try_emplace(std::string(tenant)).second) {
+    if (!state.tenants.try_emplace(std::string(tenant), entry).second) {
       return Status::AlreadyExists("tenant " + std::string(tenant) + " exists");
     }
     return Status::Ok();
   });
+}
+
+std::optional<std::string> CredentialStore::OwnerRole(std::string_view tenant) const {
+  std::shared_ptr<const State> state = Snapshot();
+  auto it = state->tenants.find(tenant);
+  if (it == state->tenants.end() || it->second.owner.empty()) return std::nullopt;
+  return it->second.owner;
+}
+
+std::optional<int64_t> CredentialStore::CreatedUnixS(std::string_view tenant) const {
+  std::shared_ptr<const State> state = Snapshot();
+  auto it = state->tenants.find(tenant);
+  if (it == state->tenants.end()) return std::nullopt;
+  return it->second.created_unix_s;
 }
 
 Status CredentialStore::DropTenant(std::string_view tenant) {
@@ -344,7 +379,7 @@ Status CredentialStore::SetRole(std::string_view tenant, std::string_view role,
   return Update([&](State& state) {
     auto it = state.tenants.find(tenant);
     if (it == state.tenants.end()) return Status::NotFound("no tenant " + std::string(tenant));
-    it->second.insert_or_assign(std::string(role), verifier);
+    it->second.roles.insert_or_assign(std::string(role), verifier);
     return Status::Ok();
   });
 }
@@ -353,12 +388,13 @@ Status CredentialStore::DropRole(std::string_view tenant, std::string_view role)
   return Update([&](State& state) {
     auto it = state.tenants.find(tenant);
     if (it == state.tenants.end()) return Status::NotFound("no tenant " + std::string(tenant));
-    auto role_it = it->second.find(role);
-    if (role_it == it->second.end()) {
+    auto role_it = it->second.roles.find(role);
+    if (role_it == it->second.roles.end()) {
       return Status::NotFound("tenant " + std::string(tenant) + " has no role " +
                               std::string(role));
     }
-    it->second.erase(role_it);
+    it->second.roles.erase(role_it);
+    if (it->second.owner == role) it->second.owner.clear();
     return Status::Ok();
   });
 }
@@ -368,8 +404,8 @@ std::optional<scram::Verifier> CredentialStore::FindRole(std::string_view tenant
   std::shared_ptr<const State> state = Snapshot();
   auto it = state->tenants.find(tenant);
   if (it == state->tenants.end()) return std::nullopt;
-  auto role_it = it->second.find(role);
-  if (role_it == it->second.end()) return std::nullopt;
+  auto role_it = it->second.roles.find(role);
+  if (role_it == it->second.roles.end()) return std::nullopt;
   return role_it->second;
 }
 
@@ -378,7 +414,7 @@ std::vector<std::string> CredentialStore::Roles(std::string_view tenant) const {
   std::vector<std::string> roles;
   auto it = state->tenants.find(tenant);
   if (it == state->tenants.end()) return roles;
-  for (const auto& [role, verifier] : it->second) roles.push_back(role);
+  for (const auto& [role, verifier] : it->second.roles) roles.push_back(role);
   return roles;
 }
 

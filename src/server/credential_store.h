@@ -72,12 +72,20 @@ class CredentialStore {
 
   const std::string& path() const { return path_; }
 
-  // Tenants. AddTenant: AlreadyExists if present. DropTenant drops its
-  // roles and revokes its tokens; NotFound if absent.
+  // Tenants. AddTenant: AlreadyExists if present; records when (created)
+  // and, if given, the role that owns the tenant's database (InvalidArgument
+  // for a bad role name; the role itself is added by SetRole). DropTenant
+  // drops its roles and revokes its tokens; NotFound if absent.
   bool HasTenant(std::string_view tenant) const;
   std::vector<std::string> Tenants() const;  // sorted
-  Status AddTenant(std::string_view tenant);
+  Status AddTenant(std::string_view tenant, std::string_view owner_role = {});
   Status DropTenant(std::string_view tenant);
+  // The owner AddTenant recorded; nullopt if none or no such tenant. A
+  // dropped role stops being the owner.
+  std::optional<std::string> OwnerRole(std::string_view tenant) const;
+  // When AddTenant ran (Unix seconds); nullopt if no such tenant, 0 for a
+  // tenant from a file written before this was recorded.
+  std::optional<int64_t> CreatedUnixS(std::string_view tenant) const;
 
   // Roles of a tenant. SetRole creates or replaces; NotFound if the tenant
   // does not exist, InvalidArgument for a bad role name or a verifier that
@@ -109,8 +117,13 @@ class CredentialStore {
     TokenInfo info;
     std::string secret_sha256;  // raw 32 bytes
   };
+  struct TenantEntry {
+    std::map<std::string, scram::Verifier, std::less<>> roles;
+    std::string owner;  // "" if none recorded
+    int64_t created_unix_s = 0;
+  };
   struct State {
-    std::map<std::string, std::map<std::string, scram::Verifier, std::less<>>, std::less<>> tenants;
+    std::map<std::string, TenantEntry, std::less<>> tenants;
     std::map<std::string, StoredToken, std::less<>> tokens;  // by id
   };
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -201,6 +202,46 @@ TEST_F(CredentialStoreTest, DroppingATenantDropsItsRolesAndTokens) {
   EXPECT_EQ(store->ListTokens(std::nullopt).size(), 2u);
 }
 
+TEST_F(CredentialStoreTest, OwnerAndCreationTimeSurviveReopening) {
+  const int64_t before = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store->AddTenant("acme", "app").ok());
+    ASSERT_TRUE(store->SetRole("acme", "app", PasswordVerifier()).ok());
+    ASSERT_TRUE(store->AddTenant("plain").ok());
+    EXPECT_EQ(store->AddTenant("bad", "pg_owner").code(), StatusCode::kInvalidArgument);
+    EXPECT_FALSE(store->HasTenant("bad"));
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(store->OwnerRole("acme"), "app");
+  EXPECT_EQ(store->OwnerRole("plain"), std::nullopt);
+  EXPECT_EQ(store->OwnerRole("nobody"), std::nullopt);
+  ASSERT_TRUE(store->CreatedUnixS("acme").has_value());
+  EXPECT_GE(*store->CreatedUnixS("acme"), before);
+  EXPECT_EQ(store->CreatedUnixS("nobody"), std::nullopt);
+
+  // Dropping the owner role leaves the tenant without an owner.
+  ASSERT_TRUE(store->DropRole("acme", "app").ok());
+  EXPECT_EQ(store->OwnerRole("acme"), std::nullopt);
+}
+
+TEST_F(CredentialStoreTest, FileWithoutOwnerOrCreatedStillLoads) {
+  {
+    std::ofstream out(path_, std::ios::trunc);
+    out << R"({"version": 1, "tenants": {"old": {"roles": {}}}, "tokens": []})";
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->HasTenant("old"));
+  EXPECT_EQ(store->OwnerRole("old"), std::nullopt);
+  EXPECT_EQ(store->CreatedUnixS("old"), 0);
+  // A change rewrites it in the new form, which loads again.
+  ASSERT_TRUE(store->SetRole("old", "app", PasswordVerifier()).ok());
+  EXPECT_TRUE(OpenStore()->FindRole("old", "app").has_value());
+}
+
 TEST_F(CredentialStoreTest, FileIsPrivateAndHoldsNoSecret) {
   auto store = OpenStore();
   ASSERT_TRUE(store->AddTenant("acme").ok());
@@ -229,6 +270,8 @@ TEST_F(CredentialStoreTest, CorruptFileIsAnErrorNamingIt) {
                                            "tokens": []})"),
                            std::string(R"({"version": 1, "tenants": {"a": {"roles":
                                            {"app": "md5abc"}}}, "tokens": []})"),
+                           std::string(R"({"version": 1, "tenants": {"a": {"roles": {},
+                                           "owner": 7}}, "tokens": []})"),
                            std::string(R"({"version": 1, "tenants": {}, "tokens": [
                                            {"id": "0011223344556677", "scope": "tenant",
                                             "tenant": "gone", "read_only": false,

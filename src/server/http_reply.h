@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -33,7 +34,10 @@ using Respond = std::function<void(Reply)>;
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string path;    // target without the query string
+  std::string query;   // after the '?' ("" if none), undecoded
   std::string body;
+  // A pattern route's {name} segments, percent-decoded (http_router.h).
+  std::map<std::string, std::string> params;
   std::chrono::steady_clock::time_point received;  // when its header was read
 };
 

@@ -2,30 +2,108 @@
 
 namespace pgthaw::server {
 
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> segments;
+  size_t start = path.starts_with('/') ? 1 : 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    segments.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return segments;
+}
+
+bool is_param(const std::string& segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX decoded; a malformed escape stays as it is.
+std::string percent_decode(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
+      if (high >= 0 && low >= 0) {
+        out += static_cast<char>(high << 4 | low);
+        i += 2;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+}  // namespace
+
 void Router::Add(const std::string& method, const std::string& path, Handler handler) {
-  routes_[path][method] = std::move(handler);
+  if (path.find('{') == std::string::npos) {
+    routes_[path][method] = std::move(handler);
+    return;
+  }
+  for (Pattern& pattern : patterns_) {
+    if (pattern.path == path) {
+      pattern.methods[method] = std::move(handler);
+      return;
+    }
+  }
+  patterns_.push_back(Pattern{path, split_path(path), {}});
+  patterns_.back().methods[method] = std::move(handler);
 }
 
 std::string Router::Dispatch(const Request& request, Respond respond) const {
   auto route = routes_.find(request.path);
-  if (route == routes_.end()) {
-    respond(error_reply(404, "not_found", "no route " + request.path));
-    return "unmatched";
+  if (route != routes_.end())
+    return Answer(route->second, request.path, request, std::move(respond));
+  const std::vector<std::string> segments = split_path(request.path);
+  for (const Pattern& pattern : patterns_) {
+    if (pattern.segments.size() != segments.size()) continue;
+    std::map<std::string, std::string> params;
+    bool match = true;
+    for (size_t i = 0; i < segments.size() && match; ++i) {
+      const std::string& want = pattern.segments[i];
+      if (is_param(want)) {
+        match = !segments[i].empty();
+        params[want.substr(1, want.size() - 2)] = percent_decode(segments[i]);
+      } else {
+        match = want == segments[i];
+      }
+    }
+    if (!match) continue;
+    Request with_params = request;
+    with_params.params = std::move(params);
+    return Answer(pattern.methods, pattern.path, with_params, std::move(respond));
   }
-  auto handler = route->second.find(request.method);
-  if (handler == route->second.end()) {
+  respond(error_reply(404, "not_found", "no route " + request.path));
+  return "unmatched";
+}
+
+std::string Router::Answer(const Methods& methods, const std::string& label, const Request& request,
+                           Respond respond) {
+  auto handler = methods.find(request.method);
+  if (handler == methods.end()) {
     std::string allow;
-    for (const auto& [method, unused] : route->second) {
+    for (const auto& [method, unused] : methods) {
       allow += (allow.empty() ? "" : ", ") + method;
     }
     Reply reply = error_reply(405, "method_not_allowed",
                               request.method + " " + request.path + ": use " + allow);
     reply.headers.emplace_back("Allow", allow);
     respond(std::move(reply));
-    return request.path;
+    return label;
   }
   handler->second(request, std::move(respond));
-  return request.path;
+  return label;
 }
 
 }  // namespace pgthaw::server

@@ -1,11 +1,16 @@
 // Router: (method, path) -> handler, with 404 for an unknown path and 405
 // (with an Allow header) for a known path asked with another method.
+// A path may hold `{name}` segments (/admin/tenants/{tenant}): such a
+// segment matches one non-empty segment, handed to the handler in
+// Request::params (percent-decoded). Exact paths are tried first, then
+// patterns in the order added.
 // Built before the server starts, read-only afterwards (thread-safe then).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "server/http_reply.h"
 
@@ -18,11 +23,22 @@ class Router {
   void Add(const std::string& method, const std::string& path, Handler handler);
 
   // Runs the matching handler, or answers 404/405 itself. Returns the route
-  // label for metrics: the path if known, else "unmatched".
+  // label for metrics: the path (a pattern's own text) if known, else
+  // "unmatched".
   std::string Dispatch(const Request& request, Respond respond) const;
 
  private:
-  std::map<std::string, std::map<std::string, Handler>> routes_;  // path -> method -> handler
+  using Methods = std::map<std::string, Handler>;
+  struct Pattern {
+    std::string path;
+    std::vector<std::string> segments;  // "{name}" or a literal
+    Methods methods;
+  };
+  static std::string Answer(const Methods& methods, const std::string& label,
+                            const Request& request, Respond respond);
+
+  std::map<std::string, Methods> routes_;  // exact path -> method -> handler
+  std::vector<Pattern> patterns_;
 };
 
 }  // namespace pgthaw::server

@@ -159,6 +159,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.method = std::string(req.method_string());
     std::string target(req.target().data(), req.target().size());
     request.path = target.substr(0, target.find('?'));
+    if (size_t q = target.find('?'); q != std::string::npos) request.query = target.substr(q + 1);
     request.body = std::move(req.body());
     request.received = received_;
     method_ = request.method;

@@ -7,12 +7,14 @@
 #include "runtime/scratch.h"
 #include "server/bounded_join.h"
 #include "server/factory_binding.h"
+#include "server/http_admin_routes.h"
 #include "server/http_cold_start.h"
 #include "server/http_consumer_routes.h"
 #include "server/http_factory_routes.h"
 #include "server/http_server.h"
 #include "server/http_warm_proxy_routes.h"
 #include "server/query_json.h"
+#include "server/tenant_admin.h"
 
 namespace pgthaw::server {
 
@@ -35,6 +37,10 @@ struct HttpServices::Parts {
   std::unique_ptr<FactoryService> factory;
   std::unique_ptr<FactoryBinding> binding;
   std::unique_ptr<ConsumerService> consumer;
+  // The tenant admin API (with a credential store only), on the consumer.
+  std::shared_ptr<CredentialStore> credentials;  // kept alive for tenant_admin
+  std::unique_ptr<TenantAdmin> tenant_admin;
+  std::unique_ptr<AdminService> admin;
   std::unique_ptr<WarmProxyService> warm_proxy;
   std::unique_ptr<HttpServer> factory_server, consumer_server, warm_proxy_server;
   bool shut_down = false;
@@ -48,9 +54,11 @@ constexpr std::chrono::milliseconds kJoinGrace{200};
 
 Result<std::unique_ptr<runtime::Runtime>> start_runtime(const runtime::Engine& engine,
                                                         const HttpServicesOptions& o,
-                                                        const std::string& root) {
+                                                        const std::string& root,
+                                                        bool create_on_first_use) {
   runtime::RuntimeOptions ro;
   ro.data_root = root;
+  ro.create_on_first_use = create_on_first_use;
   ro.threads = o.runtime_threads;
   ro.idle_timeout_ms = o.idle_timeout_ms;
   ro.statement_timeout_ms = o.statement_timeout_ms;
@@ -97,7 +105,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
   const std::string factory_root = o.data_dir + "/factory";
 
   if (o.consumer) {
-    auto rt = start_runtime(engine, o, o.data_dir);
+    auto rt = start_runtime(engine, o, o.data_dir, o.auto_create_tenants);
     if (!rt.ok()) return rt.status();
     p->tenant_runtime = std::move(rt).value();
     p->metrics->AddRuntime("tenants", p->tenant_runtime.get());
@@ -110,7 +118,8 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
   if (o.factory) {
     fs::create_directories(factory_root, ec);
     if (ec) return Status::IoError("mkdir " + factory_root + ": " + ec.message());
-    auto rt = start_runtime(engine, o, factory_root);
+    // The factory's tenants are its own namespace: always made on first use.
+    auto rt = start_runtime(engine, o, factory_root, /*create_on_first_use=*/true);
     if (!rt.ok()) return rt.status();
     p->factory_runtime = std::move(rt).value();
     p->metrics->AddRuntime("factory", p->factory_runtime.get());
@@ -138,6 +147,12 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     p->consumer = std::make_unique<ConsumerService>(*p->tenant_runtime, *p->tenant_handover,
                                                     *p->tenant_activity, *p->consumer_cold,
                                                     *p->binding, *p->metrics);
+    if (o.credentials != nullptr) {
+      p->credentials = o.credentials;
+      p->tenant_admin =
+          std::make_unique<TenantAdmin>(*p->tenant_runtime, *o.credentials, p->tenant_handover);
+      p->admin = std::make_unique<AdminService>(*p->tenant_admin, p->blocking);
+    }
   }
   if (o.warm_proxy) {
     auto tmpl = runtime::ScratchTemplate::Ensure(engine, o.data_dir);
@@ -156,7 +171,9 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     p->factory_server = std::move(s).value();
   }
   if (p->consumer) {
-    auto s = listen(io, o.consumer_listen, p->consumer->Routes(), "consumer", o, m);
+    Router router = p->consumer->Routes();
+    if (p->admin) p->admin->AddRoutes(router);  // trust mode: no admin routes (404)
+    auto s = listen(io, o.consumer_listen, std::move(router), "consumer", o, m);
     if (!s.ok()) return s.status();
     p->consumer_server = std::move(s).value();
   }

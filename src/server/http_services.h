@@ -52,10 +52,13 @@ struct HttpServicesOptions {
   uint64_t max_tenants = 0;
   // Who may reach a tenant (credential_store.h), shared with the Postgres
   // listener. Null: trust mode, the loopback default (no passwords, no
-  // tokens).
+  // tokens). Set: the consumer also serves the tenant admin API
+  // (http_admin_routes.h).
   std::shared_ptr<CredentialStore> credentials;
   // A tenant's first mention creates it (trust mode's default); off, an
-  // unknown tenant is an error and tenants come from the tenant API.
+  // unknown tenant is an error and tenants come from the tenant API. The
+  // consumer runtime's RuntimeOptions::create_on_first_use; the factory's
+  // tenants are always made on first use.
   bool auto_create_tenants = true;
 };
 

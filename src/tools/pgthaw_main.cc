@@ -8,6 +8,7 @@
 #include "bench/runner/runner.h"
 #include "tools/serve_command.h"
 #include "tools/sql_command.h"
+#include "tools/tenant_command.h"
 #include "tools/tenant_settings_command.h"
 
 int main(int argc, char** argv) {
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
   settings->add_option("tenant", settings_tenant, "tenant id")->required();
   settings->add_option("assignments", assignments, "KEY=VALUE (VALUE \"default\": remove)");
 
+  pgthaw::tools::TenantArgs tenant_args;
+  CLI::App* tenant = pgthaw::tools::add_tenant_command(app, tenant_args);
+
   pgthaw::tools::ServeArgs serve_args;
   CLI::App* serve = pgthaw::tools::add_serve_command(app, serve_args);
 
@@ -51,11 +55,26 @@ int main(int argc, char** argv) {
   bench->add_option("--pg-bindir", bench_args.pg_bindir, "native PostgreSQL 15 binaries")
       ->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    // `pgthaw tenant` promises 2 for usage errors (scripts tell them from
+    // failed operations); the other subcommands keep CLI11's codes.
+    bool tenant_usage = false;
+    for (int i = 1; i < argc && !tenant_usage; ++i) {
+      std::string word = argv[i];
+      if (word.starts_with("-")) continue;
+      tenant_usage = word == "tenant";
+      break;
+    }
+    return code != 0 && tenant_usage ? 2 : code;
+  }
   spdlog::set_default_logger(spdlog::stderr_color_mt("pgthaw"));
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
   if (*sql) return pgthaw::tools::run_sql_command(data_dir, statements);
+  if (*tenant) return pgthaw::tools::run_tenant_command(tenant_args);
   if (*settings) {
     return pgthaw::tools::run_tenant_settings_command(data_dir, settings_tenant, assignments);
   }

@@ -1,0 +1,107 @@
+// `pgthaw tenant` (tools/tenant_command.h) as an operator runs it: the real
+// binary (PGTHAW_BINARY, set by CMake) over a temporary data directory.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/test_support.h"
+
+namespace pgthaw::server {
+namespace {
+
+using nlohmann::json;
+
+struct Ran {
+  int code = -1;
+  std::string out;  // stdout; stderr (audit lines, errors) is dropped
+  json parsed() const { return json::parse(out, nullptr, false); }
+};
+
+// `pgthaw tenant --data-dir DIR ARGS`, with `input` on its stdin.
+Ran pgthaw_tenant(const std::string& dir, const std::string& args, const std::string& input = "") {
+  std::string command = std::string(PGTHAW_BINARY) + " tenant --data-dir " + dir + " " + args +
+                        " 2>/dev/null </dev/null";
+  if (!input.empty()) {
+    command = "printf '%s\\n' '" + input + "' | " + std::string(PGTHAW_BINARY) +
+              " tenant --data-dir " + dir + " " + args + " 2>/dev/null";
+  }
+  Ran ran;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return ran;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) ran.out.append(buffer, n);
+  int status = pclose(pipe);
+  ran.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return ran;
+}
+
+TEST(TenantCommand, CreateListRotateRevokeDelete) {
+  engine::testing::TempDir tmp;
+  const std::string dir = tmp.sub("data");
+
+  Ran created = pgthaw_tenant(dir, "create acme --role app");
+  ASSERT_EQ(created.code, 0) << created.out;
+  json made = created.parsed();
+  EXPECT_EQ(made["tenant"], "acme");
+  EXPECT_EQ(made["role"], "app");
+  ASSERT_TRUE(made["password"].is_string()) << created.out;
+  EXPECT_EQ(made["password"].get<std::string>().size(), 43u);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/credentials.json"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/tenants/acme"));
+  EXPECT_EQ(pgthaw_tenant(dir, "create acme").code, 1);
+
+  Ran listed = pgthaw_tenant(dir, "list --json");
+  ASSERT_EQ(listed.code, 0) << listed.out;
+  json tenants = listed.parsed();
+  ASSERT_TRUE(tenants.is_array()) << listed.out;
+  ASSERT_EQ(tenants.size(), 1u) << listed.out;
+  EXPECT_EQ(tenants[0]["tenant"], "acme");
+  EXPECT_EQ(tenants[0]["owner"], "app");
+  // Offline, a tenant is hibernated when the command ends.
+  EXPECT_EQ(tenants[0]["state"], "hibernated");
+  EXPECT_EQ(pgthaw_tenant(dir, "list").code, 0);
+
+  Ran added = pgthaw_tenant(dir, "role add acme reader --password-stdin", "reader-password");
+  ASSERT_EQ(added.code, 0) << added.out;
+  EXPECT_FALSE(added.parsed().contains("password"));
+  Ran rotated = pgthaw_tenant(dir, "role rotate acme reader");
+  ASSERT_EQ(rotated.code, 0) << rotated.out;
+  EXPECT_TRUE(rotated.parsed()["password"].is_string());
+  Ran shown = pgthaw_tenant(dir, "show acme");
+  ASSERT_EQ(shown.code, 0) << shown.out;
+  EXPECT_EQ(shown.parsed()["roles"], json::array({"app", "reader"}));
+
+  Ran issued = pgthaw_tenant(dir, "token issue --tenant acme --read-only --label ci");
+  ASSERT_EQ(issued.code, 0) << issued.out;
+  std::string id = issued.parsed()["id"];
+  EXPECT_TRUE(issued.parsed()["token"].get<std::string>().starts_with("pgt_" + id));
+  Ran tokens = pgthaw_tenant(dir, "token list");
+  ASSERT_EQ(tokens.code, 0);
+  EXPECT_NE(tokens.out.find(id), std::string::npos);
+  EXPECT_EQ(tokens.out.find(issued.parsed()["token"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(pgthaw_tenant(dir, "token revoke " + id).code, 0);
+  EXPECT_EQ(pgthaw_tenant(dir, "token revoke " + id).code, 1);
+
+  EXPECT_EQ(pgthaw_tenant(dir, "hibernate acme").code, 0);
+  EXPECT_EQ(pgthaw_tenant(dir, "delete acme").code, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/tenants/acme"));
+  EXPECT_EQ(pgthaw_tenant(dir, "show acme").code, 1);
+  EXPECT_EQ(pgthaw_tenant(dir, "list --json").parsed(), json::array());
+}
+
+TEST(TenantCommand, UsageErrorsExitTwo) {
+  engine::testing::TempDir tmp;
+  const std::string dir = tmp.sub("data");
+  EXPECT_EQ(pgthaw_tenant(dir, "token issue").code, 2);
+  EXPECT_EQ(pgthaw_tenant(dir, "frobnicate").code, 2);
+  EXPECT_EQ(pgthaw_tenant(dir, "create").code, 2);
+  EXPECT_EQ(pgthaw_tenant(dir, "create x --password a --password-stdin").code, 2);
+}
+
+}  // namespace
+}  // namespace pgthaw::server
