@@ -6,6 +6,7 @@
 #include "pgwire/frontend_parser.h"
 #include "pgwire/wire_format.h"
 #include "server/copy_in_relay.h"
+#include "server/read_only_query.h"
 
 namespace pgthaw::server {
 
@@ -42,7 +43,8 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
 }
 
 Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
-                    Clock::time_point start, std::function<std::string()> connections_report) {
+                    Clock::time_point start, std::function<std::string()> connections_report,
+                    bool read_only) {
   Clock::time_point exec_start = Clock::now();
   // The engine stops a result that cannot fit the JSON cap as it is made,
   // instead of buffering all of it.
@@ -90,6 +92,7 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
     return with_timings(sql_error("0A000", kNoCopyOverHttp), timings, start);
   }
   Clock::time_point encode_start = Clock::now();
+  if (read_only) bytes = read_only_statement_reply(bytes);
   Reply reply = results_reply(bytes, max_json);
   timings.encode_us = micros_since(encode_start);
   return with_timings(std::move(reply), timings, start);
@@ -100,14 +103,14 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
   if (Status st = runtime::Runtime::ValidateTenantId(request.tenant); !st.ok()) {
     return respond(error_reply(400, "bad_tenant", st.message()));
   }
-  auto wire = encode_query(request);
+  auto wire = request.read_only ? encode_read_only_query(request) : encode_query(request);
   if (!wire.ok()) return respond(status_reply(wire.status()));
   // Submit takes a copyable std::function: share the one-shot responder.
   auto shared_respond = std::make_shared<Respond>(std::move(respond));
   Status submitted = runtime.Submit(
-      request.tenant,
-      [wire = std::move(wire).value(), start, shared_respond, handover, activity,
-       tenant = request.tenant](Result<runtime::Session*> instance, const runtime::Timings& t) {
+      request.tenant, [wire = std::move(wire).value(), start, shared_respond, handover, activity,
+                       tenant = request.tenant, read_only = request.read_only](
+                          Result<runtime::Session*> instance, const runtime::Timings& t) {
         QueryTimings timings;
         timings.queue_us = t.queue_us;
         timings.thaw_us = t.thaw_us;
@@ -127,7 +130,8 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
         if (activity != nullptr) {
           report = [activity, &tenant] { return activity->Report(tenant, /*current_pid=*/0); };
         }
-        (*shared_respond)(execute_query(**instance, wire, timings, start, std::move(report)));
+        (*shared_respond)(
+            execute_query(**instance, wire, timings, start, std::move(report), read_only));
       });
   if (!submitted.ok()) (*shared_respond)(status_reply(submitted));
 }

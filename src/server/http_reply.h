@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "server/credential_store.h"
 
 namespace pgthaw::server {
 
@@ -35,6 +36,11 @@ struct Request {
   std::string path;    // target without the query string
   std::string body;
   std::chrono::steady_clock::time_point received;  // when its header was read
+  // Who the request's bearer token proved (http_access.h); unset in trust
+  // mode and on public routes. The server has checked it against the route
+  // already; tenant routes read `read_only` from it.
+  std::optional<TokenScope> scope;
+  std::string bearer;  // that token, for the HTTP factory binding to pass on
 };
 
 // {"error": {"message": message, "code": code}} with `status`.

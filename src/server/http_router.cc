@@ -2,8 +2,16 @@
 
 namespace pgthaw::server {
 
-void Router::Add(const std::string& method, const std::string& path, Handler handler) {
-  routes_[path][method] = std::move(handler);
+void Router::Add(const std::string& method, const std::string& path, RouteAccess access,
+                 Handler handler) {
+  routes_[path][method] = Route{std::move(access), std::move(handler)};
+}
+
+const RouteAccess* Router::Access(const std::string& method, const std::string& path) const {
+  auto route = routes_.find(path);
+  if (route == routes_.end()) return nullptr;
+  auto found = route->second.find(method);
+  return found == route->second.end() ? nullptr : &found->second.access;
 }
 
 std::string Router::Dispatch(const Request& request, Respond respond) const {
@@ -12,8 +20,8 @@ std::string Router::Dispatch(const Request& request, Respond respond) const {
     respond(error_reply(404, "not_found", "no route " + request.path));
     return "unmatched";
   }
-  auto handler = route->second.find(request.method);
-  if (handler == route->second.end()) {
+  auto found = route->second.find(request.method);
+  if (found == route->second.end()) {
     std::string allow;
     for (const auto& [method, unused] : route->second) {
       allow += (allow.empty() ? "" : ", ") + method;
@@ -24,7 +32,7 @@ std::string Router::Dispatch(const Request& request, Respond respond) const {
     respond(std::move(reply));
     return request.path;
   }
-  handler->second(request, std::move(respond));
+  found->second.handler(request, std::move(respond));
   return request.path;
 }
 

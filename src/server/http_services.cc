@@ -81,6 +81,9 @@ Result<std::unique_ptr<HttpServer>> listen(boost::asio::io_context& io, const tc
   HttpServerOptions so;
   so.role = role;
   so.max_body_bytes = o.max_body_bytes;
+  so.access.credentials = o.credentials;
+  so.access.allowed_hosts = o.allowed_hosts;
+  so.access.allowed_origins = o.allowed_origins;
   return HttpServer::Start(io, at, std::move(router), so, metrics);
 }
 

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runtime/runtime.h"
 #include "server/connection_activity.h"
@@ -57,6 +58,13 @@ struct HttpServicesOptions {
   // A tenant's first mention creates it (trust mode's default); off, an
   // unknown tenant is an error and tenants come from the tenant API.
   bool auto_create_tenants = true;
+  // Every HTTP listener's browser protections (http_access.h), also in
+  // trust mode. allowed_hosts: further names the listeners answer to besides
+  // their own addresses (and, on loopback, localhost), as "name" or
+  // "name:port". allowed_origins: web origins ("https://app.example.com")
+  // whose pages may call them; none by default, so no web page can.
+  std::vector<std::string> allowed_hosts;
+  std::vector<std::string> allowed_origins;
 };
 
 class HttpServices {
