@@ -26,8 +26,8 @@ struct HttpResult {
 class HttpClient {
  public:
   explicit HttpClient(unsigned short port);
-  // Headers every later Call sends besides Host and Content-Type (name,
-  // value): Authorization, Origin.
+  // A header every later Call sends (Authorization, Origin), or sends
+  // instead of its own Host or Content-Type.
   void SetHeader(std::string name, std::string value) {
     headers_.emplace_back(std::move(name), std::move(value));
   }
@@ -93,12 +93,12 @@ inline HttpResult HttpClient::Call(const std::string& method, const std::string&
   if (req.method() == http::verb::unknown) req.method_string(method);
   // The server checks that Host names it: the address connected to.
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port_));
-  for (const auto& [name, value] : headers_) req.set(name, value);
   req.keep_alive(true);
   if (!body.empty() || method == "POST") {
     req.set(http::field::content_type, "application/json");
     req.body() = body;
   }
+  for (const auto& [name, value] : headers_) req.set(name, value);  // may replace the above
   req.prepare_payload();
   beast::error_code ec;
   stream_.expires_after(std::chrono::seconds(60));
