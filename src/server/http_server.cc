@@ -173,6 +173,7 @@ class Session : public std::enable_shared_from_this<Session> {
       shared_->metrics->RecordAuthFailure("http", decision.failure_tenant, decision.failure_reason);
     }
     if (decision.early_reply) {
+      cors_origin_.clear();  // decide_access put the CORS headers in already
       route_ = access != nullptr ? request.path : "unmatched";
       return Write(std::move(*decision.early_reply), false);
     }
