@@ -76,7 +76,10 @@ Result<HttpReply> HttpClient::Send(bool post, const std::string& target, const s
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!connected_) PGTHAW_RETURN_IF_ERROR(Connect());
     http::request<http::string_body> req(post ? http::verb::post : http::verb::get, target, 11);
-    req.set(http::field::host, host_);
+    // pgthaw checks that Host names it: the authority of the URL, port
+    // included, an IPv6 address in brackets.
+    req.set(http::field::host,
+            (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + port_);
     req.keep_alive(true);
     if (post) {
       req.set(http::field::content_type, "application/json");

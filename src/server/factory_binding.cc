@@ -56,8 +56,16 @@ class HttpBinding : public FactoryBinding {
     op->req.method(http::verb::post);
     op->req.target(prefix_ + (call == Call::kQuery ? "/query" : "/cold-start"));
     op->req.version(11);
-    op->req.set(http::field::host, host_ + ":" + port_);
+    // The factory checks that Host names it (http_access.h): the URL's own
+    // authority, an IPv6 address in brackets.
+    op->req.set(http::field::host,
+                (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + port_);
     op->req.set(http::field::content_type, "application/json");
+    // The caller's token goes on: the factory decides for itself what it
+    // may do.
+    if (!request.bearer.empty()) {
+      op->req.set(http::field::authorization, "Bearer " + request.bearer);
+    }
     op->req.keep_alive(true);
     op->req.body() = query_body_json(request);
     op->req.prepare_payload();

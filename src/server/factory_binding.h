@@ -8,6 +8,8 @@
 //   io_context). Idle connections are kept for reuse; a request that fails on
 //   a reused connection before any reply byte is retried once on a new one.
 //   Transport failures answer 502 {"error": {"code": "bad_gateway"}}.
+//   The caller's bearer token (QueryRequest::bearer) is passed on, so the
+//   factory must know the same tokens (share the credential file).
 //
 // Either way the reply is the factory's own (status and body); /compare
 // reports kind(). Thread-safe.

@@ -30,21 +30,21 @@ int64_t total_us(const Reply& reply) {
 
 Router ConsumerService::Routes() {
   Router router;
-  router.Add("GET", "/", [this](const Request&, Respond respond) {
+  router.Add("GET", "/", RouteAccess::Public(), [this](const Request&, Respond respond) {
     Reply reply = api_info_reply(
         "consumer", "Tenants' own instances, and a binding to the factory to compare", kRoutes);
     reply.body["binding"] = {{"kind", binding_.kind()}, {"target", binding_.target()}};
     respond(std::move(reply));
   });
-  router.Add("POST", "/direct",
+  router.Add("POST", "/direct", RouteAccess::Tenant(kDefaultTenant),
              query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                Direct(q, t, std::move(r));
              }));
-  router.Add("POST", "/factory",
+  router.Add("POST", "/factory", RouteAccess::Tenant(kDefaultTenant),
              query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                ViaFactory(FactoryBinding::Call::kQuery, q, t, std::move(r));
              }));
-  router.Add("POST", "/compare",
+  router.Add("POST", "/compare", RouteAccess::Tenant(kDefaultTenant),
              query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                Compare(q, t, std::move(r));
              }));

@@ -45,6 +45,18 @@ Handler query_handler(const char* default_tenant,
   return [default_tenant, run = std::move(run)](const Request& http, Respond respond) {
     auto request = parse_query_body(http.body, default_tenant);
     if (!request.ok()) return respond(error_reply(400, "bad_request", request.status().message()));
+    if (http.scope && http.scope->kind == TokenScope::Kind::kTenant) {
+      // The server checked the tenant before the handler ran (the route is
+      // a tenant route); checked again here so that a route registered
+      // with the wrong access can never serve another tenant.
+      if (request->tenant != http.scope->tenant) {
+        return respond(
+            error_reply(403, "forbidden", "the token is scoped to tenant " + http.scope->tenant));
+      }
+      request->read_only = http.scope->read_only;
+    }
+    request->bearer = http.bearer;
+    request->role = http.role;
     run(std::move(request).value(), http.received, std::move(respond));
   };
 }
@@ -60,22 +72,22 @@ Handler metrics_handler(Metrics& metrics) {
 
 Router FactoryService::Routes() {
   Router router;
-  router.Add("GET", "/", [](const Request&, Respond respond) {
+  router.Add("GET", "/", RouteAccess::Public(), [](const Request&, Respond respond) {
     respond(api_info_reply(
         "factory", "A warm pool of PGlite instances (native) serving queries for anyone", kRoutes));
   });
-  router.Add("GET", "/ping", [this](const Request&, Respond respond) {
+  router.Add("GET", "/ping", RouteAccess::Public(), [this](const Request&, Respond respond) {
     Reply reply;
     reply.body = {{"ok", true}, {"role", "factory"}, {"uptimeMs", micros_since(started_) / 1000}};
     respond(std::move(reply));
   });
   router.Add("GET", "/status", [this](const Request&, Respond respond) { respond(StatusReply()); });
   router.Add("POST", "/warmup", [this](const Request&, Respond respond) { Warmup(respond); });
-  router.Add("POST", "/query",
+  router.Add("POST", "/query", RouteAccess::Tenant(kDefaultTenant),
              query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                Query(q, false, t, std::move(r));
              }));
-  router.Add("POST", "/timing",
+  router.Add("POST", "/timing", RouteAccess::Tenant(kDefaultTenant),
              query_handler(kDefaultTenant, [this](QueryRequest q, Clock::time_point t, Respond r) {
                Query(q, true, t, std::move(r));
              }));

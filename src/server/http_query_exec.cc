@@ -6,6 +6,7 @@
 #include "pgwire/frontend_parser.h"
 #include "pgwire/wire_format.h"
 #include "server/copy_in_relay.h"
+#include "server/read_only_query.h"
 
 namespace pgthaw::server {
 
@@ -42,7 +43,8 @@ Reply with_timings(Reply reply, QueryTimings timings, Clock::time_point start) {
 }
 
 Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
-                    Clock::time_point start, std::function<std::string()> connections_report) {
+                    Clock::time_point start, std::function<std::string()> connections_report,
+                    bool read_only, bool as_session_user) {
   Clock::time_point exec_start = Clock::now();
   // The engine stops a result that cannot fit the JSON cap as it is made,
   // instead of buffering all of it.
@@ -50,6 +52,7 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
   runtime::Session::ExecOptions capped;
   capped.max_reply_bytes = reply_cap_for_json(max_json);
   capped.connections_report = std::move(connections_report);
+  capped.as_session_user = as_session_user;
   // HTTP has no way to send COPY data: a COPY FROM STDIN gets a CopyFail
   // (and, through the extended protocol, the Sync the COPY read as input).
   bool copy_refused = false;
@@ -90,6 +93,7 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
     return with_timings(sql_error("0A000", kNoCopyOverHttp), timings, start);
   }
   Clock::time_point encode_start = Clock::now();
+  if (read_only) bytes = read_only_statement_reply(bytes);
   Reply reply = results_reply(bytes, max_json);
   timings.encode_us = micros_since(encode_start);
   return with_timings(std::move(reply), timings, start);
@@ -100,14 +104,15 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
   if (Status st = runtime::Runtime::ValidateTenantId(request.tenant); !st.ok()) {
     return respond(error_reply(400, "bad_tenant", st.message()));
   }
-  auto wire = encode_query(request);
+  auto wire = request.read_only ? encode_read_only_query(request) : encode_query(request);
   if (!wire.ok()) return respond(status_reply(wire.status()));
   // Submit takes a copyable std::function: share the one-shot responder.
   auto shared_respond = std::make_shared<Respond>(std::move(respond));
   Status submitted = runtime.Submit(
-      request.tenant,
-      [wire = std::move(wire).value(), start, shared_respond, handover, activity,
-       tenant = request.tenant](Result<runtime::Session*> instance, const runtime::Timings& t) {
+      request.tenant, [wire = std::move(wire).value(), start, shared_respond, handover, activity,
+                       tenant = request.tenant, read_only = request.read_only, role = request.role,
+                       authenticated = !request.bearer.empty()](Result<runtime::Session*> instance,
+                                                                const runtime::Timings& t) {
         QueryTimings timings;
         timings.queue_us = t.queue_us;
         timings.thaw_us = t.thaw_us;
@@ -116,18 +121,28 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
         if (!instance.ok()) {
           return (*shared_respond)(with_timings(status_reply(instance.status()), timings, start));
         }
-        if (handover != nullptr) {
-          // The server's defaults: no startup values, nothing of its own.
-          auto taken = handover->TakeOver(**instance, tenant, /*connection=*/0, {});
+        if (handover != nullptr || authenticated) {
+          // The server's defaults: no startup values, nothing of its own,
+          // as `role`. (Without a handover, a session only HTTP queries use
+          // changes hands only between roles, when tokens are in use.)
+          SessionHandover own;
+          SessionHandover& h = handover != nullptr ? *handover : own;
+          auto taken = h.TakeOver(**instance, tenant, /*connection=*/0, {}, false, role);
           if (!taken.ok()) {
             return (*shared_respond)(with_timings(status_reply(taken.status()), timings, start));
+          }
+          if (!taken->empty()) {  // the database lacks the role
+            return (*shared_respond)(with_timings(
+                error_reply(403, "forbidden", taken->front().message()), timings, start));
           }
         }
         std::function<std::string()> report;
         if (activity != nullptr) {
           report = [activity, &tenant] { return activity->Report(tenant, /*current_pid=*/0); };
         }
-        (*shared_respond)(execute_query(**instance, wire, timings, start, std::move(report)));
+        (*shared_respond)(execute_query(**instance, wire, timings, start, std::move(report),
+                                        read_only,
+                                        /*as_session_user=*/!role.empty()));
       });
   if (!submitted.ok()) (*shared_respond)(status_reply(submitted));
 }

@@ -29,16 +29,20 @@ namespace pgthaw::server {
 // A result past max_result_bytes() is 413 result_too_large (query_json.h);
 // the engine is stopped early, so nothing buffers the whole result.
 // `connections_report`: what the query reads as the tenant's connections
-// (engine::ExecOptions::connections_report).
+// (engine::ExecOptions::connections_report). `read_only`: `wire` is
+// encode_read_only_query's, whose reply is read as its statement's
+// (read_only_query.h).
 Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTimings timings,
                     std::chrono::steady_clock::time_point start,
-                    std::function<std::string()> connections_report = {});
+                    std::function<std::string()> connections_report = {}, bool read_only = false,
+                    bool as_session_user = false);
 
 // Adds "timings" to an error reply made before the query ran.
 Reply with_timings(Reply reply, QueryTimings timings, std::chrono::steady_clock::time_point start);
 
 // Runs `request` on its tenant's actor in `runtime` (thawing it if cold) and
-// answers with the result or error. Invalid tenant ids and SQL that cannot
+// answers with the result or error; read-only (read_only_query.h) when
+// request.read_only. Invalid tenant ids and SQL that cannot
 // be encoded are answered 400 before anything is queued.
 // With `handover`, the query runs with the server's defaults whatever a
 // Postgres connection left in the session (and what it left is kept for it);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "server/credential_store.h"
 
 namespace pgthaw::server {
 
@@ -39,6 +40,14 @@ struct Request {
   // A pattern route's {name} segments, percent-decoded (http_router.h).
   std::map<std::string, std::string> params;
   std::chrono::steady_clock::time_point received;  // when its header was read
+  // Who the request's bearer token proved (http_access.h); unset in trust
+  // mode and on public routes. The server has checked it against the route
+  // already; tenant routes read `read_only` from it.
+  std::optional<TokenScope> scope;
+  std::string bearer;  // that token, for the HTTP factory binding to pass on
+  // The role a tenant token's queries run as: its tenant's owner role.
+  // Empty: the superuser (trust mode, an admin token).
+  std::string role;
 };
 
 // {"error": {"message": message, "code": code}} with `status`.

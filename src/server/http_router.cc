@@ -46,52 +46,79 @@ std::string percent_decode(const std::string& text) {
 
 }  // namespace
 
-void Router::Add(const std::string& method, const std::string& path, Handler handler) {
+void Router::Add(const std::string& method, const std::string& path, RouteAccess access,
+                 Handler handler) {
+  Route route{std::move(access), std::move(handler)};
   if (path.find('{') == std::string::npos) {
-    routes_[path][method] = std::move(handler);
+    routes_[path][method] = std::move(route);
     return;
   }
   for (Pattern& pattern : patterns_) {
     if (pattern.path == path) {
-      pattern.methods[method] = std::move(handler);
+      pattern.methods[method] = std::move(route);
       return;
     }
   }
   patterns_.push_back(Pattern{path, split_path(path), {}});
-  patterns_.back().methods[method] = std::move(handler);
+  patterns_.back().methods[method] = std::move(route);
 }
 
-std::string Router::Dispatch(const Request& request, Respond respond) const {
-  auto route = routes_.find(request.path);
-  if (route != routes_.end())
-    return Answer(route->second, request.path, request, std::move(respond));
-  const std::vector<std::string> segments = split_path(request.path);
+const Router::Methods* Router::Match(const std::string& path, std::string* label,
+                                     std::map<std::string, std::string>* params) const {
+  auto route = routes_.find(path);
+  if (route != routes_.end()) {
+    *label = path;
+    return &route->second;
+  }
+  const std::vector<std::string> segments = split_path(path);
   for (const Pattern& pattern : patterns_) {
     if (pattern.segments.size() != segments.size()) continue;
-    std::map<std::string, std::string> params;
+    std::map<std::string, std::string> found;
     bool match = true;
     for (size_t i = 0; i < segments.size() && match; ++i) {
       const std::string& want = pattern.segments[i];
       if (is_param(want)) {
         match = !segments[i].empty();
-        params[want.substr(1, want.size() - 2)] = percent_decode(segments[i]);
+        found[want.substr(1, want.size() - 2)] = percent_decode(segments[i]);
       } else {
         match = want == segments[i];
       }
     }
     if (!match) continue;
-    Request with_params = request;
-    with_params.params = std::move(params);
-    return Answer(pattern.methods, pattern.path, with_params, std::move(respond));
+    *label = pattern.path;
+    *params = std::move(found);
+    return &pattern.methods;
   }
-  respond(error_reply(404, "not_found", "no route " + request.path));
-  return "unmatched";
+  return nullptr;
+}
+
+const RouteAccess* Router::Access(const std::string& method, const std::string& path) const {
+  std::string label;
+  std::map<std::string, std::string> params;
+  const Methods* methods = Match(path, &label, &params);
+  if (methods == nullptr) return nullptr;
+  auto found = methods->find(method);
+  return found == methods->end() ? nullptr : &found->second.access;
+}
+
+std::string Router::Dispatch(const Request& request, Respond respond) const {
+  std::string label;
+  std::map<std::string, std::string> params;
+  const Methods* methods = Match(request.path, &label, &params);
+  if (methods == nullptr) {
+    respond(error_reply(404, "not_found", "no route " + request.path));
+    return "unmatched";
+  }
+  if (params.empty()) return Answer(*methods, label, request, std::move(respond));
+  Request with_params = request;
+  with_params.params = std::move(params);
+  return Answer(*methods, label, with_params, std::move(respond));
 }
 
 std::string Router::Answer(const Methods& methods, const std::string& label, const Request& request,
                            Respond respond) {
-  auto handler = methods.find(request.method);
-  if (handler == methods.end()) {
+  auto found = methods.find(request.method);
+  if (found == methods.end()) {
     std::string allow;
     for (const auto& [method, unused] : methods) {
       allow += (allow.empty() ? "" : ", ") + method;
@@ -102,7 +129,7 @@ std::string Router::Answer(const Methods& methods, const std::string& label, con
     respond(std::move(reply));
     return label;
   }
-  handler->second(request, std::move(respond));
+  found->second.handler(request, std::move(respond));
   return label;
 }
 

@@ -4,6 +4,9 @@
 // segment matches one non-empty segment, handed to the handler in
 // Request::params (percent-decoded). Exact paths are tried first, then
 // patterns in the order added.
+// Each route says who may call it when bearer tokens are checked
+// (RouteAccess, http_access.h); a route added without saying is admin-only,
+// so a new route is closed until it is opened on purpose.
 // Built before the server starts, read-only afterwards (thread-safe then).
 #pragma once
 
@@ -12,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "server/http_access.h"
 #include "server/http_reply.h"
 
 namespace pgthaw::server {
@@ -20,7 +24,13 @@ using Handler = std::function<void(const Request&, Respond)>;
 
 class Router {
  public:
-  void Add(const std::string& method, const std::string& path, Handler handler);
+  void Add(const std::string& method, const std::string& path, Handler handler) {
+    Add(method, path, RouteAccess::Admin(), std::move(handler));
+  }
+  void Add(const std::string& method, const std::string& path, RouteAccess access, Handler handler);
+
+  // Who may call (method, path); null if no such route.
+  const RouteAccess* Access(const std::string& method, const std::string& path) const;
 
   // Runs the matching handler, or answers 404/405 itself. Returns the route
   // label for metrics: the path (a pattern's own text) if known, else
@@ -28,7 +38,11 @@ class Router {
   std::string Dispatch(const Request& request, Respond respond) const;
 
  private:
-  using Methods = std::map<std::string, Handler>;
+  struct Route {
+    RouteAccess access;
+    Handler handler;
+  };
+  using Methods = std::map<std::string, Route>;
   struct Pattern {
     std::string path;
     std::vector<std::string> segments;  // "{name}" or a literal
@@ -39,6 +53,9 @@ class Router {
 
   std::map<std::string, Methods> routes_;  // exact path -> method -> handler
   std::vector<Pattern> patterns_;
+  // The methods of the route `path` matches (its label and params), or null.
+  const Methods* Match(const std::string& path, std::string* label,
+                       std::map<std::string, std::string>* params) const;
 };
 
 }  // namespace pgthaw::server

@@ -64,7 +64,10 @@ constexpr std::chrono::seconds kLingerTime{2};
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    beast::error_code ec;
+    local_ = stream_.socket().local_endpoint(ec);  // the Host check's own address
+  }
 
   ~Session() {
     std::lock_guard lock(shared_->mu);
@@ -163,6 +166,31 @@ class Session : public std::enable_shared_from_this<Session> {
     request.body = std::move(req.body());
     request.received = received_;
     method_ = request.method;
+    const RouteAccess* access = shared_->router.Access(request.method, request.path);
+    AccessDecision decision =
+        decide_access(access_request(req, request.body), local_, access, options().access);
+    cors_origin_ = std::move(decision.cors_origin);
+    if (!decision.failure_reason.empty() && shared_->metrics) {
+      shared_->metrics->RecordAuthFailure("http", decision.failure_tenant, decision.failure_reason);
+    }
+    if (decision.early_reply) {
+      cors_origin_.clear();  // decide_access put the CORS headers in already
+      route_ = access != nullptr ? request.path : "unmatched";
+      return Write(std::move(*decision.early_reply), false);
+    }
+    if (decision.scope && decision.scope->kind == TokenScope::Kind::kTenant) {
+      // A tenant token is its tenant's owner role, never the superuser.
+      auto owner = options().access.credentials->OwnerRole(decision.scope->tenant);
+      if (!owner) {
+        route_ = request.path;
+        return Write(error_reply(403, "forbidden",
+                                 "tenant " + decision.scope->tenant + " has no owner role"),
+                     false);
+      }
+      request.role = std::move(*owner);
+    }
+    request.scope = std::move(decision.scope);
+    request.bearer = std::move(decision.bearer);
     auto self = shared_from_this();
     route_ = shared_->router.Dispatch(request, [self](Reply reply) {
       asio::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
@@ -171,7 +199,29 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // What the access policy reads of `req` (views into it and `body`).
+  static AccessRequest access_request(const http::request<http::string_body>& req,
+                                      std::string_view body) {
+    AccessRequest a;
+    a.method = std::string_view(req.method_string().data(), req.method_string().size());
+    a.version = req.version();
+    auto all = [&req](http::field field) {
+      std::vector<std::string_view> values;
+      for (auto [it, end] = req.equal_range(field); it != end; ++it) {
+        values.emplace_back(it->value().data(), it->value().size());
+      }
+      return values;
+    };
+    a.hosts = all(http::field::host);
+    a.origins = all(http::field::origin);
+    a.content_types = all(http::field::content_type);
+    a.authorizations = all(http::field::authorization);
+    a.body = body;
+    return a;
+  }
+
   void Refuse(int status, std::string code, std::string message) {
+    cors_origin_.clear();
     keep_alive_ = false;
     version_ = 11;
     route_ = "unmatched";
@@ -186,6 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->result(static_cast<unsigned>(reply.status));
     res->set(http::field::server, "pgthaw");
     res->set(http::field::content_type, reply.content_type);
+    if (!cors_origin_.empty()) add_cors_headers(reply, cors_origin_);
     for (auto& [name, value] : reply.headers) res->set(name, value);
     res->body() =
         reply.text
@@ -246,6 +297,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   unsigned version_ = 11;
   std::string route_ = "unmatched", method_;
+  std::string cors_origin_;  // the request's allowed Origin, echoed on its reply
+  tcp::endpoint local_;
   Clock::time_point received_{};
   std::string linger_buf_;
   size_t lingered_ = 0;

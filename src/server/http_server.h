@@ -7,6 +7,11 @@
 // `Expect: 100-continue` is honoured), hands it to the Router, and writes the
 // reply when the handler calls Respond (from any thread).
 //
+// Access (http_access.h): Host, Origin and Content-Type are checked for every
+// request, and bearer tokens when options.access has credentials, once the
+// body is read and before the route's handler runs; the route learns the
+// token's scope (Request::scope). Replies to an allowed Origin carry it back.
+//
 // Errors on the wire: a malformed request 400, an oversized header 431, an
 // oversized body 413 (then the connection closes); a client that vanishes
 // mid-request or mid-reply only closes its own connection (logged at debug).
@@ -28,6 +33,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "server/http_access.h"
 #include "server/http_router.h"
 #include "server/metrics.h"
 
@@ -41,6 +47,8 @@ struct HttpServerOptions {
   // is closed.
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
+  // Hosts, origins and tokens (http_access.h).
+  HttpAccessPolicy access;
 };
 
 class HttpServer {

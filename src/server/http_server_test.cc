@@ -110,7 +110,8 @@ TEST_F(HttpServerTest, ClientVanishingMidRequestLeavesTheServerUp) {
     HttpClient client(s().consumer());
     std::string body = json{{"sql", "select pg_sleep(0.2)"}, {"tenant", "vanish"}}.dump();
     client.SendAndVanish(
-        "POST /direct HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "POST /direct HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(s().consumer()) +
+        "\r\nContent-Type: application/json\r\n"
         "Content-Length: " +
         std::to_string(body.size()) + "\r\n\r\n" + body);
   }
@@ -139,10 +140,11 @@ TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
 TEST_F(HttpServerTest, ExpectContinueIsHonoured) {
   HttpClient client(s().factory());
   std::string body = R"({"sql": "select 3"})";
-  HttpResult r = client.Raw(
-      "POST /query HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n");
+  HttpResult r =
+      client.Raw("POST /query HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(s().factory()) +
+                 "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                 "Content-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n");
   EXPECT_EQ(r.status, 100);
   HttpResult reply = client.Raw(body);
   EXPECT_EQ(reply.status, 200) << reply.error << reply.body;

@@ -89,6 +89,9 @@ Result<std::unique_ptr<HttpServer>> listen(boost::asio::io_context& io, const tc
   HttpServerOptions so;
   so.role = role;
   so.max_body_bytes = o.max_body_bytes;
+  so.access.credentials = o.credentials;
+  so.access.allowed_hosts = o.allowed_hosts;
+  so.access.allowed_origins = o.allowed_origins;
   return HttpServer::Start(io, at, std::move(router), so, metrics);
 }
 
@@ -137,8 +140,14 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     } else {
       std::string url = o.factory_url;
       if (url.empty()) {
-        url = "http://" + o.factory_listen.address().to_string() + ":" +
-              std::to_string(o.factory_listen.port());
+        // A factory listening on every address is reached on loopback: the
+        // Host it checks must be one of its own (http_access.h).
+        boost::asio::ip::address at = o.factory_listen.address();
+        if (at.is_unspecified()) {
+          at = at.is_v4() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
+                          : boost::asio::ip::address(boost::asio::ip::address_v6::loopback());
+        }
+        url = "http://" + at.to_string() + ":" + std::to_string(o.factory_listen.port());
       }
       auto binding = make_http_binding(io, url, o.binding_timeout);
       if (!binding.ok()) return binding.status();

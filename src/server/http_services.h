@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runtime/runtime.h"
 #include "server/connection_activity.h"
@@ -60,6 +61,13 @@ struct HttpServicesOptions {
   // consumer runtime's RuntimeOptions::create_on_first_use; the factory's
   // tenants are always made on first use.
   bool auto_create_tenants = true;
+  // Every HTTP listener's browser protections (http_access.h), also in
+  // trust mode. allowed_hosts: further names the listeners answer to besides
+  // their own addresses (and, on loopback, localhost), as "name" or
+  // "name:port". allowed_origins: web origins ("https://app.example.com")
+  // whose pages may call them; none by default, so no web page can.
+  std::vector<std::string> allowed_hosts;
+  std::vector<std::string> allowed_origins;
 };
 
 class HttpServices {

@@ -8,6 +8,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pgthaw::server::testing {
 
@@ -16,6 +18,7 @@ struct HttpResult {
   std::string body;
   nlohmann::json json;  // discarded if the body is not JSON
   std::string content_type, allow, connection;
+  std::string www_authenticate, allow_origin, vary;  // WWW-Authenticate, ACAO
   std::string error;
 };
 
@@ -23,6 +26,11 @@ struct HttpResult {
 class HttpClient {
  public:
   explicit HttpClient(unsigned short port);
+  // A header every later Call sends (Authorization, Origin), or sends
+  // instead of its own Host or Content-Type.
+  void SetHeader(std::string name, std::string value) {
+    headers_.emplace_back(std::move(name), std::move(value));
+  }
   bool connected() const { return connected_; }
   HttpResult Call(const std::string& method, const std::string& target,
                   const std::string& body = "");
@@ -37,6 +45,8 @@ class HttpClient {
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   bool connected_ = false;
+  unsigned short port_;
+  std::vector<std::pair<std::string, std::string>> headers_;
 };
 
 // One request on a fresh connection.
@@ -47,7 +57,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-inline HttpClient::HttpClient(unsigned short port) : stream_(io_) {
+inline HttpClient::HttpClient(unsigned short port) : stream_(io_), port_(port) {
   beast::error_code ec;
   stream_.socket().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   connected_ = !ec;
@@ -70,6 +80,9 @@ inline HttpResult HttpClient::Read() {
   result.content_type = std::string(res[http::field::content_type]);
   result.allow = std::string(res[http::field::allow]);
   result.connection = std::string(res[http::field::connection]);
+  result.www_authenticate = std::string(res[http::field::www_authenticate]);
+  result.allow_origin = std::string(res[http::field::access_control_allow_origin]);
+  result.vary = std::string(res[http::field::vary]);
   result.json = nlohmann::json::parse(result.body, nullptr, false);
   return result;
 }
@@ -78,12 +91,14 @@ inline HttpResult HttpClient::Call(const std::string& method, const std::string&
                                    const std::string& body) {
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   if (req.method() == http::verb::unknown) req.method_string(method);
-  req.set(http::field::host, "127.0.0.1");
+  // The server checks that Host names it: the address connected to.
+  req.set(http::field::host, "127.0.0.1:" + std::to_string(port_));
   req.keep_alive(true);
   if (!body.empty() || method == "POST") {
     req.set(http::field::content_type, "application/json");
     req.body() = body;
   }
+  for (const auto& [name, value] : headers_) req.set(name, value);  // may replace the above
   req.prepare_payload();
   beast::error_code ec;
   stream_.expires_after(std::chrono::seconds(60));

@@ -74,13 +74,13 @@ bool WarmProxyService::Stop(Clock::time_point deadline) {
 
 Router WarmProxyService::Routes() {
   Router router;
-  router.Add("GET", "/", [](const Request&, Respond respond) {
+  router.Add("GET", "/", RouteAccess::Public(), [](const Request&, Respond respond) {
     Reply reply = api_info_reply(
         "warm-proxy",
         "One shared in-memory instance, no persistence: fastest, state is lost at exit", kRoutes);
     respond(std::move(reply));
   });
-  router.Add("GET", "/ping", [this](const Request&, Respond respond) {
+  router.Add("GET", "/ping", RouteAccess::Public(), [this](const Request&, Respond respond) {
     Reply reply;
     reply.body = {
         {"ok", true}, {"role", "warm-proxy"}, {"uptimeMs", micros_since(started_) / 1000}};

@@ -39,6 +39,12 @@ void Metrics::RecordColdStart(const std::string& role, const std::string& kind) 
   ++cold_starts_[{role, kind.empty() ? "unknown" : kind}];
 }
 
+void Metrics::RecordAuthFailure(std::string_view listener, std::string_view tenant,
+                                std::string_view reason) {
+  std::lock_guard lock(mu_);
+  ++auth_failures_[{std::string(listener), std::string(tenant), std::string(reason)}];
+}
+
 void Metrics::AddRuntime(const std::string& name, const runtime::Runtime* runtime) {
   std::lock_guard lock(mu_);
   runtimes_.emplace_back(name, runtime);
@@ -82,6 +88,15 @@ std::string Metrics::Render() const {
   for (const auto& [key, n] : cold_starts_) {
     out << "pgthaw_cold_starts_total{role=\"" << key.first << "\",kind=\"" << key.second << "\"} "
         << n << "\n";
+  }
+  out << "# HELP pgthaw_auth_failures_total Refused authentication and authorization "
+         "attempts, by listener and reason.\n"
+      << "# TYPE pgthaw_auth_failures_total counter\n";
+  for (const auto& [key, n] : auth_failures_) {
+    const auto& [listener, tenant, reason] = key;
+    out << "pgthaw_auth_failures_total{listener=\"" << listener << "\"";
+    if (!tenant.empty()) out << ",tenant=\"" << tenant << "\"";
+    out << ",reason=\"" << reason << "\"} " << n << "\n";
   }
   out << "# HELP pgthaw_tenants Tenants by state.\n# TYPE pgthaw_tenants gauge\n";
   for (const auto& [name, rt] : runtimes_) {

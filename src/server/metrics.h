@@ -11,9 +11,11 @@
 //   pgthaw_warm_memory_bytes{runtime}                           gauge
 //   pgthaw_warm_proxy_instances                                 gauge
 //   pgthaw_process_resident_memory_bytes                        gauge
+//   pgthaw_auth_failures_total{listener,tenant?,reason}         counter
 //
 // Route labels are the route table's paths (unknown paths count as
-// "unmatched"), so label cardinality stays bounded.
+// "unmatched"), so label cardinality stays bounded; so are auth failures'
+// tenant labels, which name only tenants that exist.
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
@@ -23,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -37,6 +40,16 @@ class Metrics {
   // A request answered by an instance that was not warm (kind: created,
   // thawed, booted, pool).
   void RecordColdStart(const std::string& role, const std::string& kind);
+  // A refused authentication or authorization attempt.
+  //   listener  "http" or "postgres"
+  //   tenant    the tenant it was about, only if that tenant exists (in the
+  //             credential store), else "" (no tenant label): a stranger's
+  //             made-up names must not grow the label set
+  //   reason    snake_case: HTTP gives "missing" (no token), "invalid" (a
+  //             bad, unknown or revoked token), "forbidden" (a valid token
+  //             outside its scope)
+  void RecordAuthFailure(std::string_view listener, std::string_view tenant,
+                         std::string_view reason);
 
   // Runtimes whose stats are sampled at render time. Not owned; must outlive
   // the last Render().
@@ -65,6 +78,7 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t> requests_;
   std::map<std::pair<std::string, std::string>, Histogram> latency_;
   std::map<std::pair<std::string, std::string>, uint64_t> cold_starts_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> auth_failures_;
   std::vector<std::pair<std::string, const runtime::Runtime*>> runtimes_;
   std::vector<Gauge> gauges_;
 };

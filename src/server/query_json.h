@@ -30,6 +30,13 @@ struct QueryRequest {
   std::vector<std::optional<std::string>> params;  // nullopt = NULL
   bool extended = false;                           // "params" was given
   std::string tenant;                              // the default when absent
+  // Not from the JSON: set from the request's token (http_access.h).
+  // read_only: a read-only tenant token's query (read_only_query.h).
+  // bearer: the token itself, which the HTTP factory binding passes on.
+  bool read_only = false;
+  std::string bearer;
+  // role: the tenant role it runs as (Request::role); empty: the superuser.
+  std::string role;
 };
 
 // InvalidArgument naming what is wrong: not JSON, not an object, no "sql",

@@ -270,6 +270,8 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
         "create tenants with `pgthaw tenant create` or the admin API");
   }
   plan.pg.auto_create_tenants = o.auto_create_tenants;
+  o.allowed_hosts = a.allowed_hosts;
+  o.allowed_origins = a.allowed_origins;
   plan.pg.tls_required = tls && (a.require_tls || !exposed.empty());
   o.factory_url = a.factory_url;
   if (!a.factory_url.empty() && a.factory_url.rfind("http://", 0) != 0) {
@@ -593,6 +595,12 @@ int run_serve_command(ServeArgs args) {
     pg_host = plan.pg_listen->address().to_string();
     plan.pg.handover = (*services)->tenant_handover();
     plan.pg.activity = (*services)->tenant_activity();
+    plan.pg.auth_failed = [&metrics = (*services)->metrics(), credentials = plan.pg.credentials](
+                              const std::string& tenant, const char* reason) {
+      // Only tenants that exist get a series of their own (bounded labels).
+      bool known = credentials != nullptr && credentials->HasTenant(tenant);
+      metrics.RecordAuthFailure("pg", known ? tenant : "", reason);
+    };
     auto listener = server::PgListener::Start(io, *(*services)->tenant_runtime(), pg_host,
                                               plan.pg_listen->port(), plan.pg);
     if (!listener.ok()) {
