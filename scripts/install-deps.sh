@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev
   # auth: SCRAM, TLS, token hashes (OpenSSL); SASLprep of passwords (libidn).
   libssl-dev libidn-dev pkg-config
+  # tests/auth: the test CA and certificates (openssl req/x509, s_client).
+  openssl
   libpq-dev postgresql-client postgresql postgresql-contrib
   nodejs
   gnuplot-nox

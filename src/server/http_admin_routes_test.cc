@@ -10,9 +10,19 @@ namespace pgthaw::server {
 namespace {
 
 using nlohmann::json;
-using testing::http_call;
-using testing::post_json;
 using testing::ServerUnderTest;
+
+// The admin routes take the admin token only (issued in SetUpTestSuite).
+std::string admin_token;
+
+testing::HttpResult http_call(unsigned short port, const std::string& method,
+                              const std::string& target, const std::string& body = "") {
+  return testing::http_call(port, method, target, body, admin_token);
+}
+testing::HttpResult post_json(unsigned short port, const std::string& target,
+                              const nlohmann::json& body) {
+  return testing::post_json(port, target, body, admin_token);
+}
 
 class HttpAdminRoutesTest : public ::testing::Test {
  protected:
@@ -22,6 +32,9 @@ class HttpAdminRoutesTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     HttpServicesOptions options = testing::loopback_options(dir_->sub("data"));
     options.credentials = std::move(store).value();
+    auto issued = options.credentials->IssueToken(TokenScope::Admin(), "http_admin_routes_test");
+    ASSERT_TRUE(issued.ok()) << issued.status().ToString();
+    admin_token = issued->bearer;
     options.auto_create_tenants = false;
     server_ = new ServerUnderTest(std::move(options));
   }
@@ -42,8 +55,17 @@ ServerUnderTest* HttpAdminRoutesTest::server_ = nullptr;
 TEST(HttpAdminRoutesTrustMode, AdminRoutesDoNotExist) {
   ASSERT_TRUE(testing::shared_server().ok());
   unsigned short port = testing::shared_server().consumer();
-  EXPECT_EQ(http_call(port, "GET", "/admin/tenants").status, 404);
-  EXPECT_EQ(post_json(port, "/admin/tenants", {{"tenant", "x"}, {"role", "app"}}).status, 404);
+  EXPECT_EQ(testing::http_call(port, "GET", "/admin/tenants").status, 404);
+  EXPECT_EQ(testing::post_json(port, "/admin/tenants", {{"tenant", "x"}, {"role", "app"}}).status,
+            404);
+}
+
+TEST_F(HttpAdminRoutesTest, OnlyTheAdminTokenReachesThem) {
+  EXPECT_EQ(testing::http_call(port(), "GET", "/admin/tenants").status, 401);
+  EXPECT_EQ(
+      testing::http_call(port(), "GET", "/admin/tenants", "", "pgt_0123456789abcdef_x").status,
+      401);
+  EXPECT_EQ(http_call(port(), "GET", "/admin/tenants").status, 200);
 }
 
 TEST_F(HttpAdminRoutesTest, TenantLifeCycle) {

@@ -24,7 +24,11 @@ struct AuthServer {
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     if (!opened.ok()) return;
     store = std::move(opened).value();
-    for (const char* tenant : {"acme", "globex"}) EXPECT_TRUE(store->AddTenant(tenant).ok());
+    // Owner roles the tenants' databases do not have yet: the first query of
+    // a tenant token makes them (in each runtime's copy of the tenant).
+    for (const char* tenant : {"acme", "globex"}) {
+      EXPECT_TRUE(store->AddTenant(tenant, std::string("owner_") + tenant).ok());
+    }
     admin = Issue(TokenScope::Admin());
     acme = Issue(TokenScope::Tenant("acme"));
     acme_ro = Issue(TokenScope::Tenant("acme", /*read_only=*/true));
@@ -207,6 +211,22 @@ TEST_F(HttpAuth, TenantTokenOnAnotherTenantIs403) {
   expect_error(Call(s().warm_proxy(), "GET", "/status", acme()), 403, "forbidden");
 }
 
+TEST_F(HttpAuth, TenantTokenQueriesRunAsTheOwnerRoleNotTheSuperuser) {
+  HttpResult who = Direct(acme(), "acme",
+                          "select current_user || ' ' || "
+                          "current_setting('is_superuser')");
+  EXPECT_EQ(Value(who), "owner_acme off") << who.body;
+  for (const char* sql :
+       {"select pg_catalog.pg_read_file('PG_VERSION')", "alter system set work_mem = '1MB'",
+        "reset session authorization; set role postgres", "set session authorization postgres"}) {
+    HttpResult r = Direct(acme(), "acme", sql);
+    EXPECT_EQ(r.json["error"]["sqlstate"], "42501") << sql << ": " << r.body;
+  }
+  // The admin's queries are the superuser's, whoever ran before.
+  EXPECT_EQ(Value(Direct(admin(), "acme", "select current_user")), "postgres");
+  EXPECT_EQ(Value(Direct(acme(), "acme", "select session_user")), "owner_acme");
+}
+
 TEST_F(HttpAuth, AdminTokenWorksEverywhere) {
   json q = {{"sql", "select 1"}, {"tenant", "globex"}};
   EXPECT_EQ(Query(s().consumer(), "/direct", admin(), q).status, 200);
@@ -231,7 +251,9 @@ TEST_F(HttpAuth, AdminTokenWorksEverywhere) {
 }
 
 TEST_F(HttpAuth, ReadOnlyTokenReadsButCannotWrite) {
-  HttpResult setup = Direct(admin(), "acme",
+  // Made by the tenant's owner role: a table the admin made would be the
+  // superuser's, out of the tenant's reach.
+  HttpResult setup = Direct(acme(), "acme",
                             "drop table if exists ro_t; create table ro_t (n int); "
                             "insert into ro_t values (1)");
   ASSERT_EQ(setup.status, 200) << setup.body;

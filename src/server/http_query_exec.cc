@@ -7,6 +7,7 @@
 #include "pgwire/wire_format.h"
 #include "server/copy_in_relay.h"
 #include "server/read_only_query.h"
+#include "server/tenant_roles.h"
 
 namespace pgthaw::server {
 
@@ -99,6 +100,26 @@ Reply execute_query(runtime::Session& instance, const std::string& wire, QueryTi
   return with_timings(std::move(reply), timings, start);
 }
 
+namespace {
+
+// Creates `role` as the tenant's owner role (as the superuser), then makes
+// it the session's user.
+Result<std::vector<pgwire::ErrorFields>> adopt_owner_role(runtime::Session& db,
+                                                          SessionHandover& handover,
+                                                          const std::string& tenant,
+                                                          const std::string& role) {
+  auto superuser = handover.TakeOver(db, tenant, /*connection=*/0, {}, false, "");
+  if (!superuser.ok()) return superuser.status();
+  std::string sql;
+  PGTHAW_RETURN_IF_ERROR(pgwire::frontend::query(sql, owner_role_sql(role)));
+  auto made = db.Exec(sql);
+  if (!made.ok()) return made.status();
+  spdlog::info("tenant {}: owner role {} created in this runtime's copy", tenant, role);
+  return handover.TakeOver(db, tenant, /*connection=*/0, {}, true, role);
+}
+
+}  // namespace
+
 void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock::time_point start,
                   Respond respond, SessionHandover* handover, const ConnectionActivity* activity) {
   if (Status st = runtime::Runtime::ValidateTenantId(request.tenant); !st.ok()) {
@@ -128,6 +149,12 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
           SessionHandover own;
           SessionHandover& h = handover != nullptr ? *handover : own;
           auto taken = h.TakeOver(**instance, tenant, /*connection=*/0, {}, false, role);
+          if (taken.ok() && !taken->empty() && taken->front().sqlstate() == "28000") {
+            // This runtime's copy of the tenant lacks its owner role (the
+            // factory's runtime keeps its own copies of tenants): it is
+            // made here, as the tenant API makes it.
+            taken = adopt_owner_role(**instance, h, tenant, role);
+          }
           if (!taken.ok()) {
             return (*shared_respond)(with_timings(status_reply(taken.status()), timings, start));
           }

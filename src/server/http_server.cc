@@ -9,10 +9,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 
 #include "server/accept_backoff.h"
 #include "server/socket_tuning.h"
@@ -25,7 +27,13 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-class Session;
+// What Stop() needs of a connection, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // An idle connection closes now, a busy one after its reply.
+  virtual void CloseIfIdle() = 0;
+};
 
 // What the server and its sessions share; outlives both as needed.
 struct HttpServer::Shared {
@@ -49,7 +57,7 @@ struct HttpServer::Shared {
 
   std::mutex mu;
   std::condition_variable drained;
-  std::map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
+  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions;  // GUARDED_BY(mu)
 };
 
 namespace {
@@ -61,12 +69,24 @@ constexpr std::chrono::seconds kLingerTime{2};
 
 }  // namespace
 
-class Session : public std::enable_shared_from_this<Session> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection: a Stream of PlainStream or TlsStream (after its handshake).
+template <typename Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `tls` (TlsStream only): the context the handshake uses, kept while the
+  // connection lives.
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared,
+          std::shared_ptr<asio::ssl::context> tls = nullptr)
+      : tls_(std::move(tls)),
+        stream_(make_stream(std::move(socket), tls_)),
+        shared_(std::move(shared)) {
     beast::error_code ec;
-    local_ = stream_.socket().local_endpoint(ec);  // the Host check's own address
+    local_ = lowest().socket().local_endpoint(ec);  // the Host check's own address
   }
 
   ~Session() {
@@ -78,19 +98,45 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() {
     {
       std::lock_guard lock(shared_->mu);
-      shared_->sessions[this] = weak_from_this();
+      shared_->sessions[this] = this->weak_from_this();
     }
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->ReadHeader();
+      }
+    });
   }
 
-  // Called on Stop(): an idle connection closes now, a busy one after its reply.
-  void CloseIfIdle() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  void CloseIfIdle() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (!self->busy_) self->Close();
     });
   }
 
  private:
+  static Stream make_stream(tcp::socket socket, const std::shared_ptr<asio::ssl::context>& tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  void Handshake() {
+    lowest().expires_after(options().read_timeout);
+    stream_.async_handshake(
+        asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+          if (ec) {
+            spdlog::debug("http: role={} TLS handshake: {}", self->options().role, ec.message());
+            return self->Close();
+          }
+          self->ReadHeader();
+        });
+  }
+
   const HttpServerOptions& options() const { return shared_->options; }
 
   void ReadHeader() {
@@ -98,10 +144,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(options().max_body_bytes);
     parser_->header_limit(options().max_header_bytes);
-    stream_.expires_after(options().read_timeout);
+    lowest().expires_after(options().read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -113,7 +159,7 @@ class Session : public std::enable_shared_from_this<Session> {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
                                                                      req.version());
       http::async_write(stream_, *cont,
-                        [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                        [self = this->shared_from_this(), cont](beast::error_code wec, size_t) {
                           if (wec) return self->Close();
                           self->ReadBody();
                         });
@@ -124,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->OnReadError(ec);
                        self->Dispatch();
                      });
@@ -154,7 +200,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Dispatch() {
-    stream_.expires_never();  // the handler may take as long as a thaw takes
+    lowest().expires_never();  // the handler may take as long as a thaw takes
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -191,7 +237,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.scope = std::move(decision.scope);
     request.bearer = std::move(decision.bearer);
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     route_ = shared_->router.Dispatch(request, [self](Reply reply) {
       asio::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
         self->Write(std::move(reply), false);
@@ -249,11 +295,10 @@ class Session : public std::enable_shared_from_this<Session> {
       shared_->metrics->RecordRequest(options().role, route_, method_, reply.status,
                                       micros_since(received_));
     }
-    stream_.expires_after(options().write_timeout);
+    lowest().expires_after(options().write_timeout);
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep, linger](beast::error_code ec, size_t) {
-                        self->OnWrite(ec, keep, linger);
-                      });
+                      [self = this->shared_from_this(), res, keep, linger](
+                          beast::error_code ec, size_t) { self->OnWrite(ec, keep, linger); });
   }
 
   void OnWrite(beast::error_code ec, bool keep, bool linger) {
@@ -271,11 +316,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(kLingerTime);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().expires_after(kLingerTime);
     linger_buf_.resize(64 << 10);
     stream_.async_read_some(asio::buffer(linger_buf_),
-                            [self = shared_from_this()](beast::error_code rec, size_t n) {
+                            [self = this->shared_from_this()](beast::error_code rec, size_t n) {
                               self->lingered_ += n;
                               if (rec || self->lingered_ > kLingerBytes) return self->Close();
                               self->Linger();
@@ -284,11 +329,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;  // before stream_, which refers to it
+  Stream stream_;
   std::shared_ptr<HttpServer::Shared> shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -321,7 +367,13 @@ void Accept(std::shared_ptr<HttpServer::Shared> shared) {
         } else {
           shared->accept_backoff.Succeeded();
           tune_accepted_socket(socket);
-          std::make_shared<Session>(std::move(socket), shared)->Start();
+          if (shared->options.tls != nullptr) {
+            std::make_shared<Session<TlsStream>>(std::move(socket), shared,
+                                                 shared->options.tls->context())
+                ->Start();
+          } else {
+            std::make_shared<Session<PlainStream>>(std::move(socket), shared)->Start();
+          }
         }
         Accept(shared);
       });
@@ -362,7 +414,7 @@ void HttpServer::Stop() {
     shared->acceptor.close(ec);
     shared->accept_pause.cancel();
   });
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(shared_->mu);
     for (auto& [raw, weak] : shared_->sessions) {

@@ -12,6 +12,10 @@
 // body is read and before the route's handler runs; the route learns the
 // token's scope (Request::scope). Replies to an allowed Origin carry it back.
 //
+// TLS (options.tls): every connection starts with its handshake, within
+// the read timeout, with the context current at its accept (a SIGHUP
+// reload changes it for the next connections only).
+//
 // Errors on the wire: a malformed request 400, an oversized header 431, an
 // oversized body 413 (then the connection closes); a client that vanishes
 // mid-request or mid-reply only closes its own connection (logged at debug).
@@ -36,6 +40,7 @@
 #include "server/http_access.h"
 #include "server/http_router.h"
 #include "server/metrics.h"
+#include "server/tls_credentials.h"
 
 namespace pgthaw::server {
 
@@ -49,6 +54,8 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // Hosts, origins and tokens (http_access.h).
   HttpAccessPolicy access;
+  // HTTPS with these (reloadable) credentials; null: plain HTTP.
+  std::shared_ptr<TlsCredentials> tls;
 };
 
 class HttpServer {

@@ -92,6 +92,7 @@ Result<std::unique_ptr<HttpServer>> listen(boost::asio::io_context& io, const tc
   so.access.credentials = o.credentials;
   so.access.allowed_hosts = o.allowed_hosts;
   so.access.allowed_origins = o.allowed_origins;
+  so.tls = o.tls;
   return HttpServer::Start(io, at, std::move(router), so, metrics);
 }
 

@@ -30,6 +30,7 @@
 #include "server/credential_store.h"
 #include "server/metrics.h"
 #include "server/session_handover.h"
+#include "server/tls_credentials.h"
 
 namespace pgthaw::server {
 
@@ -61,6 +62,8 @@ struct HttpServicesOptions {
   // consumer runtime's RuntimeOptions::create_on_first_use; the factory's
   // tenants are always made on first use.
   bool auto_create_tenants = true;
+  // HTTPS on every HTTP role with these (reloadable) credentials; null: HTTP.
+  std::shared_ptr<TlsCredentials> tls;
   // Every HTTP listener's browser protections (http_access.h), also in
   // trust mode. allowed_hosts: further names the listeners answer to besides
   // their own addresses (and, on loopback, localhost), as "name" or

@@ -128,9 +128,12 @@ inline void HttpClient::SendAndVanish(const std::string& bytes) {
   stream_.socket().close(ec);
 }
 
+// With `bearer`: sent as `Authorization: Bearer <bearer>`.
 inline HttpResult http_call(unsigned short port, const std::string& method,
-                            const std::string& target, const std::string& body = "") {
+                            const std::string& target, const std::string& body = "",
+                            const std::string& bearer = "") {
   HttpClient client(port);
+  if (!bearer.empty()) client.SetHeader("Authorization", "Bearer " + bearer);
   if (!client.connected()) {
     HttpResult r;
     r.error = "connect failed";
@@ -140,8 +143,8 @@ inline HttpResult http_call(unsigned short port, const std::string& method,
 }
 
 inline HttpResult post_json(unsigned short port, const std::string& target,
-                            const nlohmann::json& body) {
-  return http_call(port, "POST", target, body.dump());
+                            const nlohmann::json& body, const std::string& bearer = "") {
+  return http_call(port, "POST", target, body.dump(), bearer);
 }
 
 }  // namespace pgthaw::server::testing

@@ -481,7 +481,10 @@ awaitable<bool> PgConnection::Startup() {
         co_return false;
       }
       if (!co_await Write("S")) co_return false;
-      Status handshake = co_await stream_.StartTls(shared_->options.tls->context());
+      // (Arguments of the coroutines called here are named locals: GCC 12
+      // mishandles prvalue arguments of a coroutine inside co_await.)
+      std::shared_ptr<asio::ssl::context> context = shared_->options.tls->context();
+      Status handshake = co_await stream_.StartTls(context);
       if (!handshake.ok()) {
         spdlog::info("pg connection {}: {}", pid_, handshake.message());
         co_return false;
@@ -565,14 +568,15 @@ awaitable<bool> PgConnection::Startup() {
     boost::system::error_code ec;
     tcp::endpoint peer = stream_.lowest().remote_endpoint(ec);
     RecordAuthFailure("tls_required");
-    co_await Fatal("28000", "no pg_hba.conf entry for host \"" +
-                                (ec ? std::string("?") : peer.address().to_string()) +
-                                "\", user \"" + user + "\", database \"" + tenant_ +
-                                "\", no encryption");
+    const std::string host = ec ? std::string("?") : peer.address().to_string();
+    const std::string message = "no pg_hba.conf entry for host \"" + host + "\", user \"" + user +
+                                "\", database \"" + tenant_ + "\", no encryption";
+    co_await Fatal("28000", message);
     co_return false;
   }
   if (shared_->options.credentials != nullptr) {
-    if (!co_await Authenticate(user, std::move(negotiate))) co_return false;
+    const bool authenticated = co_await Authenticate(user, negotiate);
+    if (!authenticated) co_return false;
     negotiate.clear();
     role_ = user;
   } else if (!runtime::Runtime::ValidateTenantId(tenant_).ok()) {
@@ -674,35 +678,39 @@ awaitable<std::optional<std::string>> PgConnection::ReadSaslResponse() {
   if (!message) co_return std::nullopt;  // the client went away (libpq without a password)
   if (message->type != 'p') {
     RecordAuthFailure("protocol");
-    co_await Fatal(kProtocolViolation, "expected SASL response, got message type " +
-                                           std::to_string(static_cast<int>(message->type)));
+    const std::string text = "expected SASL response, got message type " +
+                             std::to_string(static_cast<int>(message->type));
+    co_await Fatal(kProtocolViolation, text);
     co_return std::nullopt;
   }
   co_return std::move(message->payload);
 }
 
 awaitable<bool> PgConnection::AuthFailed(bool tenant_known, bool role_known,
-                                         const std::string& user, Status status) {
+                                         const std::string& user, const Status& status) {
   // Postgres' words for each way the exchange can end.
   if (scram::is_protocol_violation(status)) {
     RecordAuthFailure("protocol");
     co_await Fatal(kProtocolViolation, status.message());
   } else if (!tenant_known) {
     RecordAuthFailure("unknown_tenant");
-    co_await Fatal("3D000", "database \"" + tenant_ + "\" does not exist");
+    const std::string message = "database \"" + tenant_ + "\" does not exist";
+    co_await Fatal("3D000", message);
   } else if (!role_known) {
     RecordAuthFailure("unknown_role");
-    co_await Fatal("28000", "role \"" + user + "\" does not exist");
+    const std::string message = "role \"" + user + "\" does not exist";
+    co_await Fatal("28000", message);
   } else {
     spdlog::info("pg connection {}: tenant {} role {}: authentication failed: {}", pid_, tenant_,
                  user, status.message());
     RecordAuthFailure(scram::is_authentication_failure(status) ? "password" : "internal");
-    co_await Fatal("28P01", "password authentication failed for user \"" + user + "\"");
+    const std::string message = "password authentication failed for user \"" + user + "\"";
+    co_await Fatal("28P01", message);
   }
   co_return false;
 }
 
-awaitable<bool> PgConnection::Authenticate(const std::string& user, std::string negotiate) {
+awaitable<bool> PgConnection::Authenticate(const std::string& user, const std::string& negotiate) {
   CredentialStore& credentials = *shared_->options.credentials;
   // Whatever is unknown (tenant, role), the client sees the same exchange
   // against a mock verifier and learns it only at its end.
@@ -720,7 +728,7 @@ awaitable<bool> PgConnection::Authenticate(const std::string& user, std::string 
   // (GCC 12 miscompiles co_await inside a condition with || here: each
   // step is a statement of its own.)
   Status step = Status::Ok();
-  std::string out = std::move(negotiate);
+  std::string out = negotiate;
   if (!pgwire::backend::authentication_sasl(out, exchange.Mechanisms()).ok()) co_return false;
   bool wrote = co_await Write(std::move(out));
   if (!wrote) co_return false;

@@ -236,7 +236,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // SCRAM-SHA-256 against the credential store, after the startup packet;
   // `negotiate` (NegotiateProtocolVersion, or empty) goes first. Ends with
   // AuthenticationOk written, or false after the FATAL.
-  boost::asio::awaitable<bool> Authenticate(const std::string& user, std::string negotiate);
+  boost::asio::awaitable<bool> Authenticate(const std::string& user, const std::string& negotiate);
   // The next typed message; nullopt if the client went away or broke the
   // framing (then after the FATAL).
   boost::asio::awaitable<std::optional<pgwire::FrontendMessage>> ReadMessage();
@@ -244,7 +244,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   boost::asio::awaitable<std::optional<std::string>> ReadSaslResponse();
   // The FATAL for a failed exchange, in Postgres' words; returns false.
   boost::asio::awaitable<bool> AuthFailed(bool tenant_known, bool role_known,
-                                          const std::string& user, Status status);
+                                          const std::string& user, const Status& status);
   void RecordAuthFailure(const char* reason);
   // Handles one framed message in the ready state; false closes.
   boost::asio::awaitable<bool> Handle(pgwire::FrontendMessage message);

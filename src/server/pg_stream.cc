@@ -9,9 +9,9 @@ namespace pgthaw::server {
 
 namespace asio = boost::asio;
 
-asio::awaitable<Status> PgStream::StartTls(std::shared_ptr<asio::ssl::context> context) {
+asio::awaitable<Status> PgStream::StartTls(const std::shared_ptr<asio::ssl::context>& context) {
   if (tls_) co_return Status::Internal("TLS is already on");
-  context_ = std::move(context);
+  context_ = context;
   tls_ = std::make_unique<Tls>(std::move(socket_), *context_);
   boost::system::error_code ec;
   co_await tls_->async_handshake(asio::ssl::stream_base::server,

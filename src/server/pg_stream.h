@@ -46,7 +46,8 @@ class PgStream {
 
   // The server's side of the TLS handshake, with `context` (kept for the
   // connection's life). The error says why it failed, for the log.
-  boost::asio::awaitable<Status> StartTls(std::shared_ptr<boost::asio::ssl::context> context);
+  boost::asio::awaitable<Status> StartTls(
+      const std::shared_ptr<boost::asio::ssl::context>& context);
   bool tls() const { return tls_ != nullptr; }
   // The certificate this side presented (channel binding); null in the clear.
   X509* server_certificate() const;

@@ -10,6 +10,7 @@
 #include "pgwire/result.h"
 #include "server/scram.h"
 #include "server/sql_quote.h"
+#include "server/tenant_roles.h"
 
 namespace pgthaw::server {
 
@@ -20,8 +21,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kPasswordBytes = 32;
 
 // The attributes every role made here has: it logs in, and nothing more.
-constexpr const char* kRoleAttributes =
-    " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
 
 // A failed admin statement as a Status the routes map to HTTP.
 Status sql_status(const std::string& tenant, const pgwire::ErrorFields& error) {
@@ -155,10 +154,7 @@ Result<TenantAdmin::Created> TenantAdmin::Create(const std::string& tenant, cons
     }
     return why;
   };
-  const std::string ident = quote_identifier(role);
-  Status made = RunSql(tenant, "CREATE ROLE " + ident + kRoleAttributes +
-                                   "; ALTER DATABASE postgres OWNER TO " + ident +
-                                   "; ALTER SCHEMA public OWNER TO " + ident + ";");
+  Status made = RunSql(tenant, owner_role_sql(role));
   if (!made.ok()) return undo_files(made);
   if (Status added = credentials_.AddTenant(tenant, role); !added.ok()) return undo_files(added);
   if (Status set = credentials_.SetRole(tenant, role, secret->verifier); !set.ok()) {
@@ -247,7 +243,7 @@ Result<std::optional<std::string>> TenantAdmin::AddRole(const std::string& tenan
     return Status::AlreadyExists("tenant " + tenant + " has a role " + role);
   }
   const std::string ident = quote_identifier(role);
-  PGTHAW_RETURN_IF_ERROR(RunSql(tenant, "CREATE ROLE " + ident + kRoleAttributes + ";"));
+  PGTHAW_RETURN_IF_ERROR(RunSql(tenant, login_role_sql(role)));
   if (Status set = credentials_.SetRole(tenant, role, secret->verifier); !set.ok()) {
     if (Status undone = RunSql(tenant, "DROP ROLE " + ident + ";"); !undone.ok()) {
       spdlog::error("tenant {}: dropping role {} again: {}", tenant, role, undone.ToString());

@@ -330,10 +330,13 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   return plan;
 }
 
+// The banner's URLs: https when the HTTP roles have TLS.
+bool banner_tls = false;
+
 std::string url(const tcp::endpoint& ep) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(ep.port());
+  return (banner_tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
 }
 
 void print_banner(const server::HttpServices& s, const server::PgListener* pg,
@@ -516,6 +519,7 @@ int run_serve_command(ServeArgs args) {
     }
     tls = std::move(loaded).value();
     plan.pg.tls = tls;
+    plan.services.tls = tls;
   }
   if (plan.trust_mode) {
     spdlog::warn(
@@ -611,6 +615,7 @@ int run_serve_command(ServeArgs args) {
     }
     pg = std::move(listener).value();
   }
+  banner_tls = tls != nullptr;
   print_banner(**services, pg.get(), pg_host);
 
   int signo = stop_requested.get_future().get();
