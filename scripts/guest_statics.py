@@ -26,7 +26,8 @@ import re
 AUTH_ERROR = b"permission denied to set session authorization \"%s\"\0"
 
 
-def _uleb(data, pos):
+def _leb(data, pos, signed=False):
+    """A LEB128 number at `pos`, and the position after it."""
     result = shift = 0
     while True:
         byte = data[pos]
@@ -34,18 +35,7 @@ def _uleb(data, pos):
         result |= (byte & 0x7F) << shift
         shift += 7
         if byte < 0x80:
-            return result, pos
-
-
-def _sleb(data, pos):
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if byte & 0x40:
+            if signed and byte & 0x40:
                 result -= 1 << shift
             return result, pos
 
@@ -57,24 +47,24 @@ def string_address(wasm_path, needle):
     pos = 8
     while pos < len(data):
         section, pos = data[pos], pos + 1
-        size, pos = _uleb(data, pos)
+        size, pos = _leb(data, pos)
         end = pos + size
         if section == 11:  # data
             q = pos
-            count, q = _uleb(data, q)
+            count, q = _leb(data, q)
             for _ in range(count):
-                flags, q = _uleb(data, q)
+                flags, q = _leb(data, q)
                 offset = None
                 if flags in (0, 2):
                     if flags == 2:
-                        _, q = _uleb(data, q)  # memory index
+                        _, q = _leb(data, q)  # memory index
                     if data[q] != 0x41:  # i32.const
                         raise SystemExit("guest_statics: unexpected data segment offset")
-                    offset, q = _sleb(data, q + 1)
+                    offset, q = _leb(data, q + 1, signed=True)
                     if data[q] != 0x0B:
                         raise SystemExit("guest_statics: unexpected data segment offset")
                     q += 1
-                length, q = _uleb(data, q)
+                length, q = _leb(data, q)
                 at = data.find(needle, q, q + length)
                 while offset is not None and at >= 0:
                     found.append(offset + (at - q))

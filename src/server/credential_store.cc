@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 
 #include "runtime/fs_util.h"
 #include "runtime/runtime.h"
+#include "server/random_secret.h"
 
 namespace pgthaw::server {
 
@@ -58,29 +58,11 @@ std::optional<std::string> from_hex(std::string_view text) {
   return out;
 }
 
-std::string base64url_unpadded(std::string_view bytes) {
-  std::string text = scram::base64_encode(bytes);
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  for (char& c : text) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return text;
-}
-
 bool is_base64url(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_';
   });
-}
-
-Result<std::string> random_bytes(size_t count) {
-  std::string out(count, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
-    return Status::Internal("RAND_bytes failed");
-  }
-  return out;
 }
 
 std::string sha256(std::string_view data) {

@@ -1,6 +1,5 @@
 #include "server/pg_listener.h"
 
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -14,6 +13,7 @@
 #include <utility>
 
 #include "server/accept_backoff.h"
+#include "server/random_secret.h"
 #include "server/socket_tuning.h"
 
 // GCC 12 reports -Wmismatched-new-delete inside Asio's coroutine frames
@@ -75,14 +75,10 @@ Result<std::unique_ptr<PgListener>> PgListener::Start(asio::io_context& io,
     return Status::InvalidArgument("pg listener: TLS is required but no certificate is configured");
   }
   auto state = std::make_shared<State>(io, runtime, options);
-  {
-    // Mock SCRAM verifiers for unknown roles derive from it (scram.h).
-    unsigned char secret[32];
-    if (RAND_bytes(secret, sizeof secret) != 1) {
-      return Status::Internal("pg listener: no random bytes for the mock SCRAM secret");
-    }
-    state->shared->mock_secret.assign(reinterpret_cast<const char*>(secret), sizeof secret);
-  }
+  // Mock SCRAM verifiers for unknown roles derive from it (scram.h).
+  auto mock_secret = random_bytes(32);
+  if (!mock_secret.ok()) return mock_secret.status();
+  state->shared->mock_secret = std::move(mock_secret).value();
   runtime.SetHoldExpiredHandler([weak = std::weak_ptr<PgListenerShared>(state->shared)](
                                     const std::string& /*tenant*/, uint64_t holder) {
     std::shared_ptr<PgListenerShared> shared = weak.lock();

@@ -21,9 +21,10 @@
 // success it is a no-op with a warning), so the session is idle afterwards
 // either way.
 //
-// Not covered: the session is the superuser's, so what a read-only
-// transaction allows still runs (server-side COPY TO a file, lo_export,
-// session SETs that outlive the query). Stateless and thread-safe.
+// A tenant token's queries run as the tenant's owner role, not a
+// superuser (Request::role), so COPY TO a file or lo_export are refused
+// (42501) besides; HTTP queries keep no session settings after them.
+// Stateless and thread-safe.
 #pragma once
 
 #include <string>

@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/objects.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stringprep.h>
 
@@ -13,6 +12,8 @@
 #include <cstdlib>
 #include <limits>
 #include <utility>
+
+#include "server/random_secret.h"
 
 namespace pgthaw::server::scram {
 
@@ -54,14 +55,6 @@ Result<std::string> sha256(std::string_view data) {
 std::string xor_bytes(std::string_view a, std::string_view b) {
   std::string out(a);
   for (size_t i = 0; i < out.size() && i < b.size(); ++i) out[i] ^= b[i];
-  return out;
-}
-
-Result<std::string> random_bytes(size_t count) {
-  std::string out(count, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
-    return Status::Internal("RAND_bytes failed");
-  }
   return out;
 }
 

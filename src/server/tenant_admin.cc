@@ -1,6 +1,5 @@
 #include "server/tenant_admin.h"
 
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <future>
@@ -8,6 +7,7 @@
 
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
+#include "server/random_secret.h"
 #include "server/scram.h"
 #include "server/sql_quote.h"
 #include "server/tenant_roles.h"
@@ -103,18 +103,9 @@ TenantAdmin::TenantAdmin(runtime::Runtime& runtime, CredentialStore& credentials
       handover_(handover != nullptr ? std::move(handover) : std::make_shared<SessionHandover>()) {}
 
 Result<std::string> TenantAdmin::GeneratePassword() {
-  std::string bytes(kPasswordBytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(bytes.size())) !=
-      1) {
-    return Status::Internal("RAND_bytes failed");
-  }
-  std::string text = scram::base64_encode(bytes);
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  for (char& c : text) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return text;
+  auto bytes = random_bytes(kPasswordBytes);
+  if (!bytes.ok()) return bytes.status();
+  return base64url_unpadded(*bytes);
 }
 
 Status TenantAdmin::RunSql(const std::string& tenant, const std::string& sql) {

@@ -366,6 +366,52 @@ class AuthAndTls(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.data, "tenants", "initech")))
 
 
+    def test_failed_logins_are_counted(self):
+        self.psql("select 1", password="wrong")
+        self.psql("select 1", user="nobody", password="x")
+        self.query(None, "select 1")
+        status, _, text = http("GET", self.server.consumer + "/metrics", token=self.admin)
+        self.assertEqual(status, 200)
+        self.assertIn('listener="pg",tenant="acme",reason="password"', text)
+        self.assertIn('listener="pg",tenant="acme",reason="unknown_role"', text)
+        self.assertIn('listener="http",tenant="acme",reason="missing"', text)
+
+
+class Durability(unittest.TestCase):
+    def test_tenant_api_changes_survive_kill_9(self):
+        with tempfile.TemporaryDirectory() as work:
+            data = os.path.join(work, "data")
+            os.makedirs(data)
+            admin = tenant_cli(data, "token", "issue", "--admin")["token"]
+            auth = ["--auth-file", os.path.join(data, "credentials.json")]
+            server = Server(work, data, auth)
+            try:
+                api = server.consumer + "/admin"
+                status, _, made = http("POST", api + "/tenants",
+                                       {"tenant": "kept", "role": "k", "password": "pw-kept"},
+                                       token=admin)
+                self.assertEqual(status, 201, made)
+                status, _, token = http("POST", api + "/tokens", {"scope": {"tenant": "kept"}},
+                                        token=admin)
+                self.assertEqual(status, 201, token)
+                server.proc.kill()  # SIGKILL right after the answers
+                server.proc.wait()
+            finally:
+                server.stop()
+            server = Server(work, data, auth)
+            try:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+                env.update({"PGHOST": "127.0.0.1", "PGPORT": server.pg_port, "PGDATABASE": "kept",
+                            "PGUSER": "k", "PGPASSWORD": "pw-kept", "PGSSLMODE": "disable"})
+                r = run(["psql", "-X", "-w", "-A", "-t", "-c", "select current_user"], env=env)
+                self.assertEqual(r.stdout.strip(), "k", r.stderr)
+                status, _, _ = http("POST", server.consumer + "/direct",
+                                    {"sql": "select 1", "tenant": "kept"}, token=token["token"])
+                self.assertEqual(status, 200)
+            finally:
+                server.stop()
+
+
 class Modes(unittest.TestCase):
     def test_non_loopback_without_auth_refuses_to_start(self):
         with tempfile.TemporaryDirectory() as d:
