@@ -72,6 +72,10 @@ std::vector<Key> keys(ServeArgs& a) {
           {"allowed-origins", nullptr, nullptr, false, nullptr, &a.allowed_origins},
           {"tls-cert", &a.tls_cert},
           {"tls-key", &a.tls_key},
+          {"pg-tls-cert", &a.pg_tls_cert},
+          {"pg-tls-key", &a.pg_tls_key},
+          {"http-tls-cert", &a.http_tls_cert},
+          {"http-tls-key", &a.http_tls_key},
           {"require-tls", nullptr, nullptr, false, &a.require_tls}};
 }
 
@@ -176,6 +180,9 @@ std::optional<uint64_t> parse_size(const std::string& text) {
 }
 
 struct Plan {
+  // Certificate and key files of the Postgres listener and of the HTTP
+  // roles ("" when in the clear).
+  std::pair<std::string, std::string> pg_tls, http_tls;
   // Trust mode: loopback only, no auth file (the log says so).
   bool trust_mode = true;
   std::vector<std::string> off_loopback;  // the listeners bound elsewhere, for the log
@@ -242,19 +249,43 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   }
   plan.off_loopback = exposed;
   const bool auth = !a.auth_file.empty();
-  const bool tls = !a.tls_cert.empty() || !a.tls_key.empty();
-  if (tls && (a.tls_cert.empty() || a.tls_key.empty())) {
-    errors.push_back("--tls-cert and --tls-key go together: give both");
+  // Each listener's certificate: its own, else the shared one.
+  auto pick = [&](const char* prefix, const std::string& cert, const std::string& key,
+                  std::pair<std::string, std::string>& out) {
+    if (cert.empty() != key.empty()) {
+      errors.push_back(std::string("--") + prefix + "tls-cert and --" + prefix +
+                       "tls-key go together: give both");
+    }
+    out = !cert.empty() ? std::make_pair(cert, key) : std::make_pair(a.tls_cert, a.tls_key);
+  };
+  std::pair<std::string, std::string> shared_files;
+  pick("", a.tls_cert, a.tls_key, shared_files);
+  pick("pg-", a.pg_tls_cert, a.pg_tls_key, plan.pg_tls);
+  pick("http-", a.http_tls_cert, a.http_tls_key, plan.http_tls);
+  for (const auto& [role, ep] : bound) {
+    if (ep.address().is_loopback() || a.insecure) continue;
+    const bool tls = !(role == "pg" ? plan.pg_tls : plan.http_tls).first.empty();
+    if (auth && tls) continue;
+    std::string what = !auth && !tls ? "auth and TLS are" : !auth ? "auth is" : "TLS is";
+    errors.push_back("--" + role + "-listen " + ep.address().to_string() + ":" +
+                     std::to_string(ep.port()) + " is not a loopback address, and " + what +
+                     " not configured: give --auth-file FILE (or [auth] file in the --config "
+                     "file; `pgthaw tenant` creates it) and --tls-cert/--tls-key (or [tls] cert "
+                     "and key; --" +
+                     (role == "pg" ? "pg" : "http") +
+                     "-tls-cert/-key for this listener alone), or --insecure to serve this "
+                     "address without them");
+    break;
   }
-  if (!exposed.empty() && !a.insecure && (!auth || !tls)) {
-    std::string what = !auth && !tls ? "auth and TLS" : !auth ? "auth" : "TLS";
-    errors.push_back(exposed.front() + " is not a loopback address, and " + what +
-                     (!auth && !tls ? " are" : " is") +
-                     " not configured: give --auth-file FILE (or [auth] file in the "
-                     "--config file; `pgthaw tenant` creates it) and --tls-cert/--tls-key (or "
-                     "[tls] cert and key), or --insecure to serve this address without them");
+  const bool tls = !plan.pg_tls.first.empty();  // the Postgres listener's
+  if (a.require_tls && !tls) {
+    errors.push_back("--require-tls needs a certificate for the Postgres listener (--tls-cert)");
   }
-  if (a.require_tls && !tls) errors.push_back("--require-tls needs --tls-cert and --tls-key");
+  if (!plan.http_tls.first.empty() && !a.factory_url.empty()) {
+    errors.push_back(
+        "--factory-url: the consumer's HTTP binding to a factory in another "
+        "process does not speak TLS; with TLS, run --role all (in-process binding)");
+  }
   plan.trust_mode = !auth;
   if (a.auto_create == "on" || a.auto_create == "off") {
     o.auto_create_tenants = a.auto_create == "on";
@@ -272,7 +303,8 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   plan.pg.auto_create_tenants = o.auto_create_tenants;
   o.allowed_hosts = a.allowed_hosts;
   o.allowed_origins = a.allowed_origins;
-  plan.pg.tls_required = tls && (a.require_tls || !exposed.empty());
+  plan.pg.tls_required =
+      tls && (a.require_tls || (plan.pg_listen && !plan.pg_listen->address().is_loopback()));
   o.factory_url = a.factory_url;
   if (!a.factory_url.empty() && a.factory_url.rfind("http://", 0) != 0) {
     errors.push_back("--factory-url \"" + a.factory_url + "\": must be http://HOST:PORT");
@@ -478,6 +510,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
       ->delimiter(',');
   cmd->add_option("--tls-cert", a.tls_cert, "PEM certificate chain for TLS (reloaded on SIGHUP)");
   cmd->add_option("--tls-key", a.tls_key, "PEM private key for TLS");
+  cmd->add_option("--pg-tls-cert", a.pg_tls_cert, "the Postgres listener's own certificate");
+  cmd->add_option("--pg-tls-key", a.pg_tls_key, "the Postgres listener's own key");
+  cmd->add_option("--http-tls-cert", a.http_tls_cert, "the HTTP roles' own certificate");
+  cmd->add_option("--http-tls-key", a.http_tls_key, "the HTTP roles' own key");
   cmd->add_flag("--require-tls", a.require_tls,
                 "refuse Postgres clients in the clear (default off loopback when TLS is on)");
   a.command = cmd;
@@ -510,17 +546,28 @@ int run_serve_command(ServeArgs args) {
     plan.services.credentials = std::shared_ptr<server::CredentialStore>(std::move(store).value());
     plan.pg.credentials = plan.services.credentials;
   }
-  std::shared_ptr<server::TlsCredentials> tls;
-  if (!args.tls_cert.empty()) {
-    auto loaded = server::TlsCredentials::Load(args.tls_cert, args.tls_key);
+  // One TlsCredentials per certificate (SIGHUP reloads each).
+  std::vector<std::shared_ptr<server::TlsCredentials>> certificates;
+  auto load = [&](const std::pair<std::string, std::string>& files)
+      -> Result<std::shared_ptr<server::TlsCredentials>> {
+    if (files.first.empty()) return std::shared_ptr<server::TlsCredentials>();
+    for (const auto& loaded : certificates) {
+      if (loaded->cert_file() == files.first && loaded->key_file() == files.second) return loaded;
+    }
+    auto loaded = server::TlsCredentials::Load(files.first, files.second);
+    if (loaded.ok()) certificates.push_back(*loaded);
+    return loaded;
+  };
+  for (auto [files, out] :
+       {std::pair{&plan.pg_tls, &plan.pg.tls}, std::pair{&plan.http_tls, &plan.services.tls}}) {
+    auto loaded = load(*files);
     if (!loaded.ok()) {
       std::cerr << "pgthaw serve: " << loaded.status().message() << "\n";
       return 1;
     }
-    tls = std::move(loaded).value();
-    plan.pg.tls = tls;
-    plan.services.tls = tls;
+    *out = std::move(loaded).value();
   }
+  const std::shared_ptr<server::TlsCredentials>& tls = plan.pg.tls;
   if (plan.trust_mode) {
     spdlog::warn(
         "serve: trust mode: no passwords or tokens, any client that reaches a port is every "
@@ -550,12 +597,14 @@ int run_serve_command(ServeArgs args) {
   std::function<void()> wait_for_reload = [&] {
     reload.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      if (tls == nullptr) {
-        spdlog::info("serve: SIGHUP: no TLS certificates to reload");
-      } else if (Status st = tls->Reload(); st.ok()) {
-        spdlog::info("serve: SIGHUP: TLS certificate {} reloaded", tls->cert_file());
-      } else {
-        spdlog::error("serve: SIGHUP: keeping the previous TLS certificate: {}", st.message());
+      if (certificates.empty()) spdlog::info("serve: SIGHUP: no TLS certificates to reload");
+      for (const auto& certificate : certificates) {
+        if (Status st = certificate->Reload(); st.ok()) {
+          spdlog::info("serve: SIGHUP: TLS certificate {} reloaded", certificate->cert_file());
+        } else {
+          spdlog::error("serve: SIGHUP: keeping the previous TLS certificate {}: {}",
+                        certificate->cert_file(), st.message());
+        }
       }
       wait_for_reload();
     });
@@ -615,7 +664,7 @@ int run_serve_command(ServeArgs args) {
     }
     pg = std::move(listener).value();
   }
-  banner_tls = tls != nullptr;
+  banner_tls = plan.services.tls != nullptr;
   print_banner(**services, pg.get(), pg_host);
 
   int signo = stop_requested.get_future().get();

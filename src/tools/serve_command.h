@@ -34,6 +34,8 @@
 //   cert = "/etc/pgthaw/server.crt"
 //   key = "/etc/pgthaw/server.key"
 //   require = true                # = require-tls: refuse Postgres clients in the clear
+//   (pg-tls-cert, pg-tls-key, http-tls-cert, http-tls-key, at the top level:
+//   the Postgres listener's or the HTTP roles' own, instead of the shared)
 //
 // Two modes, chosen by where pgthaw listens. Bound to loopback only with no
 // auth file: trust mode (any user, any password, tenants created on first
@@ -90,7 +92,9 @@ struct ServeArgs {
   std::string auto_create;  // "", "on" or "off"
   bool insecure = false;
   std::vector<std::string> allowed_hosts, allowed_origins;
-  std::string tls_cert, tls_key;
+  std::string tls_cert, tls_key;            // every listener
+  std::string pg_tls_cert, pg_tls_key;      // the Postgres listener's, over the shared
+  std::string http_tls_cert, http_tls_key;  // the HTTP roles', over the shared
   bool require_tls = false;
 
   CLI::App* command = nullptr;  // set by add_serve_command; tells which flags were given

@@ -71,7 +71,8 @@ class Server:
         args = [PGTHAW, "serve", "--role", "all", "--data-dir", data_dir,
                 "--shutdown-timeout", "10"] + extra
         for flag in ("--factory-listen", "--consumer-listen", "--warm-proxy-listen", "--pg-listen"):
-            args += [flag, "127.0.0.1:0"]
+            if flag not in extra:
+                args += [flag, "127.0.0.1:0"]
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -85,7 +86,7 @@ class Server:
             with open(self.out) as f:
                 banner = f.read()
         self.consumer = re.search(r"consumer\s+(https?://[0-9.]+:\d+)/", banner).group(1)
-        self.pg_port = re.search(r"postgres\s+psql \"host=[0-9.]+ port=(\d+)", banner).group(1)
+        self.pg_port = re.search(r"postgres\s+psql \"host=[0-9a-f.:]+ port=(\d+)", banner).group(1)
 
     def log(self):
         with open(self.err, errors="replace") as f:
@@ -420,6 +421,38 @@ class Modes(unittest.TestCase):
             self.assertIn("--auth-file", r.stderr)
             self.assertIn("--tls-cert", r.stderr)
             self.assertIn("--insecure", r.stderr)
+
+    def test_non_loopback_with_auth_and_tls_starts_and_requires_tls(self):
+        with tempfile.TemporaryDirectory() as d:
+            ca = make_certificates(d)
+            data = os.path.join(d, "data")
+            os.makedirs(data)
+            tenant_cli(data, "create", "net", "--role", "app", "--password", "pw-net")
+            args = [PGTHAW, "serve", "--data-dir", data, "--pg-listen", "0.0.0.0:0",
+                    "--auth-file", os.path.join(data, "credentials.json")]
+            # The Postgres listener's own certificate only: the HTTP roles
+            # (loopback here) need none, a non-loopback one would.
+            r = run(args + ["--consumer-listen", "0.0.0.0:0", "--pg-tls-cert",
+                            os.path.join(d, "server.crt"), "--pg-tls-key",
+                            os.path.join(d, "server.key")], timeout=60)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--consumer-listen", r.stderr)
+            server = Server(d, data, ["--auth-file", os.path.join(data, "credentials.json"),
+                                      "--pg-tls-cert", os.path.join(d, "server.crt"),
+                                      "--pg-tls-key", os.path.join(d, "server.key"),
+                                      "--pg-listen", "0.0.0.0:0"])
+            try:
+                self.assertTrue(server.consumer.startswith("http://"))
+                env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+                env.update({"PGHOST": "localhost", "PGPORT": server.pg_port, "PGDATABASE": "net",
+                            "PGUSER": "app", "PGPASSWORD": "pw-net", "PGSSLROOTCERT": ca})
+                q = ["psql", "-X", "-w", "-A", "-t", "-c", "select current_user"]
+                r = run(q, env=dict(env, PGSSLMODE="disable"))
+                self.assertIn("no encryption", r.stderr)
+                r = run(q, env=dict(env, PGSSLMODE="verify-full"))
+                self.assertEqual(r.stdout.strip(), "app", r.stderr)
+            finally:
+                server.stop()
 
     def test_loopback_without_auth_is_trust_mode(self):
         with tempfile.TemporaryDirectory() as d:
