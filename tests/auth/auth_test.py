@@ -102,7 +102,7 @@ class Server:
                 self.proc.wait()
 
 
-def http(method, url, body=None, token=None, headers=None):
+def http(method, url, body=None, token=None, headers=None, context=None):
     """(status, headers, parsed JSON or text)."""
     data = None
     h = dict(headers or {})
@@ -113,7 +113,7 @@ def http(method, url, body=None, token=None, headers=None):
         h["Authorization"] = "Bearer " + token
     req = urllib.request.Request(url, data=data, method=method, headers=h)
     try:
-        with urllib.request.urlopen(req, timeout=60, context=TLS_CONTEXT) as r:
+        with urllib.request.urlopen(req, timeout=60, context=context or TLS_CONTEXT) as r:
             status, hdrs, text = r.status, r.headers, r.read().decode()
     except urllib.error.HTTPError as e:
         status, hdrs, text = e.code, e.headers, e.read().decode()
@@ -453,6 +453,45 @@ class Modes(unittest.TestCase):
                 self.assertEqual(r.stdout.strip(), "app", r.stderr)
             finally:
                 server.stop()
+
+    def test_toml_auth_and_tls_tables(self):
+        with tempfile.TemporaryDirectory() as d:
+            ca = make_certificates(d)
+            data = os.path.join(d, "data")
+            os.makedirs(data)
+            tenant_cli(data, "create", "conf", "--role", "app", "--password", "pw-conf")
+            config = os.path.join(d, "pgthaw.toml")
+            with open(config, "w") as f:
+                f.write(f'''[auth]
+file = "{data}/credentials.json"
+allowed-hosts = ["db.example.test"]
+
+[tls]
+cert = "{d}/server.crt"
+key = "{d}/server.key"
+require = true
+''')
+            server = Server(d, data, ["--config", config])
+            try:
+                self.assertIn("TLS required", server.log())
+                env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+                env.update({"PGHOST": "localhost", "PGPORT": server.pg_port, "PGDATABASE": "conf",
+                            "PGUSER": "app", "PGPASSWORD": "pw-conf", "PGSSLROOTCERT": ca})
+                q = ["psql", "-X", "-w", "-A", "-t", "-c", "select current_user"]
+                self.assertIn("no encryption", run(q, env=dict(env, PGSSLMODE="disable")).stderr)
+                r = run(q, env=dict(env, PGSSLMODE="verify-full"))
+                self.assertEqual(r.stdout.strip(), "app", r.stderr)
+                status, _, _ = http("GET", server.consumer + "/",
+                                    headers={"Host": "db.example.test:1"},
+                                    context=ssl.create_default_context(cafile=ca))
+                self.assertEqual(status, 200)
+            finally:
+                server.stop()
+            with open(config, "a") as f:
+                f.write("nonsense = 1\n")
+            r = run([PGTHAW, "serve", "--config", config], timeout=60)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("nonsense: unknown setting", r.stderr)
 
     def test_loopback_without_auth_is_trust_mode(self):
         with tempfile.TemporaryDirectory() as d:
