@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev
   # auth: SCRAM, TLS, token hashes (OpenSSL); SASLprep of passwords (libidn).
   libssl-dev libidn-dev pkg-config
+  # data directory archives (PGlite dumpDataDir tarballs).
+  libarchive-dev
   # tests/auth: the test CA and certificates (openssl req/x509, s_client).
   openssl
   libpq-dev postgresql-client postgresql postgresql-contrib

@@ -64,6 +64,24 @@ Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Templa
   return tmpl.NewTenant(data);
 }
 
+Status import_tenant(const std::string& archive, const std::string& root,
+                     const ArchiveLimits& limits) {
+  std::error_code ec;
+  if (fs::exists(root, ec)) return Status::AlreadyExists(root + " exists");
+  fs::create_directory(root, ec);
+  if (ec) return Status::FromErrno("mkdir " + root, ec.value());
+  Status st = extract_data_dir(archive, root + "/data", limits);
+  if (!st.ok()) {
+    fs::remove_all(root, ec);
+    return st;
+  }
+  return Status::Ok();
+}
+
+Status export_tenant(const std::string& root, const std::string& out, bool gzip) {
+  return archive_data_dir(root + "/data", read_lower(root), out, gzip);
+}
+
 Status hibernate_tenant(std::unique_ptr<Instance> instance, const std::string& root) {
   Status st = instance->Snapshot(root + "/snapshot");
   if (st.ok()) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/data_dir_archive.h"
 #include "engine/instance.h"
 #include "engine/template.h"
 
@@ -27,6 +28,16 @@ struct OpenReport {
 
 Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Template& tmpl,
                                               const std::string& root, OpenReport* report);
+
+// A data-directory archive (data_dir_archive.h) becomes the tenant at
+// ROOT, which must not exist: its files are ROOT/data, with no lower layer
+// and no snapshot, so open_tenant() boots it (recovering it if the
+// database was not shut down cleanly). Nothing is left at ROOT on failure.
+Status import_tenant(const std::string& archive, const std::string& root,
+                     const ArchiveLimits& limits);
+// The tenant's data directory (its merged view) as an archive PGlite's
+// loadDataDir() reads. The tenant's instance, if any, must be idle.
+Status export_tenant(const std::string& root, const std::string& out, bool gzip);
 
 // Snapshots `instance` into ROOT/snapshot and releases it. On failure the
 // instance is closed cleanly instead, so nothing is lost either way.

@@ -35,9 +35,11 @@
 #include <thread>
 #include <vector>
 
+#include "engine/connection_views.h"
 #include "engine/template.h"
 #include "engine/tenant_store.h"
 #include "pgwire/frontend.h"
+#include "pgwire/result.h"
 #include "runtime/admission.h"
 #include "runtime/cpu_priority.h"
 #include "runtime/fs_util.h"
@@ -72,6 +74,20 @@ int64_t now_unix_s() {
 }
 
 // What a Postgres client is told (3D000) of a tenant that is not there.
+Status install_connection_views(Session& session) {
+  std::string query;
+  PGTHAW_RETURN_IF_ERROR(pgwire::frontend::query(query, engine::kConnectionViewsSql));
+  auto reply = session.Exec(query);
+  if (!reply.ok()) return reply.status();
+  auto results = pgwire::collect_results(reply->bytes);
+  if (!results.ok()) return results.status();
+  for (const pgwire::StatementResult& result : *results) {
+    if (result.error)
+      return Status::Internal("installing the connection views: " + result.error->summary());
+  }
+  return Status::Ok();
+}
+
 Status no_such_database(const std::string& id) {
   return Status::NotFound("database \"" + id + "\" does not exist");
 }
@@ -137,6 +153,8 @@ class Runtime::Impl {
   }
   Status Hibernate(const std::string& id);
   Status CreateTenant(const std::string& id);
+  Status ImportTenant(const std::string& id, const std::string& archive);
+  Status ExportTenant(const std::string& id, const std::string& out, bool gzip);
   Status DeleteTenant(const std::string& id, bool force, Clock::time_point deadline);
   bool TenantExists(const std::string& id) const;
   std::vector<std::string> ListTenants() const;
@@ -937,6 +955,69 @@ Status Runtime::Impl::CreateTenant(const std::string& id) {
   return created.get();
 }
 
+Status Runtime::Impl::ImportTenant(const std::string& id, const std::string& archive) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  const std::string root = tenants_dir_ + "/" + id;
+  std::error_code ec;
+  if (fs::exists(root, ec)) return Status::AlreadyExists("tenant " + id + " exists");
+  // Staged in the trash directory (a crash leaves it there, removed at the
+  // next start) and renamed in whole: the tenant appears complete or not
+  // at all.
+  std::string staging;
+  {
+    std::lock_guard lock(mutex_);
+    staging = trash_dir_ + "/import." + id + "." + std::to_string(++trash_seq_);
+  }
+  fs::create_directories(trash_dir_, ec);
+  if (ec) return Status::FromErrno("mkdir " + trash_dir_, ec.value());
+  engine::ArchiveLimits limits;
+  limits.max_bytes = engine_.options().tenant_disk_max_bytes;
+  PGTHAW_RETURN_IF_ERROR(engine::import_tenant(archive, staging, limits));
+  if (std::rename(staging.c_str(), root.c_str()) != 0) {
+    const int err = errno;
+    fs::remove_all(staging, ec);
+    if (err == EEXIST || err == ENOTEMPTY) return Status::AlreadyExists("tenant " + id + " exists");
+    return Status::FromErrno("rename " + staging + " to " + root, err);
+  }
+  if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(tenants_dir_));
+  // Opened now: Postgres recovers it if it was not shut down cleanly, and an
+  // archive whose database does not start goes again.
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> opened = done->get_future();
+  Status submitted = Submit(
+      id, std::nullopt,
+      [done](Result<Session*> session, const Timings&) {
+        if (!session.ok()) return done->set_value(session.status());
+        // pg_stat_activity and pg_stat_database as every tenant has them
+        // (the template's views; an archive from PGlite has PGlite's).
+        done->set_value(install_connection_views(**session));
+      },
+      /*beside=*/false, /*may_create=*/true);
+  Status st = submitted.ok() ? opened.get() : submitted;
+  if (st.ok()) return st;
+  Status removed = DeleteTenant(id, /*force=*/true, Clock::now() + std::chrono::seconds(30));
+  if (!removed.ok())
+    spdlog::error("tenant {}: removing a failed import: {}", id, removed.ToString());
+  return Status::InvalidArgument("the archive's database does not start: " + st.message());
+}
+
+Status Runtime::Impl::ExportTenant(const std::string& id, const std::string& out, bool gzip) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  std::error_code ec;
+  if (!fs::exists(tenants_dir_ + "/" + id, ec)) return no_such_database(id);
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> exported = done->get_future();
+  const std::string root = tenants_dir_ + "/" + id;
+  PGTHAW_RETURN_IF_ERROR(Submit(
+      id, std::nullopt,
+      [done, root, out, gzip](Result<Session*> session, const Timings&) {
+        // In the tenant's turn: its instance is idle, nothing writes.
+        done->set_value(session.ok() ? engine::export_tenant(root, out, gzip) : session.status());
+      },
+      /*beside=*/false, /*may_create=*/false));
+  return exported.get();
+}
+
 Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
@@ -1247,6 +1328,14 @@ void Runtime::Release(const std::string& tenant, uint64_t holder) {
 Status Runtime::Hibernate(const std::string& tenant) { return impl_->Hibernate(tenant); }
 
 Status Runtime::CreateTenant(const std::string& tenant) { return impl_->CreateTenant(tenant); }
+
+Status Runtime::ImportTenant(const std::string& tenant, const std::string& archive) {
+  return impl_->ImportTenant(tenant, archive);
+}
+
+Status Runtime::ExportTenant(const std::string& tenant, const std::string& out, bool gzip) {
+  return impl_->ExportTenant(tenant, out, gzip);
+}
 
 Status Runtime::DeleteTenant(const std::string& tenant, bool force,
                              std::chrono::steady_clock::time_point deadline) {

@@ -202,6 +202,20 @@ class Runtime {
   // queued get NotFound. NotFound if the tenant has no directory.
   Status DeleteTenant(const std::string& tenant, bool force,
                       std::chrono::steady_clock::time_point deadline);
+  // ImportTenant makes `tenant` from a data-directory archive (a PGlite
+  // dumpDataDir() tarball, engine/data_dir_archive.h) and opens it, which
+  // recovers a database that was not shut down cleanly; it returns once the
+  // tenant is warm. AlreadyExists if it has a directory; InvalidArgument,
+  // with nothing left behind, for an archive that is not a data directory
+  // of this engine's Postgres or breaks the archive rules (more file data
+  // than --tenant-disk-max, for one). It does not count against
+  // max_tenants: an operator's import is not a client's first mention.
+  Status ImportTenant(const std::string& tenant, const std::string& archive);
+  // ExportTenant writes the tenant's data directory as such an archive (to
+  // `out`, atomically), in the tenant's turn (thawing it if cold), so no
+  // statement writes meanwhile. What is committed is in it (its WAL
+  // included); the importer's Postgres recovers it on open.
+  Status ExportTenant(const std::string& tenant, const std::string& out, bool gzip);
   // The tenant has a directory and is not being deleted: what a Postgres
   // connection naming it checks before answering 3D000.
   bool TenantExists(const std::string& tenant) const;

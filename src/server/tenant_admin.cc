@@ -160,6 +160,47 @@ Result<TenantAdmin::Created> TenantAdmin::Create(const std::string& tenant, cons
   return created;
 }
 
+Result<TenantAdmin::Created> TenantAdmin::Import(const std::string& tenant,
+                                                 const std::string& archive,
+                                                 const std::string& role,
+                                                 std::optional<std::string> password) {
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateRoleName(role));
+  auto secret = new_password(std::move(password));
+  if (!secret.ok()) return secret.status();
+  std::lock_guard lock(change_mutex_);
+  if (credentials_.HasTenant(tenant) || runtime_.TenantExists(tenant)) {
+    return Status::AlreadyExists("tenant " + tenant + " exists");
+  }
+  PGTHAW_RETURN_IF_ERROR(runtime_.ImportTenant(tenant, archive));
+  auto undo = [&](const Status& why) {
+    Status undone =
+        runtime_.DeleteTenant(tenant, /*force=*/true, Clock::now() + kDefaultDeleteTimeout);
+    if (!undone.ok()) {
+      spdlog::error("tenant {}: importing failed ({}) and removing it again failed: {}", tenant,
+                    why.ToString(), undone.ToString());
+    }
+    if (credentials_.HasTenant(tenant)) (void)credentials_.DropTenant(tenant);
+    return why;
+  };
+  if (Status made = RunSql(tenant, adopt_owner_role_sql(role)); !made.ok()) return undo(made);
+  if (Status added = credentials_.AddTenant(tenant, role); !added.ok()) return undo(added);
+  if (Status set = credentials_.SetRole(tenant, role, secret->verifier); !set.ok()) {
+    return undo(set);
+  }
+  spdlog::info("audit: tenant import tenant={} role={}", tenant, role);
+  Created created{tenant, role, std::nullopt};
+  if (secret->generated) created.password = std::move(secret->text);
+  return created;
+}
+
+Status TenantAdmin::Export(const std::string& tenant, const std::string& out, bool gzip) {
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
+  if (!runtime_.TenantExists(tenant)) return Status::NotFound("no tenant " + tenant);
+  PGTHAW_RETURN_IF_ERROR(RunSql(tenant, "CHECKPOINT"));
+  return runtime_.ExportTenant(tenant, out, gzip);
+}
+
 Status TenantAdmin::Delete(const std::string& tenant, bool force,
                            std::chrono::milliseconds timeout) {
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));

@@ -72,6 +72,16 @@ class TenantAdmin {
   // for a bad tenant id, role name or password.
   Result<Created> Create(const std::string& tenant, const std::string& role,
                          std::optional<std::string> password);
+  // A tenant from a PGlite data-directory archive (Runtime::ImportTenant),
+  // with `role` as its owner role: made if the database lacks it (or made
+  // a plain LOGIN non-superuser if it has it), given the database, its
+  // schemas and what the database's own user (PGlite's postgres) made in
+  // them, so the role can use its data. Undone on failure, as Create.
+  Result<Created> Import(const std::string& tenant, const std::string& archive,
+                         const std::string& role, std::optional<std::string> password);
+  // The tenant's data directory as an archive PGlite's loadDataDir() reads
+  // (after a CHECKPOINT, so the importer has little WAL to replay).
+  Status Export(const std::string& tenant, const std::string& out, bool gzip);
 
   // Roles. AddRole: a LOGIN role, not the owner (AlreadyExists if the
   // tenant has it). RotatePassword: a new verifier for a role of the store.

@@ -76,9 +76,15 @@ void print_table(const std::vector<server::TenantSummary>& tenants) {
 
 int run(TenantAdmin& admin, const TenantArgs& a) {
   const std::string& action = a.action;
-  if (action == "create" || action == "role add" || action == "role rotate") {
+  if (action == "create" || action == "import" || action == "role add" || action == "role rotate") {
     auto password = password_from(a);
     if (!password.ok()) return fail(password.status());
+    if (action == "import") {
+      auto imported = admin.Import(a.name, a.file, a.role.empty() ? a.name : a.role, *password);
+      if (!imported.ok()) return fail(imported.status());
+      print_json(role_json(imported->tenant, imported->role, imported->password));
+      return 0;
+    }
     if (action == "create") {
       auto created = admin.Create(a.name, a.role.empty() ? a.name : a.role, *password);
       if (!created.ok()) return fail(created.status());
@@ -89,6 +95,10 @@ int run(TenantAdmin& admin, const TenantArgs& a) {
                                         : admin.RotatePassword(a.name, a.role, *password);
     if (!changed.ok()) return fail(changed.status());
     print_json(role_json(a.name, a.role, *changed));
+    return 0;
+  }
+  if (action == "export") {
+    if (Status st = admin.Export(a.name, a.file, a.gzip); !st.ok()) return fail(st);
     return 0;
   }
   if (action == "list") {
@@ -167,6 +177,22 @@ CLI::App* add_tenant_command(CLI::App& app, TenantArgs& args) {
   create->add_option("name", args.name, "tenant id")->required();
   create->add_option("--role", args.role, "the owner role (default: the tenant id)");
   add_password_options(create, args);
+
+  CLI::App* import =
+      action(tenant->add_subcommand("import",
+                                    "a tenant from a PGlite dumpDataDir() archive (.tar, .tar.gz)"),
+             "import");
+  import->add_option("name", args.name, "tenant id")->required();
+  import->add_option("file", args.file, "the archive")->required()->check(CLI::ExistingFile);
+  import->add_option("--role", args.role, "the owner role (default: the tenant id)");
+  add_password_options(import, args);
+
+  CLI::App* exported = action(
+      tenant->add_subcommand("export", "a tenant's data directory as an archive PGlite loads"),
+      "export");
+  exported->add_option("name", args.name, "tenant id")->required();
+  exported->add_option("file", args.file, "the archive to write")->required();
+  exported->add_flag("--gzip", args.gzip, "gzip it (.tar.gz)");
 
   CLI::App* list = action(tenant->add_subcommand("list", "list tenants"), "list");
   list->add_flag("--json", args.json, "JSON instead of a table");

@@ -41,6 +41,8 @@ struct TenantArgs {
   bool read_only = false;
   std::string label;
   std::string token_id;
+  std::string file;   // import, export: the archive
+  bool gzip = false;  // export
 };
 
 // Registers `tenant` and its subcommands on `app`, writing into `args`.
