@@ -2,6 +2,8 @@
 """Builds PGlite's engine as native code, once per artifact.
 
   npm pack @electric-sql/pglite@VERSION  -> sha256 checked against the pin
+  npm pack each extension package of the lock file, checked the same way,
+  its bundle unpacked into the share tree like the main package's contrib
   unpack; pglite.data -> share/ (the read-only tree every instance sees)
   wasm2c pglite.wasm, initdb.wasm and every side module (*.so) of the bundle
   split pglite.c so both cores compile it
@@ -56,24 +58,51 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def fetch(root):
-    """npm pack the pinned version into root and verify it."""
-    tgz = os.path.join(root, "pglite.tgz")
-    if not os.path.exists(tgz):
-        tmp = os.path.join(root, "npm-pack")
+def npm_pack(spec, sha256, dest):
+    """npm pack `spec` to `dest` (once) and check it against the pin."""
+    if not os.path.exists(dest):
+        tmp = dest + ".npm-pack"
         os.makedirs(tmp, exist_ok=True)
-        spec = f"{PIN['package']}@{PIN['version']}"
         log(f"npm pack {spec}")
         out = subprocess.run(["npm", "pack", spec, "--silent"], cwd=tmp, check=True,
                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
         got = sha256_of(os.path.join(tmp, out))
-        if got != PIN["sha256"]:
-            sys.exit(f"build_engine: {out} has sha256 {got}, pinned {PIN['sha256']}")
-        os.rename(os.path.join(tmp, out), tgz)
+        if got != sha256:
+            sys.exit(f"build_engine: {out} has sha256 {got}, pinned {sha256}")
+        os.rename(os.path.join(tmp, out), dest)
         shutil.rmtree(tmp)
-    if sha256_of(tgz) != PIN["sha256"]:
-        sys.exit(f"build_engine: cached {tgz} does not match the pinned sha256")
-    return tgz
+    if sha256_of(dest) != sha256:
+        sys.exit(f"build_engine: cached {dest} does not match the pinned sha256")
+    return dest
+
+
+def fetch(root):
+    """npm pack the pinned version into root and verify it."""
+    return npm_pack(f"{PIN['package']}@{PIN['version']}", PIN["sha256"],
+                    os.path.join(root, "pglite.tgz"))
+
+
+def add_extensions(root, share):
+    """The separately packaged extensions of pglite.lock.json: each package
+    npm-packed and verified, its bundle (share/ and lib/ for /pglite/, as the
+    contrib tarballs) unpacked into the share tree, so module_list() finds
+    their .so files. Once per package version (a marker in share/)."""
+    for ext in PIN.get("extensions", []):
+        name = ext["package"].split("/")[-1]
+        marker = os.path.join(share, f".{name}-{ext['version']}-{ext['sha256'][:16]}.ok")
+        if os.path.exists(marker):
+            continue
+        tgz = npm_pack(f"{ext['package']}@{ext['version']}", ext["sha256"],
+                       os.path.join(root, "extensions", f"{name}-{ext['version']}.tgz"))
+        tmp = os.path.join(root, "extensions", name + ".unpack")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        run(["tar", "xzf", tgz, "-C", tmp, "package/" + ext["bundle"]])
+        run(["tar", "xzf", os.path.join(tmp, "package", ext["bundle"]), "-C",
+             os.path.join(share, "pglite")])
+        shutil.rmtree(tmp)
+        open(marker, "w").close()
+        log(f"extension {ext['package']}@{ext['version']} added")
 
 
 def unpack(root, tgz):
@@ -307,6 +336,8 @@ def main():
     os.makedirs(gen, exist_ok=True)
     tgz = fetch(root)
     pkg, share = unpack(root, tgz)
+    os.makedirs(os.path.join(root, "extensions"), exist_ok=True)
+    add_extensions(root, share)
     mods = module_list(pkg, share)
     translate(gen, mods)
     sources = {"pglite": split_main(gen, "pglite", PARTS)}
