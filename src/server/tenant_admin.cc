@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <future>
 #include <set>
 
@@ -126,44 +127,23 @@ Status TenantAdmin::RunSql(const std::string& tenant, const std::string& sql) {
 
 Result<TenantAdmin::Created> TenantAdmin::Create(const std::string& tenant, const std::string& role,
                                                  std::optional<std::string> password) {
-  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
-  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateRoleName(role));
-  auto secret = new_password(std::move(password));
-  if (!secret.ok()) return secret.status();
-  std::lock_guard lock(change_mutex_);
-  if (credentials_.HasTenant(tenant) || runtime_.TenantExists(tenant)) {
-    return Status::AlreadyExists("tenant " + tenant + " exists");
-  }
-  PGTHAW_RETURN_IF_ERROR(runtime_.CreateTenant(tenant));
-  // From here on a failure undoes what is done, newest first.
-  auto undo_files = [&](const Status& why) {
-    Status undone =
-        runtime_.DeleteTenant(tenant, /*force=*/true, Clock::now() + kDefaultDeleteTimeout);
-    if (!undone.ok()) {
-      spdlog::error("tenant {}: creating failed ({}) and removing it again failed: {}", tenant,
-                    why.ToString(), undone.ToString());
-    }
-    return why;
-  };
-  Status made = RunSql(tenant, owner_role_sql(role));
-  if (!made.ok()) return undo_files(made);
-  if (Status added = credentials_.AddTenant(tenant, role); !added.ok()) return undo_files(added);
-  if (Status set = credentials_.SetRole(tenant, role, secret->verifier); !set.ok()) {
-    if (Status dropped = credentials_.DropTenant(tenant); !dropped.ok()) {
-      spdlog::error("tenant {}: dropping its credentials again: {}", tenant, dropped.ToString());
-    }
-    return undo_files(set);
-  }
-  spdlog::info("audit: tenant create tenant={} role={}", tenant, role);
-  Created created{tenant, role, std::nullopt};
-  if (secret->generated) created.password = std::move(secret->text);
-  return created;
+  return MakeTenant(
+      tenant, role, std::move(password), [&] { return runtime_.CreateTenant(tenant); },
+      owner_role_sql(role), "create");
 }
 
 Result<TenantAdmin::Created> TenantAdmin::Import(const std::string& tenant,
                                                  const std::string& archive,
                                                  const std::string& role,
                                                  std::optional<std::string> password) {
+  return MakeTenant(
+      tenant, role, std::move(password), [&] { return runtime_.ImportTenant(tenant, archive); },
+      adopt_owner_role_sql(role), "import");
+}
+
+Result<TenantAdmin::Created> TenantAdmin::MakeTenant(
+    const std::string& tenant, const std::string& role, std::optional<std::string> password,
+    const std::function<Status()>& make_files, const std::string& role_sql, const char* what) {
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateRoleName(role));
   auto secret = new_password(std::move(password));
@@ -172,23 +152,28 @@ Result<TenantAdmin::Created> TenantAdmin::Import(const std::string& tenant,
   if (credentials_.HasTenant(tenant) || runtime_.TenantExists(tenant)) {
     return Status::AlreadyExists("tenant " + tenant + " exists");
   }
-  PGTHAW_RETURN_IF_ERROR(runtime_.ImportTenant(tenant, archive));
+  PGTHAW_RETURN_IF_ERROR(make_files());
+  // From here on a failure undoes what is done: the credentials, the files.
   auto undo = [&](const Status& why) {
+    if (credentials_.HasTenant(tenant)) {
+      if (Status dropped = credentials_.DropTenant(tenant); !dropped.ok()) {
+        spdlog::error("tenant {}: dropping its credentials again: {}", tenant, dropped.ToString());
+      }
+    }
     Status undone =
         runtime_.DeleteTenant(tenant, /*force=*/true, Clock::now() + kDefaultDeleteTimeout);
     if (!undone.ok()) {
-      spdlog::error("tenant {}: importing failed ({}) and removing it again failed: {}", tenant,
+      spdlog::error("tenant {}: {} failed ({}) and removing it again failed: {}", tenant, what,
                     why.ToString(), undone.ToString());
     }
-    if (credentials_.HasTenant(tenant)) (void)credentials_.DropTenant(tenant);
     return why;
   };
-  if (Status made = RunSql(tenant, adopt_owner_role_sql(role)); !made.ok()) return undo(made);
+  if (Status made = RunSql(tenant, role_sql); !made.ok()) return undo(made);
   if (Status added = credentials_.AddTenant(tenant, role); !added.ok()) return undo(added);
   if (Status set = credentials_.SetRole(tenant, role, secret->verifier); !set.ok()) {
     return undo(set);
   }
-  spdlog::info("audit: tenant import tenant={} role={}", tenant, role);
+  spdlog::info("audit: tenant {} tenant={} role={}", what, tenant, role);
   Created created{tenant, role, std::nullopt};
   if (secret->generated) created.password = std::move(secret->text);
   return created;

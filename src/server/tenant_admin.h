@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -115,6 +116,12 @@ class TenantAdmin {
   static Result<std::string> GeneratePassword();
 
  private:
+  // Create and Import: the checks, `make_files` (the tenant's directory),
+  // `role_sql` run as the superuser, the credentials; undone on failure.
+  Result<Created> MakeTenant(const std::string& tenant, const std::string& role,
+                             std::optional<std::string> password,
+                             const std::function<Status()>& make_files, const std::string& role_sql,
+                             const char* what);
   // Runs `sql` (simple protocol) in `tenant` as the superuser, with the
   // server's defaults; the first failing statement's error as a Status.
   Status RunSql(const std::string& tenant, const std::string& sql);
