@@ -246,7 +246,11 @@ int run_tenant_command(const TenantArgs& args) {
   if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
   if (Status locked = lock_data_dir(args.data_dir); !locked.ok()) {
     std::cerr << "pgthaw tenant: " << locked.message() << "\n";
-    if (locked.code() == StatusCode::kUnavailable) {
+    if (locked.code() == StatusCode::kUnavailable &&
+        (args.action == "import" || args.action == "export")) {
+      std::cerr << "pgthaw tenant: a server runs on " << args.data_dir << ": stop it to "
+                << args.action << " a tenant\n";
+    } else if (locked.code() == StatusCode::kUnavailable) {
       std::cerr << "pgthaw tenant: a server runs on " << args.data_dir
                 << ": use its HTTP admin API instead (POST /admin/tenants, GET /admin/tenants, "
                    "DELETE /admin/tenants/NAME, /admin/tokens; an admin token)\n";
