@@ -1,8 +1,11 @@
 #include "server/http_admin_routes.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <cctype>
+#include <cerrno>
 #include <exception>
 #include <nlohmann/json.hpp>
 
@@ -78,6 +81,33 @@ bool query_flag(const std::string& query, const std::string& name) {
     start = end + 1;
   }
   return false;
+}
+
+// ?role=R: R, percent-decoded; nullopt if absent.
+std::optional<std::string> query_value(const std::string& query, const std::string& name) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    std::string pair = query.substr(start, end - start);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      std::string raw = eq == std::string::npos ? "" : pair.substr(eq + 1), out;
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() &&
+            std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+          out += static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+        } else {
+          out += raw[i] == '+' ? ' ' : raw[i];
+        }
+      }
+      return out;
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
 }
 
 // {tenant, role, password?}: the password only when it was generated.
@@ -195,6 +225,39 @@ void AdminService::AddRoutes(Router& router) {
     json out = token_json(issued->info);
     out["token"] = issued->bearer;
     return json_reply(201, std::move(out));
+  });
+  // access: admin token; the body is an archive, streamed to a file
+  // (an upload route: the token is checked before the body is read)
+  router.AddUpload("POST", "/admin/tenants/{tenant}/import", RouteAccess::Admin(),
+                   [this](const Request& request, Respond respond) {
+                     boost::asio::post(blocking_, [this, request, respond = std::move(respond)] {
+                       const std::string& tenant = request.params.at("tenant");
+                       const std::string role = query_value(request.query, "role").value_or(tenant);
+                       auto imported = admin_.Import(tenant, request.body_file, role, std::nullopt);
+                       ::unlink(request.body_file.c_str());
+                       if (!imported.ok()) return respond(admin_error(imported.status()));
+                       respond(json_reply(
+                           201, role_reply(imported->tenant, imported->role, imported->password)));
+                     });
+                   });
+  // access: admin token
+  add("GET", "/admin/tenants/{tenant}/export", [this, &admin](const Request& r) {
+    const std::string& tenant = r.params.at("tenant");
+    const bool gzip = query_flag(r.query, "gzip");
+    std::string file = scratch_ + "/export-XXXXXX";
+    int fd = ::mkstemp(file.data());
+    if (fd < 0) return admin_error(Status::FromErrno("mkstemp " + file, errno));
+    ::close(fd);
+    if (Status st = admin.Export(tenant, file, gzip); !st.ok()) {
+      ::unlink(file.c_str());
+      return admin_error(st);
+    }
+    Reply reply;
+    reply.file = file;  // sent, then removed
+    reply.content_type = gzip ? "application/gzip" : "application/x-tar";
+    reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + tenant +
+                                                          (gzip ? ".tar.gz" : ".tar") + "\"");
+    return reply;
   });
   // access: admin token
   add("GET", "/admin/tokens", [&admin](const Request&) {

@@ -13,6 +13,11 @@
 //   POST   /admin/tokens                           {scope, label?} -> 201 {id, token}
 //   GET    /admin/tokens
 //   DELETE /admin/tokens/{id}
+//   POST   /admin/tenants/{tenant}/import[?role=R] a PGlite dumpDataDir() archive as the
+//          body (Content-Type application/gzip or application/x-tar) -> 201 {tenant, role,
+//          password}; the body is streamed to a file (Router::AddUpload)
+//   GET    /admin/tenants/{tenant}/export[?gzip=1] the data directory as an archive
+//          PGlite's loadDataDir() reads
 //
 // A generated password or a token's secret is in the reply once, never
 // again. Errors: 400 invalid_argument, 404 not_found, 409 already_exists,
@@ -34,8 +39,9 @@ namespace pgthaw::server {
 
 class AdminService {
  public:
-  AdminService(TenantAdmin& admin, boost::asio::thread_pool& blocking)
-      : admin_(admin), blocking_(blocking) {}
+  // `scratch`: where exported archives are made before they are sent.
+  AdminService(TenantAdmin& admin, boost::asio::thread_pool& blocking, std::string scratch)
+      : admin_(admin), blocking_(blocking), scratch_(std::move(scratch)) {}
 
   // Adds the routes above to `router` (the consumer's).
   void AddRoutes(Router& router);
@@ -43,6 +49,7 @@ class AdminService {
  private:
   TenantAdmin& admin_;
   boost::asio::thread_pool& blocking_;
+  const std::string scratch_;
 };
 
 }  // namespace pgthaw::server

@@ -27,6 +27,9 @@ struct Reply {
   std::optional<std::string> text;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra, e.g. Allow
+  // When set: this file is the body (with `content_type`), streamed, then
+  // removed (an archive made for this reply).
+  std::string file;
 };
 
 using Respond = std::function<void(Reply)>;
@@ -37,6 +40,9 @@ struct Request {
   std::string path;    // target without the query string
   std::string query;   // after the '?' ("" if none), undecoded
   std::string body;
+  // Upload routes (Router::AddUpload): the file holding the body; the
+  // handler's to remove when done with it.
+  std::string body_file;
   // A pattern route's {name} segments, percent-decoded (http_router.h).
   std::map<std::string, std::string> params;
   std::chrono::steady_clock::time_point received;  // when its header was read

@@ -46,6 +46,24 @@ std::string percent_decode(const std::string& text) {
 
 }  // namespace
 
+void Router::AddUpload(const std::string& method, const std::string& path, RouteAccess access,
+                       Handler handler) {
+  Add(method, path, std::move(access), std::move(handler));
+  std::string label;
+  std::map<std::string, std::string> params;
+  auto* methods = const_cast<Methods*>(Match(path, &label, &params));
+  methods->at(method).upload = true;
+}
+
+bool Router::Uploads(const std::string& method, const std::string& path) const {
+  std::string label;
+  std::map<std::string, std::string> params;
+  const Methods* methods = Match(path, &label, &params);
+  if (methods == nullptr) return false;
+  auto found = methods->find(method);
+  return found != methods->end() && found->second.upload;
+}
+
 void Router::Add(const std::string& method, const std::string& path, RouteAccess access,
                  Handler handler) {
   Route route{std::move(access), std::move(handler)};

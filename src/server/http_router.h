@@ -28,6 +28,13 @@ class Router {
     Add(method, path, RouteAccess::Admin(), std::move(handler));
   }
   void Add(const std::string& method, const std::string& path, RouteAccess access, Handler handler);
+  // A route whose request body is a file (an archive), not JSON: the
+  // server checks access from the header alone, then streams the body to a
+  // file of its upload directory (Request::body_file).
+  void AddUpload(const std::string& method, const std::string& path, RouteAccess access,
+                 Handler handler);
+  // (method, path) is an upload route.
+  bool Uploads(const std::string& method, const std::string& path) const;
 
   // Who may call (method, path); null if no such route.
   const RouteAccess* Access(const std::string& method, const std::string& path) const;
@@ -41,6 +48,7 @@ class Router {
   struct Route {
     RouteAccess access;
     Handler handler;
+    bool upload = false;
   };
   using Methods = std::map<std::string, Route>;
   struct Pattern {

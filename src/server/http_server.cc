@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
@@ -10,7 +11,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -142,7 +146,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void ReadHeader() {
     if (shared_->stopping) return Close();
     parser_.emplace();
-    parser_->body_limit(options().max_body_bytes);
+    // The route, known from the header, decides the limit (an upload's is
+    // larger); until then the larger one, so the header is not refused.
+    parser_->body_limit(std::max<uint64_t>(
+        options().max_body_bytes, options().upload_dir.empty() ? 0 : options().max_upload_bytes));
     parser_->header_limit(options().max_header_bytes);
     lowest().expires_after(options().read_timeout);
     http::async_read_header(
@@ -155,6 +162,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     received_ = Clock::now();
     busy_ = true;
     auto& req = parser_->get();
+    {
+      std::string target(req.target().data(), req.target().size());
+      if (shared_->router.Uploads(std::string(req.method_string()),
+                                  target.substr(0, target.find('?')))) {
+        return StartUpload();
+      }
+    }
+    if (auto length = parser_->content_length(); length && *length > options().max_body_bytes) {
+      return OnReadError(http::error::body_limit);
+    }
+    parser_->body_limit(options().max_body_bytes);
     if (beast::iequals(req[http::field::expect], "100-continue") && !parser_->is_done()) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
                                                                      req.version());
@@ -176,13 +194,126 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                      });
   }
 
-  void OnReadError(beast::error_code ec) {
+  // An upload route (Router::AddUpload): access is decided on the header,
+  // so nobody who may not upload gets to send a body; then the body is
+  // streamed to a file of the upload directory and the route gets its path.
+  void StartUpload() {
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    method_ = std::string(req.method_string());
+    std::string target(req.target().data(), req.target().size());
+    const std::string path = target.substr(0, target.find('?'));
+    const RouteAccess* access = shared_->router.Access(method_, path);
+    AccessDecision decision =
+        decide_access(access_request(req, std::string_view()), local_, access, options().access);
+    if (!decision.failure_reason.empty() && shared_->metrics) {
+      shared_->metrics->RecordAuthFailure("http", decision.failure_tenant, decision.failure_reason);
+    }
+    route_ = path;
+    if (decision.early_reply) {
+      keep_alive_ = false;
+      return Write(std::move(*decision.early_reply), /*linger=*/true);
+    }
+    cors_origin_ = std::move(decision.cors_origin);
+    if (!archive_media_type(req[http::field::content_type])) {
+      return Refuse(415, "unsupported_media_type",
+                    "an archive: Content-Type application/gzip, application/x-tar or "
+                    "application/octet-stream");
+    }
+    if (options().upload_dir.empty()) return Refuse(404, "not_found", "no uploads here");
+    std::string file = options().upload_dir + "/upload-XXXXXX";
+    int fd = ::mkstemp(file.data());
+    if (fd < 0) return Refuse(500, "internal", "no upload file: " + std::string(strerror(errno)));
+    ::close(fd);
+    upload_path_ = file;
+    upload_decision_ = std::move(decision);
+    upload_.emplace(std::move(*parser_));
+    upload_->body_limit(options().max_upload_bytes);
+    beast::error_code ec;
+    upload_->get().body().open(file.c_str(), beast::file_mode::write, ec);
+    if (ec) {
+      DropUpload();
+      return Refuse(500, "internal", "the upload file: " + ec.message());
+    }
+    // The token was checked: a big archive may take its time.
+    lowest().expires_never();
+    auto read = [self = this->shared_from_this()] {
+      http::async_read(self->stream_, self->buffer_, *self->upload_,
+                       [self](beast::error_code rec, size_t) {
+                         if (rec) {
+                           self->OnReadError(rec, self->options().max_upload_bytes);
+                           return self->DropUpload();
+                         }
+                         self->DispatchUpload();
+                       });
+    };
+    if (beast::iequals(upload_->get()[http::field::expect], "100-continue") &&
+        !upload_->is_done()) {
+      auto cont =
+          std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
+      http::async_write(
+          stream_, *cont,
+          [self = this->shared_from_this(), cont, read](beast::error_code wec, size_t) {
+            if (wec) {
+              self->DropUpload();
+              return self->Close();
+            }
+            read();
+          });
+      return;
+    }
+    read();
+  }
+
+  static bool archive_media_type(beast::string_view value) {
+    std::string type(value.substr(0, value.find(';')));
+    while (!type.empty() && type.back() == ' ') type.pop_back();
+    for (const char* allowed : {"application/gzip", "application/x-gzip", "application/x-tar",
+                                "application/octet-stream"}) {
+      if (beast::iequals(type, allowed)) return true;
+    }
+    return false;
+  }
+
+  void DispatchUpload() {
+    lowest().expires_never();  // the handler may take as long as an import takes
+    beast::error_code ec;
+    upload_->get().body().close();
+    auto& req = upload_->get();
+    Request request;
+    request.method = method_;
+    std::string target(req.target().data(), req.target().size());
+    request.path = target.substr(0, target.find('?'));
+    if (size_t q = target.find('?'); q != std::string::npos) request.query = target.substr(q + 1);
+    request.body_file = std::move(upload_path_);  // the handler's from now on
+    request.received = received_;
+    AccessDecision decision = std::move(*upload_decision_);
+    upload_.reset();
+    upload_decision_.reset();
+    upload_path_.clear();
+    Route(std::move(request), std::move(decision));
+  }
+
+  // The upload went wrong: its file goes.
+  void DropUpload() {
+    if (upload_) {
+      upload_->get().body().close();
+      upload_.reset();
+    }
+    upload_decision_.reset();
+    if (!upload_path_.empty()) ::unlink(upload_path_.c_str());
+    upload_path_.clear();
+  }
+
+  void OnReadError(beast::error_code ec) { OnReadError(ec, options().max_body_bytes); }
+
+  void OnReadError(beast::error_code ec, uint64_t limit) {
     busy_ = true;
     if (received_ == Clock::time_point{}) received_ = Clock::now();
     if (ec == http::error::body_limit) {
-      return Refuse(
-          413, "payload_too_large",
-          "request body over the limit of " + std::to_string(options().max_body_bytes) + " bytes");
+      return Refuse(413, "payload_too_large",
+                    "request body over the limit of " + std::to_string(limit) + " bytes");
     }
     if (ec == http::error::header_limit) {
       return Refuse(431, "header_too_large", "request header over the limit");
@@ -224,6 +355,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       route_ = access != nullptr ? request.path : "unmatched";
       return Write(std::move(*decision.early_reply), false);
     }
+    Route(std::move(request), std::move(decision));
+  }
+
+  // The request, its access decided and allowed, to its route.
+  void Route(Request request, AccessDecision decision) {
     if (decision.scope && decision.scope->kind == TokenScope::Kind::kTenant) {
       // A tenant token is its tenant's owner role, never the superuser.
       auto owner = options().access.credentials->OwnerRole(decision.scope->tenant);
@@ -271,19 +407,56 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     keep_alive_ = false;
     version_ = 11;
     route_ = "unmatched";
-    method_ =
-        parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "?";
+    if (!upload_) {  // (an upload's header parser was taken over; method_ is set)
+      method_ =
+          parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "?";
+    }
     Write(error_reply(status, std::move(code), std::move(message)), /*linger=*/true);
   }
 
-  void Write(Reply reply, bool linger) {
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(version_);
-    res->result(static_cast<unsigned>(reply.status));
-    res->set(http::field::server, "pgthaw");
-    res->set(http::field::content_type, reply.content_type);
+  // The reply's head: status, server, type, CORS and the route's headers.
+  template <typename Response>
+  void SetHead(Response& res, Reply& reply) {
+    res.version(version_);
+    res.result(static_cast<unsigned>(reply.status));
+    res.set(http::field::server, "pgthaw");
+    res.set(http::field::content_type, reply.content_type);
     if (!cors_origin_.empty()) add_cors_headers(reply, cors_origin_);
-    for (auto& [name, value] : reply.headers) res->set(name, value);
+    for (auto& [name, value] : reply.headers) res.set(name, value);
+  }
+
+  // A reply whose body is a file (Reply::file), streamed, then removed.
+  void WriteFile(Reply reply) {
+    const std::string path = std::move(reply.file);
+    reply.file.clear();
+    auto res = std::make_shared<http::response<http::file_body>>();
+    beast::error_code ec;
+    res->body().open(path.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+      ::unlink(path.c_str());
+      return Write(error_reply(500, "internal", "the reply's file: " + ec.message()), false);
+    }
+    SetHead(*res, reply);
+    bool keep = keep_alive_ && !shared_->stopping;
+    res->keep_alive(keep);
+    res->prepare_payload();
+    if (shared_->metrics) {
+      shared_->metrics->RecordRequest(options().role, route_, method_, reply.status,
+                                      micros_since(received_));
+    }
+    lowest().expires_never();  // an admin's download, as big as a tenant
+    http::async_write(
+        stream_, *res,
+        [self = this->shared_from_this(), res, keep, path](beast::error_code wec, size_t) {
+          ::unlink(path.c_str());
+          self->OnWrite(wec, keep, false);
+        });
+  }
+
+  void Write(Reply reply, bool linger) {
+    if (!reply.file.empty()) return WriteFile(std::move(reply));
+    auto res = std::make_shared<http::response<http::string_body>>();
+    SetHead(*res, reply);
     res->body() =
         reply.text
             ? std::move(*reply.text)
@@ -338,6 +511,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::shared_ptr<HttpServer::Shared> shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  // An upload in progress: its parser (taken over from parser_ after the
+  // header), the access decided then, its file.
+  std::optional<http::request_parser<http::file_body>> upload_;
+  std::optional<AccessDecision> upload_decision_;
+  std::string upload_path_;
   // All below: only on the strand.
   bool busy_ = false;  // between a request's header and its reply's end
   bool keep_alive_ = true;

@@ -56,6 +56,10 @@ struct HttpServerOptions {
   HttpAccessPolicy access;
   // HTTPS with these (reloadable) credentials; null: plain HTTP.
   std::shared_ptr<TlsCredentials> tls;
+  // Upload routes' bodies are streamed to files here, at most
+  // max_upload_bytes each (larger: 413). Empty: upload routes get 404.
+  std::string upload_dir;
+  uint64_t max_upload_bytes = uint64_t{10} << 30;
 };
 
 class HttpServer {

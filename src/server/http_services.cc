@@ -41,6 +41,7 @@ struct HttpServices::Parts {
   std::shared_ptr<CredentialStore> credentials;  // kept alive for tenant_admin
   std::unique_ptr<TenantAdmin> tenant_admin;
   std::unique_ptr<AdminService> admin;
+  std::string upload_dir;  // the admin API's archives; "" without it
   std::unique_ptr<WarmProxyService> warm_proxy;
   std::unique_ptr<HttpServer> factory_server, consumer_server, warm_proxy_server;
   bool shut_down = false;
@@ -85,8 +86,11 @@ Result<std::unique_ptr<ColdStarter>> make_cold_starter(const runtime::Engine& en
 
 Result<std::unique_ptr<HttpServer>> listen(boost::asio::io_context& io, const tcp::endpoint& at,
                                            Router router, const char* role,
-                                           const HttpServicesOptions& o, Metrics* metrics) {
+                                           const HttpServicesOptions& o, Metrics* metrics,
+                                           const std::string& upload_dir = "") {
   HttpServerOptions so;
+  so.upload_dir = upload_dir;
+  so.max_upload_bytes = o.max_upload_bytes;
   so.role = role;
   so.max_body_bytes = o.max_body_bytes;
   so.access.credentials = o.credentials;
@@ -161,7 +165,14 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
       p->credentials = o.credentials;
       p->tenant_admin =
           std::make_unique<TenantAdmin>(*p->tenant_runtime, *o.credentials, p->tenant_handover);
-      p->admin = std::make_unique<AdminService>(*p->tenant_admin, p->blocking);
+      // Archives uploaded to and downloaded from the admin API pass here;
+      // what a killed process left goes.
+      p->upload_dir = o.data_dir + "/uploads";
+      std::error_code ec;
+      fs::remove_all(p->upload_dir, ec);
+      fs::create_directories(p->upload_dir, ec);
+      if (ec) return Status::FromErrno("mkdir " + p->upload_dir, ec.value());
+      p->admin = std::make_unique<AdminService>(*p->tenant_admin, p->blocking, p->upload_dir);
     }
   }
   if (o.warm_proxy) {
@@ -183,7 +194,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
   if (p->consumer) {
     Router router = p->consumer->Routes();
     if (p->admin) p->admin->AddRoutes(router);  // trust mode: no admin routes (404)
-    auto s = listen(io, o.consumer_listen, std::move(router), "consumer", o, m);
+    auto s = listen(io, o.consumer_listen, std::move(router), "consumer", o, m, p->upload_dir);
     if (!s.ok()) return s.status();
     p->consumer_server = std::move(s).value();
   }

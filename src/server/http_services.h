@@ -47,7 +47,9 @@ struct HttpServicesOptions {
   unsigned runtime_threads = 0;  // 0: RuntimeOptions default, max(4, 2 x cores)
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_result_bytes = uint64_t{64} << 20;  // HTTP JSON results; past it 413
-  unsigned blocking_threads = 2;                   // cold starts, /warmup
+  // An archive uploaded to the admin API (tenant import); past it 413.
+  uint64_t max_upload_bytes = uint64_t{10} << 30;
+  unsigned blocking_threads = 2;  // cold starts, /warmup
   std::chrono::milliseconds binding_timeout{60'000};
   // Each runtime's admission limits (runtime/admission.h): 0 is unlimited.
   uint64_t max_queued_per_tenant = 64;

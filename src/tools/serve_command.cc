@@ -350,6 +350,8 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   // A database needs some room: initdb alone writes ~40 MiB.
   size("tenant-disk-max", a.tenant_disk_max, uint64_t{64} << 20, uint64_t{1} << 50,
        plan.engine.tenant_disk_max_bytes);
+  // A tenant import is at most a tenant's disk.
+  o.max_upload_bytes = plan.engine.tenant_disk_max_bytes;
   o.pool_size = static_cast<unsigned>(std::max<int64_t>(0, a.pool_size));
   o.idle_timeout_ms = a.idle_timeout_ms;
   o.statement_timeout_ms = a.statement_timeout_ms;
