@@ -77,7 +77,8 @@ TEST_F(DataDirArchive, ATenantWrittenAndExtractedBootsWithItsRows) {
     OpenReport report;
     auto db = open_tenant(testing::test_engine(), *tmpl, root, &report);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
-    testing::run(**db, "create table kept (n int); insert into kept select generate_series(1, 500)");
+    testing::run(**db,
+                 "create table kept (n int); insert into kept select generate_series(1, 500)");
     ASSERT_TRUE((*db)->Close().ok());
   }
   // The tenant is an overlay on the template: the archive is the merged view.
