@@ -103,27 +103,29 @@ def add_extensions(root, share):
         shutil.rmtree(tmp)
         open(marker, "w").close()
         log(f"extension {ext['package']}@{ext['version']} added")
+    mark_trusted(share)
 
 
-def unpack(root, tgz):
-    pkg = os.path.join(root, "package")
-    if not os.path.isdir(pkg):
-        run(["tar", "xzf", tgz, "-C", root])
-    share = os.path.join(root, "share")
-    if not os.path.isdir(share):
-        run([sys.executable, os.path.join(HERE, "extract_bundle.py"),
-             os.path.join(pkg, "dist"), share])
-    # Contrib extensions ship as tarballs of share/ and lib/ for /pglite/;
-    # unpacked next to the bundle, their .so files are translated like the
-    # bundle's and loaded only when a tenant first uses them.
-    contrib_ok = os.path.join(share, ".contrib.ok")
-    if not os.path.exists(contrib_ok):
-        dist = os.path.join(pkg, "dist")
-        for f in sorted(os.listdir(dist)):
-            if f.endswith(".tar.gz"):
-                run(["tar", "xzf", os.path.join(dist, f), "-C", os.path.join(share, "pglite")])
-        open(contrib_ok, "w").close()
-    return pkg, share
+def mark_trusted(share):
+    """The extensions the lock file marks "trusted" get `trusted = true` in
+    their control files: a tenant's own role (not a superuser) may then
+    create them, their scripts running as the superuser, as PostgreSQL's
+    trusted contrib modules do. Only extensions that add types, operators
+    and pure functions are so marked. Idempotent."""
+    ext_dir = os.path.join(share, "pglite", "share", "postgresql", "extension")
+    for ext in PIN.get("extensions", []):
+        if not ext.get("trusted"):
+            continue
+        # The bundle's name is the extension's: vector.tar.gz, vector.control.
+        name = os.path.basename(ext["bundle"])[: -len(".tar.gz")]
+        path = os.path.join(ext_dir, name + ".control")
+        text = open(path).read()
+        if re.search(r"^\s*trusted\s*=", text, re.M):
+            continue
+        with open(path, "a") as out:
+            out.write("\n# pgthaw (pglite.lock.json): tenants' roles may create it\n"
+                      "trusted = true\n")
+        log(f"{name}.control: trusted")
 
 
 def module_list(pkg, share):

@@ -254,6 +254,21 @@ class AuthAndTls(unittest.TestCase):
                       "select count(*) > 0 from owned")
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_trusted_extensions_are_the_roles_others_the_admins(self):
+        # pgvector is marked trusted (pglite.lock.json): the role creates it.
+        r = self.psql(["create extension if not exists vector",
+                       "select '[1,2,3]'::vector <-> '[1,2,4]'"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip().splitlines()[-1], "1")
+        # AGE needs a superuser, as in Postgres: the role is refused, the
+        # admin token creates it, then the role uses the extension's types.
+        r = self.psql("create extension age")
+        self.assertIn("42501", r.stderr)
+        status, _, out = self.query(self.admin, "create extension if not exists age")
+        self.assertEqual(status, 200, out)
+        r = self.psql("select extname from pg_extension where extname = 'age'")
+        self.assertEqual(r.stdout.strip(), "age", r.stderr)
+
     def test_pgbench_with_scram_and_tls(self):
         env = self.libpq_env("app", "s3cret", sslmode="require")
         r = run(["pgbench", "-i", "-q", "-s", "1"], env=env, timeout=300)
