@@ -128,6 +128,27 @@ def mark_trusted(share):
         log(f"{name}.control: trusted")
 
 
+def unpack(root, tgz):
+    pkg = os.path.join(root, "package")
+    if not os.path.isdir(pkg):
+        run(["tar", "xzf", tgz, "-C", root])
+    share = os.path.join(root, "share")
+    if not os.path.isdir(share):
+        run([sys.executable, os.path.join(HERE, "extract_bundle.py"),
+             os.path.join(pkg, "dist"), share])
+    # Contrib extensions ship as tarballs of share/ and lib/ for /pglite/;
+    # unpacked next to the bundle, their .so files are translated like the
+    # bundle's and loaded only when a tenant first uses them.
+    contrib_ok = os.path.join(share, ".contrib.ok")
+    if not os.path.exists(contrib_ok):
+        dist = os.path.join(pkg, "dist")
+        for f in sorted(os.listdir(dist)):
+            if f.endswith(".tar.gz"):
+                run(["tar", "xzf", os.path.join(dist, f), "-C", os.path.join(share, "pglite")])
+        open(contrib_ok, "w").close()
+    return pkg, share
+
+
 def module_list(pkg, share):
     """(name, wasm path, vfs path or None) for every module we translate."""
     mods = [("pglite", os.path.join(pkg, "dist", "pglite.wasm"), None),
