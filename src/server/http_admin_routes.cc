@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <cctype>
 #include <cerrno>
 #include <exception>
 #include <nlohmann/json.hpp>
@@ -69,45 +68,8 @@ Result<std::string> required_string(const json& body, const char* key) {
 
 // ?force=1 (or true, yes, or bare ?force).
 bool query_flag(const std::string& query, const std::string& name) {
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    std::string pair = query.substr(start, end - start);
-    size_t eq = pair.find('=');
-    std::string key = pair.substr(0, eq);
-    std::string value = eq == std::string::npos ? "" : pair.substr(eq + 1);
-    if (key == name) return value.empty() || value == "1" || value == "true" || value == "yes";
-    start = end + 1;
-  }
-  return false;
-}
-
-// ?role=R: R, percent-decoded; nullopt if absent.
-std::optional<std::string> query_value(const std::string& query, const std::string& name) {
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string::npos) end = query.size();
-    std::string pair = query.substr(start, end - start);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      std::string raw = eq == std::string::npos ? "" : pair.substr(eq + 1), out;
-      for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '%' && i + 2 < raw.size() &&
-            std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
-          out += static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16));
-          i += 2;
-        } else {
-          out += raw[i] == '+' ? ' ' : raw[i];
-        }
-      }
-      return out;
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
+  auto value = query_param(query, name);
+  return value && (value->empty() || *value == "1" || *value == "true" || *value == "yes");
 }
 
 // {tenant, role, password?}: the password only when it was generated.
@@ -232,7 +194,7 @@ void AdminService::AddRoutes(Router& router) {
                    [this](const Request& request, Respond respond) {
                      boost::asio::post(blocking_, [this, request, respond = std::move(respond)] {
                        const std::string& tenant = request.params.at("tenant");
-                       const std::string role = query_value(request.query, "role").value_or(tenant);
+                       const std::string role = query_param(request.query, "role").value_or(tenant);
                        auto imported = admin_.Import(tenant, request.body_file, role, std::nullopt);
                        ::unlink(request.body_file.c_str());
                        if (!imported.ok()) return respond(admin_error(imported.status()));

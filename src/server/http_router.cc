@@ -20,6 +20,10 @@ bool is_param(const std::string& segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
+}  // namespace
+
+namespace {
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -27,8 +31,9 @@ int hex_value(char c) {
   return -1;
 }
 
-// %XX decoded; a malformed escape stays as it is.
-std::string percent_decode(const std::string& text) {
+}  // namespace
+
+std::string percent_decode(std::string_view text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%' && i + 2 < text.size()) {
@@ -44,7 +49,23 @@ std::string percent_decode(const std::string& text) {
   return out;
 }
 
-}  // namespace
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(start, end - start);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      if (eq == std::string_view::npos) return std::string();
+      std::string value(pair.substr(eq + 1));
+      for (char& c : value) c = c == '+' ? ' ' : c;  // form encoding's space
+      return percent_decode(value);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
 
 void Router::AddUpload(const std::string& method, const std::string& path, RouteAccess access,
                        Handler handler) {

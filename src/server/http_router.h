@@ -12,7 +12,9 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/http_access.h"
@@ -21,6 +23,12 @@
 namespace pgthaw::server {
 
 using Handler = std::function<void(const Request&, Respond)>;
+
+// %XX decoded; a malformed escape stays as it is.
+std::string percent_decode(std::string_view text);
+// The value of `name` in a query string ("a=1&b=x%20y"), percent-decoded;
+// "" for a bare `name`, nullopt if absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
 
 class Router {
  public:

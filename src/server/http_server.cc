@@ -162,13 +162,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     received_ = Clock::now();
     busy_ = true;
     auto& req = parser_->get();
-    {
-      std::string target(req.target().data(), req.target().size());
-      if (shared_->router.Uploads(std::string(req.method_string()),
-                                  target.substr(0, target.find('?')))) {
-        return StartUpload();
-      }
-    }
+    std::string path;
+    split_target(req.target(), &path, nullptr);
+    if (shared_->router.Uploads(std::string(req.method_string()), path)) return StartUpload();
     if (auto length = parser_->content_length(); length && *length > options().max_body_bytes) {
       return OnReadError(http::error::body_limit);
     }
@@ -202,8 +198,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     method_ = std::string(req.method_string());
-    std::string target(req.target().data(), req.target().size());
-    const std::string path = target.substr(0, target.find('?'));
+    std::string path;
+    split_target(req.target(), &path, nullptr);
     const RouteAccess* access = shared_->router.Access(method_, path);
     AccessDecision decision =
         decide_access(access_request(req, std::string_view()), local_, access, options().access);
@@ -266,6 +262,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     read();
   }
 
+  // A request target's path and (undecoded) query string, split at '?'.
+  static void split_target(beast::string_view target, std::string* path, std::string* query) {
+    const std::string_view text(target.data(), target.size());
+    const size_t q = text.find('?');
+    path->assign(text.substr(0, q));
+    if (query != nullptr && q != std::string_view::npos) query->assign(text.substr(q + 1));
+  }
+
   static bool archive_media_type(beast::string_view value) {
     std::string type(value.substr(0, value.find(';')));
     while (!type.empty() && type.back() == ' ') type.pop_back();
@@ -278,14 +282,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void DispatchUpload() {
     lowest().expires_never();  // the handler may take as long as an import takes
-    beast::error_code ec;
     upload_->get().body().close();
-    auto& req = upload_->get();
     Request request;
     request.method = method_;
-    std::string target(req.target().data(), req.target().size());
-    request.path = target.substr(0, target.find('?'));
-    if (size_t q = target.find('?'); q != std::string::npos) request.query = target.substr(q + 1);
+    split_target(upload_->get().target(), &request.path, &request.query);
     request.body_file = std::move(upload_path_);  // the handler's from now on
     request.received = received_;
     AccessDecision decision = std::move(*upload_decision_);
@@ -337,9 +337,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     version_ = req.version();
     Request request;
     request.method = std::string(req.method_string());
-    std::string target(req.target().data(), req.target().size());
-    request.path = target.substr(0, target.find('?'));
-    if (size_t q = target.find('?'); q != std::string::npos) request.query = target.substr(q + 1);
+    split_target(req.target(), &request.path, &request.query);
     request.body = std::move(req.body());
     request.received = received_;
     method_ = request.method;
