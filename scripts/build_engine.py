@@ -5,7 +5,9 @@
   npm pack each extension package of the lock file, checked the same way,
   its bundle unpacked into the share tree like the main package's contrib
   unpack; pglite.data -> share/ (the read-only tree every instance sees)
-  wasm2c pglite.wasm, initdb.wasm and every side module (*.so) of the bundle
+  npm pack the client tools of the lock file (pglite-tools: pg_dump.wasm),
+  checked the same way; their conflicting import names renamed
+  wasm2c pglite.wasm, initdb.wasm, the tools and every side module (*.so)
   split pglite.c so both cores compile it
   generate the host glue (invoke_* trampolines, side-module linking tables)
   find the Postgres statics the host writes (guest_statics.py)
@@ -30,6 +32,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import gen_host_glue  # noqa: E402
 import guest_statics  # noqa: E402
+import wasm_imports  # noqa: E402
 
 PIN = json.load(open(os.path.join(REPO, "pglite.lock.json")))
 # Parts of pglite.c compiled separately; more parts than cores keeps both
@@ -149,10 +152,39 @@ def unpack(root, tgz):
     return pkg, share
 
 
-def module_list(pkg, share):
+# Imports of a tool that the host already provides under the same name with
+# another signature: the tool's gets a name of its own (wasm_imports.py).
+TOOL_IMPORT_RENAMES = {("env", "_localtime_js"): "_localtime_js_void"}
+
+
+def add_tools(root):
+    """The client programs of pglite.lock.json's "tools" (pg_dump.wasm): each
+    package npm-packed and verified, the program taken out of it and its
+    clashing imports renamed. Returns [(name, wasm path)]."""
+    tools = []
+    for tool in PIN.get("tools", []):
+        pkg_name = tool["package"].split("/")[-1]
+        wasm = os.path.join(root, "tools", f"{tool['name']}.wasm")
+        if not os.path.exists(wasm):
+            tgz = npm_pack(f"{tool['package']}@{tool['version']}", tool["sha256"],
+                           os.path.join(root, "extensions", f"{pkg_name}-{tool['version']}.tgz"))
+            tmp = os.path.join(root, "tools", tool["name"] + ".unpack")
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            run(["tar", "xzf", tgz, "-C", tmp, "package/" + tool["program"]])
+            program = os.path.join(tmp, "package", tool["program"])
+            wasm_imports.rename(program, wasm, TOOL_IMPORT_RENAMES, strict=False)
+            shutil.rmtree(tmp)
+            log(f"tool {tool['package']}@{tool['version']}: {tool['name']}")
+        tools.append((tool["name"], wasm))
+    return tools
+
+
+def module_list(pkg, share, tools):
     """(name, wasm path, vfs path or None) for every module we translate."""
     mods = [("pglite", os.path.join(pkg, "dist", "pglite.wasm"), None),
             ("initdb", os.path.join(pkg, "dist", "initdb.wasm"), None)]
+    mods += [(name, wasm, None) for name, wasm in tools]
     libdir = os.path.join(share, "pglite", "lib", "postgresql")
     for f in sorted(os.listdir(libdir)):
         if f.endswith(".so"):
@@ -361,7 +393,9 @@ def main():
     pkg, share = unpack(root, tgz)
     os.makedirs(os.path.join(root, "extensions"), exist_ok=True)
     add_extensions(root, share)
-    mods = module_list(pkg, share)
+    os.makedirs(os.path.join(root, "tools"), exist_ok=True)
+    tools = add_tools(root)
+    mods = module_list(pkg, share, tools)
     translate(gen, mods)
     sources = {"pglite": split_main(gen, "pglite", PARTS)}
     add_interrupt_hook(sources["pglite"])
@@ -378,7 +412,9 @@ def main():
             sources[name] = [c_path]
 
     side = [{"name": n, "vfs_path": p, **dylink_info(w)} for n, w, p in mods if p]
-    gen_host_glue.generate(gen, [m[0] for m in mods], side, os.path.join(gen, "host_glue.c"))
+    programs = [{"name": n, "vfs_path": None, **dylink_info(w)} for n, w in tools]
+    gen_host_glue.generate(gen, [m[0] for m in mods], side, os.path.join(gen, "host_glue.c"),
+                           programs)
 
     ninja = write_ninja(root, gen, sources, args.cc)
     run(["ninja", "-f", ninja, "-j", str(args.jobs)], cwd=root, stdout=sys.stderr)

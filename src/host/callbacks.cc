@@ -1,5 +1,7 @@
 // The five host functions PGlite's glue puts into the table at start-up:
-// the wire-protocol read/write callbacks and system/popen/pclose.
+// the wire-protocol read/write callbacks and system/popen/pclose. In a
+// client program (pg_dump.wasm) the same read/write callbacks are its libpq
+// socket.
 #include <algorithm>
 #include <string_view>
 
@@ -59,6 +61,19 @@ std::string copy_fail_message(std::string_view why) {
 
 uint32_t HostReadCallback(void* self, uint32_t ptr, uint32_t max_len) {
   Host& h = *static_cast<Host*>(self);
+  if (h.options_.wire_peer) {
+    // A client program reads its server's answer.
+    size_t n = std::min<size_t>(max_len, h.peer_reply_.size() - h.peer_reply_pos_);
+    uint8_t* dst = h.Bytes(ptr, n);
+    if (dst == nullptr) return 0;
+    std::memcpy(dst, h.peer_reply_.data() + h.peer_reply_pos_, n);
+    h.peer_reply_pos_ += n;
+    if (h.peer_reply_pos_ == h.peer_reply_.size()) {
+      h.peer_reply_.clear();
+      h.peer_reply_pos_ = 0;
+    }
+    return static_cast<uint32_t>(n);
+  }
   if (h.input_pos_ == h.input_.size() &&
       (h.in_copy_ || (!h.copy_fail_sent_ && last_message_type(h.output_) == 'G'))) {
     // The backend is inside a COPY FROM STDIN (it sent CopyInResponse) and
@@ -105,6 +120,11 @@ uint32_t HostWriteCallback(void* self, uint32_t ptr, uint32_t len) {
   Host& h = *static_cast<Host*>(self);
   const uint8_t* src = h.Bytes(ptr, len);
   if (src == nullptr) return 0;
+  if (h.options_.wire_peer) {
+    // A client program's request: its server answers before it reads.
+    h.options_.wire_peer(std::string_view(reinterpret_cast<const char*>(src), len), h.peer_reply_);
+    return len;
+  }
   if (h.output_dropped_) return len;
   h.output_total_ += len;
   if (h.output_limit_ != 0 && h.output_total_ > h.output_limit_) {

@@ -298,7 +298,7 @@ wasm_rt_funcref_table_t* Z_envZ___indirect_function_table(struct Z_env_instance_
   return host_of(env)->table();
 }
 u32* Z_envZ___stack_pointer(struct Z_env_instance_t* env) {
-  return host_of(env)->ExportGlobal("__stack_pointer");
+  return host_of(env)->stack_pointer_slot();
 }
 u32* Z_envZ___memory_base(struct Z_env_instance_t* env) {
   return &reinterpret_cast<pgthaw::host::ModuleContext*>(env)->memory_base;

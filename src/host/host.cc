@@ -52,6 +52,7 @@ Host::~Host() {
   linker_.reset();
   if (instantiated_) module_->free_instance(instance_);
   std::free(instance_);
+  if (own_table_allocated_) wasm_rt_free_funcref_table(&own_table_);
   if (own_memory_.data != nullptr) wasm::free_memory(&own_memory_);
 }
 
@@ -75,19 +76,48 @@ Status Host::Instantiate() {
     memory_ = &own_memory_;
   }
   linker_ = std::make_unique<DynamicLinker>(this);
+  if (module_->table == nullptr) PGTHAW_RETURN_IF_ERROR(LayOutProgram());
   CallOutcome out = Call([&] { module_->instantiate(instance_, &context_); });
   if (out.kind == CallOutcome::kTrapped) return Status::EngineTrap("instantiate: " + out.trap);
   instantiated_ = true;
   if (module_->memory != nullptr) memory_ = module_->memory(instance_);
-  table_ = module_->table(instance_);
-  stack_pointer_ = ExportGlobal("__stack_pointer");
+  if (table_ == nullptr) table_ = module_->table(instance_);
+  if (stack_pointer_ == nullptr) stack_pointer_ = ExportGlobal("__stack_pointer");
   if (stack_pointer_ == nullptr || table_ == nullptr) {
     return Status::Internal(options_.module + " lacks __stack_pointer or its table");
   }
   ResolveExports();
+  if (wasm_rt_function_ptr_t relocs = ExportFunction("__wasm_apply_data_relocs")) {
+    // A relocatable program's pointers in data are relative to its base.
+    out = Call([&] { Invoke<void>(relocs); });
+    if (out.kind != CallOutcome::kReturned) return Status::EngineTrap("data relocs: " + out.trap);
+  }
   out = Call([&] { Invoke<void>(fn_.ctors); });
   if (out.kind != CallOutcome::kReturned) return Status::EngineTrap("constructors: " + out.trap);
   RegisterCallbacks();
+  return Status::Ok();
+}
+
+// A relocatable program (pg_dump.wasm, linked as an Emscripten MAIN_MODULE
+// with -fPIC) imports what Emscripten's JS would give it: its table, its
+// stack pointer, the bases its data and table elements are placed at, and
+// __heap_base. The layout is that JS's: data at 1024, a 64 KiB stack above
+// it, the heap above the stack.
+Status Host::LayOutProgram() {
+  constexpr uint32_t kGlobalBase = 1024, kStackBytes = 64 << 10, kMaxTableEntries = 1 << 16;
+  const uint32_t align = 1u << module_->mem_p2align;
+  context_.memory_base = (kGlobalBase + align - 1) & ~(align - 1);
+  context_.table_base = 1;
+  const uint64_t stack_top =
+      ((uint64_t{context_.memory_base} + module_->mem_size + 15) & ~15ull) + kStackBytes;
+  if (stack_top > memory_->size) return Status::Internal(options_.module + ": memory too small");
+  own_stack_pointer_ = static_cast<uint32_t>(stack_top);
+  stack_pointer_ = &own_stack_pointer_;
+  wasm_rt_allocate_funcref_table(&own_table_, module_->table_size + context_.table_base,
+                                 kMaxTableEntries);
+  own_table_allocated_ = true;
+  table_ = &own_table_;
+  *linker_->GotCell(PGTHAW_GOT_MEM, "__heap_base") = own_stack_pointer_;
   return Status::Ok();
 }
 
@@ -134,6 +164,16 @@ uint32_t Host::GuestMalloc(uint32_t size) { return Invoke<uint32_t>(fn_.malloc, 
 
 uint32_t Host::GuestMemalign(uint32_t alignment, uint32_t size) {
   return Invoke<uint32_t>(fn_.memalign, alignment, size);
+}
+
+uint32_t Host::InternString(const std::string& s) {
+  auto it = interned_.find(s);
+  if (it != interned_.end()) return it->second;
+  uint32_t p = GuestMalloc(static_cast<uint32_t>(s.size() + 1));
+  if (p == 0) return 0;
+  std::memcpy(Bytes(p, s.size() + 1), s.c_str(), s.size() + 1);
+  interned_.emplace(s, p);
+  return p;
 }
 
 uint32_t Host::TypeId(std::string_view sig) {

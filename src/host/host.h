@@ -1,6 +1,7 @@
 // host::Host: the Emscripten "process" around one wasm module instance.
 //
-// A Host owns a module instance (pglite.wasm or initdb.wasm), the memory it
+// A Host owns a module instance (pglite.wasm, initdb.wasm or a client program
+// such as pg_dump.wasm), the memory it
 // runs in, the side modules it dlopen()ed, and the process state that lives
 // outside linear memory: the VFS (fd table, cwd), environment, timers, the
 // wire-protocol buffers and the unwind stack used by exit/longjmp. Every
@@ -72,6 +73,11 @@ struct HostOptions {
   // Makes deadlines reach running guest code (watchdog.h); null: timers are
   // delivered only between calls and cancel requests only at poll().
   Watchdog* watchdog = nullptr;
+  // For a client program (pg_dump.wasm): the server at the other end of its
+  // libpq socket. Each write the program makes goes to the peer, which
+  // appends the server's answer to `reply`; the program's reads drain it.
+  // Unset: the module is the server (Postgres), fed by SetInput().
+  std::function<void(std::string_view request, std::string& reply)> wire_peer;
 };
 
 // Why a running statement is asked to stop (RequestCancel).
@@ -132,12 +138,18 @@ class Host {
   // A NUL-terminated guest string; empty view if unterminated/out of bounds.
   std::string_view CString(uint32_t addr) const;
   uint32_t stack_pointer() const { return *stack_pointer_; }
+  // The stack pointer global itself (what side modules import).
+  uint32_t* stack_pointer_slot() const { return stack_pointer_; }
   void set_stack_pointer(uint32_t sp) { *stack_pointer_ = sp; }
   // Grows memory to at least `bytes`; false past the maximum.
   bool GrowTo(uint64_t bytes);
   // Guest malloc/free/memalign, for memory the host hands to the guest.
   uint32_t GuestMalloc(uint32_t size);
   uint32_t GuestMemalign(uint32_t alignment, uint32_t size);
+  // `s` as a NUL-terminated string in guest memory, allocated once per Host
+  // and never freed (for imports that return `const char*`); 0 if malloc
+  // fails.
+  uint32_t InternString(const std::string& s);
 
   // --- table ---------------------------------------------------------------
   wasm_rt_funcref_table_t* table() const { return table_; }
@@ -269,6 +281,7 @@ class Host {
  private:
   Host(HostOptions options, vfs::FileSystem* fs);
   Status Instantiate();
+  Status LayOutProgram();
   Status RestoreState(std::string_view state);
   void RegisterCallbacks();
   void ResolveExports();
@@ -278,6 +291,11 @@ class Host {
   const pgthaw_module_desc* module_ = nullptr;
   void* instance_ = nullptr;
   wasm_rt_memory_t own_memory_{};  // for modules that import memory
+  // For relocatable programs, which import their table and stack pointer.
+  wasm_rt_funcref_table_t own_table_{};
+  bool own_table_allocated_ = false;
+  uint32_t own_stack_pointer_ = 0;
+  std::unordered_map<std::string, uint32_t> interned_;
   wasm_rt_memory_t* memory_ = nullptr;
   wasm_rt_funcref_table_t* table_ = nullptr;
   uint32_t* stack_pointer_ = nullptr;
@@ -300,6 +318,9 @@ class Host {
 
   std::string_view input_;
   size_t input_pos_ = 0;
+  // A client program's unread server reply (options_.wire_peer).
+  std::string peer_reply_;
+  size_t peer_reply_pos_ = 0;
   // A CopyFail the read callback made up for a COPY FROM STDIN with no data,
   // or the bytes the input source gave.
   std::string synthetic_input_;

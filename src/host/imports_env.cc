@@ -1,7 +1,8 @@
 // Environment, identity, name lookup and sockets.
 //
 // The backend does its client I/O through the read/write callbacks, never
-// through sockets, so the socket syscalls answer ENOSYS. getaddrinfo is
+// through sockets, so the socket syscalls answer ENOSYS (a client program
+// gets a descriptor for its libpq socket, which the host carries). getaddrinfo is
 // needed (pg_hba.conf parsing) but only for numeric addresses: no DNS.
 #include <arpa/inet.h>
 
@@ -128,7 +129,6 @@ u32 Z_envZ_getnameinfo(struct Z_env_instance_t* env, u32 sa, u32 salen, u32 host
   u32 Z_envZ___syscall_##name(struct Z_env_instance_t*, u32, u32, u32, u32, u32, u32) { \
     return neg(pgthaw::host::kWasmENOSYS);                                              \
   }
-PGTHAW_NO_SOCKETS(socket)
 PGTHAW_NO_SOCKETS(bind)
 PGTHAW_NO_SOCKETS(connect)
 PGTHAW_NO_SOCKETS(listen)
@@ -136,5 +136,15 @@ PGTHAW_NO_SOCKETS(accept4)
 PGTHAW_NO_SOCKETS(recvfrom)
 PGTHAW_NO_SOCKETS(sendto)
 #undef PGTHAW_NO_SOCKETS
+
+// A client program's libpq socket is the host's wire peer (HostOptions):
+// its reads and writes go through the callbacks, so the descriptor only has
+// to be one it can close. Postgres itself gets ENOSYS.
+u32 Z_envZ___syscall_socket(struct Z_env_instance_t* env, u32, u32, u32, u32, u32, u32) {
+  Host* h = host_of(env);
+  if (!h->options().wire_peer) return neg(pgthaw::host::kWasmENOSYS);
+  return static_cast<u32>(h->fs().openat(pgthaw::vfs::wasm_abi::kAT_FDCWD, "/dev/null",
+                                         pgthaw::vfs::wasm_abi::kO_RDWR, 0));
+}
 
 }  // extern "C"
