@@ -39,7 +39,7 @@ Result<std::vector<pgwire::Row>> query(Session& session, const std::string& sql)
   if (!results.ok()) return results.status();
   std::vector<pgwire::Row> rows;
   for (pgwire::StatementResult& r : *results) {
-    if (r.error) return Status::EngineError(r.error->message);
+    if (r.error) return Status::EngineError(r.error->message());
     rows = std::move(r.rows);
   }
   return rows;
