@@ -155,6 +155,13 @@ class Runtime::Impl {
   Status CreateTenant(const std::string& id);
   Status ImportTenant(const std::string& id, const std::string& archive);
   Status ExportTenant(const std::string& id, const std::string& out, bool gzip);
+  Status DumpTenant(const std::string& id, const DumpOptions& options, const std::string& out,
+                    const SessionHook& prepare);
+  Status RestoreTenant(const std::string& id, const std::string& file, const SessionHook& prepare);
+  // Runs `fn` on the tenant's session in its turn (after `prepare`), with a
+  // private scratch directory, and returns what it returned.
+  Status RunOnSession(const std::string& id, const SessionHook& prepare,
+                      const std::function<Status(Session&, const std::string& scratch)>& fn);
   Status DeleteTenant(const std::string& id, bool force, Clock::time_point deadline);
   bool TenantExists(const std::string& id) const;
   std::vector<std::string> ListTenants() const;
@@ -1018,6 +1025,51 @@ Status Runtime::Impl::ExportTenant(const std::string& id, const std::string& out
   return exported.get();
 }
 
+Status Runtime::Impl::RunOnSession(
+    const std::string& id, const SessionHook& prepare,
+    const std::function<Status(Session&, const std::string& scratch)>& fn) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  std::error_code ec;
+  if (!fs::exists(tenants_dir_ + "/" + id, ec)) return no_such_database(id);
+  std::string scratch;
+  {
+    std::lock_guard lock(mutex_);
+    scratch = trash_dir_ + "/work." + id + "." + std::to_string(++trash_seq_);
+  }
+  fs::create_directories(scratch, ec);
+  if (ec) return Status::FromErrno("mkdir " + scratch, ec.value());
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> finished = done->get_future();
+  Status submitted = Submit(
+      id, std::nullopt,
+      [done, &prepare, &fn, &scratch](Result<Session*> session, const Timings&) {
+        if (!session.ok()) return done->set_value(session.status());
+        if (prepare) {
+          if (Status st = prepare(**session); !st.ok()) return done->set_value(st);
+        }
+        done->set_value(fn(**session, scratch));
+      },
+      /*beside=*/false, /*may_create=*/false);
+  // The work item refers to this frame: wait for it even if the wait is long.
+  Status result = submitted.ok() ? finished.get() : submitted;
+  fs::remove_all(scratch, ec);
+  return result;
+}
+
+Status Runtime::Impl::DumpTenant(const std::string& id, const DumpOptions& options,
+                                 const std::string& out, const SessionHook& prepare) {
+  return RunOnSession(id, prepare, [&](Session& session, const std::string& scratch) {
+    return dump_session(engine_, session, options, scratch, out);
+  });
+}
+
+Status Runtime::Impl::RestoreTenant(const std::string& id, const std::string& file,
+                                    const SessionHook& prepare) {
+  return RunOnSession(id, prepare, [&](Session& session, const std::string&) {
+    return restore_session(session, file);
+  });
+}
+
 Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
@@ -1335,6 +1387,16 @@ Status Runtime::ImportTenant(const std::string& tenant, const std::string& archi
 
 Status Runtime::ExportTenant(const std::string& tenant, const std::string& out, bool gzip) {
   return impl_->ExportTenant(tenant, out, gzip);
+}
+
+Status Runtime::DumpTenant(const std::string& tenant, const DumpOptions& options,
+                           const std::string& out, const SessionHook& prepare) {
+  return impl_->DumpTenant(tenant, options, out, prepare);
+}
+
+Status Runtime::RestoreTenant(const std::string& tenant, const std::string& file,
+                              const SessionHook& prepare) {
+  return impl_->RestoreTenant(tenant, file, prepare);
 }
 
 Status Runtime::DeleteTenant(const std::string& tenant, bool force,

@@ -42,6 +42,8 @@
 #include "engine/engine.h"
 #include "engine/instance.h"
 #include "runtime/session.h"
+#include "runtime/tenant_dump.h"
+#include "runtime/tenant_restore.h"
 #include "runtime/tenant_settings.h"
 
 namespace pgthaw::runtime {
@@ -216,6 +218,21 @@ class Runtime {
   // statement writes meanwhile. What is committed is in it (its WAL
   // included); the importer's Postgres recovers it on open.
   Status ExportTenant(const std::string& tenant, const std::string& out, bool gzip);
+  // A logical dump: pg_dump (PGlite's, in-process, tenant_dump.h) of the
+  // tenant into `out` (atomically), as one work item in the tenant's turn
+  // (thawing it if cold): other work on the tenant waits for it. `prepare`
+  // (may be empty) runs first on the session, e.g. to hand it over from its
+  // last user; pg_dump then runs as the superuser and its changes to the
+  // session are undone after it.
+  using SessionHook = std::function<Status(Session&)>;
+  Status DumpTenant(const std::string& tenant, const DumpOptions& options, const std::string& out,
+                    const SessionHook& prepare);
+  // Runs a pg_dump output (plain SQL or a custom archive, tenant_restore.h)
+  // in the tenant as one transaction, in the tenant's turn: all of it or,
+  // at the first error (which the Status quotes with its place in the
+  // file), nothing.
+  Status RestoreTenant(const std::string& tenant, const std::string& file,
+                       const SessionHook& prepare);
   // The tenant has a directory and is not being deleted: what a Postgres
   // connection naming it checks before answering 3D000.
   bool TenantExists(const std::string& tenant) const;

@@ -221,6 +221,51 @@ void AdminService::AddRoutes(Router& router) {
                                                           (gzip ? ".tar.gz" : ".tar") + "\"");
     return reply;
   });
+  // access: admin token; ?format=plain|custom, schema_only, data_only,
+  // no_owner, no_privileges, inserts (flags), table=, schema= (patterns)
+  add("GET", "/admin/tenants/{tenant}/dump", [this, &admin](const Request& r) {
+    const std::string& tenant = r.params.at("tenant");
+    runtime::DumpOptions options;
+    if (auto format = query_param(r.query, "format")) {
+      auto parsed = runtime::parse_dump_format(*format);
+      if (!parsed.ok()) return admin_error(parsed.status());
+      options.format = *parsed;
+    }
+    options.schema_only = query_flag(r.query, "schema_only");
+    options.data_only = query_flag(r.query, "data_only");
+    options.no_owner = query_flag(r.query, "no_owner");
+    options.no_privileges = query_flag(r.query, "no_privileges");
+    options.inserts = query_flag(r.query, "inserts");
+    if (auto table = query_param(r.query, "table")) options.tables.push_back(*table);
+    if (auto schema = query_param(r.query, "schema")) options.schemas.push_back(*schema);
+    std::string file = scratch_ + "/dump-XXXXXX";
+    int fd = ::mkstemp(file.data());
+    if (fd < 0) return admin_error(Status::FromErrno("mkstemp " + file, errno));
+    ::close(fd);
+    if (Status st = admin.Dump(tenant, options, file); !st.ok()) {
+      ::unlink(file.c_str());
+      return admin_error(st);
+    }
+    const bool custom = options.format == runtime::DumpOptions::Format::kCustom;
+    Reply reply;
+    reply.file = file;  // sent, then removed
+    reply.content_type = custom ? "application/octet-stream" : "application/sql";
+    reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + tenant +
+                                                          (custom ? ".dump" : ".sql") + "\"");
+    return reply;
+  });
+  // access: admin token; the body is a pg_dump output (plain or custom),
+  // streamed to a file
+  router.AddUpload("POST", "/admin/tenants/{tenant}/restore", RouteAccess::Admin(),
+                   [this](const Request& request, Respond respond) {
+                     boost::asio::post(blocking_, [this, request, respond = std::move(respond)] {
+                       const std::string& tenant = request.params.at("tenant");
+                       Status restored = admin_.Restore(tenant, request.body_file);
+                       ::unlink(request.body_file.c_str());
+                       if (!restored.ok()) return respond(admin_error(restored));
+                       respond(json_reply(200, {{"tenant", tenant}, {"restored", true}}));
+                     });
+                   });
   // access: admin token
   add("GET", "/admin/tokens", [&admin](const Request&) {
     json tokens = json::array();

@@ -186,6 +186,31 @@ Status TenantAdmin::Export(const std::string& tenant, const std::string& out, bo
   return runtime_.ExportTenant(tenant, out, gzip);
 }
 
+Status TenantAdmin::Dump(const std::string& tenant, const runtime::DumpOptions& options,
+                         const std::string& out) {
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
+  if (!runtime_.TenantExists(tenant)) return Status::NotFound("no tenant " + tenant);
+  PGTHAW_RETURN_IF_ERROR(runtime_.DumpTenant(tenant, options, out, AsSuperuser(tenant)));
+  spdlog::info("audit: tenant dump tenant={}", tenant);
+  return Status::Ok();
+}
+
+Status TenantAdmin::Restore(const std::string& tenant, const std::string& file) {
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
+  if (!runtime_.TenantExists(tenant)) return Status::NotFound("no tenant " + tenant);
+  PGTHAW_RETURN_IF_ERROR(runtime_.RestoreTenant(tenant, file, AsSuperuser(tenant)));
+  spdlog::info("audit: tenant restore tenant={}", tenant);
+  return Status::Ok();
+}
+
+// Hands the session to admin work (connection 0: the superuser, the
+// server's defaults), as exec_as_superuser does.
+runtime::Runtime::SessionHook TenantAdmin::AsSuperuser(const std::string& tenant) {
+  return [handover = handover_, tenant](runtime::Session& session) {
+    return handover->TakeOver(session, tenant, /*connection=*/0, {}).status();
+  };
+}
+
 Status TenantAdmin::Delete(const std::string& tenant, bool force,
                            std::chrono::milliseconds timeout) {
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));

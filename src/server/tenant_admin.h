@@ -83,6 +83,15 @@ class TenantAdmin {
   // The tenant's data directory as an archive PGlite's loadDataDir() reads
   // (after a CHECKPOINT, so the importer has little WAL to replay).
   Status Export(const std::string& tenant, const std::string& out, bool gzip);
+  // A logical dump by pg_dump (Runtime::DumpTenant), taken as the
+  // superuser, into `out`.
+  Status Dump(const std::string& tenant, const runtime::DumpOptions& options,
+              const std::string& out);
+  // Runs a pg_dump output in the tenant as the superuser, in one
+  // transaction (Runtime::RestoreTenant). The roles a dump names (as owners,
+  // in GRANTs) must exist in the tenant (role add), or it was made with
+  // --no-owner --no-privileges.
+  Status Restore(const std::string& tenant, const std::string& file);
 
   // Roles. AddRole: a LOGIN role, not the owner (AlreadyExists if the
   // tenant has it). RotatePassword: a new verifier for a role of the store.
@@ -116,6 +125,7 @@ class TenantAdmin {
   static Result<std::string> GeneratePassword();
 
  private:
+  runtime::Runtime::SessionHook AsSuperuser(const std::string& tenant);
   // Create and Import: the checks, `make_files` (the tenant's directory),
   // `role_sql` run as the superuser, the credentials; undone on failure.
   Result<Created> MakeTenant(const std::string& tenant, const std::string& role,

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench/runner/runner.h"
+#include "tools/dump_command.h"
 #include "tools/serve_command.h"
 #include "tools/sql_command.h"
 #include "tools/tenant_command.h"
@@ -34,6 +35,9 @@ int main(int argc, char** argv) {
 
   pgthaw::tools::TenantArgs tenant_args;
   CLI::App* tenant = pgthaw::tools::add_tenant_command(app, tenant_args);
+  CLI::App* dump = nullptr;
+  CLI::App* restore = nullptr;
+  pgthaw::tools::add_dump_commands(app, tenant_args, &dump, &restore);
 
   pgthaw::tools::ServeArgs serve_args;
   CLI::App* serve = pgthaw::tools::add_serve_command(app, serve_args);
@@ -65,7 +69,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc && !tenant_usage; ++i) {
       std::string word = argv[i];
       if (word.starts_with("-")) continue;
-      tenant_usage = word == "tenant";
+      tenant_usage = word == "tenant" || word == "dump" || word == "restore";
       break;
     }
     return code != 0 && tenant_usage ? 2 : code;
@@ -74,7 +78,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
   if (*sql) return pgthaw::tools::run_sql_command(data_dir, statements);
-  if (*tenant) return pgthaw::tools::run_tenant_command(tenant_args);
+  if (*tenant || *dump || *restore) return pgthaw::tools::run_tenant_command(tenant_args);
   if (*settings) {
     return pgthaw::tools::run_tenant_settings_command(data_dir, settings_tenant, assignments);
   }

@@ -1,7 +1,10 @@
 #include "tools/tenant_command.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -74,6 +77,25 @@ void print_table(const std::vector<server::TenantSummary>& tenants) {
   }
 }
 
+// A dump to a.file, or to stdout through a file next to the data.
+int dump(TenantAdmin& admin, const TenantArgs& a) {
+  if (!a.file.empty()) {
+    if (Status st = admin.Dump(a.name, a.dump, a.file); !st.ok()) return fail(st);
+    return 0;
+  }
+  const std::string staged = a.data_dir + "/.dump." + std::to_string(::getpid());
+  Status st = admin.Dump(a.name, a.dump, staged);
+  if (st.ok()) {
+    std::ifstream in(staged, std::ios::binary);
+    std::cout << in.rdbuf();
+    std::cout.flush();
+    if (!in || !std::cout) st = Status::IoError("writing the dump to stdout");
+  }
+  std::error_code ec;
+  std::filesystem::remove(staged, ec);
+  return st.ok() ? 0 : fail(st);
+}
+
 int run(TenantAdmin& admin, const TenantArgs& a) {
   const std::string& action = a.action;
   if (action == "create" || action == "import" || action == "role add" || action == "role rotate") {
@@ -99,6 +121,11 @@ int run(TenantAdmin& admin, const TenantArgs& a) {
   }
   if (action == "export") {
     if (Status st = admin.Export(a.name, a.file, a.gzip); !st.ok()) return fail(st);
+    return 0;
+  }
+  if (action == "dump") return dump(admin, a);
+  if (action == "restore") {
+    if (Status st = admin.Restore(a.name, a.file); !st.ok()) return fail(st);
     return 0;
   }
   if (action == "list") {
@@ -247,7 +274,8 @@ int run_tenant_command(const TenantArgs& args) {
   if (Status locked = lock_data_dir(args.data_dir); !locked.ok()) {
     std::cerr << "pgthaw tenant: " << locked.message() << "\n";
     if (locked.code() == StatusCode::kUnavailable &&
-        (args.action == "import" || args.action == "export")) {
+        (args.action == "import" || args.action == "export" || args.action == "dump" ||
+         args.action == "restore")) {
       std::cerr << "pgthaw tenant: a server runs on " << args.data_dir << ": stop it to "
                 << args.action << " a tenant\n";
     } else if (locked.code() == StatusCode::kUnavailable) {

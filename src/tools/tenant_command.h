@@ -24,6 +24,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "runtime/tenant_dump.h"
+
 namespace pgthaw::tools {
 
 struct TenantArgs {
@@ -41,8 +43,9 @@ struct TenantArgs {
   bool read_only = false;
   std::string label;
   std::string token_id;
-  std::string file;   // import, export: the archive
+  std::string file;   // import, export: the archive; dump, restore: the dump
   bool gzip = false;  // export
+  runtime::DumpOptions dump;
 };
 
 // Registers `tenant` and its subcommands on `app`, writing into `args`.
