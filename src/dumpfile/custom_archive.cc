@@ -393,7 +393,13 @@ Status CustomArchive::LocateBlock(const ArchiveEntry& entry, uint64_t& offset) {
     }
     auto id = in.ReadInt("a data block's dump id");
     if (!id.ok()) return id.status();
-    scanned_blocks_.emplace(*id, start);
+    // Remembered for the entries that need it only: a hostile file may hold
+    // millions of blocks.
+    if (auto other = index_by_dump_id_.find(*id);
+        other != index_by_dump_id_.end() &&
+        entries_[other->second].data_state_ == ArchiveEntry::DataState::kOffsetNotSet) {
+      scanned_blocks_.emplace(*id, start);
+    }
     if (*id == entry.dump_id) {
       scan_position_ = start;
       offset = start;

@@ -71,7 +71,10 @@ class StatementLexer {
     statement_.line = in_.line();
   }
   // Any token but a word: "FROM" must be right before "stdin".
-  void OtherToken() { last_word_from_ = false; }
+  void OtherToken() {
+    last_word_from_ = false;
+    begin_pending_ = false;
+  }
   void EndWord();
   bool InRoutineDefinition() const;
   Status EndOfFileInside(const char* what) const;
@@ -86,6 +89,7 @@ class StatementLexer {
   int previous_ = 0;  // the byte before `c` in the normal state
   int paren_depth_ = 0;
   int begin_depth_ = 0;
+  bool begin_pending_ = false;  // the last word was BEGIN
   int comment_depth_ = 0;
   bool in_word_ = false;
   std::string word_;
@@ -111,11 +115,16 @@ void StatementLexer::EndWord() {
   if (word_count_ < static_cast<int>(first_words_.size())) first_words_[word_count_] = word;
   ++word_count_;
   // psql's heuristic: in CREATE [OR REPLACE] FUNCTION|PROCEDURE, a BEGIN
-  // (ATOMIC) outside parentheses opens a body that ends at its END, with
-  // CASE ... END nested inside.
+  // ATOMIC outside parentheses opens a body that ends at its END, with
+  // CASE ... END nested inside. (psql takes any BEGIN; requiring ATOMIC
+  // also lets a function be named begin.)
+  const bool after_begin = begin_pending_;
+  begin_pending_ = false;
   if (InRoutineDefinition() && paren_depth_ == 0) {
     if (word == "begin") {
-      ++begin_depth_;
+      begin_pending_ = true;
+    } else if (word == "atomic") {
+      if (after_begin) ++begin_depth_;
     } else if (word == "case") {
       if (begin_depth_ > 0) ++begin_depth_;
     } else if (word == "end") {

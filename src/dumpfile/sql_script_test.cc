@@ -159,6 +159,11 @@ TEST(SqlScript, BeginAtomicBodiesAreOneStatement) {
       "END;";
   EXPECT_EQ(texts(function + "\n\n" + procedure + "\nBEGIN;\nSELECT 1;\nEND;"),
             (std::vector<std::string>{function, procedure, "BEGIN;", "SELECT 1;", "END;"}));
+  // Only BEGIN ATOMIC opens a body: a function may be called begin.
+  const std::string named_begin =
+      "CREATE FUNCTION public.begin() RETURNS integer\n    LANGUAGE sql\n    AS $$ SELECT 1 $$;";
+  EXPECT_EQ(texts(named_begin + "\nSELECT 2;"),
+            (std::vector<std::string>{named_begin, "SELECT 2;"}));
 }
 
 TEST(SqlScript, CommentsAndBlankLinesBetweenStatementsAreDropped) {
