@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "dumpfile/custom_archive.h"
+#include "dumpfile/owner_statement.h"
 #include "dumpfile/sql_script.h"
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
@@ -36,7 +37,7 @@ class Restorer {
     std::string request;
     PGTHAW_RETURN_IF_ERROR(pgwire::frontend::query(request, sql));
     Status fed;
-    ExecOptions options;
+    Session::ExecOptions options;
     options.source = [&](std::string& more) {
       std::string chunk;
       Result<bool> more_data = fed.ok() ? feed(chunk) : Result<bool>(false);
@@ -79,15 +80,19 @@ Status restore_script(Restorer& restorer, const std::string& file) {
     if (!next->has_value()) return Status::Ok();
     const dumpfile::ScriptStatement& statement = **next;
     const std::string where = file + ":" + std::to_string(statement.line);
-    if (statement.kind == dumpfile::ScriptStatement::Kind::kMeta) {
-      if (statement.text.starts_with("\\restrict") || statement.text.starts_with("\\unrestrict")) {
-        continue;
-      }
-      return Status::InvalidArgument(
-          where + ": the script runs the psql command " + statement.text.substr(0, 40) +
-          (statement.text.starts_with("\\connect")
-               ? " (a dump made with --create: a tenant is one database; dump without it)"
-               : ", which a restore does not run"));
+    switch (statement.kind) {
+      case dumpfile::ScriptStatementKind::kRestrict:
+        continue;  // psql's guard against a dump's text as commands: nothing to run
+      case dumpfile::ScriptStatementKind::kConnect:
+        return Status::InvalidArgument(where + ": the script connects to another database (" +
+                                       statement.text.substr(0, 60) +
+                                       "): made with --create; a tenant is one database");
+      case dumpfile::ScriptStatementKind::kMeta:
+        return Status::InvalidArgument(where + ": the psql command " +
+                                       statement.text.substr(0, 60) +
+                                       " is not part of a pg_dump script");
+      case dumpfile::ScriptStatementKind::kSql:
+        break;
     }
     if (statement.copy_from_stdin) {
       PGTHAW_RETURN_IF_ERROR(restorer.Copy(statement.text, where, [&](std::string& chunk) {
@@ -125,19 +130,20 @@ Status restore_archive(Restorer& restorer, const std::string& file) {
     std::string rows;
     bool read = false;
     Status reading;
-    PGTHAW_RETURN_IF_ERROR(restorer.Copy(entry.copy_stmt, where, [&](std::string& chunk) {
-      if (!read) {
-        read = true;
-        reading = (*archive)->ReadData(entry, [&](std::string_view data) {
-          rows.append(data);
-          return Status::Ok();
-        });
-      }
-      PGTHAW_RETURN_IF_ERROR(reading);
-      chunk = std::move(rows);
-      rows.clear();
-      return Result<bool>(false);
-    }));
+    PGTHAW_RETURN_IF_ERROR(
+        restorer.Copy(entry.copy_stmt, where, [&](std::string& chunk) -> Result<bool> {
+          if (!read) {
+            read = true;
+            reading = (*archive)->ReadData(entry, [&](std::string_view data) {
+              rows.append(data);
+              return Status::Ok();
+            });
+          }
+          if (!reading.ok()) return reading;
+          chunk = std::move(rows);
+          rows.clear();
+          return false;
+        }));
   }
   return Status::Ok();
 }
