@@ -212,10 +212,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return Write(std::move(*decision.early_reply), /*linger=*/true);
     }
     cors_origin_ = std::move(decision.cors_origin);
-    if (!archive_media_type(req[http::field::content_type])) {
+    if (!upload_media_type(req[http::field::content_type])) {
       return Refuse(415, "unsupported_media_type",
-                    "an archive: Content-Type application/gzip, application/x-tar or "
-                    "application/octet-stream");
+                    "a file: Content-Type application/gzip, application/x-tar, "
+                    "application/octet-stream or (a SQL script) application/sql");
     }
     if (options().upload_dir.empty()) return Refuse(404, "not_found", "no uploads here");
     std::string file = options().upload_dir + "/upload-XXXXXX";
@@ -270,11 +270,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (query != nullptr && q != std::string_view::npos) query->assign(text.substr(q + 1));
   }
 
-  static bool archive_media_type(beast::string_view value) {
+  // What an upload route takes: archives (a data directory, a pg_dump -Fc)
+  // and SQL scripts (a plain dump). None is a type a browser sends
+  // cross-site without a CORS preflight.
+  static bool upload_media_type(beast::string_view value) {
     std::string type(value.substr(0, value.find(';')));
     while (!type.empty() && type.back() == ' ') type.pop_back();
     for (const char* allowed : {"application/gzip", "application/x-gzip", "application/x-tar",
-                                "application/octet-stream"}) {
+                                "application/octet-stream", "application/sql"}) {
       if (beast::iequals(type, allowed)) return true;
     }
     return false;

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -21,14 +22,8 @@ struct Ran {
   json parsed() const { return json::parse(out, nullptr, false); }
 };
 
-// `pgthaw tenant --data-dir DIR ARGS`, with `input` on its stdin.
-Ran pgthaw_tenant(const std::string& dir, const std::string& args, const std::string& input = "") {
-  std::string command = std::string(PGTHAW_BINARY) + " tenant --data-dir " + dir + " " + args +
-                        " 2>/dev/null </dev/null";
-  if (!input.empty()) {
-    command = "printf '%s\\n' '" + input + "' | " + std::string(PGTHAW_BINARY) +
-              " tenant --data-dir " + dir + " " + args + " 2>/dev/null";
-  }
+// Runs a shell command line; its stdout and exit code.
+Ran run_shell(const std::string& command) {
   Ran ran;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return ran;
@@ -38,6 +33,73 @@ Ran pgthaw_tenant(const std::string& dir, const std::string& args, const std::st
   int status = pclose(pipe);
   ran.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return ran;
+}
+
+// `pgthaw tenant --data-dir DIR ARGS`, with `input` on its stdin.
+Ran pgthaw_tenant(const std::string& dir, const std::string& args, const std::string& input = "") {
+  std::string command = std::string(PGTHAW_BINARY) + " tenant --data-dir " + dir + " " + args +
+                        " 2>/dev/null </dev/null";
+  if (!input.empty()) {
+    command = "printf '%s\\n' '" + input + "' | " + std::string(PGTHAW_BINARY) +
+              " tenant --data-dir " + dir + " " + args + " 2>/dev/null";
+  }
+  return run_shell(command);
+}
+
+// `pgthaw COMMAND --data-dir DIR ARGS` (dump, restore).
+Ran pgthaw_command(const std::string& command, const std::string& dir, const std::string& args) {
+  return run_shell(std::string(PGTHAW_BINARY) + " " + command + " --data-dir " + dir + " " + args +
+                   " 2>/dev/null </dev/null");
+}
+
+// A dump without pg_dump 18's \restrict guard lines (a random key each run).
+std::string without_restrict_keys(const std::string& dump) {
+  std::string out;
+  size_t at = 0;
+  while (at < dump.size()) {
+    size_t end = dump.find('\n', at);
+    end = end == std::string::npos ? dump.size() : end + 1;
+    std::string_view line(dump.data() + at, end - at);
+    if (!line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict ")) out += line;
+    at = end;
+  }
+  return out;
+}
+
+TEST(TenantCommand, DumpAndRestoreRoundTripThroughTheBinary) {
+  engine::testing::TempDir tmp;
+  const std::string dir = tmp.sub("data");
+  const std::string script = tmp.sub("start.sql");
+  {
+    std::ofstream out(script);
+    out << "create table notes (id int primary key, body text);\n"
+           "COPY public.notes (id, body) FROM stdin;\n1\tfirst\n2\tsecond\\twith a tab\n\\.\n"
+           "create function shout(t text) returns text language plpgsql as $$\n"
+           "begin return upper(t) || '!'; end; $$;\n";
+  }
+  for (const char* tenant : {"src", "copy-plain", "copy-custom"}) {
+    ASSERT_EQ(
+        pgthaw_tenant(dir, std::string("create ") + tenant + " --role app --password pw-" + tenant)
+            .code,
+        0);
+  }
+  ASSERT_EQ(pgthaw_command("restore", dir, "src " + script).code, 0);
+  Ran plain = pgthaw_command("dump", dir, "src");  // to stdout
+  ASSERT_EQ(plain.code, 0);
+  EXPECT_NE(plain.out.find("CREATE FUNCTION public.shout"), std::string::npos) << plain.out;
+  EXPECT_NE(plain.out.find("2\tsecond\\twith a tab\n"), std::string::npos) << plain.out;
+  std::ofstream(tmp.sub("src.sql")) << plain.out;
+  ASSERT_EQ(pgthaw_command("dump", dir, "src --format custom -f " + tmp.sub("src.dump")).code, 0);
+  ASSERT_EQ(pgthaw_command("restore", dir, "copy-plain " + tmp.sub("src.sql")).code, 0);
+  ASSERT_EQ(pgthaw_command("restore", dir, "copy-custom " + tmp.sub("src.dump")).code, 0);
+  for (const char* copy : {"copy-plain", "copy-custom"}) {
+    Ran again = pgthaw_command("dump", dir, copy);
+    ASSERT_EQ(again.code, 0);
+    EXPECT_EQ(without_restrict_keys(again.out), without_restrict_keys(plain.out)) << copy;
+  }
+  EXPECT_EQ(pgthaw_command("dump", dir, "nobody").code, 1);
+  EXPECT_EQ(pgthaw_command("dump", dir, "src --format tar").code, 2);
+  EXPECT_EQ(pgthaw_command("restore", dir, "src " + tmp.sub("src.sql")).code, 1);  // exists
 }
 
 TEST(TenantCommand, CreateListRotateRevokeDelete) {
