@@ -6,6 +6,9 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "dumpfile/archive_input.h"
 
@@ -33,7 +36,9 @@ constexpr int kVersion1_15 = version_of(1, 15, 0);  // compression algorithm in 
 constexpr int kVersion1_16 = version_of(1, 16, 0);  // relkind in TOC entries
 
 constexpr size_t kMaxStringBytes = size_t{1} << 30;
-constexpr size_t kPieceBytes = 256 * 1024;
+constexpr size_t kPieceBytes = 256 * 1024;  // ReadData's pieces
+constexpr size_t kInputBytes = 64 * 1024;   // gzip input a reader holds
+constexpr size_t kOutputStep = 64 * 1024;   // a reader's output grows by this much at a time
 
 // "123" as an oid; pg_dump writes oids as decimal strings.
 bool parse_unsigned(const std::string& text, uint64_t max, uint64_t& out) {
@@ -61,24 +66,23 @@ Section section_of(int value) {
   }
 }
 
-// Closes a zlib inflate stream however the read ends.
-class Inflater {
- public:
-  Inflater() { ok_ = inflateInit(&stream_) == Z_OK; }
+}  // namespace
+
+// A gzip block's zlib stream and the compressed bytes read for it.
+struct ArchiveDataReader::Inflater {
+  Inflater() : input(kInputBytes) { ok = inflateInit(&stream) == Z_OK; }
   ~Inflater() {
-    if (ok_) inflateEnd(&stream_);
+    if (ok) inflateEnd(&stream);
   }
   Inflater(const Inflater&) = delete;
   Inflater& operator=(const Inflater&) = delete;
-  bool ok() const { return ok_; }
-  z_stream& stream() { return stream_; }
 
- private:
-  z_stream stream_{};
-  bool ok_ = false;
+  z_stream stream{};
+  bool ok = false;
+  std::vector<unsigned char> input;  // stream.next_in points into it
+  bool had_input = false;
+  bool stream_ended = false;  // inflate returned Z_STREAM_END
 };
-
-}  // namespace
 
 CustomArchive::CustomArchive(std::unique_ptr<ArchiveInput> input) : input_(std::move(input)) {}
 
@@ -323,8 +327,7 @@ std::string CustomArchive::Describe(const ArchiveEntry& entry) const {
          name + ")";
 }
 
-Status CustomArchive::ReadData(const ArchiveEntry& requested,
-                               const std::function<Status(std::string_view)>& sink) {
+Result<std::unique_ptr<ArchiveDataReader>> CustomArchive::OpenData(const ArchiveEntry& requested) {
   auto found = index_by_dump_id_.find(requested.dump_id);
   if (found == index_by_dump_id_.end()) {
     return Status::InvalidArgument(input_->path() + ": no TOC entry has dump id " +
@@ -337,7 +340,7 @@ Status CustomArchive::ReadData(const ArchiveEntry& requested,
                                    "pg_dump --no-blobs)");
   }
   if (!entry.has_data || entry.data_state_ == ArchiveEntry::DataState::kNoData) {
-    return Status::Ok();
+    return std::unique_ptr<ArchiveDataReader>(new ArchiveDataReader(*this, nullptr, 0, nullptr));
   }
   if (header_.compression != "none" && header_.compression != "gzip") {
     return Status::InvalidArgument(input_->path() + ": the data is compressed with " +
@@ -366,7 +369,27 @@ Status CustomArchive::ReadData(const ArchiveEntry& requested,
     return Status::Corruption(Describe(entry) + ": unknown data block type " +
                               std::to_string(*type) + " at offset " + std::to_string(offset));
   }
-  return header_.compression == "gzip" ? InflateChunks(entry, sink) : StreamChunks(entry, sink);
+  std::unique_ptr<ArchiveDataReader::Inflater> inflater;
+  if (header_.compression == "gzip") {
+    inflater = std::make_unique<ArchiveDataReader::Inflater>();
+    if (!inflater->ok) return Status::ResourceExhausted("zlib: cannot start inflating");
+  }
+  return std::unique_ptr<ArchiveDataReader>(
+      new ArchiveDataReader(*this, &entry, in.position(), std::move(inflater)));
+}
+
+Status CustomArchive::ReadData(const ArchiveEntry& entry,
+                               const std::function<Status(std::string_view)>& sink) {
+  auto reader = OpenData(entry);
+  if (!reader.ok()) return reader.status();
+  std::string piece;
+  for (;;) {
+    piece.clear();
+    auto more = (*reader)->Read(piece, kPieceBytes);
+    if (!more.ok()) return more.status();
+    if (!piece.empty()) PGTHAW_RETURN_IF_ERROR(sink(piece));
+    if (!*more) return Status::Ok();
+  }
 }
 
 Status CustomArchive::LocateBlock(const ArchiveEntry& entry, uint64_t& offset) {
@@ -438,82 +461,152 @@ Status CustomArchive::SkipBlock(int type) {
                             " at offset " + std::to_string(in.position()));
 }
 
-// Uncompressed data: the chunks are the data.
-Status CustomArchive::StreamChunks(const ArchiveEntry& entry,
-                                   const std::function<Status(std::string_view)>& sink) {
-  ArchiveInput& in = *input_;
-  std::string piece(kPieceBytes, '\0');
+ArchiveDataReader::ArchiveDataReader(CustomArchive& archive, const ArchiveEntry* entry,
+                                     uint64_t position, std::unique_ptr<Inflater> inflater)
+    : archive_(archive), entry_(entry), position_(position), inflater_(std::move(inflater)) {}
+
+ArchiveDataReader::~ArchiveDataReader() = default;
+
+Result<bool> ArchiveDataReader::Read(std::string& chunk, size_t max_bytes) {
+  if (!failed_.ok()) return failed_;
+  if (ended_) return false;
+  if (max_bytes == 0) return Status::InvalidArgument("ArchiveDataReader::Read: max_bytes is 0");
+  if (entry_ == nullptr) {
+    ended_ = true;
+    return false;
+  }
+  // The archive's input is shared: every Read goes back to its own place.
+  ArchiveInput& in = *archive_.input_;
+  const size_t old_size = chunk.size();
+  Status st = in.Seek(position_);
+  Result<bool> more = !st.ok()    ? Result<bool>(st)
+                      : inflater_ ? ReadInflated(chunk, max_bytes)
+                                  : ReadStored(chunk, max_bytes);
+  if (!more.ok()) {
+    chunk.resize(old_size);
+    failed_ = more.status();
+    return failed_;
+  }
+  position_ = in.position();
+  if (!*more) ended_ = true;
+  return more;
+}
+
+// The length of the block's next chunk, into chunk_left_; or its end.
+Status ArchiveDataReader::NextChunk() {
+  ArchiveInput& in = *archive_.input_;
+  auto length = in.ReadInt("a data chunk's length");
+  if (!length.ok()) return length.status();
+  if (*length < 0) {
+    return Status::Corruption(archive_.Describe(*entry_) + ": negative data chunk length");
+  }
+  if (*length == 0) {
+    chunks_ended_ = true;
+    return Status::Ok();
+  }
+  // Checked before anything is allocated for it.
+  if (static_cast<uint64_t>(*length) > in.remaining()) {
+    return Status::Corruption(
+        archive_.Describe(*entry_) + ": a data chunk of " + std::to_string(*length) +
+        " bytes at offset " + std::to_string(in.position()) +
+        " runs past the end of the archive (" + std::to_string(in.size()) + " bytes)");
+  }
+  chunk_left_ = static_cast<uint64_t>(*length);
+  return Status::Ok();
+}
+
+// Uncompressed data: the chunks are the data. The next chunk's length is
+// read ahead, so the data's last bytes come with false.
+Result<bool> ArchiveDataReader::ReadStored(std::string& chunk, size_t max_bytes) {
+  ArchiveInput& in = *archive_.input_;
+  size_t room = max_bytes;
   for (;;) {
-    auto length = in.ReadInt("a data chunk's length");
-    if (!length.ok()) return length.status();
-    if (*length < 0) {
-      return Status::Corruption(Describe(entry) + ": negative data chunk length");
+    if (chunk_left_ == 0) {
+      PGTHAW_RETURN_IF_ERROR(NextChunk());
+      if (chunks_ended_) return false;
     }
-    if (*length == 0) return Status::Ok();
-    for (size_t left = static_cast<size_t>(*length); left > 0;) {
-      const size_t take = std::min(left, piece.size());
-      PGTHAW_RETURN_IF_ERROR(in.ReadBytes(piece.data(), take, "a data chunk"));
-      PGTHAW_RETURN_IF_ERROR(sink(std::string_view(piece.data(), take)));
-      left -= take;
-    }
+    if (room == 0) return true;
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(room, chunk_left_));
+    const size_t at = chunk.size();
+    chunk.resize(at + take);
+    PGTHAW_RETURN_IF_ERROR(in.ReadBytes(chunk.data() + at, take, "a data chunk"));
+    chunk_left_ -= take;
+    room -= take;
   }
 }
 
-// gzip: the chunks are one zlib stream (deflateInit's format, with the
-// zlib header), cut wherever pg_dump's output buffer filled.
-Status CustomArchive::InflateChunks(const ArchiveEntry& entry,
-                                    const std::function<Status(std::string_view)>& sink) {
-  ArchiveInput& in = *input_;
-  Inflater inflater;
-  if (!inflater.ok()) return Status::ResourceExhausted("zlib: cannot start inflating");
-  z_stream& zs = inflater.stream();
-  std::string input(kPieceBytes, '\0');
-  std::string output(kPieceBytes, '\0');
-  bool ended = false;
-  bool had_input = false;
-  for (;;) {
-    auto length = in.ReadInt("a data chunk's length");
-    if (!length.ok()) return length.status();
-    if (*length < 0) {
-      return Status::Corruption(Describe(entry) + ": negative data chunk length");
+// Reads chunks into the inflater's input until it is full or the block's
+// chunks end.
+Status ArchiveDataReader::FillInput() {
+  ArchiveInput& in = *archive_.input_;
+  Inflater& z = *inflater_;
+  size_t filled = 0;
+  while (filled < z.input.size()) {
+    if (chunk_left_ == 0) {
+      if (chunks_ended_) break;
+      PGTHAW_RETURN_IF_ERROR(NextChunk());
+      continue;
     }
-    if (*length == 0) break;
-    for (size_t left = static_cast<size_t>(*length); left > 0;) {
-      const size_t take = std::min(left, input.size());
-      PGTHAW_RETURN_IF_ERROR(in.ReadBytes(input.data(), take, "a data chunk"));
-      left -= take;
-      had_input = true;
-      if (ended) {
-        return Status::Corruption(Describe(entry) + ": data after the end of its gzip stream");
-      }
-      zs.next_in = reinterpret_cast<Bytef*>(input.data());
-      zs.avail_in = static_cast<uInt>(take);
-      // Until zlib has taken all input and has no output left for us.
-      do {
-        zs.next_out = reinterpret_cast<Bytef*>(output.data());
-        zs.avail_out = static_cast<uInt>(output.size());
-        const int rc = inflate(&zs, Z_NO_FLUSH);
-        if (rc == Z_STREAM_END) {
-          ended = true;
-        } else if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
-          break;  // nothing was pending; the next chunk goes on
-        } else if (rc != Z_OK) {
-          return Status::Corruption(
-              Describe(entry) + ": bad gzip data (" +
-              (zs.msg != nullptr ? zs.msg : "zlib error " + std::to_string(rc)) + ")");
-        }
-        const size_t produced = output.size() - zs.avail_out;
-        if (produced > 0) PGTHAW_RETURN_IF_ERROR(sink(std::string_view(output.data(), produced)));
-        if (ended && zs.avail_in > 0) {
-          return Status::Corruption(Describe(entry) + ": data after the end of its gzip stream");
-        }
-      } while (!ended && (zs.avail_in > 0 || zs.avail_out == 0));
-    }
+    const size_t take =
+        static_cast<size_t>(std::min<uint64_t>(z.input.size() - filled, chunk_left_));
+    PGTHAW_RETURN_IF_ERROR(in.ReadBytes(z.input.data() + filled, take, "a data chunk"));
+    filled += take;
+    chunk_left_ -= take;
   }
-  if (had_input && !ended) {
-    return Status::Corruption(Describe(entry) + ": its gzip stream ends early");
-  }
+  z.stream.next_in = z.input.data();
+  z.stream.avail_in = static_cast<uInt>(filled);
+  if (filled > 0) z.had_input = true;
   return Status::Ok();
+}
+
+// gzip: the chunks are one zlib stream (deflateInit's format, with the
+// zlib header), cut wherever pg_dump's output buffer filled. Inflated
+// straight into the caller's chunk, which grows a step at a time.
+Result<bool> ArchiveDataReader::ReadInflated(std::string& chunk, size_t max_bytes) {
+  Inflater& z = *inflater_;
+  z_stream& zs = z.stream;
+  const size_t start = chunk.size();
+  size_t produced = 0;
+  auto data_after_end = [&] {
+    return Status::Corruption(archive_.Describe(*entry_) +
+                              ": data after the end of its gzip stream");
+  };
+  while (produced < max_bytes) {
+    if (zs.avail_in == 0) {
+      PGTHAW_RETURN_IF_ERROR(FillInput());
+      if (zs.avail_in == 0) {  // the chunks ended
+        if (z.had_input && !z.stream_ended) {
+          return Status::Corruption(archive_.Describe(*entry_) + ": its gzip stream ends early");
+        }
+        return false;
+      }
+    }
+    const size_t step = std::min(max_bytes - produced, kOutputStep);
+    chunk.resize(start + produced + step);
+    zs.next_out = reinterpret_cast<Bytef*>(chunk.data() + start + produced);
+    zs.avail_out = static_cast<uInt>(step);
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    produced += step - zs.avail_out;
+    chunk.resize(start + produced);
+    if (rc == Z_STREAM_END) {
+      z.stream_ended = true;
+      // pg_dump ends the block with the stream: the rest must be empty.
+      if (zs.avail_in > 0) return data_after_end();
+      PGTHAW_RETURN_IF_ERROR(FillInput());
+      if (zs.avail_in > 0) return data_after_end();
+      return false;
+    }
+    // Z_BUF_ERROR: no progress without more input, which the loop reads.
+    if (rc == Z_BUF_ERROR && zs.avail_in > 0) {
+      return Status::Corruption(archive_.Describe(*entry_) + ": zlib stalls on its gzip data");
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      return Status::Corruption(archive_.Describe(*entry_) + ": bad gzip data (" +
+                                (zs.msg != nullptr ? zs.msg : "zlib error " + std::to_string(rc)) +
+                                ")");
+    }
+  }
+  return true;
 }
 
 }  // namespace pgthaw::dumpfile

@@ -3,10 +3,11 @@
 //
 // Open() reads the header and the whole table of contents (TOC); the
 // entries come in TOC order, which is the order pg_restore runs them in
-// (ACLs aside: pg_restore moves those after everything else). ReadData()
-// streams one entry's data, decompressed, to a sink: for TABLE DATA the rows
-// in COPY text format, exactly what "COPY ... FROM stdin" takes. Data is read
-// from the file in chunks, never whole.
+// (ACLs aside: pg_restore moves those after everything else). OpenData()
+// gives a reader that pulls one entry's data, decompressed, a chunk at a time
+// (ReadData() pushes it to a sink instead): for TABLE DATA the rows in COPY
+// text format, exactly what "COPY ... FROM stdin" takes. Data is read from
+// the file in pieces, never whole.
 //
 // The archive is hostile input: every length is checked against the file's
 // size and a limit before anything is allocated, and a truncated or garbled
@@ -15,7 +16,7 @@
 // data compressed with lz4 or zstd (none and gzip are read), and the data of
 // large objects (BLOBS entries; their TOC entries are read).
 //
-// Not thread-safe: one caller at a time (ReadData moves the file position).
+// Not thread-safe: one thread at a time, for the archive and its readers.
 #pragma once
 
 #include <functional>
@@ -31,6 +32,49 @@
 namespace pgthaw::dumpfile {
 
 class ArchiveInput;
+class CustomArchive;
+
+// Reads one entry's data in order, decompressed, a piece at a time; from
+// CustomArchive::OpenData. It refers to its archive, which must outlive it.
+// Readers keep their own place in the file: several may be open on one
+// archive (used by one thread), and ReadData may run between two Reads.
+//
+// Memory: the piece the caller asks for, plus for gzip data 64 KiB of
+// compressed input and zlib's state (about 40 KiB); nothing grows with the
+// entry or with the archive's chunks.
+class ArchiveDataReader {
+ public:
+  ~ArchiveDataReader();
+  ArchiveDataReader(const ArchiveDataReader&) = delete;
+  ArchiveDataReader& operator=(const ArchiveDataReader&) = delete;
+
+  // Appends the next `max_bytes` (> 0) of the data to `chunk`, or what is
+  // left of it when that is less. True: max_bytes were appended and more may
+  // follow. False: the data ended, in this call (which may have appended its
+  // last bytes) or before; later calls append nothing and return false. An
+  // error (Corruption for a truncated or garbled block, IoError) leaves
+  // `chunk` as it was and is returned again by every later call.
+  Result<bool> Read(std::string& chunk, size_t max_bytes);
+
+ private:
+  friend class CustomArchive;
+  struct Inflater;
+  ArchiveDataReader(CustomArchive& archive, const ArchiveEntry* entry, uint64_t position,
+                    std::unique_ptr<Inflater> inflater);
+  Result<bool> ReadStored(std::string& chunk, size_t max_bytes);
+  Result<bool> ReadInflated(std::string& chunk, size_t max_bytes);
+  Status NextChunk();
+  Status FillInput();
+
+  CustomArchive& archive_;
+  const ArchiveEntry* entry_;           // in archive_.entries(); null for an entry without data
+  uint64_t position_;                   // file offset of the next byte of the block
+  uint64_t chunk_left_ = 0;             // bytes of the current archive chunk not read yet
+  bool chunks_ended_ = false;           // the block's closing zero-length chunk was read
+  bool ended_ = false;                  // Read returned false
+  Status failed_;                       // what Read returned, once it failed
+  std::unique_ptr<Inflater> inflater_;  // gzip data only
+};
 
 struct ArchiveHeader {
   int version_major = 0;  // 1
@@ -58,13 +102,18 @@ class CustomArchive {
   const ArchiveHeader& header() const { return header_; }
   const std::vector<ArchiveEntry>& entries() const { return entries_; }
 
-  // Streams the data of `entry` (one of entries(), found by its dump id),
-  // decompressed, to `sink` in pieces of at most 256 KiB; a sink error
-  // stops the read and is returned. Entries without data give nothing. The
-  // data is located at the offset the TOC records; an archive written to a
-  // pipe records none and is then scanned block by block from the end of
-  // the TOC (each block found is remembered, so reading all entries in TOC
-  // order scans the file once).
+  // A reader of the data of `entry` (one of entries(), found by its dump
+  // id); entries without data give a reader of nothing. The data is located
+  // at the offset the TOC records; an archive written to a pipe records none
+  // and is then scanned block by block from the end of the TOC (each block
+  // found is remembered, so reading all entries in TOC order scans the file
+  // once). Refused here, before any data: an unknown dump id, large objects
+  // and lz4/zstd data (InvalidArgument), a block that is missing or belongs
+  // to another entry (Corruption).
+  Result<std::unique_ptr<ArchiveDataReader>> OpenData(const ArchiveEntry& entry);
+
+  // The data of `entry` through OpenData, pushed to `sink` in pieces of at
+  // most 256 KiB; a sink error stops the read and is returned.
   Status ReadData(const ArchiveEntry& entry, const std::function<Status(std::string_view)>& sink);
 
  private:
@@ -74,11 +123,9 @@ class CustomArchive {
   Status ReadTocEntry(ArchiveEntry& entry);
   Status LocateBlock(const ArchiveEntry& entry, uint64_t& offset);
   Status SkipBlock(int type);
-  Status StreamChunks(const ArchiveEntry& entry,
-                      const std::function<Status(std::string_view)>& sink);
-  Status InflateChunks(const ArchiveEntry& entry,
-                       const std::function<Status(std::string_view)>& sink);
   std::string Describe(const ArchiveEntry& entry) const;
+
+  friend class ArchiveDataReader;
 
   std::unique_ptr<ArchiveInput> input_;
   ArchiveHeader header_;

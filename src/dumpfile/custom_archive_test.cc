@@ -48,6 +48,8 @@ struct ArchiveOptions {
   bool offsets = true;  // false: written as to a pipe, offsets not set
   size_t chunk_bytes = 1000;
   int format = 1;
+  size_t gzip_trim = 0;         // bytes cut from the end of each gzip stream
+  std::string gzip_extra = "";  // bytes after each gzip stream
 };
 
 // Writes archives as pg_dump does.
@@ -152,7 +154,8 @@ class ArchiveWriter {
       EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(payload.data()), &size,
                           reinterpret_cast<const Bytef*>(data.data()), data.size(), 6),
                 Z_OK);
-      payload.resize(size);
+      payload.resize(size - std::min<size_t>(size, options_.gzip_trim));
+      payload += options_.gzip_extra;
     }
     for (size_t at = 0; at < payload.size(); at += options_.chunk_bytes) {
       const std::string chunk = payload.substr(at, options_.chunk_bytes);
@@ -269,6 +272,33 @@ Result<std::string> read_data(CustomArchive& archive, const ArchiveEntry& entry)
   return data;
 }
 
+// The data through OpenData, `max_bytes` at a time, checking Read's
+// contract: max_bytes appended while more follows, at most that at the end,
+// and nothing once it has ended.
+Result<std::string> read_pulled(CustomArchive& archive, const ArchiveEntry& entry,
+                                size_t max_bytes) {
+  auto reader = archive.OpenData(entry);
+  if (!reader.ok()) return reader.status();
+  std::string data;
+  for (;;) {
+    const size_t before = data.size();
+    auto more = (*reader)->Read(data, max_bytes);
+    if (!more.ok()) {
+      EXPECT_EQ(data.size(), before) << "a failed Read appended";
+      return more.status();
+    }
+    if (*more) {
+      EXPECT_EQ(data.size() - before, max_bytes);
+      continue;
+    }
+    EXPECT_LE(data.size() - before, max_bytes);
+    std::string after;
+    auto again = (*reader)->Read(after, max_bytes);
+    EXPECT_TRUE(again.ok() && !*again && after.empty()) << "a Read after the end";
+    return data;
+  }
+}
+
 const ArchiveEntry& entry_with_id(const CustomArchive& archive, int dump_id) {
   for (const ArchiveEntry& e : archive.entries()) {
     if (e.dump_id == dump_id) return e;
@@ -337,6 +367,16 @@ TEST_P(EachVersion, HeaderTocAndDataRoundTrip) {
   auto again = read_data(*archive, entry_with_id(*archive, 9));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *written[3].data);
+
+  // Pulled in small pieces: the same bytes.
+  for (size_t max_bytes : {size_t{1}, size_t{7}, size_t{4096}}) {
+    for (size_t i = 0; i < written.size(); ++i) {
+      auto data = read_pulled(*archive, archive->entries()[i], max_bytes);
+      ASSERT_TRUE(data.ok()) << data.status().ToString();
+      EXPECT_EQ(*data, written[i].data.value_or(""))
+          << "entry " << written[i].dump_id << ", max_bytes " << max_bytes;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(CustomArchive, EachVersion,
@@ -376,6 +416,208 @@ TEST(CustomArchive, ArchivesWithoutOffsetsAreScannedInAnyOrder) {
     ASSERT_TRUE(items.ok()) << items.status().ToString();
     EXPECT_EQ(*items, *written[3].data);
     EXPECT_TRUE(read_data(*archive, entry_with_id(*archive, 7)).ok());  // no data
+  }
+}
+
+TEST(CustomArchive, PulledReadsOfAnArchiveWithoutOffsets) {
+  std::vector<TestEntry> written = shop_entries();
+  written.insert(
+      written.begin() + 4,
+      TestEntry{.dump_id = 20, .tag = "BLOBS", .desc = "BLOBS", .section = 3, .blobs = true});
+  written.push_back(
+      {.dump_id = 40, .tag = "last", .desc = "TABLE DATA", .section = 3, .data = table_rows(300)});
+  for (const char* compression : {"none", "gzip"}) {
+    ArchiveOptions options{.compression = compression, .offsets = false, .chunk_bytes = 300};
+    const std::string bytes = ArchiveWriter(options).Write(written);
+    for (size_t max_bytes : {size_t{1}, size_t{7}, size_t{4096}}) {
+      auto archive = open_archive(bytes);
+      ASSERT_NE(archive, nullptr);
+      // The last block first: the scan passes the others, then finds them.
+      for (int id : {40, 10, 9, 7}) {
+        auto data = read_pulled(*archive, entry_with_id(*archive, id), max_bytes);
+        ASSERT_TRUE(data.ok()) << data.status().ToString();
+        const auto w = std::find_if(written.begin(), written.end(),
+                                    [&](const TestEntry& e) { return e.dump_id == id; });
+        EXPECT_EQ(*data, w->data.value_or("")) << compression << " " << id << " " << max_bytes;
+      }
+    }
+  }
+}
+
+// Readers keep their own place in the file: two at once, and ReadData
+// between their Reads, each get their entry's bytes.
+TEST(CustomArchive, ReadersAreIndependent) {
+  std::vector<TestEntry> written = shop_entries();
+  written[3].data = table_rows(1500);
+  written[4].data = table_rows(2000);
+  for (bool offsets : {true, false}) {
+    for (const char* compression : {"none", "gzip"}) {
+      ArchiveOptions options{.compression = compression, .offsets = offsets, .chunk_bytes = 500};
+      auto archive = open_archive(ArchiveWriter(options).Write(written));
+      ASSERT_NE(archive, nullptr);
+      auto items = archive->OpenData(entry_with_id(*archive, 9));
+      auto other = archive->OpenData(entry_with_id(*archive, 10));
+      ASSERT_TRUE(items.ok() && other.ok());
+      std::string items_data, other_data;
+      bool items_more = true, other_more = true;
+      while (items_more || other_more) {
+        if (items_more) {
+          auto more = (*items)->Read(items_data, 5000);
+          ASSERT_TRUE(more.ok()) << more.status().ToString();
+          items_more = *more;
+        }
+        auto whole = read_data(*archive, entry_with_id(*archive, 9));
+        ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+        ASSERT_EQ(*whole, *written[3].data);
+        if (other_more) {
+          auto more = (*other)->Read(other_data, 3000);
+          ASSERT_TRUE(more.ok()) << more.status().ToString();
+          other_more = *more;
+        }
+      }
+      EXPECT_EQ(items_data, *written[3].data);
+      EXPECT_EQ(other_data, *written[4].data);
+    }
+  }
+}
+
+// A table of several MiB in 64 KiB pieces: every piece but the last is
+// 64 KiB, none larger, and Read appends to what the chunk holds.
+TEST(CustomArchive, LargeTableInBoundedPieces) {
+  std::vector<TestEntry> written = shop_entries();
+  written[3].data = table_rows(120000);
+  ASSERT_GT(written[3].data->size(), size_t{6} << 20);
+  constexpr size_t kMax = 64 * 1024;
+  for (const char* compression : {"none", "gzip"}) {
+    // Small chunks as pg_dump writes uncompressed rows, large ones as gzip.
+    for (size_t chunk_bytes : {size_t{90}, size_t{300 * 1024}}) {
+      ArchiveOptions options{.compression = compression, .chunk_bytes = chunk_bytes};
+      auto archive = open_archive(ArchiveWriter(options).Write(written));
+      ASSERT_NE(archive, nullptr);
+      auto reader = archive->OpenData(entry_with_id(*archive, 9));
+      ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+      std::string data;
+      std::string chunk = "kept";
+      size_t largest = 0, reads = 0;
+      for (bool more = true; more;) {
+        chunk.resize(4);
+        auto result = (*reader)->Read(chunk, kMax);
+        ASSERT_TRUE(result.ok()) << result.status().ToString();
+        more = *result;
+        ASSERT_EQ(chunk.substr(0, 4), "kept");
+        const size_t got = chunk.size() - 4;
+        largest = std::max(largest, got);
+        if (more) {
+          EXPECT_EQ(got, kMax);
+        }
+        EXPECT_LE(chunk.capacity(), 2 * kMax + 64);
+        data.append(chunk, 4);
+        ++reads;
+      }
+      EXPECT_EQ(largest, kMax);
+      EXPECT_EQ(data, *written[3].data) << compression << " " << chunk_bytes;
+      EXPECT_LE(reads, written[3].data->size() / kMax + 2);
+    }
+  }
+}
+
+TEST(CustomArchive, OpenDataRefusesWhatReadDataRefuses) {
+  std::vector<TestEntry> written = shop_entries();
+  written.push_back({.dump_id = 31, .tag = "BLOBS", .desc = "BLOBS", .section = 3, .blobs = true});
+  auto archive = open_archive(ArchiveWriter({}).Write(written));
+  ASSERT_NE(archive, nullptr);
+  auto blobs = archive->OpenData(entry_with_id(*archive, 31));
+  ASSERT_FALSE(blobs.ok());
+  EXPECT_EQ(blobs.status().code(), StatusCode::kInvalidArgument);
+  ArchiveEntry unknown;
+  unknown.dump_id = 99;
+  EXPECT_EQ(archive->OpenData(unknown).status().code(), StatusCode::kInvalidArgument);
+
+  auto zstd = open_archive(ArchiveWriter({.compression = "zstd"}).Write(shop_entries()));
+  ASSERT_NE(zstd, nullptr);
+  auto refused = zstd->OpenData(entry_with_id(*zstd, 9));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("compressed with zstd"), std::string::npos);
+
+  // No data: a reader of nothing.
+  auto none = zstd->OpenData(entry_with_id(*zstd, 7));
+  ASSERT_TRUE(none.ok());
+  std::string chunk;
+  auto more = (*none)->Read(chunk, 10);
+  ASSERT_TRUE(more.ok());
+  EXPECT_FALSE(*more);
+  EXPECT_EQ(chunk, "");
+
+  // max_bytes 0 is the caller's mistake, not the reader's end.
+  auto items = archive->OpenData(entry_with_id(*archive, 9));
+  ASSERT_TRUE(items.ok());
+  EXPECT_EQ((*items)->Read(chunk, 0).status().code(), StatusCode::kInvalidArgument);
+  more = (*items)->Read(chunk, 10);
+  ASSERT_TRUE(more.ok() && *more);
+  EXPECT_EQ(chunk.size(), 10u);
+}
+
+// A block that is whole enough to open but not to read: Read fails, keeps
+// the chunk as it was, and fails the same way again.
+TEST(CustomArchive, TruncatedOrCorruptDataFailsInRead) {
+  std::vector<TestEntry> written = shop_entries();
+  written.erase(written.begin() + 4);  // items' block is the last one
+  for (const char* compression : {"none", "gzip"}) {
+    const std::string bytes =
+        ArchiveWriter({.compression = compression, .chunk_bytes = 500}).Write(written);
+    const size_t block = bytes.find(std::string("\x01\x00\x09\x00\x00\x00", 6));
+    ASSERT_NE(block, std::string::npos);
+    std::string corrupt = bytes;
+    if (std::string(compression) == "gzip") {
+      for (size_t i = block + 20000; i < block + 20040; ++i) corrupt[i] = ~corrupt[i];
+    } else {
+      corrupt[block + 6 + 4 * 505] = 7;  // a chunk length's sign byte
+    }
+    for (const std::string& damaged : {bytes.substr(0, block + 20000), corrupt}) {
+      auto archive = open_archive(damaged);
+      ASSERT_NE(archive, nullptr);
+      auto reader = archive->OpenData(entry_with_id(*archive, 9));
+      ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+      std::string chunk;
+      Status failure;
+      for (int reads = 0; reads < 10000 && failure.ok(); ++reads) {
+        const std::string before = chunk;
+        auto more = (*reader)->Read(chunk, 4096);
+        if (!more.ok()) {
+          failure = more.status();
+          EXPECT_EQ(chunk, before);
+        } else {
+          ASSERT_TRUE(*more) << compression << ": the damaged data ended without an error";
+        }
+      }
+      ASSERT_FALSE(failure.ok());
+      EXPECT_EQ(failure.code(), StatusCode::kCorruption) << failure.ToString();
+      EXPECT_LT(chunk.size(), written[3].data->size());
+      auto again = (*reader)->Read(chunk, 4096);
+      EXPECT_EQ(again.status().ToString(), failure.ToString());
+    }
+  }
+}
+
+TEST(CustomArchive, GzipStreamsThatEndEarlyOrLateAreCorruption) {
+  std::vector<TestEntry> written = shop_entries();
+  for (size_t max_bytes : {size_t{7}, size_t{256 * 1024}}) {
+    auto early = open_archive(
+        ArchiveWriter({.compression = "gzip", .gzip_trim = 4}).Write(written));  // no checksum
+    ASSERT_NE(early, nullptr);
+    auto data = read_pulled(*early, entry_with_id(*early, 9), max_bytes);
+    ASSERT_FALSE(data.ok());
+    EXPECT_NE(data.status().message().find("its gzip stream ends early"), std::string::npos)
+        << data.status().message();
+
+    auto late =
+        open_archive(ArchiveWriter({.compression = "gzip", .gzip_extra = "junk"}).Write(written));
+    ASSERT_NE(late, nullptr);
+    data = read_pulled(*late, entry_with_id(*late, 9), max_bytes);
+    ASSERT_FALSE(data.ok());
+    EXPECT_NE(data.status().message().find("data after the end of its gzip stream"),
+              std::string::npos)
+        << data.status().message();
   }
 }
 
@@ -569,7 +811,11 @@ TEST(CustomArchive, GarbledArchivesNeverCrash) {
       auto archive = CustomArchive::Open(write_file(garbled));
       if (!archive.ok()) continue;
       for (const ArchiveEntry& e : (*archive)->entries()) {
-        (void)read_data(**archive, e);
+        if (round % 2 == 0) {
+          (void)read_data(**archive, e);
+        } else {
+          (void)read_pulled(**archive, e, 7);
+        }
       }
     }
   }
