@@ -63,13 +63,6 @@ void tree_bytes(const std::string& dir, int64_t* on_disk, int64_t* apparent) {
   }
 }
 
-std::string read_lower(const std::string& root) {
-  std::ifstream in(root + "/lower");
-  std::string lower;
-  std::getline(in, lower);
-  return lower;
-}
-
 // One new tenant at ROOT: open_tenant + first `select 1` (timed), then
 // Abandon() unless KEEP receives the instance.
 Status new_tenant(const engine::Engine& engine, const engine::Template& tmpl,
@@ -250,7 +243,8 @@ Status measure_boot(const engine::Engine& engine, const engine::Template& tmpl,
   if (fs::exists(root + "/snapshot")) {
     return Status::Internal(root + "/snapshot still exists after a thaw and Close()");
   }
-  const std::string data = root + "/data", lower = read_lower(root);
+  const std::string data = root + "/data";
+  const std::vector<std::string> lower = engine::tenant_layers(root);
 
   std::mt19937 rng(20240612);
   std::vector<double> total, boot, query, close;

@@ -212,7 +212,7 @@ struct Member {
 // Lists the data directory: the overlay's merged view, or the plain tree.
 class DataDirView {
  public:
-  static Result<DataDirView> Open(const std::string& data, const std::string& lower) {
+  static Result<DataDirView> Open(const std::string& data, const std::vector<std::string>& lower) {
     DataDirView view;
     view.data_ = data;
     if (!lower.empty()) {
@@ -329,8 +329,8 @@ Status extract_data_dir(const std::string& archive_path, const std::string& dest
   return Status::Ok();
 }
 
-Status archive_data_dir(const std::string& data, const std::string& lower, const std::string& out,
-                        bool gzip) {
+Status archive_data_dir(const std::string& data, const std::vector<std::string>& lower,
+                        const std::string& out, bool gzip) {
   auto view = DataDirView::Open(data, lower);
   if (!view.ok()) return view.status();
   const std::string temp = out + ".tmp";

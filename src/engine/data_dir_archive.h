@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -35,10 +36,11 @@ Status extract_data_dir(const std::string& archive, const std::string& dest,
                         const ArchiveLimits& limits = {});
 
 // Writes the data directory `data` as a tar (gzipped if `gzip`) to `out`
-// (replaced atomically). With `lower`, `data` is the upper layer of an
-// overlay on it (vfs/overlay_dir.h) and the merged view is written. The
-// caller keeps the directory still meanwhile (no instance writes to it).
-Status archive_data_dir(const std::string& data, const std::string& lower, const std::string& out,
-                        bool gzip);
+// (replaced atomically). With `lower` (layers, bottom first), `data` is the
+// upper layer of an overlay on them (vfs/overlay_dir.h) and the merged view
+// is written. The caller keeps the directory still meanwhile (no instance
+// writes to it).
+Status archive_data_dir(const std::string& data, const std::vector<std::string>& lower,
+                        const std::string& out, bool gzip);
 
 }  // namespace pgthaw::engine

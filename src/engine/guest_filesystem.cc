@@ -26,19 +26,18 @@ bool relation_or_temp_file(std::string_view rel) {
 
 }  // namespace
 
-Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(const EngineOptions& options,
-                                                               const std::string& data_dir,
-                                                               const std::string& lower_dir,
-                                                               std::shared_ptr<vfs::MemDir> tmp) {
+Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(
+    const EngineOptions& options, const std::string& data_dir,
+    const std::vector<std::string>& lower_dirs, std::shared_ptr<vfs::MemDir> tmp) {
   const std::string& share = options.share_dir;
   vfs::FileSystemOptions fs;
   // The bundle, read-only; the tenant's directory is mounted inside it.
   fs.mounts.push_back(vfs::HostDirMount{"/pglite", share + "/pglite", /*read_only=*/true});
   fs.mounts.push_back(vfs::HostDirMount{"/home/postgres", share + "/home/postgres", true});
-  if (lower_dir.empty()) {
+  if (lower_dirs.empty()) {
     fs.mounts.push_back(vfs::HostDirMount{kDataDir, data_dir, false});
   } else {
-    fs.mounts.push_back(vfs::OverlayMount{kDataDir, lower_dir, data_dir});
+    fs.mounts.push_back(vfs::OverlayMount{kDataDir, lower_dirs, data_dir});
   }
   vfs::DiskQuota disk;
   disk.virtual_prefix = kDataDir;

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/engine.h"
@@ -14,11 +15,11 @@
 
 namespace pgthaw::engine {
 
-// `lower_dir`, when set, makes /pglite/data an overlay: `data_dir` on top of
-// it. `tmp` may be shared between processes (initdb's pipes); null makes one.
-Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(const EngineOptions& options,
-                                                               const std::string& data_dir,
-                                                               const std::string& lower_dir,
-                                                               std::shared_ptr<vfs::MemDir> tmp);
+// `lower_dirs` (bottom first), when set, make /pglite/data an overlay:
+// `data_dir` on top of them. `tmp` may be shared between processes (initdb's pipes); null makes
+// one.
+Result<std::unique_ptr<vfs::FileSystem>> make_guest_filesystem(
+    const EngineOptions& options, const std::string& data_dir,
+    const std::vector<std::string>& lower_dirs, std::shared_ptr<vfs::MemDir> tmp);
 
 }  // namespace pgthaw::engine

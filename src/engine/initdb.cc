@@ -167,9 +167,9 @@ namespace {
 
 Status initdb_into(const Engine& engine, const std::filesystem::path& scratch) {
   auto tmp = std::make_shared<vfs::MemDir>();
-  auto helper_fs = make_guest_filesystem(engine.options(), scratch.string(), "", tmp);
+  auto helper_fs = make_guest_filesystem(engine.options(), scratch.string(), {}, tmp);
   if (!helper_fs.ok()) return helper_fs.status();
-  auto initdb_fs = make_guest_filesystem(engine.options(), scratch.string(), "", tmp);
+  auto initdb_fs = make_guest_filesystem(engine.options(), scratch.string(), {}, tmp);
   if (!initdb_fs.ok()) return initdb_fs.status();
 
   PostgresRunner runner(engine, std::move(helper_fs).value());

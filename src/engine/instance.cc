@@ -56,9 +56,10 @@ void name_statement_timeout(std::string& reply) {
 
 class Instance::Impl {
  public:
-  Status Boot(const Engine& engine, const std::string& data_dir, const std::string& lower_dir);
+  Status Boot(const Engine& engine, const std::string& data_dir,
+              const std::vector<std::string>& lower_dirs);
   Status Restore(const Engine& engine, const std::string& snapshot_dir, const std::string& data_dir,
-                 bool consume, const std::string& lower_dir);
+                 bool consume, const std::vector<std::string>& lower_dirs);
   Status Snapshot(const std::string& dir);
   void Abandon() {
     closed_ = true;
@@ -99,7 +100,7 @@ class Instance::Impl {
 
   const Engine* engine_ = nullptr;
   std::string data_dir_;
-  std::string lower_dir_;
+  std::vector<std::string> lower_dirs_;
   // The kept snapshot whose full image this memory maps ("" if none): the
   // base a later Snapshot() saves a delta against.
   std::string base_snapshot_;
@@ -186,15 +187,16 @@ void Instance::Impl::ResolveExports() {
 }
 
 Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
-                            const std::string& lower_dir) {
+                            const std::vector<std::string>& lower_dirs) {
   engine_ = &engine;
   data_dir_ = data_dir;
-  lower_dir_ = lower_dir;
+  lower_dirs_ = lower_dirs;
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Status::FromErrno("mkdir " + data_dir, ec.value());
-  bool has_database = std::filesystem::exists(data_dir + "/PG_VERSION") ||
-                      (!lower_dir.empty() && std::filesystem::exists(lower_dir + "/PG_VERSION"));
+  bool has_database =
+      std::filesystem::exists(data_dir + "/PG_VERSION") ||
+      (!lower_dirs.empty() && std::filesystem::exists(lower_dirs[0] + "/PG_VERSION"));
   if (!has_database) {
     // Never initdb over somebody's files.
     if (!std::filesystem::is_empty(data_dir, ec)) {
@@ -202,7 +204,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
     }
     PGTHAW_RETURN_IF_ERROR(run_initdb(engine, data_dir));
   }
-  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dir, nullptr);
+  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dirs, nullptr);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
 
@@ -339,7 +341,7 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
 
 Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot_dir,
                                const std::string& data_dir, bool consume,
-                               const std::string& lower_dir) {
+                               const std::vector<std::string>& lower_dirs) {
   engine_ = &engine;
   data_dir_ = data_dir;
   using Clock = std::chrono::steady_clock;
@@ -360,8 +362,8 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   }
   read_ms = since(start);
   t = Clock::now();
-  lower_dir_ = lower_dir.empty() ? files->meta.lower_dir : lower_dir;
-  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dir_, nullptr);
+  lower_dirs_ = lower_dirs.empty() ? files->meta.lower_dirs : lower_dirs;
+  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dirs_, nullptr);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
   PGTHAW_RETURN_IF_ERROR(fs_->restore_state(files->vfs));
@@ -416,7 +418,7 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   SnapshotMeta meta;
   meta.memory_pages = host_->memory()->pages;
   meta.base = base_snapshot_;
-  meta.lower_dir = lower_dir_;
+  meta.lower_dirs = lower_dirs_;
   meta.session_settings = settings_.Save();
   SnapshotWrite snap;
   const wasm_rt_memory_t& memory = *host_->memory();
@@ -515,18 +517,18 @@ Instance::~Instance() {
 }
 
 Result<std::unique_ptr<Instance>> Instance::Boot(const Engine& engine, const std::string& data_dir,
-                                                 const std::string& lower_dir) {
+                                                 const std::vector<std::string>& lower_dirs) {
   auto impl = std::make_unique<Impl>();
-  PGTHAW_RETURN_IF_ERROR(impl->Boot(engine, data_dir, lower_dir));
+  PGTHAW_RETURN_IF_ERROR(impl->Boot(engine, data_dir, lower_dirs));
   return std::unique_ptr<Instance>(new Instance(std::move(impl)));
 }
 
 Result<std::unique_ptr<Instance>> Instance::Restore(const Engine& engine,
                                                     const std::string& snapshot_dir,
                                                     const std::string& data_dir, bool consume,
-                                                    const std::string& lower_dir) {
+                                                    const std::vector<std::string>& lower_dirs) {
   auto impl = std::make_unique<Impl>();
-  PGTHAW_RETURN_IF_ERROR(impl->Restore(engine, snapshot_dir, data_dir, consume, lower_dir));
+  PGTHAW_RETURN_IF_ERROR(impl->Restore(engine, snapshot_dir, data_dir, consume, lower_dirs));
   return std::unique_ptr<Instance>(new Instance(std::move(impl)));
 }
 

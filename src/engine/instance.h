@@ -70,22 +70,23 @@ struct ExecOptions {
 class Instance {
  public:
   // Boots DATA_DIR (a host directory; created if absent). Runs initdb when it
-  // holds no database. With `lower_dir`, DATA_DIR is the upper layer of an
-  // overlay on that (never written) directory: files are copied up on their
-  // first write.
+  // holds no database. With `lower_dirs` (bottom first), DATA_DIR is the
+  // upper layer of an overlay on those (never written) directories: files
+  // are copied up on their first write.
   static Result<std::unique_ptr<Instance>> Boot(const Engine& engine, const std::string& data_dir,
-                                                const std::string& lower_dir = "");
+                                                const std::vector<std::string>& lower_dirs = {});
 
   // Builds a live instance from the snapshot in SNAPSHOT_DIR over DATA_DIR
   // (mapping its memory copy-on-write; no guest code runs). With `consume`
   // the snapshot is removed once restored, so it can never be restored over
   // data committed after it (tenants); templates are not consumed.
-  // `lower_dir` overrides the snapshot's overlay base (a template restored
-  // for a new tenant: the template's own data directory becomes the lower).
+  // `lower_dirs` overrides the snapshot's overlay layers (a template
+  // restored for a new tenant: the template's own data directory becomes
+  // the lower; a forked tenant: its frozen layers join the stack).
   static Result<std::unique_ptr<Instance>> Restore(const Engine& engine,
                                                    const std::string& snapshot_dir,
                                                    const std::string& data_dir, bool consume,
-                                                   const std::string& lower_dir = "");
+                                                   const std::vector<std::string>& lower_dirs = {});
 
   // Captures the idle instance (no open transaction) into DIR. A memory
   // restored from a kept snapshot (a template) is saved as the pages written

@@ -101,7 +101,7 @@ TEST(InstanceLimits, DiskQuotaGivesDiskFullAndTheDatabaseRecovers) {
   // A tenant as the runtime makes them: an overlay on a template database,
   // so only the tenant's own files count.
   copy_template_database(tmp.sub("template"));
-  auto opened = Instance::Boot(engine, tmp.sub("upper"), tmp.sub("template"));
+  auto opened = Instance::Boot(engine, tmp.sub("upper"), {tmp.sub("template")});
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Instance& db = **opened;
   rows(db, "create table kept (x text); insert into kept values ('committed before')");
@@ -127,7 +127,7 @@ TEST(InstanceLimits, DiskQuotaGivesDiskFullAndTheDatabaseRecovers) {
   // Nothing is corrupted: a fresh boot from the files sees the same data.
   ASSERT_TRUE(db.Close().ok());
   opened.value().reset();
-  auto reopened = Instance::Boot(engine, tmp.sub("upper"), tmp.sub("template"));
+  auto reopened = Instance::Boot(engine, tmp.sub("upper"), {tmp.sub("template")});
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(scalar(**reopened, "select x from kept"), "committed before");
   EXPECT_EQ(scalar(**reopened, "select count(*) from again"), "1000");

@@ -114,7 +114,11 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
   m.pglite_version = str("pglite_version");
   m.memory_pages = static_cast<uint32_t>(num("memory_pages"));
   m.base = str("base");
-  m.lower_dir = str("lower_dir");
+  if (j.contains("lower_dirs") && j["lower_dirs"].is_array()) {
+    for (const auto& d : j["lower_dirs"]) {
+      if (d.is_string()) m.lower_dirs.push_back(d.get<std::string>());
+    }
+  }
   m.state_hash = num("state_xxh3");
   m.vfs_hash = num("vfs_xxh3");
   m.memory_hash = num("memory_xxh3");
@@ -157,7 +161,7 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap) {
                       {"pglite_version", meta.pglite_version},
                       {"memory_pages", meta.memory_pages},
                       {"base", meta.base},
-                      {"lower_dir", meta.lower_dir},
+                      {"lower_dirs", meta.lower_dirs},
                       {"state_xxh3", meta.state_hash},
                       {"vfs_xxh3", meta.vfs_hash},
                       {"memory_xxh3", meta.memory_hash},

@@ -30,8 +30,9 @@ struct SnapshotMeta {
   // Snapshot dir whose full `memory` image this one's delta applies to;
   // empty for a full image.
   std::string base;
-  // The overlay's lower directory when the data directory is an overlay.
-  std::string lower_dir;
+  // The overlay's lower layers (bottom first) when the data directory is an
+  // overlay.
+  std::vector<std::string> lower_dirs;
   uint64_t state_hash = 0, vfs_hash = 0, memory_hash = 0, pages_hash = 0;
   // SessionSettings::Save(): the server's values behind the session
   // defaults in force ("" when none were ever set).

@@ -76,7 +76,7 @@ Result<std::unique_ptr<Instance>> Template::NewTenant(const std::string& data_di
   std::error_code ec;
   fs::create_directories(data_dir, ec);
   if (ec) return Status::FromErrno("mkdir " + data_dir, ec.value());
-  return Instance::Restore(*engine_, snapshot_dir_, data_dir, /*consume=*/false, data_dir_);
+  return Instance::Restore(*engine_, snapshot_dir_, data_dir, /*consume=*/false, {data_dir_});
 }
 
 }  // namespace pgthaw::engine

@@ -1,7 +1,10 @@
 #include "engine/tenant_store.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
@@ -11,24 +14,68 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_lower(const std::string& root) {
+// The overlay's layers of the tenant at `root`, bottom first (none: its
+// data directory is a plain one).
+std::vector<std::string> read_lower(const std::string& root) {
   std::ifstream in(root + "/lower");
-  std::string lower;
-  std::getline(in, lower);
-  return lower;
+  std::vector<std::string> layers;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) layers.push_back(line);
+  }
+  return layers;
 }
 
-Status write_lower(const std::string& root, const std::string& lower) {
-  std::string tmp = root + "/lower.tmp";
+Status fsync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  const int r = ::fsync(fd), err = errno;
+  ::close(fd);
+  return r == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, err);
+}
+
+// Writes the layer list to `path` through a temp file and a rename, synced
+// when `durable`.
+Status write_layers(const std::string& path, const std::vector<std::string>& layers, bool durable) {
+  const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << lower << "\n";
+    for (const std::string& l : layers) out << l << "\n";
     out.flush();
     if (!out) return Status::IoError("cannot write " + tmp);
   }
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(tmp, false));
   std::error_code ec;
-  fs::rename(tmp, root + "/lower", ec);
-  return ec ? Status::FromErrno("rename " + tmp, ec.value()) : Status::Ok();
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::FromErrno("rename " + tmp, ec.value());
+  return durable ? fsync_path(fs::path(path).parent_path().string(), true) : Status::Ok();
+}
+
+Status write_lower(const std::string& root, const std::string& lower) {
+  return write_layers(root + "/lower", {lower}, /*durable=*/false);
+}
+
+// A fork cut short (fork_tenant's steps 2-4): finished if the source's files
+// already became the frozen layer, else undone.
+Status recover_fork(const std::string& root, bool durable) {
+  const std::string next = root + "/lower.fork";
+  std::error_code ec;
+  if (!fs::exists(next, ec)) return Status::Ok();
+  std::ifstream in(next);
+  std::vector<std::string> layers;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) layers.push_back(line);
+  }
+  in.close();
+  if (fs::exists(root + "/data", ec) || layers.empty() || !fs::exists(layers.back(), ec)) {
+    fs::remove(next, ec);
+    return Status::Ok();
+  }
+  spdlog::warn("tenant {}: finishing a fork cut short", root);
+  fs::create_directory(root + "/data", ec);
+  if (ec) return Status::FromErrno("mkdir " + root + "/data", ec.value());
+  fs::rename(next, root + "/lower", ec);
+  if (ec) return Status::FromErrno("rename " + next, ec.value());
+  return durable ? fsync_path(root, true) : Status::Ok();
 }
 
 }  // namespace
@@ -37,8 +84,11 @@ Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Templa
                                               const std::string& root, OpenReport* report) {
   std::string data = root + "/data", snapshot = root + "/snapshot";
   std::error_code ec;
+  PGTHAW_RETURN_IF_ERROR(recover_fork(root, engine.options().durable));
+  // The layers in force now (a fork adds one below a snapshot's).
+  const std::vector<std::string> lower = read_lower(root);
   if (fs::exists(snapshot + "/meta.json")) {
-    auto thawed = Instance::Restore(engine, snapshot, data, /*consume=*/true);
+    auto thawed = Instance::Restore(engine, snapshot, data, /*consume=*/true, lower);
     if (thawed.ok()) {
       report->kind = OpenReport::kThawed;
       return thawed;
@@ -51,7 +101,6 @@ Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Templa
     report->fallback_reason = "snapshot incomplete (no meta.json)";
     fs::remove_all(snapshot, ec);
   }
-  std::string lower = read_lower(root);
   if (!lower.empty() || fs::exists(data + "/PG_VERSION")) {
     report->kind = OpenReport::kBooted;
     return Instance::Boot(engine, data, lower);
@@ -80,6 +129,90 @@ Status import_tenant(const std::string& archive, const std::string& root,
 
 Status export_tenant(const std::string& root, const std::string& out, bool gzip) {
   return archive_data_dir(root + "/data", read_lower(root), out, gzip);
+}
+
+Status fork_tenant(const ForkPlan& plan, bool durable) {
+  const std::string src_data = plan.source_root + "/data";
+  std::error_code ec;
+  PGTHAW_RETURN_IF_ERROR(recover_fork(plan.source_root, durable));
+  std::vector<std::string> layers = read_lower(plan.source_root);
+  if (layers.size() + 1 > kMaxLowerLayers) {
+    return Status::ResourceExhausted("tenant " + plan.source_id + " has " +
+                                     std::to_string(layers.size()) +
+                                     " layers already, the most a fork may stack on");
+  }
+  if (fs::exists(plan.layer_root, ec) || fs::exists(plan.staging_root, ec)) {
+    return Status::AlreadyExists("fork: " + plan.layer_root + " or " + plan.staging_root);
+  }
+  const std::string frozen = plan.layer_root + "/data";
+  layers.push_back(frozen);
+
+  // 1. The layer's home, with the tenants that use it: the source and the
+  //    fork (refs/, one empty file each; the last to go removes the layer).
+  fs::create_directories(plan.layer_root + "/refs", ec);
+  if (ec) return Status::FromErrno("mkdir " + plan.layer_root, ec.value());
+  for (const std::string& id : {plan.source_id, plan.fork_id}) {
+    std::ofstream(plan.layer_root + "/refs/" + id).flush();
+  }
+  // The fork uses every older layer of the source too.
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    const fs::path refs = fs::path(layers[i]).parent_path() / "refs";
+    if (fs::is_directory(refs, ec)) std::ofstream(refs / plan.fork_id).flush();
+  }
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(plan.layer_root + "/refs", true));
+  // 2. The source's next layer list, beside the current one (the intent).
+  PGTHAW_RETURN_IF_ERROR(write_layers(plan.source_root + "/lower.fork", layers, durable));
+  // 3. The source's files become the frozen layer: a rename, no copy.
+  fs::rename(src_data, frozen, ec);
+  if (ec) {
+    fs::remove(plan.source_root + "/lower.fork", ec);
+    return Status::FromErrno("rename " + src_data + " to " + frozen, ec.value());
+  }
+  if (durable) {
+    PGTHAW_RETURN_IF_ERROR(fsync_path(plan.layer_root, true));
+    PGTHAW_RETURN_IF_ERROR(fsync_path(plan.source_root, true));
+  }
+  // 4. An empty upper over it, and the list in force (recover_fork redoes
+  //    this after a crash).
+  PGTHAW_RETURN_IF_ERROR(recover_fork(plan.source_root, durable));
+
+  // The fork, staged: an empty upper on the same layers, the source's
+  // snapshot (hard links: both restore it, neither writes it).
+  fs::create_directories(plan.staging_root + "/data", ec);
+  if (ec) return Status::FromErrno("mkdir " + plan.staging_root, ec.value());
+  PGTHAW_RETURN_IF_ERROR(write_layers(plan.staging_root + "/lower", layers, durable));
+  const std::string snapshot = plan.source_root + "/snapshot";
+  if (fs::exists(snapshot + "/meta.json", ec)) {
+    const std::string copy = plan.staging_root + "/snapshot";
+    fs::create_directory(copy, ec);
+    for (const fs::directory_entry& e : fs::directory_iterator(snapshot, ec)) {
+      fs::create_hard_link(e.path(), copy + "/" + e.path().filename().string(), ec);
+      if (ec) return Status::FromErrno("link " + e.path().string(), ec.value());
+    }
+    if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(copy, true));
+  }
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(plan.staging_root, true));
+  return Status::Ok();
+}
+
+std::vector<std::string> tenant_layers(const std::string& root) { return read_lower(root); }
+
+Status release_layers(const std::vector<std::string>& layers, const std::string& id,
+                      const std::string& trash) {
+  std::error_code ec;
+  for (const std::string& layer : layers) {
+    const fs::path home = fs::path(layer).parent_path();
+    const fs::path refs = home / "refs";
+    if (!fs::is_directory(refs, ec)) continue;  // the template: nobody's to remove
+    fs::remove(refs / id, ec);
+    if (!fs::is_empty(refs, ec) || ec) continue;
+    // The last user is gone: out of the way in one rename, then deleted.
+    const std::string gone = trash + "/layer." + home.filename().string();
+    fs::rename(home, gone, ec);
+    if (ec) return Status::FromErrno("rename " + home.string(), ec.value());
+    fs::remove_all(gone, ec);
+  }
+  return Status::Ok();
 }
 
 Status hibernate_tenant(std::unique_ptr<Instance> instance, const std::string& root) {

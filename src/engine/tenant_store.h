@@ -1,8 +1,13 @@
-// A tenant's directory and its life cycle: create, hibernate, thaw.
+// A tenant's directory and its life cycle: create, hibernate, thaw, fork.
 //
 //   ROOT/data       the tenant's data directory (an overlay on the template's)
-//   ROOT/lower      the overlay's lower directory, one line (absent: none)
+//   ROOT/lower      the overlay's lower layers, one per line, bottom first:
+//                   the template's data directory, then the frozen layers
+//                   of the forks it descends from (absent: a plain data dir)
 //   ROOT/snapshot/  present while the tenant is hibernated
+//   LAYER/data      a frozen layer: what a tenant's data directory was when
+//                   it was forked (never written again)
+//   LAYER/refs/ID   one empty file per tenant whose stack holds the layer
 //
 // open_tenant() thaws a hibernated tenant from its snapshot; if the snapshot
 // is missing, truncated, corrupt or from another build it boots the tenant
@@ -13,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/data_dir_archive.h"
 #include "engine/instance.h"
@@ -42,5 +48,31 @@ Status export_tenant(const std::string& root, const std::string& out, bool gzip)
 // Snapshots `instance` into ROOT/snapshot and releases it. On failure the
 // instance is closed cleanly instead, so nothing is lost either way.
 Status hibernate_tenant(std::unique_ptr<Instance> instance, const std::string& root);
+
+// The most layers a tenant's overlay stacks (the template and frozen
+// layers); a fork of a tenant at the bound is refused.
+inline constexpr size_t kMaxLowerLayers = 16;
+
+struct ForkPlan {
+  std::string source_root, source_id;
+  std::string staging_root, fork_id;  // staged here; the caller renames it into place
+  std::string layer_root;             // the new layer's home (must not exist)
+};
+// Forks the tenant at plan.source_root, which has no live instance,
+// without copying its files: they become the frozen layer under an empty
+// data directory of the source's own and one of the fork's (staged, with
+// the same layers and, if the source is hibernated, its snapshot by hard
+// links). Crash-safe: the source is whole at every step (a fork cut short
+// is finished or undone when the source next opens); a crash leaves at
+// most the staged fork behind. ResourceExhausted past kMaxLowerLayers.
+Status fork_tenant(const ForkPlan& plan, bool durable);
+// The tenant at ROOT's overlay layers, bottom first (empty: none).
+std::vector<std::string> tenant_layers(const std::string& root);
+// Tenant `id`, whose directory is gone, no longer uses `layers` (what
+// tenant_layers() said before it went): each layer it was the last user of
+// is removed (moved into `trash` first). A crash in between leaves a layer
+// nobody uses, never a tenant without its layer.
+Status release_layers(const std::vector<std::string>& layers, const std::string& id,
+                      const std::string& trash);
 
 }  // namespace pgthaw::engine

@@ -139,6 +139,7 @@ class Runtime::Impl {
         template_(std::move(tmpl)),
         tenants_dir_(options_.data_root + "/tenants"),
         trash_dir_(options_.data_root + "/trash"),
+        layers_dir_(options_.data_root + "/layers"),
         max_openers_(options_.threads > 1 ? options_.threads - 1 : 1) {}
 
   Status Init();
@@ -155,6 +156,7 @@ class Runtime::Impl {
   Status CreateTenant(const std::string& id);
   Status ImportTenant(const std::string& id, const std::string& archive);
   Status ExportTenant(const std::string& id, const std::string& out, bool gzip);
+  Status ForkTenant(const std::string& source, const std::string& fork);
   Status DumpTenant(const std::string& id, const DumpOptions& options, const std::string& out,
                     const SessionHook& prepare);
   Status RestoreTenant(const std::string& id, const std::string& file, const SessionHook& prepare);
@@ -197,6 +199,10 @@ class Runtime::Impl {
   void HibernateNow(Lock& lock, Tenant& t);
   // DeleteTenant's turn: `it` is its item. Unlocks around the removal.
   void DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
+  void RunExclusiveNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
+  // Runs `fn` in the tenant's turn with no live instance (a warm one is
+  // hibernated first); waits for it.
+  Status RunExclusive(const std::string& id, std::function<Status()> fn);
   void EndTurn(Lock& lock, const TenantPtr& t);
   // Pool, thaw, boot or create; no lock held (the caller owns `t`).
   // Open admits a new tenant (max_tenants) and turns an exception into an
@@ -247,6 +253,7 @@ class Runtime::Impl {
   const engine::Template template_;
   const std::string tenants_dir_;
   const std::string trash_dir_;     // deleted tenants' trees on their way out
+  const std::string layers_dir_;    // frozen layers of forked tenants (engine/tenant_store.h)
   const unsigned max_openers_;      // workers that may open instances at once
   std::unique_ptr<WarmPool> pool_;  // null when warm_pool_size == 0
 
@@ -453,6 +460,8 @@ void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t) {
   auto it = NextItem(*t);
   if (it != t->queue.end() && it->deletion != nullptr) {
     DeleteNow(lock, *t, it);
+  } else if (it != t->queue.end() && it->exclusive != nullptr) {
+    RunExclusiveNow(lock, *t, it);
   } else if (it != t->queue.end()) {
     // Work came in after a hibernation was asked for: the work wins.
     t->hibernate_wanted = false;
@@ -630,7 +639,10 @@ void Runtime::Impl::DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::itera
   std::error_code ec;
   const bool had_dir = fs::exists(t.root, ec);
   const bool had_snapshot = has_snapshot(t.root);
+  const std::vector<std::string> layers = engine::tenant_layers(t.root);
   Status st = had_dir ? remove_tenant_dir(t.root, trash, engine_.options().durable) : Status::Ok();
+  // Its layers go after it (engine::release_layers).
+  if (st.ok() && had_dir) st = engine::release_layers(layers, t.id, trash_dir_);
   const bool gone = !fs::exists(t.root, ec);
   for (WorkItem& item : left) {
     if (item.work) CallWork(item.work, no_such_database(t.id), Timings{}, t.id);
@@ -651,6 +663,79 @@ void Runtime::Impl::DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::itera
   } else {
     spdlog::warn("tenant {}: deleting: {}", t.id, st.ToString());
   }
+}
+
+void Runtime::Impl::RunExclusiveNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
+  std::shared_ptr<ExclusiveRequest> request = std::move(it->exclusive);
+  t.queue.erase(it);
+  if (t.instance != nullptr) HibernateNow(lock, t);
+  lock.unlock();
+  Status st;
+  try {
+    st = request->run();
+  } catch (const std::exception& e) {
+    st = Status::Internal(std::string("threw: ") + e.what());
+  }
+  lock.lock();
+  request->result = st;
+  request->done = true;
+  changed_cv_.notify_all();
+}
+
+Status Runtime::Impl::RunExclusive(const std::string& id, std::function<Status()> fn) {
+  Lock lock(mutex_);
+  if (!accepting_) return Status::Unavailable("runtime is shutting down");
+  TenantPtr& slot = tenants_[id];
+  if (slot == nullptr) slot = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  TenantPtr t = slot;
+  if (t->deleting) return Status::NotFound("tenant " + id + " is being deleted");
+  auto request = std::make_shared<ExclusiveRequest>();
+  request->run = std::move(fn);
+  WorkItem item{nullptr, std::nullopt, Clock::now()};
+  item.exclusive = request;
+  t->queue.push_back(std::move(item));  // after what is queued; a holder's items pass it
+  Schedule(lock, t);
+  changed_cv_.wait(lock, [&] { return request->done; });
+  return request->result;
+}
+
+Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& fork) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(source));
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(fork));
+  std::error_code ec;
+  if (!fs::exists(tenants_dir_ + "/" + source, ec)) return no_such_database(source);
+  const std::string root = tenants_dir_ + "/" + fork;
+  if (fs::exists(root, ec)) return Status::AlreadyExists("tenant " + fork + " exists");
+  engine::ForkPlan plan;
+  plan.source_root = tenants_dir_ + "/" + source;
+  plan.source_id = source;
+  plan.fork_id = fork;
+  {
+    std::lock_guard lock(mutex_);
+    const std::string seq = std::to_string(++trash_seq_);
+    plan.staging_root = trash_dir_ + "/fork." + fork + "." + seq;
+    plan.layer_root = layers_dir_ + "/" + source + "." + seq + "." + std::to_string(::getpid());
+  }
+  fs::create_directories(trash_dir_, ec);
+  fs::create_directories(layers_dir_, ec);
+  if (ec) return Status::FromErrno("mkdir " + layers_dir_, ec.value());
+  const bool durable = engine_.options().durable;
+  PGTHAW_RETURN_IF_ERROR(RunExclusive(source, [&] { return engine::fork_tenant(plan, durable); }));
+  // The staged fork appears whole or not at all.
+  if (std::rename(plan.staging_root.c_str(), root.c_str()) != 0) {
+    const int err = errno;
+    fs::remove_all(plan.staging_root, ec);
+    if (err == EEXIST || err == ENOTEMPTY)
+      return Status::AlreadyExists("tenant " + fork + " exists");
+    return Status::FromErrno("rename " + plan.staging_root + " to " + root, err);
+  }
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(tenants_dir_));
+  {
+    std::lock_guard lock(mutex_);
+    ++tenant_count_;
+  }
+  spdlog::info("tenant {}: forked from {}", fork, source);
+  return Status::Ok();
 }
 
 void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
@@ -1392,6 +1477,10 @@ Status Runtime::ExportTenant(const std::string& tenant, const std::string& out, 
 Status Runtime::DumpTenant(const std::string& tenant, const DumpOptions& options,
                            const std::string& out, const SessionHook& prepare) {
   return impl_->DumpTenant(tenant, options, out, prepare);
+}
+
+Status Runtime::ForkTenant(const std::string& source, const std::string& fork) {
+  return impl_->ForkTenant(source, fork);
 }
 
 Status Runtime::RestoreTenant(const std::string& tenant, const std::string& file,

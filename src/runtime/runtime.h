@@ -218,6 +218,14 @@ class Runtime {
   // statement writes meanwhile. What is committed is in it (its WAL
   // included); the importer's Postgres recovers it on open.
   Status ExportTenant(const std::string& tenant, const std::string& out, bool gzip);
+  // ForkTenant makes `fork` an exact copy of `source` as committed now (not
+  // its open transactions), in source's turn, copying no files: source's
+  // files become a frozen layer under both (engine::fork_tenant), a warm
+  // source is hibernated first so the fork thaws from the same snapshot.
+  // Writes to either are invisible to the other; deleting source keeps
+  // fork whole. NotFound / AlreadyExists for the ids; ResourceExhausted
+  // when source's stack of layers is at its bound.
+  Status ForkTenant(const std::string& source, const std::string& fork);
   // A logical dump: pg_dump (PGlite's, in-process, tenant_dump.h) of the
   // tenant into `out` (atomically), as one work item in the tenant's turn
   // (thawing it if cold): other work on the tenant waits for it. `prepare`

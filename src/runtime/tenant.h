@@ -67,6 +67,14 @@ struct DeleteRequest {
   Status result;
 };
 
+// Work that needs the tenant to itself with no live instance (a fork):
+// its turn hibernates a warm instance first. Guarded like DeleteRequest.
+struct ExclusiveRequest {
+  std::function<Status()> run;
+  bool done = false;
+  Status result;
+};
+
 struct WorkItem {
   Runtime::Work work;
   std::optional<uint64_t> holder;  // set by SubmitHeld and SubmitBeside
@@ -77,6 +85,8 @@ struct WorkItem {
   bool may_create = false;
   // DeleteTenant's item (no `work`): its turn drops and removes the tenant.
   std::shared_ptr<DeleteRequest> deletion = nullptr;
+  // ForkTenant's item (no `work`): see ExclusiveRequest.
+  std::shared_ptr<ExclusiveRequest> exclusive = nullptr;
 };
 
 // Every field but the constants is guarded by Runtime::Impl::mutex_; the

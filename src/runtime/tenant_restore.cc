@@ -125,25 +125,11 @@ Status restore_archive(Restorer& restorer, const std::string& file) {
       return Status::InvalidArgument(where + ": " + entry.desc +
                                      " (large objects) cannot be restored");
     }
-    // The archive hands the data out in one pass: buffer no more than a
-    // chunk of it between the reader and the COPY.
-    std::string rows;
-    bool read = false;
-    Status reading;
-    PGTHAW_RETURN_IF_ERROR(
-        restorer.Copy(entry.copy_stmt, where, [&](std::string& chunk) -> Result<bool> {
-          if (!read) {
-            read = true;
-            reading = (*archive)->ReadData(entry, [&](std::string_view data) {
-              rows.append(data);
-              return Status::Ok();
-            });
-          }
-          if (!reading.ok()) return reading;
-          chunk = std::move(rows);
-          rows.clear();
-          return false;
-        }));
+    auto data = (*archive)->OpenData(entry);
+    if (!data.ok()) return Status::InvalidArgument(where + ": " + data.status().message());
+    PGTHAW_RETURN_IF_ERROR(restorer.Copy(entry.copy_stmt, where, [&](std::string& chunk) {
+      return (*data)->Read(chunk, kCopyChunkBytes);
+    }));
   }
   return Status::Ok();
 }

@@ -221,6 +221,17 @@ void AdminService::AddRoutes(Router& router) {
                                                           (gzip ? ".tar.gz" : ".tar") + "\"");
     return reply;
   });
+  // access: admin token; body {"tenant": NEW}
+  add("POST", "/admin/tenants/{tenant}/fork", [&admin](const Request& r) {
+    const std::string& source = r.params.at("tenant");
+    auto body = body_object(r.body);
+    if (!body.ok()) return admin_error(body.status());
+    auto fork = optional_string(*body, "tenant");
+    if (!fork.ok()) return admin_error(fork.status());
+    if (!*fork) return admin_error(Status::InvalidArgument("tenant (the new one) is required"));
+    if (Status st = admin.Fork(source, **fork); !st.ok()) return admin_error(st);
+    return json_reply(201, {{"tenant", **fork}, {"forked_from", source}});
+  });
   // access: admin token; ?format=plain|custom, schema_only, data_only,
   // no_owner, no_privileges, inserts (flags), table=, schema= (patterns)
   add("GET", "/admin/tenants/{tenant}/dump", [this, &admin](const Request& r) {

@@ -186,6 +186,34 @@ Status TenantAdmin::Export(const std::string& tenant, const std::string& out, bo
   return runtime_.ExportTenant(tenant, out, gzip);
 }
 
+Status TenantAdmin::Fork(const std::string& source, const std::string& fork) {
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(source));
+  PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(fork));
+  std::lock_guard lock(change_mutex_);
+  if (!runtime_.TenantExists(source)) return Status::NotFound("no tenant " + source);
+  if (credentials_.HasTenant(fork) || runtime_.TenantExists(fork)) {
+    return Status::AlreadyExists("tenant " + fork + " exists");
+  }
+  PGTHAW_RETURN_IF_ERROR(runtime_.ForkTenant(source, fork));
+  if (credentials_.HasTenant(source)) {
+    Status copied = credentials_.AddTenant(fork, credentials_.OwnerRole(source).value_or(""));
+    for (const std::string& role : credentials_.Roles(source)) {
+      if (!copied.ok()) break;
+      if (auto verifier = credentials_.FindRole(source, role)) {
+        copied = credentials_.SetRole(fork, role, *verifier);
+      }
+    }
+    if (!copied.ok()) {
+      // A fork nobody can log in to is no use: it goes again.
+      (void)credentials_.DropTenant(fork);
+      (void)runtime_.DeleteTenant(fork, /*force=*/true, Clock::now() + kDefaultDeleteTimeout);
+      return copied;
+    }
+  }
+  spdlog::info("audit: tenant fork source={} tenant={}", source, fork);
+  return Status::Ok();
+}
+
 Status TenantAdmin::Dump(const std::string& tenant, const runtime::DumpOptions& options,
                          const std::string& out) {
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));

@@ -83,6 +83,10 @@ class TenantAdmin {
   // The tenant's data directory as an archive PGlite's loadDataDir() reads
   // (after a CHECKPOINT, so the importer has little WAL to replay).
   Status Export(const std::string& tenant, const std::string& out, bool gzip);
+  // `fork` as an exact copy of `source` (Runtime::ForkTenant): its data and
+  // its roles, with the same passwords (the roles are part of the
+  // database); no tokens.
+  Status Fork(const std::string& source, const std::string& fork);
   // A logical dump by pg_dump (Runtime::DumpTenant), taken as the
   // superuser, into `out`.
   Status Dump(const std::string& tenant, const runtime::DumpOptions& options,

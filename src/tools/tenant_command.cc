@@ -124,6 +124,11 @@ int run(TenantAdmin& admin, const TenantArgs& a) {
     return 0;
   }
   if (action == "dump") return dump(admin, a);
+  if (action == "fork") {
+    if (Status st = admin.Fork(a.name, a.fork); !st.ok()) return fail(st);
+    print_json({{"tenant", a.fork}, {"forked_from", a.name}});
+    return 0;
+  }
   if (action == "restore") {
     if (Status st = admin.Restore(a.name, a.file); !st.ok()) return fail(st);
     return 0;
@@ -220,6 +225,12 @@ CLI::App* add_tenant_command(CLI::App& app, TenantArgs& args) {
   exported->add_option("name", args.name, "tenant id")->required();
   exported->add_option("file", args.file, "the archive to write")->required();
   exported->add_flag("--gzip", args.gzip, "gzip it (.tar.gz)");
+
+  CLI::App* fork =
+      action(tenant->add_subcommand("fork", "a copy of a tenant in milliseconds (no files copied)"),
+             "fork");
+  fork->add_option("source", args.name, "tenant id")->required();
+  fork->add_option("new", args.fork, "the copy's tenant id")->required();
 
   CLI::App* list = action(tenant->add_subcommand("list", "list tenants"), "list");
   list->add_flag("--json", args.json, "JSON instead of a table");

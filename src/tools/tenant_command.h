@@ -7,6 +7,8 @@
 //   list [--json]
 //   show NAME
 //   delete NAME [--force]
+//   fork SOURCE NEW         a copy of SOURCE (its data and roles), no files copied
+//   import NAME FILE [--role R] / export NAME FILE [--gzip]   PGlite data directories
 //   hibernate NAME          a no-op: offline, every tenant is hibernated
 //   role add NAME ROLE [--password P | --password-stdin]
 //   role rotate NAME ROLE [--password P | --password-stdin]
@@ -46,6 +48,7 @@ struct TenantArgs {
   std::string file;   // import, export: the archive; dump, restore: the dump
   bool gzip = false;  // export
   runtime::DumpOptions dump;
+  std::string fork;  // fork: the new tenant
 };
 
 // Registers `tenant` and its subcommands on `app`, writing into `args`.

@@ -45,7 +45,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::create(FileSystemOptions options
     } else if (auto* o = std::get_if<OverlayMount>(&m)) {
       prefix = o->virtual_prefix;
       Result<std::unique_ptr<OverlayDir>> dir =
-          OverlayDir::open(o->lower_dir, o->upper_dir, fs->options_.durable);
+          OverlayDir::open(o->lower_dirs, o->upper_dir, fs->options_.durable);
       if (!dir.ok()) return dir.status();
       mp.overlay = std::move(dir).value();
     } else {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <variant>
 
@@ -54,12 +55,14 @@ struct MemDirMount {
   bool save_contents = true;
 };
 
-// Reads come from upper, else from lower; writes copy a lower file up first.
-// `lower_dir` is never written. Both must exist; upper gets a hidden
-// metadata directory, ".pgthaw-overlay".
+// Reads come from upper, else from the lower layers; writes copy a lower
+// file up first. Lower layers are never written. All must exist; upper gets
+// a hidden metadata directory, ".pgthaw-overlay".
 struct OverlayMount {
   std::string virtual_prefix;
-  std::string lower_dir;  // the shared read-only template
+  // Bottom first: the shared read-only template, then the frozen layers of
+  // the forks this tenant descends from (layer_stack.h).
+  std::vector<std::string> lower_dirs;
   std::string upper_dir;  // the tenant's own directory
 };
 

@@ -22,10 +22,8 @@ namespace {
 namespace abi = wasm_abi;
 namespace err = wasm_errno;
 
-constexpr char kLogName[] = ".pgthaw-overlay/whiteouts";
-constexpr char kLogMagic[8] = {'P', 'G', 'T', 'W', 'O', '0', '0', '1'};
+constexpr std::string_view kLogName = kWhiteoutLogName;
 constexpr std::string_view kTempPrefix = "copyup-";
-constexpr size_t kMaxRecordBytes = 4096;
 
 bool is_dir_mode(uint32_t mode) { return (mode & abi::kS_IFMT) == abi::kS_IFDIR; }
 bool is_reg_mode(uint32_t mode) { return (mode & abi::kS_IFMT) == abi::kS_IFREG; }
@@ -101,9 +99,9 @@ std::string parent_of(std::string_view rel) { return std::string(split_last(rel)
 
 }  // namespace
 
-Result<std::unique_ptr<OverlayDir>> OverlayDir::open(const std::string& lower_dir,
+Result<std::unique_ptr<OverlayDir>> OverlayDir::open(const std::vector<std::string>& lower_dirs,
                                                      const std::string& upper_dir, bool durable) {
-  Result<std::unique_ptr<HostDir>> lower = HostDir::open(lower_dir);
+  Result<std::unique_ptr<LayerStack>> lower = LayerStack::open(lower_dirs);
   if (!lower.ok()) return lower.status();
   Result<std::unique_ptr<HostDir>> upper = HostDir::open(upper_dir);
   if (!upper.ok()) return upper.status();
@@ -154,26 +152,16 @@ Status OverlayDir::init_meta() {
     if (n <= 0) return Status::FromErrno("read " + where + "/whiteouts", n < 0 ? errno : EIO);
     got += static_cast<size_t>(n);
   }
-  size_t good = 0;  // end of the last complete record
-  if (bytes.size() >= sizeof(kLogMagic) &&
-      std::memcmp(bytes.data(), kLogMagic, sizeof(kLogMagic)) == 0) {
-    good = sizeof(kLogMagic);
-    while (good + 4 <= bytes.size()) {
-      uint32_t len;
-      std::memcpy(&len, bytes.data() + good, 4);  // little-endian hosts only (x86-64, arm64)
-      if (len == 0 || len > kMaxRecordBytes || good + 4 + len > bytes.size()) break;
-      hidden_.emplace(bytes.substr(good + 4, len));
-      good += 4 + len;
-    }
-  } else if (!bytes.empty() && bytes.size() >= sizeof(kLogMagic)) {
-    return Status::Corruption("not an overlay whiteout log: " + where + "/whiteouts");
-  }
+  auto parsed = parse_whiteout_log(bytes, &hidden_);
+  if (!parsed.ok()) return Status::Corruption(parsed.status().message() + ": " + where);
+  size_t good = *parsed;  // end of the last complete record
   if (good == 0) {
     // New (or torn before its magic was complete): start it.
-    if (::ftruncate(fd, 0) < 0 || write_all(fd, kLogMagic, sizeof(kLogMagic), 0) < 0) {
+    if (::ftruncate(fd, 0) < 0 ||
+        write_all(fd, kWhiteoutLogMagic, sizeof(kWhiteoutLogMagic), 0) < 0) {
       return Status::FromErrno("write " + where + "/whiteouts", errno);
     }
-    good = sizeof(kLogMagic);
+    good = sizeof(kWhiteoutLogMagic);
     if (durable_ && (::fsync(fd) < 0 || sync_dir(kMetaDirName) < 0)) {
       return Status::FromErrno("fsync " + where + "/whiteouts", errno);
     }
@@ -195,13 +183,7 @@ bool OverlayDir::is_meta(std::string_view rel) {
 }
 
 bool OverlayDir::lower_visible(std::string_view rel) const {
-  if (is_meta(rel)) return false;
-  if (hidden_.empty()) return true;
-  for (size_t i = 0;; ++i) {
-    i = rel.find('/', i);
-    if (hidden_.count(rel.substr(0, i)) > 0) return false;
-    if (i == std::string_view::npos) return true;
-  }
+  return !is_meta(rel) && !hidden_by(hidden_, rel);
 }
 
 int OverlayDir::add_hidden(std::string_view rel) {
@@ -486,27 +468,21 @@ int OverlayDir::list(std::string_view rel, std::vector<DirEntry>* out) const {
     return fd;
   }
   if (lower_visible(rel)) {
-    fd = lower_->open_file(rel, O_RDONLY | O_DIRECTORY, 0);
-    if (fd >= 0) {
+    std::vector<DirEntry> lower_entries;
+    int rc = lower_->list(rel, &lower_entries);
+    if (rc == 0) {
       // A lower directory under an upper non-directory is shadowed.
       Stat ust;
-      if (!found && upper_->stat(rel, &ust) == 0) {
-        ::close(fd);
-        return -err::kENOTDIR;
-      }
+      if (!found && upper_->stat(rel, &ust) == 0) return -err::kENOTDIR;
       found = true;
-      std::vector<DirEntry> lower_entries;
-      int rc = HostDir::list(fd, &lower_entries);
-      ::close(fd);
-      if (rc < 0) return rc;
       for (DirEntry& e : lower_entries) {
         if (names.count(e.name) > 0) continue;
         std::string child = rel.empty() ? e.name : std::string(rel) + "/" + e.name;
         if (!lower_visible(child)) continue;
         entries.push_back(std::move(e));
       }
-    } else if (fd != -err::kENOENT && fd != -err::kENOTDIR) {
-      return fd;
+    } else if (rc != -err::kENOENT && rc != -err::kENOTDIR) {
+      return rc;
     }
   }
   if (!found) return -err::kENOENT;

@@ -1,10 +1,12 @@
-// vfs::OverlayDir: a copy-on-write union of two host directories, the
-// backend of an OverlayMount.
+// vfs::OverlayDir: a copy-on-write union of host directories, the backend
+// of an OverlayMount.
 //
 // A new tenant's data directory starts as an overlay on a template data
 // directory: `lower` (read-only, shared by many tenants, NEVER written) under
 // `upper` (the tenant's own directory, empty at first). Creating a tenant
-// copies no files.
+// copies no files. `lower` may be a stack of such layers (layer_stack.h: a
+// forked tenant's frozen layers over the template); below, "lower" is the
+// stack's merged view.
 //
 // VIEW. A name is looked up in upper first, then in lower unless it is
 // hidden. Directories present in both merge. The hidden set holds the paths
@@ -33,7 +35,7 @@
 // record is cut off at open. The directory is invisible to the guest: never
 // listed, never openable (ENOENT; creating it is EACCES), in either layer.
 //
-// SANDBOX. Both layers are HostDirs: same normalised-path and no-symlink
+// SANDBOX. Every layer is a HostDir: same normalised-path and no-symlink
 // rules as HostDirMount.
 //
 // Methods take normalised remainders below the mount ("" is the root) and
@@ -50,6 +52,7 @@
 
 #include "common/status.h"
 #include "vfs/host_dir.h"
+#include "vfs/layer_stack.h"
 #include "vfs/types.h"
 
 namespace pgthaw::vfs {
@@ -61,14 +64,14 @@ class OverlayDir {
   // Opens both layers, creates the metadata directory in upper if missing,
   // removes stray copy-up temporaries and loads the hidden set. `durable`
   // makes metadata writes and copy-ups synced.
-  static Result<std::unique_ptr<OverlayDir>> open(const std::string& lower_dir,
+  // `lower_dirs` bottom first.
+  static Result<std::unique_ptr<OverlayDir>> open(const std::vector<std::string>& lower_dirs,
                                                   const std::string& upper_dir, bool durable);
   ~OverlayDir();
   OverlayDir(const OverlayDir&) = delete;
   OverlayDir& operator=(const OverlayDir&) = delete;
 
   const HostDir& upper() const { return *upper_; }
-  const HostDir& lower() const { return *lower_; }
 
   // True for the metadata directory and anything below it.
   static bool is_meta(std::string_view rel);
@@ -114,7 +117,7 @@ class OverlayDir {
   const std::set<std::string, std::less<>>& hidden_for_test() const { return hidden_; }
 
  private:
-  OverlayDir(std::unique_ptr<HostDir> lower, std::unique_ptr<HostDir> upper, bool durable)
+  OverlayDir(std::unique_ptr<LayerStack> lower, std::unique_ptr<HostDir> upper, bool durable)
       : lower_(std::move(lower)), upper_(std::move(upper)), durable_(durable) {}
 
   Status init_meta();
@@ -129,7 +132,7 @@ class OverlayDir {
   int sync_parent(std::string_view rel) const;
   std::string temp_name();
 
-  std::unique_ptr<HostDir> lower_;
+  std::unique_ptr<LayerStack> lower_;
   std::unique_ptr<HostDir> upper_;
   bool durable_;
   int log_fd_ = -1;  // the whiteouts log, O_WRONLY | O_APPEND

@@ -55,7 +55,7 @@ class OverlayTest : public ::testing::Test {
 
   std::unique_ptr<FileSystem> make_fs(bool durable = false) {
     FileSystemOptions o;
-    o.mounts.push_back(OverlayMount{kData, lower_, upper_});
+    o.mounts.push_back(OverlayMount{kData, {lower_}, upper_});
     o.mounts.push_back(MemDirMount{"/dev/shm", std::make_shared<MemDir>()});
     o.durable = durable;
     o.cwd = kData;
@@ -438,9 +438,66 @@ TEST_F(OverlayTest, TornWhiteoutRecordIsCutOff) {
   EXPECT_EQ(fs_->stat(abi::kAT_FDCWD, "PG_VERSION", &st, 0), -err::kENOENT);
 }
 
+TEST_F(OverlayTest, AFrozenUpperIsALayerWithItsWhiteoutsUnderNewUppers) {
+  // What the tenant did before the fork: a whiteout, a copy-up, a new file.
+  EXPECT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "base/1/1249", 0), 0);
+  int fd = open("base/1/1259", abi::kO_RDWR);
+  ASSERT_EQ(fs_->pwrite(fd, "NEW", 3, 0), 3);
+  fs_->close(fd);
+  fd = open("base/1/16384", abi::kO_RDWR | abi::kO_CREAT);
+  ASSERT_EQ(fs_->pwrite(fd, "mine", 4, 0), 4);
+  fs_->close(fd);
+  fs_.reset();
+  // The fork: upper frozen as a layer, two empty uppers over the stack.
+  const std::string frozen = root_ + "/frozen";
+  fs::rename(upper_, frozen);
+  const std::string before = fingerprint(frozen) + fingerprint(lower_);
+  auto over = [&](const std::string& upper) {
+    fs::create_directories(upper);
+    FileSystemOptions o;
+    o.mounts.push_back(OverlayMount{kData, {lower_, frozen}, upper});
+    o.cwd = kData;
+    auto r = FileSystem::create(std::move(o));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  };
+  auto a = over(root_ + "/a");
+  auto b = over(root_ + "/b");
+  ASSERT_TRUE(a && b);
+  for (FileSystem* side : {a.get(), b.get()}) {
+    Stat st;
+    EXPECT_EQ(side->stat(abi::kAT_FDCWD, "base/1/1249", &st, 0), -err::kENOENT);
+    int f = side->openat(abi::kAT_FDCWD, "base/1/1259", abi::kO_RDONLY, 0);
+    ASSERT_GE(f, 0);
+    std::string head(3, '\0');
+    EXPECT_EQ(side->pread(f, head.data(), 3, 0), 3);
+    EXPECT_EQ(head, "NEW");
+    side->close(f);
+  }
+  fs_ = std::move(a);
+  EXPECT_EQ(list("base/1"), (std::vector<std::string>{".", "..", "1259", "16384"}));
+  // Writes on one side: a copy-up from the frozen layer, a whiteout of a
+  // frozen file, a file of the template's.
+  fd = open("base/1/16384", abi::kO_RDWR);
+  ASSERT_EQ(fs_->pwrite(fd, "A", 1, 0), 1);
+  fs_->close(fd);
+  EXPECT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "base/1/1259", 0), 0);
+  EXPECT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "PG_VERSION", 0), 0);
+  EXPECT_EQ(list("base/1"), (std::vector<std::string>{".", "..", "16384"}));
+  // ... are not the other's, and no layer changed.
+  fs_ = std::move(b);
+  EXPECT_EQ(list("base/1"), (std::vector<std::string>{".", "..", "1259", "16384"}));
+  Stat st;
+  EXPECT_EQ(fs_->stat(abi::kAT_FDCWD, "PG_VERSION", &st, 0), 0);
+  fd = open("base/1/16384", abi::kO_RDONLY);
+  EXPECT_EQ(pread_str(fd, 4, 0), "mine");
+  fs_->close(fd);
+  EXPECT_EQ(fingerprint(frozen) + fingerprint(lower_), before);
+}
+
 TEST_F(OverlayTest, MissingLayerFailsCreate) {
   FileSystemOptions o;
-  o.mounts.push_back(OverlayMount{kData, root_ + "/nope", upper_});
+  o.mounts.push_back(OverlayMount{kData, {root_ + "/nope"}, upper_});
   EXPECT_FALSE(FileSystem::create(std::move(o)).ok());
 }
 

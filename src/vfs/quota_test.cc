@@ -43,7 +43,7 @@ class QuotaTest : public ::testing::Test {
             std::function<bool(std::string_view)> may_refuse = nullptr) {
     FileSystemOptions o;
     if (overlay) {
-      o.mounts.push_back(OverlayMount{"/data", root_ + "/lower", root_ + "/upper"});
+      o.mounts.push_back(OverlayMount{"/data", {root_ + "/lower"}, root_ + "/upper"});
     } else {
       o.mounts.push_back(HostDirMount{"/data", root_ + "/data", false});
     }

@@ -213,7 +213,7 @@ TEST_F(SnapshotStateTest, OverlayDescriptionsRestoreIntoANewUpper) {
   std::filesystem::create_directories(root_ + "/upper2");
   auto make = [&](const std::string& upper) {
     FileSystemOptions o;
-    o.mounts.push_back(OverlayMount{"/pglite/data", root_ + "/lower", upper});
+    o.mounts.push_back(OverlayMount{"/pglite/data", {root_ + "/lower"}, upper});
     return std::move(FileSystem::create(std::move(o))).value();
   };
   auto a = make(root_ + "/upper1");

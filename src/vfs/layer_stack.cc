@@ -1,0 +1,171 @@
+// See layer_stack.h.
+#include "vfs/layer_stack.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "vfs/overlay_dir.h"
+#include "vfs/wasm_abi.h"
+#include "vfs/wasm_errno.h"
+
+namespace pgthaw::vfs {
+namespace {
+
+namespace abi = wasm_abi;
+namespace err = wasm_errno;
+
+bool is_dir_mode(uint32_t mode) { return (mode & abi::kS_IFMT) == abi::kS_IFDIR; }
+
+// The whole of a frozen layer's whiteout log; empty if it has none.
+Result<std::string> read_log(const HostDir& dir) {
+  int fd = dir.open_file(kWhiteoutLogName, O_RDONLY, 0);
+  if (fd == -err::kENOENT || fd == -err::kENOTDIR) return std::string();
+  if (fd < 0)
+    return Status::IoError("open " + dir.host_dir() + "/" + std::string(kWhiteoutLogName));
+  std::string bytes;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return Status::FromErrno("read " + dir.host_dir() + "/" + std::string(kWhiteoutLogName), e);
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return bytes;
+}
+
+}  // namespace
+
+Result<size_t> parse_whiteout_log(std::string_view bytes,
+                                  std::set<std::string, std::less<>>* hidden) {
+  if (bytes.size() < sizeof(kWhiteoutLogMagic)) return size_t{0};
+  if (std::memcmp(bytes.data(), kWhiteoutLogMagic, sizeof(kWhiteoutLogMagic)) != 0) {
+    return Status::Corruption("not an overlay whiteout log");
+  }
+  size_t good = sizeof(kWhiteoutLogMagic);
+  while (good + 4 <= bytes.size()) {
+    uint32_t len;
+    std::memcpy(&len, bytes.data() + good, 4);  // little-endian hosts only (x86-64, arm64)
+    if (len == 0 || len > kMaxWhiteoutRecordBytes || good + 4 + len > bytes.size()) break;
+    hidden->emplace(bytes.substr(good + 4, len));
+    good += 4 + len;
+  }
+  return good;
+}
+
+bool hidden_by(const std::set<std::string, std::less<>>& hidden, std::string_view rel) {
+  if (hidden.empty()) return false;
+  for (size_t i = 0;; ++i) {
+    i = rel.find('/', i);
+    if (hidden.count(rel.substr(0, i)) > 0) return true;
+    if (i == std::string_view::npos) return false;
+  }
+}
+
+Result<std::unique_ptr<LayerStack>> LayerStack::open(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) return Status::InvalidArgument("an overlay needs a lower layer");
+  std::vector<Layer> layers;
+  for (const std::string& d : dirs) {
+    Result<std::unique_ptr<HostDir>> dir = HostDir::open(d);
+    if (!dir.ok()) return dir.status();
+    Layer layer{std::move(dir).value(), {}};
+    auto log = read_log(*layer.dir);
+    if (!log.ok()) return log.status();
+    if (auto parsed = parse_whiteout_log(*log, &layer.hidden); !parsed.ok()) {
+      return Status::Corruption(parsed.status().message() + ": " + d);
+    }
+    layers.push_back(std::move(layer));
+  }
+  return std::unique_ptr<LayerStack>(new LayerStack(std::move(layers)));
+}
+
+bool LayerStack::visible_in(size_t index, std::string_view rel) const {
+  for (size_t above = index + 1; above < layers_.size(); ++above) {
+    if (hidden_by(layers_[above].hidden, rel)) return false;
+  }
+  return true;
+}
+
+int LayerStack::locate(std::string_view rel, Stat* st, size_t* index) const {
+  if (OverlayDir::is_meta(rel)) return -err::kENOENT;
+  int last = -err::kENOENT;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    // A path hidden above layer i is hidden in every layer below it too.
+    if (!visible_in(i, rel)) return last;
+    int rc = layers_[i].dir->stat(rel, st);
+    if (rc == 0) {
+      *index = i;
+      return 0;
+    }
+    if (rc != -err::kENOENT && rc != -err::kENOTDIR) return rc;
+    last = rc;
+  }
+  return last;
+}
+
+int LayerStack::stat(std::string_view rel, Stat* st) const {
+  size_t index;
+  Stat s;
+  int rc = locate(rel, &s, &index);
+  if (rc == 0) *st = s;
+  return rc;
+}
+
+int LayerStack::open_file(std::string_view rel, int host_flags, uint32_t mode) const {
+  size_t index;
+  Stat st;
+  if (int rc = locate(rel, &st, &index); rc < 0) return rc;
+  return layers_[index].dir->open_file(rel, host_flags, mode);
+}
+
+int LayerStack::readlink(std::string_view rel, std::string* target) const {
+  size_t index;
+  Stat st;
+  if (int rc = locate(rel, &st, &index); rc < 0) return rc;
+  return layers_[index].dir->readlink(rel, target);
+}
+
+int LayerStack::list(std::string_view rel, std::vector<DirEntry>* out) const {
+  if (OverlayDir::is_meta(rel)) return -err::kENOENT;
+  std::vector<DirEntry> entries;
+  std::set<std::string, std::less<>> names;
+  bool found = false;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    if (!visible_in(i, rel)) break;
+    Stat st;
+    int rc = layers_[i].dir->stat(rel, &st);
+    if (rc == -err::kENOENT || rc == -err::kENOTDIR) continue;
+    if (rc < 0) return rc;
+    // A non-directory shadows the directories below it.
+    if (!is_dir_mode(st.mode)) break;
+    int fd = layers_[i].dir->open_file(rel, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) return fd;
+    std::vector<DirEntry> layer_entries;
+    rc = HostDir::list(fd, &layer_entries);
+    ::close(fd);
+    if (rc < 0) return rc;
+    found = true;
+    for (DirEntry& e : layer_entries) {
+      if (rel.empty() && e.name == OverlayDir::kMetaDirName) continue;
+      if (names.count(e.name) > 0) continue;
+      std::string child = rel.empty() ? e.name : std::string(rel) + "/" + e.name;
+      if (!visible_in(i, child)) continue;
+      names.insert(e.name);
+      entries.push_back(std::move(e));
+    }
+  }
+  if (!found) return -err::kENOENT;
+  for (DirEntry& e : entries) out->push_back(std::move(e));
+  return 0;
+}
+
+}  // namespace pgthaw::vfs

@@ -1,0 +1,79 @@
+// vfs::LayerStack: the read-only layers under an overlay's upper directory,
+// bottom first, seen as one directory tree.
+//
+// A tenant starts as an overlay on the template's data directory. Forking
+// it freezes its upper directory as a new layer shared by the source and
+// the fork, each then getting an empty upper of its own: the stack grows by
+// one layer per fork (template, frozen layer, frozen layer, ...). A frozen
+// layer keeps the whiteout log it had as an upper (overlay_dir.h), which
+// hides paths of the layers below it.
+//
+// VIEW. A path is served by the topmost layer that has it, unless a layer
+// above that one hides it (the path or one of its parents is in that
+// layer's whiteouts). Directories present in several layers merge. Layers
+// are never written: the stack only reads (its whiteout logs too, where a
+// torn last record is ignored).
+//
+// Methods take normalised remainders below the mount ("" is the root) and
+// return 0 (or a host fd) or a negative wasm errno, as HostDir's do. Not
+// thread-safe (owned by one OverlayDir).
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "vfs/host_dir.h"
+#include "vfs/types.h"
+
+namespace pgthaw::vfs {
+
+// The whiteout log (overlay_dir.h METADATA): its name in a layer, its
+// magic, and a parser shared by the overlay (which appends to its own) and
+// the stack (which only reads frozen ones).
+inline constexpr std::string_view kWhiteoutLogName = ".pgthaw-overlay/whiteouts";
+inline constexpr char kWhiteoutLogMagic[8] = {'P', 'G', 'T', 'W', 'O', '0', '0', '1'};
+inline constexpr size_t kMaxWhiteoutRecordBytes = 4096;
+// Adds the log's complete records to `hidden`; returns the length of its
+// valid prefix (magic and whole records: a torn last record is not in it),
+// or 0 when `bytes` has no magic. Corruption if `bytes` holds another file.
+Result<size_t> parse_whiteout_log(std::string_view bytes,
+                                  std::set<std::string, std::less<>>* hidden);
+
+class LayerStack {
+ public:
+  // `dirs` bottom first; at least one.
+  static Result<std::unique_ptr<LayerStack>> open(const std::vector<std::string>& dirs);
+
+  size_t depth() const { return layers_.size(); }
+
+  int stat(std::string_view rel, Stat* st) const;  // lstat semantics
+  // Opens `rel` in the layer that serves it (read-only flags expected).
+  int open_file(std::string_view rel, int host_flags, uint32_t mode) const;
+  int readlink(std::string_view rel, std::string* target) const;
+  // The merged entries of directory `rel` (without "." and ".."); ENOENT
+  // when no layer serves it as a directory. The metadata directory of a
+  // frozen layer is never listed.
+  int list(std::string_view rel, std::vector<DirEntry>* out) const;
+
+ private:
+  struct Layer {
+    std::unique_ptr<HostDir> dir;
+    std::set<std::string, std::less<>> hidden;  // paths of the layers below it
+  };
+  explicit LayerStack(std::vector<Layer> layers) : layers_(std::move(layers)) {}
+  // True if no layer above `index` hides `rel`.
+  bool visible_in(size_t index, std::string_view rel) const;
+  // The index of the layer serving `rel` (its lstat in *st), or an errno.
+  int locate(std::string_view rel, Stat* st, size_t* index) const;
+
+  std::vector<Layer> layers_;  // bottom first
+};
+
+// True if `rel` or one of its parents is in `hidden`.
+bool hidden_by(const std::set<std::string, std::less<>>& hidden, std::string_view rel);
+
+}  // namespace pgthaw::vfs
