@@ -131,34 +131,20 @@ Status export_tenant(const std::string& root, const std::string& out, bool gzip)
   return archive_data_dir(root + "/data", read_lower(root), out, gzip);
 }
 
-Status fork_tenant(const ForkPlan& plan, bool durable) {
-  const std::string src_data = plan.source_root + "/data";
-  std::error_code ec;
-  PGTHAW_RETURN_IF_ERROR(recover_fork(plan.source_root, durable));
-  std::vector<std::string> layers = read_lower(plan.source_root);
-  if (layers.size() + 1 > kMaxLowerLayers) {
-    return Status::ResourceExhausted("tenant " + plan.source_id + " has " +
-                                     std::to_string(layers.size()) +
-                                     " layers already, the most a fork may stack on");
-  }
-  if (fs::exists(plan.layer_root, ec) || fs::exists(plan.staging_root, ec)) {
-    return Status::AlreadyExists("fork: " + plan.layer_root + " or " + plan.staging_root);
-  }
-  const std::string frozen = plan.layer_root + "/data";
-  layers.push_back(frozen);
+namespace {
 
-  // 1. The layer's home, with the tenants that use it: the source and the
-  //    fork (refs/, one empty file each; the last to go removes the layer).
+// fork_tenant's freezing of the source's files into plan.layer_root, which
+// `layers` (the source's list) gains on top.
+Status freeze_upper(const ForkPlan& plan, std::vector<std::string>& layers, bool durable) {
+  const std::string src_data = plan.source_root + "/data";
+  const std::string frozen = plan.layer_root + "/data";
+  std::error_code ec;
+  layers.push_back(frozen);
+  // 1. The layer's home, with the source as a user (refs/, one empty file
+  //    per tenant; the last to go removes the layer).
   fs::create_directories(plan.layer_root + "/refs", ec);
   if (ec) return Status::FromErrno("mkdir " + plan.layer_root, ec.value());
-  for (const std::string& id : {plan.source_id, plan.fork_id}) {
-    std::ofstream(plan.layer_root + "/refs/" + id).flush();
-  }
-  // The fork uses every older layer of the source too.
-  for (size_t i = 0; i + 1 < layers.size(); ++i) {
-    const fs::path refs = fs::path(layers[i]).parent_path() / "refs";
-    if (fs::is_directory(refs, ec)) std::ofstream(refs / plan.fork_id).flush();
-  }
+  std::ofstream(plan.layer_root + "/refs/" + plan.source_id).flush();
   if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(plan.layer_root + "/refs", true));
   // 2. The source's next layer list, beside the current one (the intent).
   PGTHAW_RETURN_IF_ERROR(write_layers(plan.source_root + "/lower.fork", layers, durable));
@@ -174,7 +160,38 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
   }
   // 4. An empty upper over it, and the list in force (recover_fork redoes
   //    this after a crash).
+  return recover_fork(plan.source_root, durable);
+}
+
+}  // namespace
+
+Status fork_tenant(const ForkPlan& plan, bool durable) {
+  const std::string src_data = plan.source_root + "/data";
+  std::error_code ec;
   PGTHAW_RETURN_IF_ERROR(recover_fork(plan.source_root, durable));
+  std::vector<std::string> layers = read_lower(plan.source_root);
+  if (fs::exists(plan.layer_root, ec) || fs::exists(plan.staging_root, ec)) {
+    return Status::AlreadyExists("fork: " + plan.layer_root + " or " + plan.staging_root);
+  }
+  // A source that wrote nothing since its last fork has nothing to freeze:
+  // the fork shares its layers as they are, so forking an idle tenant again
+  // and again does not deepen its stack.
+  const bool nothing_new = !layers.empty() && fs::is_empty(src_data, ec) && !ec;
+  if (!nothing_new) {
+    if (layers.size() + 1 > kMaxLowerLayers) {
+      return Status::ResourceExhausted("tenant " + plan.source_id + " has " +
+                                       std::to_string(layers.size()) +
+                                       " layers already, the most a fork may stack on");
+    }
+    PGTHAW_RETURN_IF_ERROR(freeze_upper(plan, layers, durable));
+  }
+  // The fork uses every layer of the source.
+  for (const std::string& layer : layers) {
+    const fs::path refs = fs::path(layer).parent_path() / "refs";
+    if (!fs::is_directory(refs, ec)) continue;  // the template's
+    std::ofstream(refs / plan.fork_id).flush();
+    if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(refs.string(), true));
+  }
 
   // The fork, staged: an empty upper on the same layers, the source's
   // snapshot (hard links: both restore it, neither writes it).

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 
 #include "engine/test_support.h"
@@ -69,6 +70,21 @@ TEST(TenantFork, AForkIsACopyAndTheTwoStayApartWarmAndHibernated) {
   rows(*runtime, "grandchild", "insert into notes values ('third')");
   EXPECT_EQ(rows(*runtime, "grandchild", kList), "copy only,third\n");
   EXPECT_EQ(rows(*runtime, "copy", kList), "copy only\n");
+
+  // An idle source forked again and again shares its layers: no deeper.
+  auto depth = [&](const std::string& t) {
+    std::ifstream in(dir.sub("tenants/" + t + "/lower"));
+    int n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  const int before = depth("copy");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(runtime->ForkTenant("copy", "again" + std::to_string(i)).ok()) << i;
+  }
+  EXPECT_EQ(depth("copy"), before);
+  EXPECT_EQ(depth("again19"), before);
+  EXPECT_EQ(rows(*runtime, "again19", kList), "copy only\n");
 
   EXPECT_EQ(runtime->ForkTenant("src", "copy").code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(runtime->ForkTenant("nobody", "x").code(), StatusCode::kNotFound);
