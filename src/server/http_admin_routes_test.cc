@@ -161,6 +161,26 @@ TEST_F(HttpAdminRoutesTest, DumpAndRestoreOverHttp) {
   EXPECT_NE(twice.body.find("already exists"), std::string::npos) << twice.body;
 }
 
+TEST_F(HttpAdminRoutesTest, ForkOverHttp) {
+  ASSERT_EQ(post_json(port(), "/admin/tenants", {{"tenant", "fork-web"}, {"role", "app"}}).status,
+            201);
+  ASSERT_EQ(post_json(port(), "/direct",
+                      {{"tenant", "fork-web"}, {"sql", "create table t as select 1 as one"}})
+                .status,
+            200);
+  auto forked = post_json(port(), "/admin/tenants/fork-web/fork", {{"tenant", "fork-web-2"}});
+  ASSERT_EQ(forked.status, 201) << forked.body;
+  EXPECT_EQ(forked.json["forked_from"], "fork-web");
+  auto query =
+      post_json(port(), "/direct", {{"tenant", "fork-web-2"}, {"sql", "select one from t"}});
+  ASSERT_EQ(query.status, 200) << query.body;
+  EXPECT_NE(query.body.find("1"), std::string::npos) << query.body;
+  EXPECT_EQ(post_json(port(), "/admin/tenants/fork-web/fork", {{"tenant", "fork-web-2"}}).status,
+            409);
+  EXPECT_EQ(post_json(port(), "/admin/tenants/nope/fork", {{"tenant", "x"}}).status, 404);
+  EXPECT_EQ(post_json(port(), "/admin/tenants/fork-web/fork", json::object()).status, 400);
+}
+
 TEST_F(HttpAdminRoutesTest, RolesAndTokens) {
   ASSERT_EQ(post_json(port(), "/admin/tenants", {{"tenant", "shop"}, {"role", "app"}}).status, 201);
   auto added = post_json(port(), "/admin/tenants/shop/roles",

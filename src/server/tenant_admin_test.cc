@@ -360,6 +360,34 @@ TEST_F(TenantAdminTest, DumpOfATenantRestoresIdenticallyPlainAndCustom) {
   }
 }
 
+TEST_F(TenantAdminTest, AForkHasTheSourcesDataAndRolesButNotItsTokens) {
+  ASSERT_TRUE(admin_->Create("fork-src", "owner", "pw-owner-1").ok());
+  ASSERT_TRUE(admin_->AddRole("fork-src", "reader", std::string("pw-reader-1")).ok());
+  ASSERT_TRUE(admin_->IssueToken(TokenScope::Tenant("fork-src"), "t").ok());
+  ASSERT_TRUE(Run("fork-src", "create table kept (v int); insert into kept values (7)").ok());
+  Status forked = admin_->Fork("fork-src", "fork-dst");
+  ASSERT_TRUE(forked.ok()) << forked.ToString();
+  EXPECT_EQ(Scalar("fork-dst", "select v from kept").value(), "7");
+  EXPECT_EQ(Scalar("fork-dst",
+                   "select count(*) from pg_roles where rolname in "
+                   "('owner', 'reader')")
+                .value(),
+            "2");
+  EXPECT_EQ(store_->OwnerRole("fork-dst"), std::optional<std::string>("owner"));
+  auto verifier = store_->FindRole("fork-dst", "reader");
+  ASSERT_TRUE(verifier.has_value());
+  EXPECT_TRUE(Verifies(*verifier, "pw-reader-1"));
+  for (const TokenInfo& token : admin_->ListTokens()) {
+    EXPECT_FALSE(token.scope.kind == TokenScope::Kind::kTenant && token.scope.tenant == "fork-dst");
+  }
+  ASSERT_TRUE(Run("fork-dst", "insert into kept values (8)").ok());
+  EXPECT_EQ(Scalar("fork-src", "select count(*) from kept").value(), "1");
+
+  EXPECT_EQ(admin_->Fork("fork-src", "fork-dst").code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(admin_->Fork("no-such", "fork-x").code(), StatusCode::kNotFound);
+  EXPECT_EQ(admin_->Fork("fork-src", "Bad/Id").code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(TenantAdminTest, AFailedRestoreChangesNothingAndSaysWhere) {
   ASSERT_TRUE(admin_->Create("restore-bad", "restore-bad", "pw-bad-1").ok());
   const std::string script = dir_->sub("bad.sql");

@@ -97,6 +97,14 @@ TEST(TenantCommand, DumpAndRestoreRoundTripThroughTheBinary) {
     ASSERT_EQ(again.code, 0);
     EXPECT_EQ(without_restrict_keys(again.out), without_restrict_keys(plain.out)) << copy;
   }
+  // A fork of the restored tenant dumps the same.
+  Ran forked = pgthaw_tenant(dir, "fork src src-fork");
+  ASSERT_EQ(forked.code, 0) << forked.out;
+  EXPECT_EQ(forked.parsed()["forked_from"], "src");
+  Ran fork_dump = pgthaw_command("dump", dir, "src-fork");
+  ASSERT_EQ(fork_dump.code, 0);
+  EXPECT_EQ(without_restrict_keys(fork_dump.out), without_restrict_keys(plain.out));
+  EXPECT_EQ(pgthaw_tenant(dir, "fork src src-fork").code, 1);
   EXPECT_EQ(pgthaw_command("dump", dir, "nobody").code, 1);
   EXPECT_EQ(pgthaw_command("dump", dir, "src --format tar").code, 2);
   EXPECT_EQ(pgthaw_command("restore", dir, "src " + tmp.sub("src.sql")).code, 1);  // exists
