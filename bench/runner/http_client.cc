@@ -64,23 +64,32 @@ void HttpClient::Close() {
   connected_ = false;
 }
 
-Result<HttpReply> HttpClient::Get(const std::string& target) { return Send(false, target, ""); }
-
-Result<HttpReply> HttpClient::Post(const std::string& target, const std::string& json_body) {
-  return Send(true, target, json_body);
+Result<HttpReply> HttpClient::Get(const std::string& target) {
+  return Send(http::verb::get, target, "");
 }
 
-Result<HttpReply> HttpClient::Send(bool post, const std::string& target, const std::string& body) {
+Result<HttpReply> HttpClient::Delete(const std::string& target) {
+  return Send(http::verb::delete_, target, "");
+}
+
+Result<HttpReply> HttpClient::Post(const std::string& target, const std::string& json_body) {
+  return Send(http::verb::post, target, json_body);
+}
+
+Result<HttpReply> HttpClient::Send(http::verb verb, const std::string& target,
+                                   const std::string& body) {
+  const bool post = verb == http::verb::post;
   // A kept-alive connection the server closed shows up as an error on the
   // first write or read: reopen and retry once.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!connected_) PGTHAW_RETURN_IF_ERROR(Connect());
-    http::request<http::string_body> req(post ? http::verb::post : http::verb::get, target, 11);
+    http::request<http::string_body> req(verb, target, 11);
     // pgthaw checks that Host names it: the authority of the URL, port
     // included, an IPv6 address in brackets.
     req.set(http::field::host,
             (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + port_);
     req.keep_alive(true);
+    if (!bearer_.empty()) req.set(http::field::authorization, "Bearer " + bearer_);
     if (post) {
       req.set(http::field::content_type, "application/json");
       req.body() = body;
@@ -95,8 +104,8 @@ Result<HttpReply> HttpClient::Send(bool post, const std::string& target, const s
     if (ec) {
       Close();
       if (attempt == 0) continue;
-      return Status::Unavailable((post ? "POST " : "GET ") + base_url_ + target + ": " +
-                                 ec.message());
+      return Status::Unavailable(std::string(http::to_string(verb)) + " " + base_url_ + target +
+                                 ": " + ec.message());
     }
     if (!res.keep_alive()) Close();
     return HttpReply{static_cast<int>(res.result_int()), std::move(res.body()), ms};

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <string>
 
 #include "common/status.h"
@@ -27,13 +28,17 @@ class HttpClient {
 
   Result<HttpReply> Get(const std::string& target);
   Result<HttpReply> Post(const std::string& target, const std::string& json_body);
+  Result<HttpReply> Delete(const std::string& target);
   // Closes the kept-alive connection (the next request opens a new one).
   void Close();
+  // Sends `Authorization: Bearer TOKEN` with every request (empty: none).
+  void SetBearer(std::string token) { bearer_ = std::move(token); }
   const std::string& base_url() const { return base_url_; }
 
  private:
   HttpClient(std::string base_url, std::string host, std::string port);
-  Result<HttpReply> Send(bool post, const std::string& target, const std::string& body);
+  Result<HttpReply> Send(boost::beast::http::verb verb, const std::string& target,
+                         const std::string& body);
   Status Connect();
 
   std::string base_url_;
@@ -43,6 +48,7 @@ class HttpClient {
   boost::asio::ip::tcp::socket socket_;
   boost::beast::flat_buffer buffer_;
   bool connected_ = false;
+  std::string bearer_;
 };
 
 }  // namespace pgthaw::bench

@@ -1,6 +1,7 @@
 // report: markdown tables, JSON and gnuplot charts of a BenchReport.
 #include "report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -105,6 +106,35 @@ std::string factory_vs_cold_table(const BenchReport& r, const std::vector<std::s
     char pct[64];
     std::snprintf(pct, sizeof pct, "%.1f%% faster", (cold - warm) / cold * 100.0);
     md += "| " + s + " | " + num(warm) + " | " + num(cold) + " | " + pct + " |\n";
+  }
+  return md;
+}
+
+// One line per row (fork, first query, per size): pgthaw's p50 and p99,
+// each peer's p50 and its ratio to pgthaw's, and the goal.
+std::string fork_table(const std::vector<Series>& all, const std::vector<std::string>& systems) {
+  std::vector<std::string> cols = {"What", "pgthaw n", "pgthaw p50 (ms)", "pgthaw p99 (ms)"};
+  for (size_t i = 1; i < systems.size(); ++i) {
+    cols.push_back(systems[i] + " p50 (ms)");
+    cols.push_back(systems[i] + " / pgthaw");
+  }
+  cols.push_back("goal");
+  std::string md = header(cols);
+  std::vector<std::string> rows;
+  for (const Series& s : all) {
+    if (std::find(rows.begin(), rows.end(), s.row) == rows.end()) rows.push_back(s.row);
+  }
+  for (const std::string& row : rows) {
+    const Series* ours = find(all, row, kSystemPgthaw);
+    Latency mine = ours != nullptr ? summarize(ours->ms) : Latency{};
+    md +=
+        "| " + row + " | " + std::to_string(mine.n) + " | " + num(mine.p50) + " | " + num(mine.p99);
+    for (size_t i = 1; i < systems.size(); ++i) {
+      const Series* peer = find(all, row, systems[i]);
+      Latency theirs = peer != nullptr ? summarize(peer->ms) : Latency{};
+      md += " | " + num(theirs.p50) + " | " + ratio(theirs.p50, mine.p50);
+    }
+    md += " | under 10 ms |\n";
   }
   return md;
 }
@@ -224,6 +254,13 @@ std::string render_report_markdown(const BenchReport& r) {
   md += "\n## Warm query per mode (ms)\n\n" + warm_table(r, systems);
   md += "\n## Warm factory vs cold consumer\n\n" + factory_vs_cold_table(r, systems);
   md += "\n## Hibernated-tenant thaw (ms)\n\n" + summary_table(r.thaw, systems);
+  if (!r.fork.empty()) {
+    md += "\n## Fork a tenant (ms)\n\n" + fork_table(r.fork, systems) +
+          "\npgthaw: `POST /admin/tenants/SRC/fork` (no files copied; a warm source is "
+          "snapshotted first), then the fork's first indexed lookup over `/direct`; native PG: "
+          "`CREATE DATABASE ... TEMPLATE src` (a file copy), then a new connection's first "
+          "lookup.\n";
+  }
   md += "\n## Throughput (pgbench, -c 4)\n\n" + throughput_table(r);
   md += "\n## Warm tenants per GiB\n\n" + memory_table(r);
   if (!r.noisy_neighbour.empty()) {
@@ -286,6 +323,7 @@ std::string render_report_json(const BenchReport& r) {
   j["cold_start"] = series_json(r.cold);
   j["warm_query"] = series_json(r.warm);
   j["thaw"] = series_json(r.thaw);
+  j["fork"] = series_json(r.fork);
   j["throughput"] = nlohmann::json::array();
   for (const ThroughputRow& t : r.throughput) {
     j["throughput"].push_back(

@@ -80,6 +80,7 @@ struct BenchReport {
   std::vector<Series> cold;
   std::vector<Series> warm;  // includes the kPingRow floor per system
   std::vector<Series> thaw;
+  std::vector<Series> fork;  // fork a tenant / first query on the fork, per size
   std::vector<ThroughputRow> throughput;
   std::vector<MemoryRow> memory;
   std::vector<NoisyNeighbourRow> noisy_neighbour;  // pgthaw only; the first row is "alone"

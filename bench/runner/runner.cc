@@ -51,9 +51,38 @@ struct Plan {
   int noisy_queries;  // the victim's select 1 per noisy-neighbour row
   double noisy_window_ms;
   double noisy_cpu_window_ms;  // rows with CPU loops: one statement timeout and a restart
+  int forks;                   // per tenant size
+  int64_t fork_big_bytes;      // the big tenant of the fork rows (the small one: 1 MB)
 };
-constexpr Plan kQuick = {200, 10, 200, 2, 4, 1, 1, 2, 1, 2, 3, 20, 10, 2, 3, 300, 800, 2200};
-constexpr Plan kFull = {1000, 30, 2000, 5, 8, 3, 3, 5, 3, 5, 10, 100, 40, 8, 20, 2000, 4000, 4000};
+constexpr Plan kQuick = {200, 10, 200, 2, 4, 1,   1,   2,    1, 2,
+                         3,   20, 10,  2, 3, 300, 800, 2200, 5, int64_t{32} << 20};
+constexpr Plan kFull = {1000, 30,  2000, 5, 8,  3,    3,    5,    3,  5,
+                        10,   100, 40,   8, 20, 2000, 4000, 4000, 20, int64_t{1} << 30};
+
+// The fork rows' tenants: a table of ~1 KB rows adding up to `bytes`.
+struct ForkSize {
+  std::string label;  // "1 MB", "1 GB"
+  int64_t rows;
+};
+std::vector<ForkSize> fork_sizes(const Plan& plan) {
+  auto label = [](int64_t bytes) {
+    return bytes >= (int64_t{1} << 30) ? std::to_string(bytes >> 30) + " GB"
+                                       : std::to_string(bytes >> 20) + " MB";
+  };
+  return {{"1 MB", 1000}, {label(plan.fork_big_bytes), plan.fork_big_bytes / 1024}};
+}
+std::string fork_fill_sql(int64_t rows) {
+  return "create table t (id int primary key, v text); insert into t select g, repeat('x', 1000) "
+         "from generate_series(1, " +
+         std::to_string(rows) + ") g";
+}
+std::string fork_row(const ForkSize& s) { return "fork a " + s.label + " tenant"; }
+std::string fork_warm_row(const ForkSize& s) {
+  return "fork a " + s.label + " tenant, source warm";
+}
+std::string fork_query_row(const ForkSize& s) { return "first query on the " + s.label + " fork"; }
+// The fork's first query: an indexed lookup, as a user's first would be.
+constexpr const char* kForkQuery = "select length(v) from t where id = 1";
 // The noisy-neighbour server's --statement-timeout: what ends the CPU loops.
 constexpr int64_t kNoisyStatementTimeoutMs = 2000;
 
@@ -140,6 +169,7 @@ class Runner {
       const std::string& data_dir, int64_t idle_timeout_ms,
       const std::vector<std::string>& extra_args = {});
   Status MeasurePgthaw();
+  Status MeasureFork();
   Status MeasurePgthawRunning(SystemRun& sys, bool own_server);
   Status MeasurePgthawRestarts();
   Status MeasureNoisyNeighbour();
@@ -210,10 +240,81 @@ Status Runner::MeasurePgthaw() {
     pgthaw_.reset();
     PGTHAW_RETURN_IF_ERROR(MeasurePgthawRestarts());
     PGTHAW_RETURN_IF_ERROR(MeasureNoisyNeighbour());
+    PGTHAW_RETURN_IF_ERROR(MeasureFork());
   } else {
     Message("pgthaw: the noisy-neighbour table needs a runner-started server; skipped for " +
             factory_url_);
   }
+  return Status::Ok();
+}
+
+// Its own server with an auth file: forks go through the admin API, which
+// trust mode does not have.
+Status Runner::MeasureFork() {
+  progress("pgthaw: fork a tenant (a server with an auth file, for the admin API)");
+  const std::string data = work_ + "/pgthaw-fork";
+  Result<CommandResult> issued = run_command({o_.pgthaw_binary, "tenant", "--data-dir", data,
+                                              "token", "issue", "--admin", "--label", "bench"});
+  if (!issued.ok()) return issued.status();
+  json token = json::parse(issued->out, nullptr, false);
+  if (issued->exit_code != 0 || !token.is_object() || !token["token"].is_string()) {
+    return Status::Internal("pgthaw tenant token issue: " + issued->err);
+  }
+  Result<std::unique_ptr<ChildProcess>> child =
+      StartPgthaw(data, 600000, {"--auth-file", data + "/credentials.json"});
+  if (!child.ok()) return child.status();
+  Result<std::unique_ptr<HttpClient>> c = HttpClient::Create(consumer_url_);
+  if (!c.ok()) return c.status();
+  (*c)->SetBearer(token["token"]);
+  auto call = [&](const std::string& target, const json& body, int want,
+                  double* ms = nullptr) -> Status {
+    Result<HttpReply> r = (*c)->Post(target, body.dump());
+    if (!r.ok()) return r.status();
+    if (r->status != want) {
+      return Status::Internal("POST " + target + ": HTTP " + std::to_string(r->status) + ": " +
+                              r->body.substr(0, 300));
+    }
+    if (ms != nullptr) *ms = r->elapsed_ms;
+    return Status::Ok();
+  };
+  for (const ForkSize& size : fork_sizes(plan_)) {
+    const std::string src = "fork-src-" + std::to_string(size.rows);
+    progress("pgthaw: fork: filling a " + size.label + " tenant");
+    PGTHAW_RETURN_IF_ERROR(call("/admin/tenants", {{"tenant", src}, {"role", "app"}}, 201));
+    PGTHAW_RETURN_IF_ERROR(
+        call("/direct", {{"tenant", src}, {"sql", fork_fill_sql(size.rows)}}, 200));
+    // At rest before the first fork: the fill's hibernation is not a fork's.
+    PGTHAW_RETURN_IF_ERROR(call("/admin/tenants/" + src + "/hibernate", json::object(), 200));
+    // Added first, filled below: a Series& would not survive the next Add.
+    const size_t at = report_.fork.size();
+    Add(report_.fork, fork_row(size), kSystemPgthaw,
+        "POST /admin/tenants/SRC/fork, the source at rest (hibernated, nothing new to freeze)");
+    Add(report_.fork, fork_warm_row(size), kSystemPgthaw,
+        "the same, the source warm after a write: it is hibernated first, its files frozen");
+    Add(report_.fork, fork_query_row(size), kSystemPgthaw,
+        std::string("POST /direct ") + kForkQuery + " (the fork thaws from the shared snapshot)");
+    for (int i = 0; i < 2 * plan_.forks; ++i) {
+      const bool warm = i % 2 == 1;
+      if (warm) {
+        // What a user's source does between forks: it writes.
+        PGTHAW_RETURN_IF_ERROR(
+            call("/direct", {{"tenant", src}, {"sql", "update t set v = v where id = 2"}}, 200));
+      }
+      const std::string fork = src + "-f" + std::to_string(i);
+      double fork_ms = 0, query_ms = 0;
+      PGTHAW_RETURN_IF_ERROR(
+          call("/admin/tenants/" + src + "/fork", {{"tenant", fork}}, 201, &fork_ms));
+      PGTHAW_RETURN_IF_ERROR(
+          call("/direct", {{"tenant", fork}, {"sql", kForkQuery}}, 200, &query_ms));
+      report_.fork[at + (warm ? 1 : 0)].ms.push_back(fork_ms);
+      report_.fork[at + 2].ms.push_back(query_ms);
+      // Forks made for the timing go again: each frozen layer it made stays
+      // while a tenant uses it.
+      Result<HttpReply> gone = (*c)->Delete("/admin/tenants/" + fork + "?force=1");
+      if (!gone.ok()) return gone.status();
+    }
+  }
+  (*child)->Stop();
   return Status::Ok();
 }
 
@@ -678,6 +779,34 @@ Status Runner::MeasureNativePg() {
     if (!conn.ok()) return conn.status();
     PGTHAW_RETURN_IF_ERROR(native_pg::exec(conn->get(), "select 1"));
     createdb.ms.push_back(watch.ElapsedMs());
+  }
+  // Forks: a database copied from another (CREATE DATABASE ... TEMPLATE).
+  for (const ForkSize& size : fork_sizes(plan_)) {
+    const std::string src = "forksrc" + std::to_string(size.rows);
+    progress("native PG: fork: filling a " + size.label + " database");
+    PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "create database " + src));
+    {
+      Result<native_pg::PgConn> conn = connect_db(*dir, *port, src);
+      if (!conn.ok()) return conn.status();
+      PGTHAW_RETURN_IF_ERROR(native_pg::exec(conn->get(), fork_fill_sql(size.rows)));
+    }
+    const size_t at = report_.fork.size();
+    Add(report_.fork, fork_row(size), name, "CREATE DATABASE f TEMPLATE src");
+    Add(report_.fork, fork_query_row(size), name, std::string("connect + ") + kForkQuery);
+    for (int i = 0; i < plan_.forks; ++i) {
+      const std::string fork = src + "f" + std::to_string(i);
+      Stopwatch watch;
+      PGTHAW_RETURN_IF_ERROR(
+          native_pg::exec(admin->get(), "create database " + fork + " template " + src));
+      report_.fork[at].ms.push_back(watch.ElapsedMs());
+      Stopwatch query;
+      Result<native_pg::PgConn> conn = connect_db(*dir, *port, fork);
+      if (!conn.ok()) return conn.status();
+      PGTHAW_RETURN_IF_ERROR(native_pg::exec(conn->get(), kForkQuery));
+      report_.fork[at + 1].ms.push_back(query.ElapsedMs());
+      conn->reset();
+      PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "drop database " + fork));
+    }
   }
   Series& connects = Add(report_.cold, kColdRows[2], name, "new connection + select 1");
   for (int i = 0; i < plan_.pg_connects; ++i) {
