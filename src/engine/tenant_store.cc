@@ -4,9 +4,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+
+#include "vfs/layer_stack.h"
+#include "vfs/overlay_dir.h"
+#include "vfs/wasm_abi.h"
 
 namespace pgthaw::engine {
 
@@ -56,7 +61,7 @@ Status write_lower(const std::string& root, const std::string& lower) {
 
 // A fork cut short (fork_tenant's steps 2-4): finished if the source's files
 // already became the frozen layer, else undone.
-Status recover_fork(const std::string& root, bool durable) {
+Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   const std::string next = root + "/lower.fork";
   std::error_code ec;
   if (!fs::exists(next, ec)) return Status::Ok();
@@ -70,7 +75,7 @@ Status recover_fork(const std::string& root, bool durable) {
     fs::remove(next, ec);
     return Status::Ok();
   }
-  spdlog::warn("tenant {}: finishing a fork cut short", root);
+  if (!quiet) spdlog::warn("tenant {}: finishing a fork cut short", root);
   fs::create_directory(root + "/data", ec);
   if (ec) return Status::FromErrno("mkdir " + root + "/data", ec.value());
   fs::rename(next, root + "/lower", ec);
@@ -160,7 +165,7 @@ Status freeze_upper(const ForkPlan& plan, std::vector<std::string>& layers, bool
   }
   // 4. An empty upper over it, and the list in force (recover_fork redoes
   //    this after a crash).
-  return recover_fork(plan.source_root, durable);
+  return recover_fork(plan.source_root, durable, /*quiet=*/true);
 }
 
 }  // namespace
@@ -213,6 +218,134 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
 }
 
 std::vector<std::string> tenant_layers(const std::string& root) { return read_lower(root); }
+
+namespace {
+
+bool is_frozen_layer(const std::string& layer) {
+  std::error_code ec;
+  return fs::is_directory(fs::path(layer).parent_path() / "refs", ec);
+}
+
+// Copies the regular file open at `from` into the new file `path`.
+Status copy_out(int from, const std::string& path, uint32_t mode, bool durable) {
+  int to = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+  if (to < 0) return Status::FromErrno("create " + path, errno);
+  Status st;
+  for (;;) {
+    ssize_t n = ::copy_file_range(from, nullptr, to, nullptr, size_t{1} << 30, 0);
+    if (n > 0) continue;
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    // No copy_file_range here: read and write.
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t r = ::read(from, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        st = Status::FromErrno("read for " + path, errno);
+        break;
+      }
+      if (r == 0) break;
+      for (ssize_t done = 0; done < r;) {
+        ssize_t w = ::write(to, buf + done, static_cast<size_t>(r - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+          st = Status::FromErrno("write " + path, errno);
+          break;
+        }
+        done += w;
+      }
+      if (!st.ok()) break;
+    }
+    break;
+  }
+  if (st.ok() && durable && ::fsync(to) != 0) st = Status::FromErrno("fsync " + path, errno);
+  ::close(to);
+  return st;
+}
+
+// Copies the stack's directory `rel` (merged) to `out`.
+Status copy_tree(const vfs::LayerStack& stack, const std::string& rel, const std::string& out,
+                 const std::atomic<bool>& stop, bool durable) {
+  std::vector<vfs::DirEntry> entries;
+  if (int rc = stack.list(rel, &entries); rc < 0) {
+    return Status::IoError("list " + rel + " (wasm errno " + std::to_string(-rc) + ")");
+  }
+  for (const vfs::DirEntry& e : entries) {
+    if (stop.load()) return Status::Aborted("flattening stopped");
+    const std::string child = rel.empty() ? e.name : rel + "/" + e.name;
+    const std::string target = out + "/" + child;
+    vfs::Stat st;
+    if (int rc = stack.stat(child, &st); rc < 0) return Status::IoError("stat " + child);
+    const uint32_t type = st.mode & vfs::wasm_abi::kS_IFMT;
+    if (type == vfs::wasm_abi::kS_IFDIR) {
+      if (::mkdir(target.c_str(), st.mode & 07777) != 0) {
+        return Status::FromErrno("mkdir " + target, errno);
+      }
+      PGTHAW_RETURN_IF_ERROR(copy_tree(stack, child, out, stop, durable));
+    } else if (type == vfs::wasm_abi::kS_IFREG) {
+      int fd = stack.open_file(child, O_RDONLY, 0);
+      if (fd < 0) return Status::IoError("open " + child);
+      Status copied = copy_out(fd, target, st.mode, durable);
+      ::close(fd);
+      PGTHAW_RETURN_IF_ERROR(copied);
+    } else {
+      return Status::InvalidArgument("cannot flatten " + child + ": not a file or directory");
+    }
+  }
+  return durable ? fsync_path(rel.empty() ? out : out + "/" + rel, true) : Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& layers,
+                                                const std::string& layer_root,
+                                                const std::string& id,
+                                                const std::atomic<bool>& stop, bool durable) {
+  std::vector<std::string> kept, frozen;
+  for (const std::string& layer : layers) (is_frozen_layer(layer) ? frozen : kept).push_back(layer);
+  if (frozen.size() < 2) return Status::InvalidArgument("nothing to flatten");
+  auto stack = vfs::LayerStack::open(frozen);
+  if (!stack.ok()) return stack.status();
+  const std::string data = layer_root + "/data";
+  std::error_code ec;
+  fs::create_directories(data + "/" + std::string(vfs::OverlayDir::kMetaDirName), ec);
+  fs::create_directories(layer_root + "/refs", ec);
+  if (ec) return Status::FromErrno("mkdir " + layer_root, ec.value());
+  Status st = copy_tree(**stack, "", data, stop, durable);
+  if (st.ok()) {
+    // What the frozen layers hid of the kept ones stays hidden.
+    const std::string log = data + "/" + std::string(vfs::kWhiteoutLogName);
+    std::ofstream(log, std::ios::binary) << vfs::whiteout_log((*stack)->hidden_paths());
+    if (durable) st = fsync_path(log, false);
+  }
+  if (st.ok()) {
+    std::ofstream(layer_root + "/refs/" + id).flush();
+    if (durable) st = fsync_path(layer_root + "/refs", true);
+  }
+  if (st.ok() && durable) st = fsync_path(fs::path(layer_root).parent_path().string(), true);
+  if (!st.ok()) {
+    fs::remove_all(layer_root, ec);
+    return st;
+  }
+  kept.push_back(data);
+  return kept;
+}
+
+Result<bool> adopt_flattened(const std::string& root, const std::string& id,
+                             const std::vector<std::string>& layers,
+                             const std::vector<std::string>& flat, const std::string& trash,
+                             bool durable) {
+  PGTHAW_RETURN_IF_ERROR(recover_fork(root, durable));
+  if (read_lower(root) != layers) return false;
+  PGTHAW_RETURN_IF_ERROR(write_layers(root + "/lower", flat, durable));
+  std::vector<std::string> dropped;
+  for (const std::string& layer : layers) {
+    if (std::find(flat.begin(), flat.end(), layer) == flat.end()) dropped.push_back(layer);
+  }
+  PGTHAW_RETURN_IF_ERROR(release_layers(dropped, id, trash));
+  return true;
+}
 
 Status release_layers(const std::vector<std::string>& layers, const std::string& id,
                       const std::string& trash) {

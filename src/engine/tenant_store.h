@@ -16,6 +16,7 @@
 // hibernate_tenant() snapshots an idle tenant and releases its memory.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,27 @@ struct ForkPlan {
 // is finished or undone when the source next opens); a crash leaves at
 // most the staged fork behind. ResourceExhausted past kMaxLowerLayers.
 Status fork_tenant(const ForkPlan& plan, bool durable);
+// Stacks deeper than this are flattened in the background after a fork.
+inline constexpr size_t kCompactAbove = 6;
+
+// The frozen layers of `layers` (those with refs/: not the template) copied
+// into one new layer at LAYER_ROOT (must not exist), for tenant `id`: the
+// merged view of their files, and a whiteout log of every path they hide
+// of the layers below them. Reads only frozen layers, so it runs outside
+// the tenant's turn. Returns the tenant's new list (the template, then the
+// new layer); `stop` true gives up (Aborted, nothing left behind).
+Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& layers,
+                                                const std::string& layer_root,
+                                                const std::string& id,
+                                                const std::atomic<bool>& stop, bool durable);
+// Puts `flat` (flatten_layers' list) in force for the tenant at ROOT if its
+// layers are still `layers` (it has no live instance), and releases those
+// it no longer uses. False (and nothing changed) if they changed meanwhile.
+Result<bool> adopt_flattened(const std::string& root, const std::string& id,
+                             const std::vector<std::string>& layers,
+                             const std::vector<std::string>& flat, const std::string& trash,
+                             bool durable);
+
 // The tenant at ROOT's overlay layers, bottom first (empty: none).
 std::vector<std::string> tenant_layers(const std::string& root);
 // Tenant `id`, whose directory is gone, no longer uses `layers` (what

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -290,6 +291,18 @@ class Runtime::Impl {
   LongWorkDemoter demoter_;
   WorkerThreads workers_{[this] { WorkerLoop(); }};
   std::thread maintenance_thread_;
+
+  // Background flattening of deep layer stacks (CompactTenant), one tenant
+  // at a time; ids queued under mutex_.
+  void CompactLoop();
+  void StopCompactor();
+  std::deque<std::string> compact_queue_;
+  std::condition_variable compact_cv_;
+  std::atomic<bool> stop_compactor_{false};
+  std::thread compactor_thread_;
+
+ public:
+  Status CompactTenant(const std::string& id);
 };
 
 // ---- Setup -----------------------------------------------------------------
@@ -315,7 +328,64 @@ Status Runtime::Impl::Init() {
   }
   workers_.Start(options_.threads);
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  compactor_thread_ = std::thread([this] { CompactLoop(); });
   return Status::Ok();
+}
+
+void Runtime::Impl::CompactLoop() {
+  Lock lock(mutex_);
+  for (;;) {
+    compact_cv_.wait(lock, [&] { return stop_compactor_.load() || !compact_queue_.empty(); });
+    if (stop_compactor_.load()) return;
+    const std::string id = std::move(compact_queue_.front());
+    compact_queue_.pop_front();
+    lock.unlock();
+    Status st = CompactTenant(id);
+    if (!st.ok()) spdlog::warn("tenant {}: flattening its layers: {}", id, st.ToString());
+    lock.lock();
+  }
+}
+
+void Runtime::Impl::StopCompactor() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_compactor_ = true;
+  }
+  compact_cv_.notify_all();
+  if (compactor_thread_.joinable()) compactor_thread_.join();
+}
+
+Status Runtime::Impl::CompactTenant(const std::string& id) {
+  PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  const std::string root = tenants_dir_ + "/" + id;
+  const std::vector<std::string> layers = engine::tenant_layers(root);
+  std::string layer_root;
+  {
+    std::lock_guard lock(mutex_);
+    layer_root = layers_dir_ + "/" + id + ".flat." + std::to_string(++trash_seq_) + "." +
+                 std::to_string(::getpid());
+  }
+  const bool durable = engine_.options().durable;
+  // The copy reads frozen layers only: the tenant goes on meanwhile.
+  auto flat = engine::flatten_layers(layers, layer_root, id, stop_compactor_, durable);
+  if (!flat.ok()) {
+    return flat.status().code() == StatusCode::kInvalidArgument ? Status::Ok() : flat.status();
+  }
+  bool adopted = false;
+  Status st = RunExclusive(id, [&] {
+    auto r = engine::adopt_flattened(root, id, layers, *flat, trash_dir_, durable);
+    adopted = r.ok() && *r;
+    return r.status();
+  });
+  const std::vector<std::string> now = engine::tenant_layers(root);
+  if (std::find(now.begin(), now.end(), flat->back()) == now.end()) {
+    std::error_code ec;
+    fs::remove_all(layer_root, ec);  // not adopted: the stack changed, or the tenant went
+  }
+  if (st.ok() && adopted) {
+    spdlog::info("tenant {}: {} layers flattened into one", id, layers.size() - 1);
+  }
+  return st;
 }
 
 // ---- Submitting --------------------------------------------------------------
@@ -735,6 +805,16 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
     ++tenant_count_;
   }
   spdlog::info("tenant {}: forked from {}", fork, source);
+  // Deep stacks are flattened in the background.
+  {
+    std::lock_guard lock(mutex_);
+    for (const std::string& id : {source, fork}) {
+      if (engine::tenant_layers(tenants_dir_ + "/" + id).size() > engine::kCompactAbove) {
+        compact_queue_.push_back(id);
+      }
+    }
+  }
+  compact_cv_.notify_one();
   return Status::Ok();
 }
 
@@ -1302,7 +1382,10 @@ Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
     return shutdown_status_;
   }
 
-  // 2. No more eviction passes or pool refills.
+  // 2. No more eviction passes, pool refills or flattening.
+  lock.unlock();
+  StopCompactor();
+  lock.lock();
   stop_maintenance_ = true;
   maintenance_cv_.notify_all();
   lock.unlock();
@@ -1360,7 +1443,10 @@ Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase, Clock::time_
   work_cv_.notify_all();
   maintenance_cv_.notify_all();
   lock.unlock();
-  // Neither runs guest code: both stop promptly.
+  // None runs guest code: they stop promptly (the compactor between files).
+  stop_compactor_ = true;
+  compact_cv_.notify_all();
+  if (compactor_thread_.joinable()) compactor_thread_.detach();  // it may wait for a worker
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
   if (pool_ != nullptr) pool_->Stop();
   // A worker may be inside guest code that never returns: do not join it.
@@ -1482,6 +1568,8 @@ Status Runtime::DumpTenant(const std::string& tenant, const DumpOptions& options
 Status Runtime::ForkTenant(const std::string& source, const std::string& fork) {
   return impl_->ForkTenant(source, fork);
 }
+
+Status Runtime::CompactTenant(const std::string& tenant) { return impl_->CompactTenant(tenant); }
 
 Status Runtime::RestoreTenant(const std::string& tenant, const std::string& file,
                               const SessionHook& prepare) {

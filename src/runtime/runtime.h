@@ -226,6 +226,12 @@ class Runtime {
   // fork whole. NotFound / AlreadyExists for the ids; ResourceExhausted
   // when source's stack of layers is at its bound.
   Status ForkTenant(const std::string& source, const std::string& fork);
+  // Flattens the tenant's frozen layers into one (engine::flatten_layers):
+  // the copy runs beside the tenant's work, the switch in its turn. After a
+  // fork this runs in the background for a stack deeper than
+  // engine::kCompactAbove; callable directly (tests, operators). Ok and
+  // nothing done for a stack with fewer than two frozen layers.
+  Status CompactTenant(const std::string& tenant);
   // A logical dump: pg_dump (PGlite's, in-process, tenant_dump.h) of the
   // tenant into `out` (atomically), as one work item in the tenant's turn
   // (thawing it if cold): other work on the tenant waits for it. `prepare`

@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <thread>
 
 #include "engine/test_support.h"
 #include "runtime/runtime.h"
@@ -40,6 +42,13 @@ std::string rows(Runtime& runtime, const std::string& tenant, const std::string&
   });
   EXPECT_TRUE(st.ok()) << st.ToString();
   return st.ok() ? done.get_future().get() : "";
+}
+
+bool eventually_true(const std::function<bool()>& done) {
+  for (int i = 0; i < 3000 && !done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
 }
 
 const char* const kList = "select string_agg(v, ',' order by v) from notes";
@@ -112,6 +121,50 @@ TEST(TenantFork, DeletingTheSourceKeepsTheForkAndTheLastUserTakesTheLayers) {
           ->DeleteTenant("copy", false, std::chrono::steady_clock::now() + std::chrono::seconds(30))
           .ok());
   EXPECT_TRUE(fs::is_empty(dir.sub("layers")));
+}
+
+int depth(const TempDir& dir, const std::string& tenant) {
+  std::ifstream in(dir.sub("tenants/" + tenant + "/lower"));
+  int n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+TEST(TenantFork, ADeepStackIsFlattenedInTheBackgroundWithItsDataAndWhiteouts) {
+  TempDir dir;
+  auto runtime = start(dir);
+  ASSERT_NE(runtime, nullptr);
+  rows(*runtime, "c0", "create table notes (v text); insert into notes values ('0'), ('gone')");
+  std::string expected = "0";
+  for (int i = 1; i <= 7; ++i) {
+    const std::string parent = "c" + std::to_string(i - 1), child = "c" + std::to_string(i);
+    // A write and a delete in every layer: whiteouts of the layers below.
+    rows(*runtime, parent,
+         "insert into notes values ('" + std::to_string(i) +
+             "'); delete from notes where v = "
+             "'gone'; insert into notes values ('gone')");
+    // A new file for the table, the old one removed: a whiteout.
+    rows(*runtime, parent, "vacuum full notes");
+    expected += "," + std::to_string(i);
+    ASSERT_TRUE(runtime->ForkTenant(parent, child).ok()) << i;
+  }
+  // c6 and c7 stack 7 and 8 layers: more than kCompactAbove (6).
+  for (const char* deep : {"c6", "c7"}) {
+    ASSERT_TRUE(eventually_true([&] { return depth(dir, deep) == 2; })) << deep;
+  }
+  for (const char* tenant : {"c7", "c6", "c3"}) {
+    EXPECT_EQ(rows(*runtime, tenant,
+                   "select string_agg(v, ',' order by v) from notes "
+                   "where v <> 'gone'"),
+              tenant == std::string("c3") ? "0,1,2,3,4\n" : expected + "\n")
+        << tenant;
+    EXPECT_EQ(rows(*runtime, tenant, "select count(*) from notes where v = 'gone'"), "1\n");
+  }
+  ASSERT_TRUE(runtime->Hibernate("c7").ok());
+  EXPECT_EQ(rows(*runtime, "c7", "select count(*) from notes"), "9\n");
+  // A direct call on a flat stack does nothing.
+  EXPECT_TRUE(runtime->CompactTenant("c7").ok());
+  EXPECT_EQ(depth(dir, "c7"), 2);
 }
 
 TEST(TenantFork, CommittedWritesOnBothSidesSurviveASigkill) {

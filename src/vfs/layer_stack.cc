@@ -62,6 +62,22 @@ Result<size_t> parse_whiteout_log(std::string_view bytes,
   return good;
 }
 
+std::string whiteout_log(const std::set<std::string, std::less<>>& hidden) {
+  std::string log(kWhiteoutLogMagic, sizeof(kWhiteoutLogMagic));
+  for (const std::string& path : hidden) {
+    const uint32_t len = static_cast<uint32_t>(path.size());
+    log.append(reinterpret_cast<const char*>(&len), 4);  // little-endian hosts only
+    log += path;
+  }
+  return log;
+}
+
+std::set<std::string, std::less<>> LayerStack::hidden_paths() const {
+  std::set<std::string, std::less<>> all;
+  for (const Layer& layer : layers_) all.insert(layer.hidden.begin(), layer.hidden.end());
+  return all;
+}
+
 bool hidden_by(const std::set<std::string, std::less<>>& hidden, std::string_view rel) {
   if (hidden.empty()) return false;
   for (size_t i = 0;; ++i) {

@@ -49,6 +49,9 @@ class LayerStack {
   static Result<std::unique_ptr<LayerStack>> open(const std::vector<std::string>& dirs);
 
   size_t depth() const { return layers_.size(); }
+  // Every path some layer hides (of the layers below it), for flattening
+  // the stack into one layer that hides them all.
+  std::set<std::string, std::less<>> hidden_paths() const;
 
   int stat(std::string_view rel, Stat* st) const;  // lstat semantics
   // Opens `rel` in the layer that serves it (read-only flags expected).
@@ -72,6 +75,9 @@ class LayerStack {
 
   std::vector<Layer> layers_;  // bottom first
 };
+
+// The whiteout log that hides `hidden`: magic, then one record per path.
+std::string whiteout_log(const std::set<std::string, std::less<>>& hidden);
 
 // True if `rel` or one of its parents is in `hidden`.
 bool hidden_by(const std::set<std::string, std::less<>>& hidden, std::string_view rel);
