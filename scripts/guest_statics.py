@@ -22,22 +22,12 @@ than one address, stops the build: a wrong address must never be written.
 """
 import os
 import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wasm_imports import read_leb  # noqa: E402
 
 AUTH_ERROR = b"permission denied to set session authorization \"%s\"\0"
-
-
-def _leb(data, pos, signed=False):
-    """A LEB128 number at `pos`, and the position after it."""
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if signed and byte & 0x40:
-                result -= 1 << shift
-            return result, pos
 
 
 def string_address(wasm_path, needle):
@@ -47,24 +37,24 @@ def string_address(wasm_path, needle):
     pos = 8
     while pos < len(data):
         section, pos = data[pos], pos + 1
-        size, pos = _leb(data, pos)
+        size, pos = read_leb(data, pos)
         end = pos + size
         if section == 11:  # data
             q = pos
-            count, q = _leb(data, q)
+            count, q = read_leb(data, q)
             for _ in range(count):
-                flags, q = _leb(data, q)
+                flags, q = read_leb(data, q)
                 offset = None
                 if flags in (0, 2):
                     if flags == 2:
-                        _, q = _leb(data, q)  # memory index
+                        _, q = read_leb(data, q)  # memory index
                     if data[q] != 0x41:  # i32.const
                         raise SystemExit("guest_statics: unexpected data segment offset")
-                    offset, q = _leb(data, q + 1, signed=True)
+                    offset, q = read_leb(data, q + 1, signed=True)
                     if data[q] != 0x0B:
                         raise SystemExit("guest_statics: unexpected data segment offset")
                     q += 1
-                length, q = _leb(data, q)
+                length, q = read_leb(data, q)
                 at = data.find(needle, q, q + length)
                 while offset is not None and at >= 0:
                     found.append(offset + (at - q))

@@ -14,7 +14,8 @@ import sys
 IMPORT_SECTION = 2
 
 
-def read_leb(data, at):
+def read_leb(data, at, signed=False):
+    """A LEB128 number at `at`, and the position after it."""
     value, shift = 0, 0
     while True:
         byte = data[at]
@@ -22,6 +23,8 @@ def read_leb(data, at):
         value |= (byte & 0x7F) << shift
         shift += 7
         if byte < 0x80:
+            if signed and byte & 0x40:
+                value -= 1 << shift
             return value, at
 
 
