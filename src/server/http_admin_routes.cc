@@ -67,6 +67,26 @@ Result<std::string> required_string(const json& body, const char* key) {
 }
 
 // ?force=1 (or true, yes, or bare ?force).
+// A file made by `write` (into a temp file in `scratch`) as a download,
+// removed once sent; an error reply if `write` failed.
+Reply download(const std::string& scratch, const std::string& prefix,
+               const std::function<Status(const std::string& file)>& write,
+               const std::string& content_type, const std::string& filename) {
+  std::string file = scratch + "/" + prefix + "-XXXXXX";
+  int fd = ::mkstemp(file.data());
+  if (fd < 0) return admin_error(Status::FromErrno("mkstemp " + file, errno));
+  ::close(fd);
+  if (Status st = write(file); !st.ok()) {
+    ::unlink(file.c_str());
+    return admin_error(st);
+  }
+  Reply reply;
+  reply.file = file;  // sent, then removed
+  reply.content_type = content_type;
+  reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+  return reply;
+}
+
 bool query_flag(const std::string& query, const std::string& name) {
   auto value = query_param(query, name);
   return value && (value->empty() || *value == "1" || *value == "true" || *value == "yes");
@@ -206,20 +226,10 @@ void AdminService::AddRoutes(Router& router) {
   add("GET", "/admin/tenants/{tenant}/export", [this, &admin](const Request& r) {
     const std::string& tenant = r.params.at("tenant");
     const bool gzip = query_flag(r.query, "gzip");
-    std::string file = scratch_ + "/export-XXXXXX";
-    int fd = ::mkstemp(file.data());
-    if (fd < 0) return admin_error(Status::FromErrno("mkstemp " + file, errno));
-    ::close(fd);
-    if (Status st = admin.Export(tenant, file, gzip); !st.ok()) {
-      ::unlink(file.c_str());
-      return admin_error(st);
-    }
-    Reply reply;
-    reply.file = file;  // sent, then removed
-    reply.content_type = gzip ? "application/gzip" : "application/x-tar";
-    reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + tenant +
-                                                          (gzip ? ".tar.gz" : ".tar") + "\"");
-    return reply;
+    return download(
+        scratch_, "export",
+        [&](const std::string& file) { return admin.Export(tenant, file, gzip); },
+        gzip ? "application/gzip" : "application/x-tar", tenant + (gzip ? ".tar.gz" : ".tar"));
   });
   // access: admin token; body {"tenant": NEW}
   add("POST", "/admin/tenants/{tenant}/fork", [&admin](const Request& r) {
@@ -249,21 +259,12 @@ void AdminService::AddRoutes(Router& router) {
     options.inserts = query_flag(r.query, "inserts");
     if (auto table = query_param(r.query, "table")) options.tables.push_back(*table);
     if (auto schema = query_param(r.query, "schema")) options.schemas.push_back(*schema);
-    std::string file = scratch_ + "/dump-XXXXXX";
-    int fd = ::mkstemp(file.data());
-    if (fd < 0) return admin_error(Status::FromErrno("mkstemp " + file, errno));
-    ::close(fd);
-    if (Status st = admin.Dump(tenant, options, file); !st.ok()) {
-      ::unlink(file.c_str());
-      return admin_error(st);
-    }
     const bool custom = options.format == runtime::DumpOptions::Format::kCustom;
-    Reply reply;
-    reply.file = file;  // sent, then removed
-    reply.content_type = custom ? "application/octet-stream" : "application/sql";
-    reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + tenant +
-                                                          (custom ? ".dump" : ".sql") + "\"");
-    return reply;
+    return download(
+        scratch_, "dump",
+        [&](const std::string& file) { return admin.Dump(tenant, options, file); },
+        custom ? "application/octet-stream" : "application/sql",
+        tenant + (custom ? ".dump" : ".sql"));
   });
   // access: admin token; the body is a pg_dump output (plain or custom),
   // streamed to a file
