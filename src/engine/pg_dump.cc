@@ -54,7 +54,14 @@ class DumpConnection {
       error_ = answer.status();
       return Lost(reply);
     }
-    reply += *answer;
+    // A COPY TO's whole output can be in it: moved, not copied, when
+    // pg_dump has read everything before (it always has, it reads to the end
+    // of each reply before it writes again).
+    if (reply.empty()) {
+      reply = std::move(*answer);
+    } else {
+      reply += *answer;
+    }
   }
 
   const Status& error() const { return error_; }
