@@ -227,8 +227,13 @@ def generate(gen_dir, module_names, side_modules, out_path, programs=()):
     out.append("const char* const pgthaw_glue_type_sigs[] = {" +
                ", ".join(f"\"{s}\"" for s in sigs) + "};")
 
+    text = "\n".join(out) + "\n"
+    # Unchanged glue keeps its mtime, so a second build compiles and links
+    # nothing.
+    if os.path.exists(out_path) and open(out_path, encoding="utf-8").read() == text:
+        return
     with open(out_path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(out) + "\n")
+        f.write(text)
     os.replace(out_path + ".tmp", out_path)
 
 

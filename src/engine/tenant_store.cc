@@ -302,8 +302,16 @@ Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& 
                                                 const std::string& layer_root,
                                                 const std::string& id,
                                                 const std::atomic<bool>& stop, bool durable) {
+  // The template and the first frozen layer stay: the first fork's layer
+  // holds what the tenant had then (the bulk of it, as a rule), the layers
+  // above only what changed since, which is what gets copied.
   std::vector<std::string> kept, frozen;
-  for (const std::string& layer : layers) (is_frozen_layer(layer) ? frozen : kept).push_back(layer);
+  for (const std::string& layer : layers) {
+    (is_frozen_layer(layer) && std::find_if(kept.begin(), kept.end(), is_frozen_layer) != kept.end()
+         ? frozen
+         : kept)
+        .push_back(layer);
+  }
   if (frozen.size() < 2) return Status::InvalidArgument("nothing to flatten");
   auto stack = vfs::LayerStack::open(frozen);
   if (!stack.ok()) return stack.status();
@@ -337,8 +345,14 @@ Result<bool> adopt_flattened(const std::string& root, const std::string& id,
                              const std::vector<std::string>& flat, const std::string& trash,
                              bool durable) {
   PGTHAW_RETURN_IF_ERROR(recover_fork(root, durable));
-  if (read_lower(root) != layers) return false;
-  PGTHAW_RETURN_IF_ERROR(write_layers(root + "/lower", flat, durable));
+  // Forks since the copy only added layers on top: they stay on top.
+  const std::vector<std::string> now = read_lower(root);
+  if (now.size() < layers.size() || !std::equal(layers.begin(), layers.end(), now.begin())) {
+    return false;
+  }
+  std::vector<std::string> next = flat;
+  next.insert(next.end(), now.begin() + static_cast<std::ptrdiff_t>(layers.size()), now.end());
+  PGTHAW_RETURN_IF_ERROR(write_layers(root + "/lower", next, durable));
   std::vector<std::string> dropped;
   for (const std::string& layer : layers) {
     if (std::find(flat.begin(), flat.end(), layer) == flat.end()) dropped.push_back(layer);

@@ -70,19 +70,22 @@ Status fork_tenant(const ForkPlan& plan, bool durable);
 // Stacks deeper than this are flattened in the background after a fork.
 inline constexpr size_t kCompactAbove = 6;
 
-// The frozen layers of `layers` (those with refs/: not the template) copied
-// into one new layer at LAYER_ROOT (must not exist), for tenant `id`: the
-// merged view of their files, and a whiteout log of every path they hide
-// of the layers below them. Reads only frozen layers, so it runs outside
-// the tenant's turn. Returns the tenant's new list (the template, then the
-// new layer); `stop` true gives up (Aborted, nothing left behind).
+// The frozen layers of `layers` above the first one (frozen: with refs/;
+// not the template) copied into one new layer at LAYER_ROOT (must not
+// exist), for tenant `id`: the merged view of their files, and a whiteout
+// log of every path they hide of the layers below them. Reads only frozen
+// layers, so it runs outside the tenant's turn. Returns the tenant's new
+// list (the template, the first frozen layer, the new one);
+// InvalidArgument when there are fewer than two to merge; `stop` true gives
+// up (Aborted, nothing left behind).
 Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& layers,
                                                 const std::string& layer_root,
                                                 const std::string& id,
                                                 const std::atomic<bool>& stop, bool durable);
-// Puts `flat` (flatten_layers' list) in force for the tenant at ROOT if its
-// layers are still `layers` (it has no live instance), and releases those
-// it no longer uses. False (and nothing changed) if they changed meanwhile.
+// Puts `flat` (flatten_layers' list) in force for the tenant at ROOT, which
+// has no live instance, if its layers still start with `layers` (forks
+// since then only added layers on top, which stay on top), and releases
+// those it no longer uses. False, and nothing changed, otherwise.
 Result<bool> adopt_flattened(const std::string& root, const std::string& id,
                              const std::vector<std::string>& layers,
                              const std::vector<std::string>& flat, const std::string& trash,

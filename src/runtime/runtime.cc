@@ -790,6 +790,10 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   fs::create_directories(layers_dir_, ec);
   if (ec) return Status::FromErrno("mkdir " + layers_dir_, ec.value());
   const bool durable = engine_.options().durable;
+  // A stack at its bound is flattened first (slow, but the fork succeeds).
+  if (engine::tenant_layers(plan.source_root).size() + 1 > engine::kMaxLowerLayers) {
+    PGTHAW_RETURN_IF_ERROR(CompactTenant(source));
+  }
   PGTHAW_RETURN_IF_ERROR(RunExclusive(source, [&] { return engine::fork_tenant(plan, durable); }));
   // The staged fork appears whole or not at all.
   if (std::rename(plan.staging_root.c_str(), root.c_str()) != 0) {
