@@ -382,8 +382,11 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
         if (!mapped.ok()) return mapped.status();
         delta_ms = since(at);
         at = Clock::now();
-        if (wasm::hash_pages(*memory, files->delta_pages) != files->meta.memory_hash) {
-          return Status::Corruption(snapshot_dir + ": delta checksum mismatch");
+        if (!verified_before(files->delta_path, files->meta.memory_hash)) {
+          if (wasm::hash_pages(*memory, files->delta_pages) != files->meta.memory_hash) {
+            return Status::Corruption(snapshot_dir + ": delta checksum mismatch");
+          }
+          remember_verified(files->delta_path, files->meta.memory_hash);
         }
         verify_ms = since(at);
         mapped_delta_pages_ = std::move(mapped).value();

@@ -86,16 +86,27 @@ Result<uint64_t> hash_file(const fs::path& path) {
   return h;
 }
 
+// The files checked in this process, by identity and checksum.
+std::mutex verified_mutex;
+std::set<std::string> verified_files;
+
+// Device, inode, size and mtime (ns) of `path`, and the checksum it must
+// have; empty if it cannot be stat'ed.
+std::string identity(const std::string& path, uint64_t expected) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(expected);
+}
+
 // Full images are large and shared: each is verified once per process.
 Status verify_image_once(const fs::path& path, uint64_t expected) {
-  static std::mutex mutex;
-  static std::set<std::string> verified;
-  std::lock_guard lock(mutex);
-  if (verified.count(path.string()) != 0) return Status::Ok();
+  if (verified_before(path.string(), expected)) return Status::Ok();
   auto h = hash_file(path);
   if (!h.ok()) return h.status();
   if (*h != expected) return Status::Corruption(path.string() + ": memory image checksum mismatch");
-  verified.insert(path.string());
+  remember_verified(path.string(), expected);
   return Status::Ok();
 }
 
@@ -246,6 +257,19 @@ Status consume_snapshot(const std::string& dir) {
   PGTHAW_RETURN_IF_ERROR(fsync_dir(dir));
   fs::remove_all(dir, ec);
   return Status::Ok();
+}
+
+bool verified_before(const std::string& path, uint64_t expected) {
+  const std::string key = identity(path, expected);
+  std::lock_guard lock(verified_mutex);
+  return !key.empty() && verified_files.count(key) != 0;
+}
+
+void remember_verified(const std::string& path, uint64_t expected) {
+  const std::string key = identity(path, expected);
+  if (key.empty()) return;
+  std::lock_guard lock(verified_mutex);
+  verified_files.insert(key);
 }
 
 }  // namespace pgthaw::engine

@@ -74,4 +74,11 @@ Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::strin
 // data committed after it. Templates are never consumed.
 Status consume_snapshot(const std::string& dir);
 
+// Snapshot files are written once (a temp file, renamed) and never changed:
+// one whose checksum was checked in this process is not checked again while
+// it is the same file (device, inode, size, mtime), as a hard link to it is
+// (a fork's share of its source's snapshot).
+bool verified_before(const std::string& path, uint64_t expected);
+void remember_verified(const std::string& path, uint64_t expected);
+
 }  // namespace pgthaw::engine

@@ -158,6 +158,7 @@ class Runtime::Impl {
   Status ImportTenant(const std::string& id, const std::string& archive);
   Status ExportTenant(const std::string& id, const std::string& out, bool gzip);
   Status ForkTenant(const std::string& source, const std::string& fork);
+  Status CompactTenant(const std::string& id);
   Status DumpTenant(const std::string& id, const DumpOptions& options, const std::string& out,
                     const SessionHook& prepare);
   Status RestoreTenant(const std::string& id, const std::string& file, const SessionHook& prepare);
@@ -300,9 +301,6 @@ class Runtime::Impl {
   std::condition_variable compact_cv_;
   std::atomic<bool> stop_compactor_{false};
   std::thread compactor_thread_;
-
- public:
-  Status CompactTenant(const std::string& id);
 };
 
 // ---- Setup -----------------------------------------------------------------
