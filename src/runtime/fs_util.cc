@@ -9,14 +9,22 @@
 
 namespace pgthaw::runtime {
 
-Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + dir, errno);
+namespace {
+
+Status fsync_path(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
   int rc = ::fsync(fd);
   int saved = errno;
   ::close(fd);
-  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + dir, saved);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, saved);
 }
+
+}  // namespace
+
+Status fsync_dir(const std::string& dir) { return fsync_path(dir, O_DIRECTORY); }
+
+Status fsync_file(const std::string& path) { return fsync_path(path, 0); }
 
 Status write_file_atomically(const std::string& path, std::string_view bytes, bool durable,
                              bool* renamed) {

@@ -11,6 +11,8 @@ namespace pgthaw::runtime {
 
 // fsync()s the directory DIR, so entries created or renamed in it persist.
 Status fsync_dir(const std::string& dir);
+// fsync()s the file PATH.
+Status fsync_file(const std::string& path);
 
 // Writes BYTES to PATH (mode 0600) through PATH.tmp and a rename; with
 // `durable`, the file and its directory are fsync()ed. A failure before the

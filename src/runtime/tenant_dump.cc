@@ -1,13 +1,11 @@
 // See tenant_dump.h.
 #include "runtime/tenant_dump.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <filesystem>
 #include <set>
 
+#include "dumpfile/sql_identifier.h"
 #include "engine/pg_dump.h"
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
@@ -55,12 +53,6 @@ Result<std::set<std::string>> prepared_statements(Session& session) {
   return names;
 }
 
-std::string quote_identifier(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + '"';
-}
-
 // Puts the session back as pg_dump found it: its transaction (it leaves
 // one open), its prepared statements, its settings.
 Status undo_session_changes(Session& session, const std::set<std::string>& prepared_before) {
@@ -69,18 +61,10 @@ Status undo_session_changes(Session& session, const std::set<std::string>& prepa
   if (!prepared.ok()) return prepared.status();
   std::string sql = "RESET ALL;";
   for (const std::string& name : *prepared) {
-    if (!prepared_before.contains(name)) sql += " DEALLOCATE " + quote_identifier(name) + ";";
+    if (!prepared_before.contains(name))
+      sql += " DEALLOCATE " + dumpfile::quote_identifier(name) + ";";
   }
   return query(session, sql).status();
-}
-
-Status fsync_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  int r = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return r == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, err);
 }
 
 }  // namespace

@@ -437,14 +437,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       ::unlink(path.c_str());
       return Write(error_reply(500, "internal", "the reply's file: " + ec.message()), false);
     }
-    SetHead(*res, reply);
-    bool keep = keep_alive_ && !shared_->stopping;
-    res->keep_alive(keep);
-    res->prepare_payload();
-    if (shared_->metrics) {
-      shared_->metrics->RecordRequest(options().role, route_, method_, reply.status,
-                                      micros_since(received_));
-    }
+    const bool keep = Finish(*res, reply);
     lowest().expires_never();  // an admin's download, as big as a tenant
     http::async_write(
         stream_, *res,
@@ -454,21 +447,29 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         });
   }
 
-  void Write(Reply reply, bool linger) {
-    if (!reply.file.empty()) return WriteFile(std::move(reply));
-    auto res = std::make_shared<http::response<http::string_body>>();
-    SetHead(*res, reply);
-    res->body() =
-        reply.text
-            ? std::move(*reply.text)
-            : reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    bool keep = keep_alive_ && !shared_->stopping;
-    res->keep_alive(keep);
-    res->prepare_payload();
+  // The head, keep-alive and length of a response whose body is set, and
+  // the request's metrics; returns whether the connection stays open.
+  template <typename Response>
+  bool Finish(Response& res, Reply& reply) {
+    SetHead(res, reply);
+    const bool keep = keep_alive_ && !shared_->stopping;
+    res.keep_alive(keep);
+    res.prepare_payload();
     if (shared_->metrics) {
       shared_->metrics->RecordRequest(options().role, route_, method_, reply.status,
                                       micros_since(received_));
     }
+    return keep;
+  }
+
+  void Write(Reply reply, bool linger) {
+    if (!reply.file.empty()) return WriteFile(std::move(reply));
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->body() =
+        reply.text
+            ? std::move(*reply.text)
+            : reply.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const bool keep = Finish(*res, reply);
     lowest().expires_after(options().write_timeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res, keep, linger](
