@@ -255,18 +255,20 @@ class DataDirView {
     return Status::Ok();
   }
 
-  // A host fd open for reading, or -1 with errno.
-  int OpenFile(const std::string& rel) const {
+  // A reader of the file's bytes (a partial copy-up reads across layers).
+  Result<std::shared_ptr<vfs::LayeredFile>> OpenFile(const std::string& rel) const {
+    std::shared_ptr<vfs::LayeredFile> reader;
     if (overlay_ == nullptr) {
-      return ::open((data_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      int fd = ::open((data_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return errno_status("open " + rel);
+      std::vector<vfs::LayeredFile::Part> parts(1);
+      parts[0].fd = fd;
+      return std::make_shared<vfs::LayeredFile>(std::move(parts));
     }
-    bool from_lower = false;
-    int fd = overlay_->open(rel, O_RDONLY, 0, &from_lower);
-    if (fd < 0) {
-      errno = EIO;
-      return -1;
+    if (int rc = overlay_->open_reader(rel, &reader); rc < 0) {
+      return Status::IoError("open " + rel + ": wasm errno " + std::to_string(-rc));
     }
-    return fd;
+    return reader;
   }
 
  private:
@@ -285,25 +287,21 @@ Status write_member(archive* a, const DataDirView& view, const Member& m, std::s
     return Status::IoError("archive " + m.rel + ": " + archive_error_string(a));
   }
   if (m.dir) return Status::Ok();
-  int fd = view.OpenFile(m.rel);
-  if (fd < 0) return errno_status("open " + m.rel);
-  int64_t left = m.size;
-  Status st = Status::Ok();
-  while (left > 0) {
-    ssize_t n = ::read(fd, buffer.data(), std::min<int64_t>(left, buffer.size()));
+  auto reader = view.OpenFile(m.rel);
+  if (!reader.ok()) return reader.status();
+  for (int64_t done = 0; done < m.size;) {
+    const size_t want = static_cast<size_t>(std::min<int64_t>(m.size - done, buffer.size()));
+    int64_t n = (*reader)->pread(buffer.data(), want, done);
     if (n <= 0) {
-      st = n == 0 ? Status::IoError(m.rel + " shrank while it was archived")
-                  : errno_status("read " + m.rel);
-      break;
+      return n == 0 ? Status::IoError(m.rel + " shrank while it was archived")
+                    : Status::IoError("read " + m.rel + ": wasm errno " + std::to_string(-n));
     }
     if (archive_write_data(a, buffer.data(), static_cast<size_t>(n)) != n) {
-      st = Status::IoError("archive " + m.rel + ": " + archive_error_string(a));
-      break;
+      return Status::IoError("archive " + m.rel + ": " + archive_error_string(a));
     }
-    left -= n;
+    done += n;
   }
-  ::close(fd);
-  return st;
+  return Status::Ok();
 }
 
 }  // namespace

@@ -264,9 +264,42 @@ Status copy_out(int from, const std::string& path, uint32_t mode, bool durable) 
   return st;
 }
 
-// Copies the stack's directory `rel` (merged) to `out`.
-Status copy_tree(const vfs::LayerStack& stack, const std::string& rel, const std::string& out,
-                 const std::atomic<bool>& stop, bool durable) {
+// Copies a file whose bytes span layers (a partial copy-up) into the new
+// file `path`.
+Status copy_out_layered(const vfs::LayeredFile& from, int64_t size, const std::string& path,
+                        uint32_t mode, bool durable) {
+  int to = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+  if (to < 0) return Status::FromErrno("create " + path, errno);
+  Status st;
+  std::vector<char> buf(1 << 20);
+  for (int64_t done = 0; st.ok() && done < size;) {
+    int64_t n = from.pread(buf.data(), std::min<size_t>(buf.size(), size - done), done);
+    if (n <= 0) {
+      st = Status::IoError("read for " + path +
+                           (n == 0 ? ": short" : ": wasm errno " + std::to_string(-n)));
+      break;
+    }
+    for (int64_t w = 0; w < n;) {
+      ssize_t k = ::pwrite(to, buf.data() + w, static_cast<size_t>(n - w), done + w);
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) {
+        st = Status::FromErrno("write " + path, errno);
+        break;
+      }
+      w += k;
+    }
+    done += n;
+  }
+  if (st.ok() && durable && ::fsync(to) != 0) st = Status::FromErrno("fsync " + path, errno);
+  ::close(to);
+  return st;
+}
+
+// Copies the stack's directory `rel` (merged) to `out`, reading the bytes
+// of files through `all` (the whole stack `stack` tops): a partial copy in
+// `stack` may rest on a layer under it.
+Status copy_tree(const vfs::LayerStack& stack, const vfs::LayerStack& all, const std::string& rel,
+                 const std::string& out, const std::atomic<bool>& stop, bool durable) {
   std::vector<vfs::DirEntry> entries;
   if (int rc = stack.list(rel, &entries); rc < 0) {
     return Status::IoError("list " + rel + " (wasm errno " + std::to_string(-rc) + ")");
@@ -282,13 +315,15 @@ Status copy_tree(const vfs::LayerStack& stack, const std::string& rel, const std
       if (::mkdir(target.c_str(), st.mode & 07777) != 0) {
         return Status::FromErrno("mkdir " + target, errno);
       }
-      PGTHAW_RETURN_IF_ERROR(copy_tree(stack, child, out, stop, durable));
+      PGTHAW_RETURN_IF_ERROR(copy_tree(stack, all, child, out, stop, durable));
     } else if (type == vfs::wasm_abi::kS_IFREG) {
-      int fd = stack.open_file(child, O_RDONLY, 0);
-      if (fd < 0) return Status::IoError("open " + child);
-      Status copied = copy_out(fd, target, st.mode, durable);
-      ::close(fd);
-      PGTHAW_RETURN_IF_ERROR(copied);
+      std::shared_ptr<vfs::LayeredFile> reader;
+      if (int rc = all.open_reader(child, &reader); rc < 0) {
+        return Status::IoError("open " + child + " (wasm errno " + std::to_string(-rc) + ")");
+      }
+      PGTHAW_RETURN_IF_ERROR(reader->partial()
+                                 ? copy_out_layered(*reader, st.size, target, st.mode, durable)
+                                 : copy_out(reader->top_fd(), target, st.mode, durable));
     } else {
       return Status::InvalidArgument("cannot flatten " + child + ": not a file or directory");
     }
@@ -315,12 +350,14 @@ Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& 
   if (frozen.size() < 2) return Status::InvalidArgument("nothing to flatten");
   auto stack = vfs::LayerStack::open(frozen);
   if (!stack.ok()) return stack.status();
+  auto all = vfs::LayerStack::open(layers);
+  if (!all.ok()) return all.status();
   const std::string data = layer_root + "/data";
   std::error_code ec;
   fs::create_directories(data + "/" + std::string(vfs::OverlayDir::kMetaDirName), ec);
   fs::create_directories(layer_root + "/refs", ec);
   if (ec) return Status::FromErrno("mkdir " + layer_root, ec.value());
-  Status st = copy_tree(**stack, "", data, stop, durable);
+  Status st = copy_tree(**stack, **all, "", data, stop, durable);
   if (st.ok()) {
     // What the frozen layers hid of the kept ones stays hidden.
     const std::string log = data + "/" + std::string(vfs::kWhiteoutLogName);

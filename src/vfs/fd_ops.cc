@@ -132,6 +132,7 @@ int64_t FileSystem::read_at(OpenFile& f, void* buf, size_t len, int64_t offset) 
   len = std::min(len, kMaxIoBytes);
   switch (f.kind) {
     case FileKind::kHostFile: {
+      if (f.layered != nullptr) return f.layered->pread(buf, len, offset);
       ssize_t n;
       do {
         n = ::pread(f.host_fd, buf, len, offset);
@@ -166,10 +167,19 @@ int64_t FileSystem::write_at(OpenFile& f, const void* buf, size_t len, int64_t o
       int64_t charged = 0;
       if (int rc = charge_file_growth(f, end, &charged); rc < 0) return rc;
       ssize_t n;
-      do {
-        n = ::pwrite(f.host_fd, buf, len, offset);
-      } while (n < 0 && errno == EINTR);
-      int64_t result = n < 0 ? neg_wasm_errno_from_host() : n;
+      if (f.layered != nullptr) {
+        n = f.layered->pwrite(buf, len, offset);
+        // The layered file writes through its own fd: O_DSYNC is kept here.
+        if (n > 0 && options_.durable && (f.flags & abi::kO_DSYNC)) {
+          if (int rc = f.layered->sync(); rc < 0) n = rc;
+        }
+      } else {
+        do {
+          n = ::pwrite(f.host_fd, buf, len, offset);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) n = neg_wasm_errno_from_host();
+      }
+      int64_t result = n;
       settle_file_growth(f, charged, end, n < 0 ? -1 : offset + n);
       return result;
     }
@@ -326,8 +336,10 @@ int FileSystem::ftruncate(int fd, int64_t length) {
       if (::fstat(f->host_fd, &s) < 0) return neg_wasm_errno_from_host();
       int64_t charged = 0;
       if (int rc = charge_file_growth(*f, length, &charged); rc < 0) return rc;
-      if (::ftruncate(f->host_fd, length) < 0) {
-        int rc = neg_wasm_errno_from_host();
+      int rc = f->layered != nullptr                 ? f->layered->truncate(length)
+               : ::ftruncate(f->host_fd, length) < 0 ? neg_wasm_errno_from_host()
+                                                     : 0;
+      if (rc < 0) {
         release_disk(f->mount, charged);
         return rc;
       }
@@ -390,6 +402,10 @@ int FileSystem::fadvise(int fd) {
 int FileSystem::fsync(int fd) {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
+  // A partial copy's map is saved even when nothing is synced.
+  if (f->layered != nullptr && !f->lower) {
+    if (int rc = f->layered->sync(); rc < 0) return rc;
+  }
   if (!options_.durable || f->host_fd < 0) return 0;
   // A lower file has nothing of the tenant's to sync; a lower directory may
   // have gained an upper twin since it was opened (entries created in it).
@@ -400,6 +416,7 @@ int FileSystem::fsync(int fd) {
 int FileSystem::fdatasync(int fd) {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
+  if (f->layered != nullptr && !f->lower) return f->layered->sync();
   if (!options_.durable || f->host_fd < 0) return 0;
   if (f->lower) return f->kind == FileKind::kHostDir ? sync_lower_dir(*f) : 0;
   return ::fdatasync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;

@@ -374,6 +374,7 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
   int host_flags = to_host_open_flags(flags, options_.durable) | O_NONBLOCK | O_NOCTTY;
   int fd;
   bool from_lower = false;
+  std::shared_ptr<LayeredFile> layered;
   // What O_TRUNC frees of an existing (upper) file.
   int64_t truncated = (flags & abi::kO_TRUNC) && !mp.read_only
                           ? counted_file_bytes(r.mount, r.rel, /*last_link_only=*/false)
@@ -388,7 +389,7 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
         if (int rc = copy_up_path(r.mount, r.rel, 0); rc < 0) return rc;
       }
     }
-    fd = mp.overlay->open(r.rel, host_flags, mode & ~umask_ & 07777, &from_lower);
+    fd = mp.overlay->open(r.rel, host_flags, mode & ~umask_ & 07777, &from_lower, &layered);
   } else if (mp.read_only) {
     if (access != abi::kO_RDONLY || (flags & abi::kO_TRUNC)) return -err::kEROFS;
     fd = mp.host->open_file(r.rel, host_flags & ~(O_CREAT | O_EXCL), 0);
@@ -419,6 +420,7 @@ int FileSystem::open_host(const Resolved& r, int flags, uint32_t mode, OpenFile*
   f->kind = is_dir ? FileKind::kHostDir : FileKind::kHostFile;
   f->host_fd = fd;
   f->lower = from_lower;
+  f->layered = std::move(layered);
   f->mount = r.mount;
   return 0;
 }

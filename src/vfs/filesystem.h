@@ -275,7 +275,9 @@ class FileSystem {
                          int64_t* charged);
   void release_disk(int m, int64_t bytes);
   // truncate() of a host file in `dir` (a HostDir, or an overlay's upper).
-  int truncate_counted(const Resolved& r, const HostDir& dir, int64_t length);
+  // Truncates a host or overlay file by path with `do_truncate`, keeping
+  // the disk quota's count.
+  int truncate_counted(const Resolved& r, int64_t length, const std::function<int()>& do_truncate);
   // The counted size of `rel` below mount `m`: a regular host file (the
   // upper one, on an overlay), and with `last_link_only` only if it has one
   // link (what removing the name frees); 0 otherwise or without a quota.

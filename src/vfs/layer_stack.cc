@@ -22,24 +22,13 @@ bool is_dir_mode(uint32_t mode) { return (mode & abi::kS_IFMT) == abi::kS_IFDIR;
 
 // The whole of a frozen layer's whiteout log; empty if it has none.
 Result<std::string> read_log(const HostDir& dir) {
-  int fd = dir.open_file(kWhiteoutLogName, O_RDONLY, 0);
-  if (fd == -err::kENOENT || fd == -err::kENOTDIR) return std::string();
-  if (fd < 0)
-    return Status::IoError("open " + dir.host_dir() + "/" + std::string(kWhiteoutLogName));
   std::string bytes;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return Status::FromErrno("read " + dir.host_dir() + "/" + std::string(kWhiteoutLogName), e);
-    }
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
+  int rc = read_layer_file(dir, kWhiteoutLogName, &bytes);
+  if (rc == -err::kENOENT || rc == -err::kENOTDIR) return std::string();
+  if (rc < 0) {
+    return Status::IoError("read " + dir.host_dir() + "/" + std::string(kWhiteoutLogName) +
+                           " (wasm errno " + std::to_string(-rc) + ")");
   }
-  ::close(fd);
   return bytes;
 }
 
@@ -93,15 +82,20 @@ Result<std::unique_ptr<LayerStack>> LayerStack::open(const std::vector<std::stri
   for (const std::string& d : dirs) {
     Result<std::unique_ptr<HostDir>> dir = HostDir::open(d);
     if (!dir.ok()) return dir.status();
-    Layer layer{std::move(dir).value(), {}};
+    Layer layer{std::move(dir).value(), {}, {}};
     auto log = read_log(*layer.dir);
     if (!log.ok()) return log.status();
     if (auto parsed = parse_whiteout_log(*log, &layer.hidden); !parsed.ok()) {
       return Status::Corruption(parsed.status().message() + ": " + d);
     }
+    if (int rc = list_chunk_maps(*layer.dir, &layer.partial); rc < 0) {
+      return Status::IoError("list the chunk maps of " + d);
+    }
     layers.push_back(std::move(layer));
   }
-  return std::unique_ptr<LayerStack>(new LayerStack(std::move(layers)));
+  auto stack = std::unique_ptr<LayerStack>(new LayerStack(std::move(layers)));
+  for (const Layer& layer : stack->layers_) stack->any_partial_ |= !layer.partial.empty();
+  return stack;
 }
 
 bool LayerStack::visible_in(size_t index, std::string_view rel) const {
@@ -141,6 +135,60 @@ int LayerStack::open_file(std::string_view rel, int host_flags, uint32_t mode) c
   Stat st;
   if (int rc = locate(rel, &st, &index); rc < 0) return rc;
   return layers_[index].dir->open_file(rel, host_flags, mode);
+}
+
+bool LayerStack::serves_partial(std::string_view rel) const {
+  if (!any_partial_) return false;
+  size_t index;
+  Stat st;
+  return locate(rel, &st, &index) == 0 &&
+         layers_[index].partial.count(chunk_map_file_name(rel)) > 0;
+}
+
+int LayerStack::locate_below(size_t above, std::string_view rel, size_t* index) const {
+  for (size_t i = above; i-- > 0;) {
+    if (hidden_by(layers_[i + 1].hidden, rel)) break;
+    Stat st;
+    int rc = layers_[i].dir->stat(rel, &st);
+    if (rc == -err::kENOENT || rc == -err::kENOTDIR) continue;
+    if (rc < 0) return rc;
+    if ((st.mode & abi::kS_IFMT) != abi::kS_IFREG) break;
+    *index = i;
+    return 0;
+  }
+  return -err::kEIO;  // a partial copy with nothing under it
+}
+
+int LayerStack::open_chain(std::string_view rel, std::vector<LayeredFile::Part>* parts) const {
+  size_t index;
+  Stat st;
+  if (int rc = locate(rel, &st, &index); rc < 0) return rc;
+  if ((st.mode & abi::kS_IFMT) != abi::kS_IFREG) return -err::kEINVAL;
+  const std::string escaped = any_partial_ ? chunk_map_file_name(rel) : std::string();
+  for (;;) {
+    int fd = layers_[index].dir->open_file(rel, O_RDONLY, 0);
+    if (fd < 0) return fd;
+    LayeredFile::Part part;
+    part.fd = fd;
+    parts->push_back(std::move(part));
+    if (layers_[index].partial.count(escaped) == 0) return 0;
+    if (int rc = load_chunk_map(*layers_[index].dir, rel, fd, &parts->back().map); rc < 0) {
+      return rc;
+    }
+    if (parts->back().map == nullptr) return 0;  // a stale map: the copy is whole
+    if (int rc = locate_below(index, rel, &index); rc < 0) return rc;
+  }
+}
+
+int LayerStack::open_reader(std::string_view rel, std::shared_ptr<LayeredFile>* out) const {
+  std::vector<LayeredFile::Part> parts;
+  int rc = open_chain(rel, &parts);
+  if (rc < 0) {
+    for (LayeredFile::Part& p : parts) ::close(p.fd);
+    return rc;
+  }
+  *out = std::make_shared<LayeredFile>(std::move(parts));
+  return 0;
 }
 
 int LayerStack::readlink(std::string_view rel, std::string* target) const {

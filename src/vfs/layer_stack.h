@@ -14,6 +14,10 @@
 // are never written: the stack only reads (its whiteout logs too, where a
 // torn last record is ignored).
 //
+// PARTIAL COPIES. A frozen layer may hold a partial copy of a file
+// (chunk_map.h): its unwritten chunks are read from the layers below it.
+// open_chain() gives the copies such a file spans, top first.
+//
 // Methods take normalised remainders below the mount ("" is the root) and
 // return 0 (or a host fd) or a negative wasm errno, as HostDir's do. Not
 // thread-safe (owned by one OverlayDir).
@@ -27,6 +31,7 @@
 
 #include "common/status.h"
 #include "vfs/host_dir.h"
+#include "vfs/layered_file.h"
 #include "vfs/types.h"
 
 namespace pgthaw::vfs {
@@ -56,6 +61,14 @@ class LayerStack {
   int stat(std::string_view rel, Stat* st) const;  // lstat semantics
   // Opens `rel` in the layer that serves it (read-only flags expected).
   int open_file(std::string_view rel, int host_flags, uint32_t mode) const;
+  // The copies regular file `rel` spans, top first, the last one whole; a
+  // single part for a file whose serving copy is whole. -EIO if a partial
+  // copy has nothing under it.
+  int open_chain(std::string_view rel, std::vector<LayeredFile::Part>* parts) const;
+  // True if the copy serving `rel` is partial (cheap when no layer has one).
+  bool serves_partial(std::string_view rel) const;
+  // A reader of `rel`'s bytes, whole or partial.
+  int open_reader(std::string_view rel, std::shared_ptr<LayeredFile>* out) const;
   int readlink(std::string_view rel, std::string* target) const;
   // The merged entries of directory `rel` (without "." and ".."); ENOENT
   // when no layer serves it as a directory. The metadata directory of a
@@ -65,7 +78,8 @@ class LayerStack {
  private:
   struct Layer {
     std::unique_ptr<HostDir> dir;
-    std::set<std::string, std::less<>> hidden;  // paths of the layers below it
+    std::set<std::string, std::less<>> hidden;   // paths of the layers below it
+    std::set<std::string, std::less<>> partial;  // escaped names of its chunk maps
   };
   explicit LayerStack(std::vector<Layer> layers) : layers_(std::move(layers)) {}
   // True if no layer above `index` hides `rel`.
@@ -73,7 +87,12 @@ class LayerStack {
   // The index of the layer serving `rel` (its lstat in *st), or an errno.
   int locate(std::string_view rel, Stat* st, size_t* index) const;
 
+  // The index of the layer below `above` that serves `rel` as a regular
+  // file, as seen from layer `above`; an errno if none.
+  int locate_below(size_t above, std::string_view rel, size_t* index) const;
+
   std::vector<Layer> layers_;  // bottom first
+  bool any_partial_ = false;
 };
 
 // The whiteout log that hides `hidden`: magic, then one record per path.

@@ -331,11 +331,12 @@ int FileSystem::fchownat(int dirfd, std::string_view path, int flags) {
   return stat_resolved(r, follow, &st);
 }
 
-int FileSystem::truncate_counted(const Resolved& r, const HostDir& dir, int64_t length) {
+int FileSystem::truncate_counted(const Resolved& r, int64_t length,
+                                 const std::function<int()>& do_truncate) {
   int64_t size = counted_file_bytes(r.mount, r.rel, /*last_link_only=*/false);
   int64_t charged = 0;
   if (int rc = charge_path_growth(r.mount, r.rel, size, length, &charged); rc < 0) return rc;
-  int rc = dir.truncate(r.rel, length);
+  int rc = do_truncate();
   if (rc < 0) {
     release_disk(r.mount, charged);
   } else if (length < size) {
@@ -360,9 +361,10 @@ int FileSystem::truncate(int dirfd, std::string_view path, int64_t length) {
         if (int rc = mount(r).overlay->stat(r.rel, &st); rc < 0) return rc;
         if ((st.mode & abi::kS_IFMT) == abi::kS_IFDIR) return -err::kEISDIR;
         if (int rc = copy_up_path(r.mount, r.rel, length); rc < 0) return rc;
-        return truncate_counted(r, mount(r).overlay->upper(), length);
+        return truncate_counted(r, length,
+                                [&] { return mount(r).overlay->truncate(r.rel, length); });
       }
-      return truncate_counted(r, *mount(r).host, length);
+      return truncate_counted(r, length, [&] { return mount(r).host->truncate(r.rel, length); });
     case Resolved::Kind::kMem: {
       std::shared_ptr<MemNode> node;
       if (int rc = mount(r).mem->lookup(r.rel, &node); rc < 0) return rc;

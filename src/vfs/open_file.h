@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "vfs/device.h"
+#include "vfs/layered_file.h"
 #include "vfs/mem_dir.h"
 #include "vfs/pipe.h"
 #include "vfs/types.h"
@@ -53,6 +54,11 @@ struct OpenFile {
   // A lower description whose name was removed or replaced: a modification
   // gives it a private anonymous copy instead.
   bool lower_unlinked = false;
+  // Overlay files whose bytes span layers (a partial copy-up, layered_file.h):
+  // reads, writes, truncation and syncs go through it, shared by every
+  // description of the file; host_fd is still this description's fd of the
+  // top copy (for fstat, fchmod, fallocate).
+  std::shared_ptr<LayeredFile> layered;
   std::shared_ptr<MemNode> node;  // kMemFile, kMemDir
   Device device = Device::kNone;  // kDevice
   // /dev/pgthaw-connections: the report as it was when this description

@@ -95,6 +95,25 @@ int copy_bytes(int src, int dst, int64_t len) {
   return 0;
 }
 
+// Copies the first `len` bytes of a file whose bytes span layers into `dst`.
+int copy_from_reader(const LayeredFile& src, int dst, int64_t len) {
+  std::vector<char> buf(1 << 20);
+  for (int64_t done = 0; done < len;) {
+    size_t want = static_cast<size_t>(std::min<int64_t>(len - done, buf.size()));
+    int64_t n = src.pread(buf.data(), want, done);
+    if (n < 0) return static_cast<int>(n);
+    if (n == 0) break;
+    if (int rc = write_all(dst, buf.data(), static_cast<size_t>(n), done); rc < 0) return rc;
+    done += n;
+  }
+  return 0;
+}
+
+void close_parts(std::vector<LayeredFile::Part>* parts) {
+  for (LayeredFile::Part& p : *parts) ::close(p.fd);
+  parts->clear();
+}
+
 std::string parent_of(std::string_view rel) { return std::string(split_last(rel).first); }
 
 }  // namespace
@@ -110,7 +129,12 @@ Result<std::unique_ptr<OverlayDir>> OverlayDir::open(const std::vector<std::stri
   // A brand-new overlay has no metadata yet; it is created on the first
   // whiteout or copy-up, so creating a tenant writes (and syncs) nothing.
   Stat meta;
-  if (ov->upper_->stat(kMetaDirName, &meta) == 0) PGTHAW_RETURN_IF_ERROR(ov->init_meta());
+  if (ov->upper_->stat(kMetaDirName, &meta) == 0) {
+    PGTHAW_RETURN_IF_ERROR(ov->init_meta());
+    if (list_chunk_maps(*ov->upper_, &ov->partial_) < 0) {
+      return Status::IoError("list the chunk maps of " + upper_dir);
+    }
+  }
   return ov;
 }
 
@@ -287,10 +311,13 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
   if (is_dir_mode(st.mode)) return copy_up_dirs(rel);
   if (!is_reg_mode(st.mode)) return -err::kEPERM;  // lower symlinks etc. stay put
   if (int rc = copy_up_dirs(parent_of(rel)); rc < 0) return rc;
+  if (max_bytes >= st.size && st.size >= ChunkMap::kPartialMinBytes &&
+      !chunk_map_name(rel).empty()) {
+    return copy_up_partial(rel, st);
+  }
 
-  int src_fd = lower_->open_file(rel, O_RDONLY, 0);
-  if (src_fd < 0) return src_fd;
-  Fd src(src_fd);
+  std::shared_ptr<LayeredFile> src;
+  if (int rc = lower_->open_reader(rel, &src); rc < 0) return rc;
   if (int rc = ensure_meta(); rc < 0) return rc;
   const std::string tmp = temp_name();
   int dst_fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -301,7 +328,9 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
     return rc;
   };
   int64_t len = std::min(st.size, std::max<int64_t>(max_bytes, 0));
-  if (int rc = copy_bytes(src.fd, dst.fd, len); rc < 0) return fail(rc);
+  int rc =
+      src->partial() ? copy_from_reader(*src, dst.fd, len) : copy_bytes(src->top_fd(), dst.fd, len);
+  if (rc < 0) return fail(rc);
   if (::fchmod(dst.fd, st.mode & 07777) < 0) return fail(neg_wasm_errno_from_host());
   Timespec times[2] = {st.atime, st.mtime};
   if (len == st.size) HostDir::futimens(dst.fd, times);  // best effort, like cp -p
@@ -310,7 +339,131 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
   return sync_parent(rel);
 }
 
-int OverlayDir::copy_to_anonymous(int lower_fd) {
+int OverlayDir::copy_up_partial(std::string_view rel, const Stat& st) {
+  if (int rc = ensure_meta(); rc < 0) return rc;
+  if (partial_.empty()) {
+    int rc = upper_->mkdir(ChunkMap::kDirName, 0700);
+    if (rc == 0) rc = sync_dir(kMetaDirName);
+    if (rc < 0 && rc != -err::kEEXIST) return rc;
+  }
+  const std::string tmp = temp_name();
+  int dst_fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (dst_fd < 0) return dst_fd;
+  Fd dst(dst_fd);
+  auto fail = [&](int rc) {
+    upper_->unlink(tmp, false);
+    return rc;
+  };
+  if (::ftruncate(dst.fd, st.size) < 0 || ::fchmod(dst.fd, st.mode & 07777) < 0) {
+    return fail(neg_wasm_errno_from_host());
+  }
+  Timespec times[2] = {st.atime, st.mtime};
+  HostDir::futimens(dst.fd, times);  // best effort, like cp -p
+  FileIdentity id;
+  if (int rc = file_identity(dst.fd, &id); rc < 0) return fail(rc);
+  // The map first: once the sparse file has the name, its holes must never
+  // read as the tenant's zeros.
+  const std::string map_name = chunk_map_name(rel);
+  const std::string bytes = ChunkMap(id, st.size).serialize();
+  int map_fd = upper_->open_file(map_name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (map_fd < 0) return fail(map_fd);
+  int rc = write_all(map_fd, bytes.data(), bytes.size(), 0);
+  if (rc == 0 && durable_ && (::fdatasync(map_fd) < 0 || ::fsync(dst.fd) < 0)) {
+    rc = neg_wasm_errno_from_host();
+  }
+  ::close(map_fd);
+  if (rc == 0) rc = sync_dir(ChunkMap::kDirName);
+  if (rc < 0) return fail(rc);
+  partial_.insert(chunk_map_file_name(rel));
+  if (rc = upper_->rename(tmp, rel); rc < 0) return fail(rc);
+  return sync_parent(rel);
+}
+
+bool OverlayDir::upper_partial_name(std::string_view rel) const {
+  return !partial_.empty() && partial_.count(chunk_map_file_name(rel)) > 0;
+}
+
+int OverlayDir::partial_upper(std::string_view rel, std::shared_ptr<LayeredFile>* out) {
+  out->reset();
+  if (!upper_partial_name(rel)) return 0;
+  if (auto it = live_.find(rel); it != live_.end()) {
+    if ((*out = it->second.lock()) != nullptr) return 0;
+    live_.erase(it);
+  }
+  int top = upper_->open_file(rel, O_RDWR, 0);
+  if (top == -err::kENOENT || top == -err::kENOTDIR || top == -err::kEISDIR) return 0;
+  if (top < 0) return top;
+  std::vector<LayeredFile::Part> parts(1);
+  parts[0].fd = top;
+  if (int rc = load_chunk_map(*upper_, rel, top, &parts[0].map); rc < 0) {
+    close_parts(&parts);
+    return rc;
+  }
+  if (parts[0].map == nullptr) {  // a stale map: the file was replaced
+    close_parts(&parts);
+    retire_map(rel);
+    return 0;
+  }
+  int map_fd = upper_->open_file(chunk_map_name(rel), O_RDWR, 0);
+  int rc = map_fd < 0 ? map_fd : lower_->open_chain(rel, &parts);
+  if (rc < 0) {
+    if (map_fd >= 0) ::close(map_fd);
+    close_parts(&parts);
+    return rc == -err::kENOENT ? -err::kEIO : rc;  // the copy lost what is under it
+  }
+  *out = std::make_shared<LayeredFile>(std::move(parts), map_fd, durable_);
+  live_[std::string(rel)] = *out;
+  return 0;
+}
+
+void OverlayDir::retire_map(std::string_view rel) {
+  if (!upper_partial_name(rel)) return;
+  if (auto it = live_.find(rel); it != live_.end()) {
+    if (auto live = it->second.lock()) live->forget_name();
+    live_.erase(it);
+  }
+  upper_->unlink(chunk_map_name(rel), false);  // a leftover is stale by identity anyway
+  partial_.erase(chunk_map_file_name(rel));
+}
+
+int OverlayDir::make_whole(std::string_view rel) {
+  std::shared_ptr<LayeredFile> file;
+  if (int rc = partial_upper(rel, &file); rc < 0 || file == nullptr) return rc;
+  if (int rc = file->fill_all(); rc < 0) return rc;
+  // The data is whole and synced: the map can go.
+  if (int rc = upper_->unlink(chunk_map_name(rel), false); rc < 0 && rc != -err::kENOENT) {
+    return rc;
+  }
+  if (int rc = sync_dir(ChunkMap::kDirName); rc < 0) return rc;
+  file->became_whole();
+  live_.erase(live_.find(rel));
+  partial_.erase(chunk_map_file_name(rel));
+  return 0;
+}
+
+int OverlayDir::open_reader(std::string_view rel, std::shared_ptr<LayeredFile>* out) {
+  bool from_lower = false;
+  std::shared_ptr<LayeredFile> layered;
+  int fd = open(rel, O_RDONLY, 0, &from_lower, &layered);
+  if (fd < 0) return fd;
+  if (layered != nullptr) {
+    ::close(fd);
+    *out = std::move(layered);
+    return 0;
+  }
+  std::vector<LayeredFile::Part> parts(1);
+  parts[0].fd = fd;
+  *out = std::make_shared<LayeredFile>(std::move(parts));
+  return 0;
+}
+
+int OverlayDir::truncate(std::string_view rel, int64_t length) {
+  std::shared_ptr<LayeredFile> file;
+  if (int rc = partial_upper(rel, &file); rc < 0) return rc;
+  return file != nullptr ? file->truncate(length) : upper_->truncate(rel, length);
+}
+
+int OverlayDir::copy_to_anonymous(int lower_fd, const LayeredFile* layered) {
   struct stat s;
   if (::fstat(lower_fd, &s) < 0) return neg_wasm_errno_from_host();
   if (int rc = ensure_meta(); rc < 0) return rc;
@@ -318,19 +471,32 @@ int OverlayDir::copy_to_anonymous(int lower_fd) {
   int fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return fd;
   upper_->unlink(tmp, false);
-  if (int rc = copy_bytes(lower_fd, fd, s.st_size); rc < 0) {
+  int rc = layered != nullptr && layered->partial() ? copy_from_reader(*layered, fd, s.st_size)
+                                                    : copy_bytes(lower_fd, fd, s.st_size);
+  if (rc < 0) {
     ::close(fd);
     return rc;
   }
   return fd;
 }
 
-int OverlayDir::open(std::string_view rel, int host_flags, uint32_t mode, bool* from_lower) {
+int OverlayDir::open(std::string_view rel, int host_flags, uint32_t mode, bool* from_lower,
+                     std::shared_ptr<LayeredFile>* layered) {
   *from_lower = false;
+  layered->reset();
   if (is_meta(rel)) return (host_flags & O_CREAT) ? -err::kEACCES : -err::kENOENT;
   Stat st;
   int where = locate(rel, &st);
-  if (where == kUpper) return upper_->open_file(rel, host_flags, mode);
+  if (where == kUpper) {
+    int fd = upper_->open_file(rel, host_flags, mode);
+    if (fd >= 0 && is_reg_mode(st.mode) && upper_partial_name(rel)) {
+      if (int rc = partial_upper(rel, layered); rc < 0) {
+        ::close(fd);
+        return rc;
+      }
+    }
+    return fd;
+  }
   if (where == kLower) {
     if ((host_flags & O_CREAT) && (host_flags & O_EXCL)) return -err::kEEXIST;
     const int access = host_flags & O_ACCMODE;
@@ -339,7 +505,14 @@ int OverlayDir::open(std::string_view rel, int host_flags, uint32_t mode, bool* 
     }
     int fd =
         lower_->open_file(rel, O_RDONLY | (host_flags & (O_DIRECTORY | O_NONBLOCK | O_NOCTTY)), 0);
-    if (fd >= 0) *from_lower = true;
+    if (fd < 0) return fd;
+    *from_lower = true;
+    if (is_reg_mode(st.mode) && lower_->serves_partial(rel)) {
+      if (int rc = lower_->open_reader(rel, layered); rc < 0) {
+        ::close(fd);
+        return rc;
+      }
+    }
     return fd;
   }
   if (where != -err::kENOENT || !(host_flags & O_CREAT)) return where;
@@ -382,8 +555,10 @@ int OverlayDir::unlink(std::string_view rel, bool is_dir) {
   if (in_lower) {
     if (int rc = add_hidden(rel); rc < 0) return rc;
   }
-  if (where == kUpper) return upper_->unlink(rel, is_dir);
-  return 0;
+  if (where != kUpper) return 0;
+  int rc = upper_->unlink(rel, is_dir);
+  if (rc == 0 && !is_dir) retire_map(rel);
+  return rc;
 }
 
 int OverlayDir::rename(std::string_view old_rel, std::string_view new_rel) {
@@ -413,6 +588,8 @@ int OverlayDir::rename(std::string_view old_rel, std::string_view new_rel) {
   } else {
     if (owhere != kUpper) return -err::kEXDEV;  // caller must copy up first
     if (nwhere > 0 && is_dir_mode(nst.mode)) return -err::kEISDIR;
+    // A map names one path: the file moves whole.
+    if (int rc = make_whole(old_rel); rc < 0) return rc;
   }
   std::string new_parent = parent_of(new_rel);
   if (int rc = check_dir(new_parent); rc < 0) return rc;
@@ -422,7 +599,9 @@ int OverlayDir::rename(std::string_view old_rel, std::string_view new_rel) {
   if (old_in_lower) {
     if (int rc = add_hidden(old_rel); rc < 0) return rc;
   }
-  return upper_->rename(old_rel, new_rel);
+  int rc = upper_->rename(old_rel, new_rel);
+  if (rc == 0 && !old_dir) retire_map(new_rel);  // what it replaced
+  return rc;
 }
 
 int OverlayDir::link(std::string_view old_rel, std::string_view new_rel) {
@@ -439,6 +618,7 @@ int OverlayDir::link(std::string_view old_rel, std::string_view new_rel) {
   std::string new_parent = parent_of(new_rel);
   if (int rc = check_dir(new_parent); rc < 0) return rc;
   if (int rc = copy_up_dirs(new_parent); rc < 0) return rc;
+  if (int rc = make_whole(old_rel); rc < 0) return rc;  // a map names one path
   return upper_->link(old_rel, new_rel);
 }
 

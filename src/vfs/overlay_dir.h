@@ -27,6 +27,14 @@
 // leaves at most extra empty-of-meaning directories (they merge with lower)
 // and a stray temporary file, removed by the next open().
 //
+// PARTIAL COPY-UP. A regular file of at least ChunkMap::kPartialMinBytes is
+// not copied: the temporary is created sparse at the lower size, its empty
+// chunk map (chunk_map.h) is written and synced, and only then is it
+// renamed into place; from then on the file is a LayeredFile (one per name,
+// shared by every description) that copies chunks up as they are written.
+// Renaming or linking a partial file first copies up the rest (the map
+// names one path); unlinking or replacing one retires its map.
+//
 // METADATA. `upper/.pgthaw-overlay/` holds `whiteouts`, an append-only log of
 // hidden paths (magic, then records of u32 little-endian length + path
 // bytes), and copy-up temporaries. A record is appended (and fdatasync'ed
@@ -44,6 +52,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -53,6 +62,7 @@
 #include "common/status.h"
 #include "vfs/host_dir.h"
 #include "vfs/layer_stack.h"
+#include "vfs/layered_file.h"
 #include "vfs/types.h"
 
 namespace pgthaw::vfs {
@@ -88,8 +98,18 @@ class OverlayDir {
   // Opens for the guest with host flags (see to_host_open_flags). A name
   // served by lower is opened read-only there and *from_lower is set; the
   // caller copies up first when O_TRUNC is asked. O_CREAT of a new name
-  // creates it in upper (parent directories copied up).
-  int open(std::string_view rel, int host_flags, uint32_t mode, bool* from_lower);
+  // creates it in upper (parent directories copied up). A file whose bytes
+  // span layers (a partial copy, here or below) also gets *layered: reads,
+  // writes, truncation and syncs of it must go through that.
+  int open(std::string_view rel, int host_flags, uint32_t mode, bool* from_lower,
+           std::shared_ptr<LayeredFile>* layered);
+  // The LayeredFile of upper's partial copy of `rel`; null if upper's copy
+  // is whole (or absent).
+  int partial_upper(std::string_view rel, std::shared_ptr<LayeredFile>* out);
+  // A reader of regular file `rel` in the merged view.
+  int open_reader(std::string_view rel, std::shared_ptr<LayeredFile>* out);
+  // truncate(2) of upper's `rel`, partial or not.
+  int truncate(std::string_view rel, int64_t length);
   int mkdir(std::string_view rel, uint32_t mode);
   // Records a whiteout when lower has the name, then removes the upper one.
   int unlink(std::string_view rel, bool is_dir);
@@ -110,8 +130,9 @@ class OverlayDir {
   int copy_up(std::string_view rel, int64_t max_bytes);
   // A private read-write copy of an open lower file that has no name any
   // more (a description whose lower name was removed): a host fd to an
-  // unlinked file in the metadata directory.
-  int copy_to_anonymous(int lower_fd);
+  // unlinked file in the metadata directory. `layered` (may be null) when
+  // the lower file's bytes span layers.
+  int copy_to_anonymous(int lower_fd, const LayeredFile* layered);
 
   // For tests: the hidden paths.
   const std::set<std::string, std::less<>>& hidden_for_test() const { return hidden_; }
@@ -131,6 +152,13 @@ class OverlayDir {
   int check_dir(std::string_view dir_rel) const;
   int sync_parent(std::string_view rel) const;
   std::string temp_name();
+  // Writes the sparse copy and its map, then renames it into place.
+  int copy_up_partial(std::string_view rel, const Stat& st);
+  // Copies up the rest of partial `rel`: upper's copy is whole after it.
+  int make_whole(std::string_view rel);
+  // Upper's `rel` is gone or replaced: its map (if any) is retired.
+  void retire_map(std::string_view rel);
+  bool upper_partial_name(std::string_view rel) const;
 
   std::unique_ptr<LayerStack> lower_;
   std::unique_ptr<HostDir> upper_;
@@ -138,6 +166,8 @@ class OverlayDir {
   int log_fd_ = -1;  // the whiteouts log, O_WRONLY | O_APPEND
   uint64_t next_temp_ = 0;
   std::set<std::string, std::less<>> hidden_;
+  std::set<std::string, std::less<>> partial_;  // escaped names of upper's chunk maps
+  std::map<std::string, std::weak_ptr<LayeredFile>, std::less<>> live_;
 };
 
 }  // namespace pgthaw::vfs

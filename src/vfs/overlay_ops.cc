@@ -56,8 +56,16 @@ int FileSystem::reopen_upper(OpenFile& f, std::string_view rel) {
                 O_NONBLOCK | O_NOCTTY;
   int fd = mp.overlay->upper().open_file(rel, host_flags, 0);
   if (fd < 0) return fd;
+  std::shared_ptr<LayeredFile> layered;
+  if (f.kind == FileKind::kHostFile) {
+    if (int rc = mp.overlay->partial_upper(rel, &layered); rc < 0) {
+      ::close(fd);
+      return rc;
+    }
+  }
   ::close(f.host_fd);
   f.host_fd = fd;
+  f.layered = std::move(layered);
   f.lower = false;
   return 0;
 }
@@ -69,10 +77,11 @@ int FileSystem::make_writable(OpenFile& f) {
     // The name is gone or names another file now: give this description a
     // private copy, as if it had been copied up before the unlink.
     if (f.kind != FileKind::kHostFile) return -err::kENOENT;
-    int fd = mp.overlay->copy_to_anonymous(f.host_fd);
+    int fd = mp.overlay->copy_to_anonymous(f.host_fd, f.layered.get());
     if (fd < 0) return fd;
     ::close(f.host_fd);
     f.host_fd = fd;
+    f.layered.reset();
     f.lower = false;
     return 0;
   }

@@ -221,6 +221,13 @@ Result<std::string> FileSystem::save_state() const {
       }
     }
     if (f.kind == FileKind::kHostFile) {
+      // The snapshot reopens partial copies by their maps: save them now.
+      if (f.layered != nullptr && !f.lower) {
+        if (int rc = f.layered->flush(); rc < 0) {
+          return Status::IoError("save the chunk map of " + where(f) + " (wasm errno " +
+                                 std::to_string(-rc) + ")");
+        }
+      }
       // Restore re-opens by path: the path must still name this file.
       // (Directories are listed by path anyway; restore checks the kind.)
       const MountPoint& mp = mounts_[f.mount];
