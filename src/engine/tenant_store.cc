@@ -226,69 +226,15 @@ bool is_frozen_layer(const std::string& layer) {
   return fs::is_directory(fs::path(layer).parent_path() / "refs", ec);
 }
 
-// Copies the regular file open at `from` into the new file `path`.
-Status copy_out(int from, const std::string& path, uint32_t mode, bool durable) {
+// Copies the bytes of `from` (whole or partial copy-up) into the new file
+// `path`.
+Status copy_out(const vfs::LayeredFile& from, int64_t size, const std::string& path, uint32_t mode,
+                bool durable) {
   int to = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
   if (to < 0) return Status::FromErrno("create " + path, errno);
   Status st;
-  for (;;) {
-    ssize_t n = ::copy_file_range(from, nullptr, to, nullptr, size_t{1} << 30, 0);
-    if (n > 0) continue;
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    // No copy_file_range here: read and write.
-    char buf[1 << 16];
-    for (;;) {
-      ssize_t r = ::read(from, buf, sizeof buf);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        st = Status::FromErrno("read for " + path, errno);
-        break;
-      }
-      if (r == 0) break;
-      for (ssize_t done = 0; done < r;) {
-        ssize_t w = ::write(to, buf + done, static_cast<size_t>(r - done));
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-          st = Status::FromErrno("write " + path, errno);
-          break;
-        }
-        done += w;
-      }
-      if (!st.ok()) break;
-    }
-    break;
-  }
-  if (st.ok() && durable && ::fsync(to) != 0) st = Status::FromErrno("fsync " + path, errno);
-  ::close(to);
-  return st;
-}
-
-// Copies a file whose bytes span layers (a partial copy-up) into the new
-// file `path`.
-Status copy_out_layered(const vfs::LayeredFile& from, int64_t size, const std::string& path,
-                        uint32_t mode, bool durable) {
-  int to = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
-  if (to < 0) return Status::FromErrno("create " + path, errno);
-  Status st;
-  std::vector<char> buf(1 << 20);
-  for (int64_t done = 0; st.ok() && done < size;) {
-    int64_t n = from.pread(buf.data(), std::min<size_t>(buf.size(), size - done), done);
-    if (n <= 0) {
-      st = Status::IoError("read for " + path +
-                           (n == 0 ? ": short" : ": wasm errno " + std::to_string(-n)));
-      break;
-    }
-    for (int64_t w = 0; w < n;) {
-      ssize_t k = ::pwrite(to, buf.data() + w, static_cast<size_t>(n - w), done + w);
-      if (k < 0 && errno == EINTR) continue;
-      if (k < 0) {
-        st = Status::FromErrno("write " + path, errno);
-        break;
-      }
-      w += k;
-    }
-    done += n;
+  if (int rc = from.copy_to(to, size); rc < 0) {
+    st = Status::IoError("copy to " + path + " (wasm errno " + std::to_string(-rc) + ")");
   }
   if (st.ok() && durable && ::fsync(to) != 0) st = Status::FromErrno("fsync " + path, errno);
   ::close(to);
@@ -321,9 +267,7 @@ Status copy_tree(const vfs::LayerStack& stack, const vfs::LayerStack& all, const
       if (int rc = all.open_reader(child, &reader); rc < 0) {
         return Status::IoError("open " + child + " (wasm errno " + std::to_string(-rc) + ")");
       }
-      PGTHAW_RETURN_IF_ERROR(reader->partial()
-                                 ? copy_out_layered(*reader, st.size, target, st.mode, durable)
-                                 : copy_out(reader->top_fd(), target, st.mode, durable));
+      PGTHAW_RETURN_IF_ERROR(copy_out(*reader, st.size, target, st.mode, durable));
     } else {
       return Status::InvalidArgument("cannot flatten " + child + ": not a file or directory");
     }

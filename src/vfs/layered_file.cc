@@ -1,11 +1,14 @@
 // Reads and writes across a chain of partial copies (see layered_file.h).
 #include "vfs/layered_file.h"
 
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "vfs/wasm_errno.h"
 
@@ -39,6 +42,59 @@ int64_t pwrite_full(int fd, const char* buf, size_t len, int64_t offset) {
 }
 
 }  // namespace
+
+int copy_file_bytes(int src, int dst, int64_t len) {
+  if (len == 0) return 0;
+  if (::ioctl(dst, FICLONE, src) == 0) {
+    return ::ftruncate(dst, len) < 0 ? neg_wasm_errno_from_host() : 0;
+  }
+  int64_t done = 0;
+  bool use_cfr = true;
+  std::vector<char> buf;
+  while (done < len) {
+    if (use_cfr) {
+      loff_t in = done, out = done;
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(len - done), 0);
+      if (n > 0) {
+        done += n;
+        continue;
+      }
+      if (n == 0) break;  // the source is shorter than it was
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+          errno != EBADF) {
+        return neg_wasm_errno_from_host();
+      }
+      use_cfr = false;
+    }
+    if (buf.empty()) buf.resize(1 << 20);
+    const size_t want = static_cast<size_t>(std::min<int64_t>(len - done, buf.size()));
+    const int64_t n = pread_full(src, buf.data(), want, done);
+    if (n < 0) return static_cast<int>(n);
+    if (n == 0) break;
+    if (pwrite_full(dst, buf.data(), static_cast<size_t>(n), done) < n) {
+      return neg_wasm_errno_from_host();
+    }
+    done += n;
+  }
+  return 0;
+}
+
+int LayeredFile::copy_to(int dst, int64_t len) const {
+  if (!partial()) return copy_file_bytes(top_fd(), dst, len);
+  std::vector<char> buf(1 << 20);
+  for (int64_t done = 0; done < len;) {
+    const size_t want = static_cast<size_t>(std::min<int64_t>(len - done, buf.size()));
+    const int64_t n = pread(buf.data(), want, done);
+    if (n < 0) return static_cast<int>(n);
+    if (n == 0) break;
+    if (pwrite_full(dst, buf.data(), static_cast<size_t>(n), done) < n) {
+      return neg_wasm_errno_from_host();
+    }
+    done += n;
+  }
+  return 0;
+}
 
 LayeredFile::LayeredFile(std::vector<Part> parts) : parts_(std::move(parts)) {}
 

@@ -27,6 +27,11 @@
 
 namespace pgthaw::vfs {
 
+// Copies the first `len` bytes of host file `src` into the empty host file
+// `dst`: a reflink when the filesystem can (then trimmed to `len`), else
+// copy_file_range, else read/write.
+int copy_file_bytes(int src, int dst, int64_t len);
+
 class LayeredFile {
  public:
   struct Part {
@@ -50,6 +55,9 @@ class LayeredFile {
 
   // A short count only at the end of the file.
   int64_t pread(void* buf, size_t len, int64_t offset) const;
+  // Copies the first `len` bytes into the empty host file `dst` (a whole
+  // file as copy_file_bytes does).
+  int copy_to(int dst, int64_t len) const;
   // REQUIRES: writable().
   int64_t pwrite(const void* buf, size_t len, int64_t offset);
   int truncate(int64_t length);

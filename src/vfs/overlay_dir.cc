@@ -3,8 +3,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,59 +50,6 @@ int write_all(int fd, const char* p, size_t n, int64_t off) {
     p += w;
     n -= static_cast<size_t>(w);
     off += w;
-  }
-  return 0;
-}
-
-// Copies the first `len` bytes of `src` into the empty file `dst`: a reflink
-// when the filesystem can (then trimmed to `len`), else copy_file_range,
-// else read/write.
-int copy_bytes(int src, int dst, int64_t len) {
-  if (len == 0) return 0;
-  if (::ioctl(dst, FICLONE, src) == 0) {
-    return ::ftruncate(dst, len) < 0 ? neg_wasm_errno_from_host() : 0;
-  }
-  int64_t done = 0;
-  bool use_cfr = true;
-  std::vector<char> buf;
-  while (done < len) {
-    if (use_cfr) {
-      loff_t in = done, out = done;
-      ssize_t n = ::copy_file_range(src, &in, dst, &out, static_cast<size_t>(len - done), 0);
-      if (n > 0) {
-        done += n;
-        continue;
-      }
-      if (n == 0) break;  // the source is shorter than it was
-      if (errno == EINTR) continue;
-      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
-          errno != EBADF) {
-        return neg_wasm_errno_from_host();
-      }
-      use_cfr = false;
-    }
-    if (buf.empty()) buf.resize(1 << 20);
-    size_t want = static_cast<size_t>(std::min<int64_t>(len - done, buf.size()));
-    ssize_t n = ::pread(src, buf.data(), want, done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return neg_wasm_errno_from_host();
-    if (n == 0) break;
-    if (int rc = write_all(dst, buf.data(), static_cast<size_t>(n), done); rc < 0) return rc;
-    done += n;
-  }
-  return 0;
-}
-
-// Copies the first `len` bytes of a file whose bytes span layers into `dst`.
-int copy_from_reader(const LayeredFile& src, int dst, int64_t len) {
-  std::vector<char> buf(1 << 20);
-  for (int64_t done = 0; done < len;) {
-    size_t want = static_cast<size_t>(std::min<int64_t>(len - done, buf.size()));
-    int64_t n = src.pread(buf.data(), want, done);
-    if (n < 0) return static_cast<int>(n);
-    if (n == 0) break;
-    if (int rc = write_all(dst, buf.data(), static_cast<size_t>(n), done); rc < 0) return rc;
-    done += n;
   }
   return 0;
 }
@@ -328,9 +273,7 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
     return rc;
   };
   int64_t len = std::min(st.size, std::max<int64_t>(max_bytes, 0));
-  int rc =
-      src->partial() ? copy_from_reader(*src, dst.fd, len) : copy_bytes(src->top_fd(), dst.fd, len);
-  if (rc < 0) return fail(rc);
+  if (int rc = src->copy_to(dst.fd, len); rc < 0) return fail(rc);
   if (::fchmod(dst.fd, st.mode & 07777) < 0) return fail(neg_wasm_errno_from_host());
   Timespec times[2] = {st.atime, st.mtime};
   if (len == st.size) HostDir::futimens(dst.fd, times);  // best effort, like cp -p
@@ -471,8 +414,8 @@ int OverlayDir::copy_to_anonymous(int lower_fd, const LayeredFile* layered) {
   int fd = upper_->open_file(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return fd;
   upper_->unlink(tmp, false);
-  int rc = layered != nullptr && layered->partial() ? copy_from_reader(*layered, fd, s.st_size)
-                                                    : copy_bytes(lower_fd, fd, s.st_size);
+  int rc = layered != nullptr ? layered->copy_to(fd, s.st_size)
+                              : copy_file_bytes(lower_fd, fd, s.st_size);
   if (rc < 0) {
     ::close(fd);
     return rc;
