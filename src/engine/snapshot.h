@@ -75,10 +75,13 @@ Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::strin
 Status consume_snapshot(const std::string& dir);
 
 // Snapshot files are written once (a temp file, renamed) and never changed:
-// one whose checksum was checked in this process is not checked again while
-// it is the same file (device, inode, size, mtime), as a hard link to it is
-// (a fork's share of its source's snapshot).
+// one whose checksum was checked in this process, or that this process
+// wrote, is not checked again while it is the same file (device, inode,
+// size, mtime), as a hard link to it is (a fork's share of its source's
+// snapshot).
 bool verified_before(const std::string& path, uint64_t expected);
 void remember_verified(const std::string& path, uint64_t expected);
+// For tests: trusts nothing any more, as after a restart.
+void forget_verified_for_test();
 
 }  // namespace pgthaw::engine

@@ -399,9 +399,16 @@ int FileSystem::fadvise(int fd) {
   return is_pipe(*f) ? -err::kESPIPE : 0;
 }
 
+int FileSystem::pay_owed_syncs(const OpenFile& f) {
+  if (f.mount < 0 || is_pipe(f)) return 0;
+  OverlayDir* overlay = mounts_[f.mount].overlay.get();
+  return overlay != nullptr ? overlay->sync_owed() : 0;
+}
+
 int FileSystem::fsync(int fd) {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
+  if (int rc = pay_owed_syncs(*f); rc < 0) return rc;
   // A partial copy's map is saved even when nothing is synced; its
   // fdatasync covers the size, which is all the metadata a read needs.
   if (f->layered != nullptr && !f->lower) return f->layered->sync();
@@ -415,6 +422,7 @@ int FileSystem::fsync(int fd) {
 int FileSystem::fdatasync(int fd) {
   const OpenFile* f = file(fd);
   if (f == nullptr) return -err::kEBADF;
+  if (int rc = pay_owed_syncs(*f); rc < 0) return rc;
   if (f->layered != nullptr && !f->lower) return f->layered->sync();
   if (!options_.durable || f->host_fd < 0) return 0;
   if (f->lower) return f->kind == FileKind::kHostDir ? sync_lower_dir(*f) : 0;

@@ -259,6 +259,9 @@ class FileSystem {
   // Lower descriptions at `path` lost their name (unlink, rename over it).
   void detach_lower(int mount, std::string_view path);
   int sync_lower_dir(const OpenFile& f) const;
+  // The overlay's owed directory syncs (OverlayDir::sync_owed), before
+  // an fsync of anything on that mount.
+  int pay_owed_syncs(const OpenFile& f);
   int open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
 
   // Disk quotas (quota_ops.cc). All are no-ops on mounts without one.

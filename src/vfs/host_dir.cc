@@ -100,13 +100,33 @@ Stat to_vfs_stat(const struct stat& s) {
   return st;
 }
 
-Result<std::unique_ptr<HostDir>> HostDir::open(const std::string& host_dir) {
+Result<std::unique_ptr<HostDir>> HostDir::open(const std::string& host_dir, Mutability mutability) {
   int fd = ::open(host_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open mount directory " + host_dir, errno);
-  return std::unique_ptr<HostDir>(new HostDir(host_dir, fd));
+  return std::unique_ptr<HostDir>(new HostDir(host_dir, fd, mutability == Mutability::kFrozen));
 }
 
-HostDir::~HostDir() { ::close(root_fd_); }
+HostDir::~HostDir() {
+  for (const auto& [rel, fd] : dir_cache_) {
+    if (fd >= 0) ::close(fd);
+  }
+  ::close(root_fd_);
+}
+
+int HostDir::cached_dir(std::string_view rel) const {
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (auto it = dir_cache_.find(rel); it != dir_cache_.end()) return it->second;
+  }
+  int fd = open_beneath(rel, O_PATH | O_DIRECTORY, 0);
+  // A directory a frozen layer lacks stays missing: that answer is kept too
+  // (most lookups in a stack miss in every layer but one).
+  if (fd < 0 && fd != -wasm_errno::kENOENT && fd != -wasm_errno::kENOTDIR) return fd;
+  std::lock_guard lock(cache_mutex_);
+  auto [it, inserted] = dir_cache_.emplace(std::string(rel), fd);
+  if (!inserted && fd >= 0) ::close(fd);  // another thread resolved it meanwhile
+  return it->second;
+}
 
 HostDir::DirRef::~DirRef() {
   if (owned) ::close(fd);
@@ -159,16 +179,34 @@ int HostDir::open_parent(std::string_view rel, DirRef* parent, std::string* name
     *name = std::string(rel);
     return 0;
   }
-  int fd = open_beneath(rel.substr(0, slash), O_PATH | O_DIRECTORY, 0);
-  if (fd < 0) return fd;
-  parent->fd = fd;
-  parent->owned = true;
+  if (frozen_) {
+    int fd = cached_dir(rel.substr(0, slash));
+    if (fd < 0) return fd;
+    parent->fd = fd;  // borrowed from the cache
+  } else {
+    int fd = open_beneath(rel.substr(0, slash), O_PATH | O_DIRECTORY, 0);
+    if (fd < 0) return fd;
+    parent->fd = fd;
+    parent->owned = true;
+  }
   *name = std::string(rel.substr(slash + 1));
   return 0;
 }
 
 int HostDir::open_file(std::string_view rel, int host_flags, uint32_t mode) const {
-  return open_beneath(rel, host_flags, mode);
+  if (!frozen_ || rel.find('/') == std::string_view::npos) {
+    return open_beneath(rel, host_flags, mode);
+  }
+  // The parent was resolved beneath the root once; the last component must
+  // not be a symlink either.
+  DirRef parent;
+  std::string name;
+  if (int rc = open_parent(rel, &parent, &name); rc < 0) return rc;
+  int fd;
+  do {
+    fd = ::openat(parent.fd, name.c_str(), host_flags | O_CLOEXEC | O_NOFOLLOW, mode);
+  } while (fd < 0 && errno == EINTR);
+  return fd >= 0 ? fd : neg_wasm_errno_from_host();
 }
 
 int HostDir::stat(std::string_view rel, Stat* st) const {

@@ -11,14 +11,23 @@
 // therefore yields ELOOP (ENOTDIR on the fallback path) instead of leaving
 // the mount. Linux-only.
 //
+// A frozen HostDir (a layer nothing writes any more: a template's data
+// directory, a fork's frozen layers) keeps the O_PATH fds of the parent
+// directories it has resolved, so a lookup below one is a single *at()
+// call on that fd with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW: a thaw reopens and
+// stats every file a snapshot had open, in each layer of the stack.
+//
 // Methods return 0 (or a host fd / count) on success and a negative wasm
-// errno on failure. Thread-compatible: const methods only use the root fd.
+// errno on failure. Thread-safe: const methods use the root fd and, frozen,
+// the parent cache under its own lock.
 #pragma once
 
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,8 +48,13 @@ Stat to_vfs_stat(const struct stat& st);
 
 class HostDir {
  public:
-  // Opens `host_dir` (which must be a directory) as the root.
-  static Result<std::unique_ptr<HostDir>> open(const std::string& host_dir);
+  enum class Mutability { kWritable, kFrozen };
+  // Opens `host_dir` (which must be a directory) as the root. kFrozen
+  // promises that no one changes the tree's directories while it is open
+  // (files may not be written through it either: the parent cache would
+  // outlive a renamed directory).
+  static Result<std::unique_ptr<HostDir>> open(const std::string& host_dir,
+                                               Mutability mutability = Mutability::kWritable);
   ~HostDir();
   HostDir(const HostDir&) = delete;
   HostDir& operator=(const HostDir&) = delete;
@@ -73,7 +87,8 @@ class HostDir {
   static void disable_openat2_for_test(bool disable);
 
  private:
-  HostDir(std::string host_dir, int root_fd) : host_dir_(std::move(host_dir)), root_fd_(root_fd) {}
+  HostDir(std::string host_dir, int root_fd, bool frozen)
+      : host_dir_(std::move(host_dir)), root_fd_(root_fd), frozen_(frozen) {}
 
   // A parent directory fd that may be borrowed (the root) or owned.
   struct DirRef {
@@ -86,9 +101,16 @@ class HostDir {
   };
   int open_beneath(std::string_view rel, int host_flags, uint32_t mode) const;
   int open_parent(std::string_view rel, DirRef* parent, std::string* name) const;
+  // Frozen only: the cached O_PATH fd of directory `rel` (opened beneath the
+  // root on first use), borrowed; or a negative wasm errno.
+  int cached_dir(std::string_view rel) const;
 
   std::string host_dir_;
   int root_fd_;  // O_PATH | O_DIRECTORY; constant after construction
+  const bool frozen_;
+  mutable std::mutex cache_mutex_;
+  // Frozen: rel -> O_PATH fd, or -ENOENT / -ENOTDIR (wasm) for a missing one.
+  mutable std::map<std::string, int, std::less<>> dir_cache_;
 };
 
 }  // namespace pgthaw::vfs

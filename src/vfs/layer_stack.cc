@@ -80,7 +80,7 @@ Result<std::unique_ptr<LayerStack>> LayerStack::open(const std::vector<std::stri
   if (dirs.empty()) return Status::InvalidArgument("an overlay needs a lower layer");
   std::vector<Layer> layers;
   for (const std::string& d : dirs) {
-    Result<std::unique_ptr<HostDir>> dir = HostDir::open(d);
+    Result<std::unique_ptr<HostDir>> dir = HostDir::open(d, HostDir::Mutability::kFrozen);
     if (!dir.ok()) return dir.status();
     Layer layer{std::move(dir).value(), {}, {}};
     auto log = read_log(*layer.dir);
@@ -106,6 +106,21 @@ bool LayerStack::visible_in(size_t index, std::string_view rel) const {
 }
 
 int LayerStack::locate(std::string_view rel, Stat* st, size_t* index) const {
+  if (auto it = located_.find(rel); it != located_.end()) {
+    *st = it->second.st;
+    *index = it->second.index;
+    return it->second.rc;
+  }
+  Located found{0, 0, Stat{}};
+  found.rc = locate_uncached(rel, &found.st, &found.index);
+  const bool lasting = found.rc == 0 || found.rc == -err::kENOENT || found.rc == -err::kENOTDIR;
+  if (lasting && located_.size() < kMaxLocated) located_.emplace(std::string(rel), found);
+  *st = found.st;
+  *index = found.index;
+  return found.rc;
+}
+
+int LayerStack::locate_uncached(std::string_view rel, Stat* st, size_t* index) const {
   if (OverlayDir::is_meta(rel)) return -err::kENOENT;
   int last = -err::kENOENT;
   for (size_t i = layers_.size(); i-- > 0;) {

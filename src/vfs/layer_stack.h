@@ -23,6 +23,7 @@
 // thread-safe (owned by one OverlayDir).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -86,6 +87,7 @@ class LayerStack {
   bool visible_in(size_t index, std::string_view rel) const;
   // The index of the layer serving `rel` (its lstat in *st), or an errno.
   int locate(std::string_view rel, Stat* st, size_t* index) const;
+  int locate_uncached(std::string_view rel, Stat* st, size_t* index) const;
 
   // The index of the layer below `above` that serves `rel` as a regular
   // file, as seen from layer `above`; an errno if none.
@@ -93,6 +95,16 @@ class LayerStack {
 
   std::vector<Layer> layers_;  // bottom first
   bool any_partial_ = false;
+  // Frozen layers never change, so where a path is (or that it is nowhere)
+  // is looked up once: a thaw reopens every file a snapshot had open and
+  // each open asks several times, in every layer above the one serving it.
+  struct Located {
+    int rc;
+    size_t index;
+    Stat st;
+  };
+  static constexpr size_t kMaxLocated = 4096;
+  mutable std::map<std::string, Located, std::less<>> located_;
 };
 
 // The whiteout log that hides `hidden`: magic, then one record per path.

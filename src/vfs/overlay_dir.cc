@@ -107,18 +107,24 @@ Status OverlayDir::init_meta() {
     ::close(dfd);
     if (rc < 0) return Status::IoError("list " + where);
   }
+  meta_ready_ = true;
+  Stat log;
+  return upper_->stat(kLogName, &log) == 0 ? open_log() : Status::Ok();
+}
 
+Status OverlayDir::open_log() {
+  const std::string where = upper_->host_dir() + "/" + std::string(kLogName);
   int fd = upper_->open_file(kLogName, O_RDWR | O_CREAT, 0600);
-  if (fd < 0) return Status::IoError("open " + where + "/whiteouts");
+  if (fd < 0) return Status::IoError("open " + where);
   Fd log(fd);
   struct stat s;
-  if (::fstat(fd, &s) < 0) return Status::FromErrno("fstat " + where + "/whiteouts", errno);
+  if (::fstat(fd, &s) < 0) return Status::FromErrno("fstat " + where, errno);
   std::string bytes(static_cast<size_t>(s.st_size), '\0');
   size_t got = 0;
   while (got < bytes.size()) {
     ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("read " + where + "/whiteouts", n < 0 ? errno : EIO);
+    if (n <= 0) return Status::FromErrno("read " + where, n < 0 ? errno : EIO);
     got += static_cast<size_t>(n);
   }
   auto parsed = parse_whiteout_log(bytes, &hidden_);
@@ -128,21 +134,21 @@ Status OverlayDir::init_meta() {
     // New (or torn before its magic was complete): start it.
     if (::ftruncate(fd, 0) < 0 ||
         write_all(fd, kWhiteoutLogMagic, sizeof(kWhiteoutLogMagic), 0) < 0) {
-      return Status::FromErrno("write " + where + "/whiteouts", errno);
+      return Status::FromErrno("write " + where, errno);
     }
     good = sizeof(kWhiteoutLogMagic);
     if (durable_ && (::fsync(fd) < 0 || sync_dir(kMetaDirName) < 0)) {
-      return Status::FromErrno("fsync " + where + "/whiteouts", errno);
+      return Status::FromErrno("fsync " + where, errno);
     }
   } else if (good < bytes.size()) {
     // A torn last record: cut it, so appends follow the last good one.
     if (::ftruncate(fd, static_cast<off_t>(good)) < 0 || (durable_ && ::fsync(fd) < 0)) {
-      return Status::FromErrno("truncate " + where + "/whiteouts", errno);
+      return Status::FromErrno("truncate " + where, errno);
     }
   }
   ::close(log.release());
   log_fd_ = upper_->open_file(kLogName, O_WRONLY | O_APPEND, 0);
-  if (log_fd_ < 0) return Status::IoError("open " + where + "/whiteouts");
+  if (log_fd_ < 0) return Status::IoError("open " + where);
   return Status::Ok();
 }
 
@@ -158,6 +164,7 @@ bool OverlayDir::lower_visible(std::string_view rel) const {
 int OverlayDir::add_hidden(std::string_view rel) {
   if (!lower_visible(rel)) return 0;  // already hidden (or below a hidden path)
   if (int rc = ensure_meta(); rc < 0) return rc;
+  if (log_fd_ < 0 && !open_log().ok()) return -err::kEIO;
   std::string rec(4, '\0');
   uint32_t len = static_cast<uint32_t>(rel.size());
   std::memcpy(rec.data(), &len, 4);
@@ -210,8 +217,16 @@ int OverlayDir::sync_dir(std::string_view rel) const {
   return rc;
 }
 
-int OverlayDir::sync_parent(std::string_view rel) const {
-  return durable_ ? sync_dir(parent_of(rel)) : 0;
+void OverlayDir::owe_sync_of_parent(std::string_view rel) {
+  if (durable_) owed_syncs_.insert(parent_of(rel));
+}
+
+int OverlayDir::sync_owed() {
+  while (!owed_syncs_.empty()) {
+    if (int rc = sync_dir(*owed_syncs_.begin()); rc < 0) return rc;
+    owed_syncs_.erase(owed_syncs_.begin());
+  }
+  return 0;
 }
 
 int OverlayDir::copy_up_dirs(std::string_view dir_rel) {
@@ -230,7 +245,7 @@ int OverlayDir::copy_up_dirs(std::string_view dir_rel) {
       if (rc = upper_->mkdir(p, st.mode & 07777); rc < 0 && rc != -err::kEEXIST) return rc;
       // mkdir applied the process umask; the copy keeps lower's mode.
       if (rc = upper_->chmod(p, st.mode & 07777); rc < 0) return rc;
-      if (rc = sync_parent(p); rc < 0) return rc;
+      owe_sync_of_parent(p);
     } else {
       return rc;
     }
@@ -239,7 +254,7 @@ int OverlayDir::copy_up_dirs(std::string_view dir_rel) {
 }
 
 int OverlayDir::ensure_meta() {
-  if (log_fd_ >= 0) return 0;
+  if (meta_ready_) return 0;
   return init_meta().ok() ? 0 : -err::kEIO;
 }
 
@@ -279,7 +294,8 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
   if (len == st.size) HostDir::futimens(dst.fd, times);  // best effort, like cp -p
   if (durable_ && ::fsync(dst.fd) < 0) return fail(neg_wasm_errno_from_host());
   if (int rc = upper_->rename(tmp, rel); rc < 0) return fail(rc);
-  return sync_parent(rel);
+  owe_sync_of_parent(rel);
+  return 0;
 }
 
 int OverlayDir::copy_up_partial(std::string_view rel, const Stat& st) {
@@ -319,7 +335,8 @@ int OverlayDir::copy_up_partial(std::string_view rel, const Stat& st) {
   if (rc < 0) return fail(rc);
   partial_.insert(chunk_map_file_name(rel));
   if (rc = upper_->rename(tmp, rel); rc < 0) return fail(rc);
-  return sync_parent(rel);
+  owe_sync_of_parent(rel);
+  return 0;
 }
 
 bool OverlayDir::upper_partial_name(std::string_view rel) const {

@@ -23,9 +23,10 @@
 // parent directories are created in upper with the lower directories' modes,
 // the bytes go to a temporary file in the metadata directory (FICLONE, else
 // copy_file_range, else read/write), which is synced (when durable) and then
-// renamed into place; the parent directory is synced (when durable). A crash
-// leaves at most extra empty-of-meaning directories (they merge with lower)
-// and a stray temporary file, removed by the next open().
+// renamed into place; the parent directories' syncs are owed until the next
+// fsync (sync_owed()). A crash leaves at most extra empty-of-meaning
+// directories (they merge with lower) and a stray temporary file, removed by
+// the next open().
 //
 // PARTIAL COPY-UP. A regular file of at least ChunkMap::kPartialMinBytes is
 // not copied: the temporary is created sparse at the lower size, its empty
@@ -124,6 +125,14 @@ class OverlayDir {
   int list(std::string_view rel, std::vector<DirEntry>* out) const;
   // fsync of the upper directory `rel` when it exists (durable only).
   int sync_dir(std::string_view rel) const;
+  // Syncs the upper directories that copy-ups added entries to since the
+  // last call. The FileSystem calls it before every fsync it passes on and
+  // before a snapshot: a copied-up name must be durable by the time Postgres
+  // relies on the file, not when the copy is made (a crash before that
+  // loses the copy, and the lower file shows again, as an unsynced write is
+  // lost). What a copy's correctness needs in order (the copy's bytes, a
+  // chunk map before its file's name) is still synced at once.
+  int sync_owed();
 
   // Copies lower-only `rel` up (a directory: creates it in upper), keeping
   // at most `max_bytes` of a file. 0 if `rel` is already in upper.
@@ -141,16 +150,22 @@ class OverlayDir {
   OverlayDir(std::unique_ptr<LayerStack> lower, std::unique_ptr<HostDir> upper, bool durable)
       : lower_(std::move(lower)), upper_(std::move(upper)), durable_(durable) {}
 
+  // The metadata directory (stray temporaries removed) and, if it has one,
+  // the whiteout log.
   Status init_meta();
-  // init_meta() unless done: the metadata directory and whiteout log.
+  // init_meta() unless done.
   int ensure_meta();
+  // Opens the whiteout log (created on the first whiteout), cutting off a
+  // torn last record.
+  Status open_log();
   int add_hidden(std::string_view rel);
   // Creates the upper directories of `dir_rel` (itself included) that only
   // lower has, with lower's modes.
   int copy_up_dirs(std::string_view dir_rel);
   // The merged view has `dir_rel` as a directory: 0, -ENOENT or -ENOTDIR.
   int check_dir(std::string_view dir_rel) const;
-  int sync_parent(std::string_view rel) const;
+  // Queues the sync of `rel`'s parent for sync_owed() (durable only).
+  void owe_sync_of_parent(std::string_view rel);
   std::string temp_name();
   // Writes the sparse copy and its map, then renames it into place.
   int copy_up_partial(std::string_view rel, const Stat& st);
@@ -163,11 +178,13 @@ class OverlayDir {
   std::unique_ptr<LayerStack> lower_;
   std::unique_ptr<HostDir> upper_;
   bool durable_;
-  int log_fd_ = -1;  // the whiteouts log, O_WRONLY | O_APPEND
+  bool meta_ready_ = false;  // the metadata directory exists
+  int log_fd_ = -1;          // the whiteouts log, O_WRONLY | O_APPEND; -1 until one is needed
   uint64_t next_temp_ = 0;
   std::set<std::string, std::less<>> hidden_;
   std::set<std::string, std::less<>> partial_;  // escaped names of upper's chunk maps
   std::map<std::string, std::weak_ptr<LayeredFile>, std::less<>> live_;
+  std::set<std::string, std::less<>> owed_syncs_;  // upper directories, see sync_owed()
 };
 
 }  // namespace pgthaw::vfs

@@ -1,6 +1,7 @@
 // Tests of the sandbox rule (filesystem.h): no guest path reaches host files
 // outside the mounts, symlinks in host directories are never followed, and
 // read-only mounts refuse writes.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,6 +82,32 @@ TEST_P(SymlinkTest, PlantedSymlinkIsNotFollowed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Openat2AndFallback, SymlinkTest, ::testing::Values(false, true));
+
+TEST_P(SymlinkTest, FrozenLayerCachesParentsButFollowsNoSymlink) {
+  HostDir::disable_openat2_for_test(GetParam());
+  const std::string layer = root_ + "/layer";
+  std::filesystem::create_directories(layer + "/base/5");
+  write_host(layer + "/base/5/1259", "catalog");
+  ASSERT_EQ(::symlink((root_ + "/outside/secret.txt").c_str(), (layer + "/base/5/evil").c_str()),
+            0);
+  ASSERT_EQ(::symlink((root_ + "/outside").c_str(), (layer + "/base/evildir").c_str()), 0);
+  auto dir = HostDir::open(layer, HostDir::Mutability::kFrozen);
+  ASSERT_TRUE(dir.ok());
+  for (int round = 0; round < 2; ++round) {  // the second one through the cached parents
+    Stat st;
+    ASSERT_EQ((*dir)->stat("base/5/1259", &st), 0);
+    EXPECT_EQ(st.size, 7);
+    int fd = (*dir)->open_file("base/5/1259", O_RDONLY, 0);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    EXPECT_EQ((*dir)->open_file("base/5/evil", O_RDONLY, 0), -err::kELOOP);
+    ASSERT_EQ((*dir)->stat("base/5/evil", &st), 0);  // lstat: the link itself
+    EXPECT_EQ(st.mode & abi::kS_IFMT, abi::kS_IFLNK);
+    EXPECT_LT((*dir)->open_file("base/evildir/secret.txt", O_RDONLY, 0), 0);
+    EXPECT_LT((*dir)->stat("base/evildir/secret.txt", &st), 0);
+    EXPECT_EQ((*dir)->stat("base/6/1259", &st), -err::kENOENT);
+  }
+}
 
 TEST_F(VfsTest, SymlinkatIsRefusedInHostDirsAllowedInMemDirs) {
   EXPECT_EQ(fs_->symlinkat("/outside", abi::kAT_FDCWD, "/pglite/data/link"), -err::kEPERM);

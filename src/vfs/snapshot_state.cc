@@ -154,6 +154,12 @@ bool is_pipe_kind(FileKind k) { return k == FileKind::kPipeRead || k == FileKind
 // --- save -----------------------------------------------------------------------------
 
 Result<std::string> FileSystem::save_state() const {
+  // Restore reopens files by path: the names copy-ups made must be durable.
+  for (const MountPoint& mp : mounts_) {
+    if (mp.overlay != nullptr && mp.overlay->sync_owed() < 0) {
+      return Status::IoError("sync the copied-up directories of " + mp.prefix);
+    }
+  }
   // Descriptions in fd order, each once.
   std::vector<const OpenFile*> descs;
   std::unordered_map<const OpenFile*, uint32_t> desc_index;
