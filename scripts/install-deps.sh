@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build clang-format
   wabt
-  libboost-dev libboost-system-dev
+  libboost-dev libboost-system-dev libboost-context-dev
   python3
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev libxxhash-dev
   libgtest-dev libgmock-dev

@@ -258,8 +258,9 @@ Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::strin
 Status consume_snapshot(const std::string& dir) {
   std::error_code ec;
   fs::path meta = fs::path(dir) / "meta.json";
+  // meta.json first: without it the rest is no snapshot, whatever a crash
+  // leaves of it.
   if (!fs::remove(meta, ec) && ec) return Status::FromErrno("remove " + meta.string(), ec.value());
-  PGTHAW_RETURN_IF_ERROR(fsync_dir(dir));
   fs::remove_all(dir, ec);
   return Status::Ok();
 }

@@ -71,7 +71,10 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir);
 Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::string& dir);
 
 // Marks a tenant snapshot used: removed so it can never be restored over
-// data committed after it. Templates are never consumed.
+// data committed after it. Templates are never consumed. The removal is
+// durable once `dir`'s parent is fsynced, which must happen before the
+// tenant's first durable write: Instance::Restore owes that sync to the
+// tenant's file system, so a thaw waits for no disk.
 Status consume_snapshot(const std::string& dir);
 
 // Snapshot files are written once (a temp file, renamed) and never changed:

@@ -86,7 +86,7 @@ void Host::UpdateWatchDeadline() {
   if (statement_deadline_ms_ > 0) next = std::min(next, statement_deadline_ms_);
   double before = watch_deadline_ms_.exchange(next, std::memory_order_acq_rel);
   if (watched_ && next < before && options_.watchdog != nullptr) {
-    options_.watchdog->DeadlineChanged();
+    options_.watchdog->DeadlineChanged(next);
   }
 }
 

@@ -20,11 +20,14 @@ Watchdog::~Watchdog() {
 }
 
 void Watchdog::Watch(Host* host) {
-  {
-    std::lock_guard lock(mutex_);
-    watched_.insert(host);
+  std::unique_lock lock(mutex_);
+  watched_.insert(host);
+  // Woken only when it would sleep past this host's deadline: no wake-up
+  // (a futex call and a thread switch) per exchange.
+  if (host->WatchDeadline() < wake_at_ms_) {
+    lock.unlock();
+    changed_.notify_all();
   }
-  changed_.notify_all();
 }
 
 void Watchdog::Unwatch(Host* host) {
@@ -32,7 +35,14 @@ void Watchdog::Unwatch(Host* host) {
   watched_.erase(host);
 }
 
-void Watchdog::DeadlineChanged() { changed_.notify_all(); }
+void Watchdog::DeadlineChanged(double deadline_ms) {
+  // Under the mutex: a scan in progress either saw the new deadline or has
+  // not yet set the wake-up time compared here.
+  std::unique_lock lock(mutex_);
+  if (deadline_ms >= wake_at_ms_) return;
+  lock.unlock();
+  changed_.notify_all();
+}
 
 void Watchdog::Loop() {
   std::unique_lock lock(mutex_);
@@ -47,6 +57,7 @@ void Watchdog::Loop() {
         next = std::min(next, deadline);
       }
     }
+    wake_at_ms_ = next;
     if (std::isinf(next)) {
       changed_.wait(lock);
     } else {

@@ -31,8 +31,9 @@ class Watchdog {
 
   void Watch(Host* host);
   void Unwatch(Host* host);
-  // A watched host's deadline moved (earlier or later): look again.
-  void DeadlineChanged();
+  // A watched host's deadline moved earlier, to `deadline_ms`: look again
+  // if that is before the watchdog's next look.
+  void DeadlineChanged(double deadline_ms);
 
  private:
   void Loop();
@@ -41,6 +42,8 @@ class Watchdog {
   std::condition_variable changed_;
   std::set<Host*> watched_;  // guarded by mutex_
   bool stop_ = false;        // guarded by mutex_
+  // When the loop looks next (monotonic ms; infinity: when woken); guarded.
+  double wake_at_ms_ = 0;
   std::thread thread_;
 };
 

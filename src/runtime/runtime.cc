@@ -146,6 +146,7 @@ class Runtime::Impl {
   Status Init();
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
                 bool beside = false, bool may_create = false);
+  bool RunHeldNow(const std::string& id, uint64_t holder, Work& work);
   void Release(const std::string& id, uint64_t holder);
   bool Cancel(const std::string& id, uint64_t holder);
   Status SetTenantSettings(const std::string& id, const TenantSettings& settings);
@@ -196,8 +197,10 @@ class Runtime::Impl {
   void WorkerLoop();
   // One turn of the tenant that owns this thread: a work item (thawing
   // first if needed) or a hibernation. Unlocks around guest code.
-  void RunTurn(Lock& lock, const TenantPtr& t);
-  void RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
+  // `watched`: the item is demoted when long (LongWorkDemoter); not on a
+  // caller's own thread (RunHeldNow).
+  void RunTurn(Lock& lock, const TenantPtr& t, bool watched = true);
+  void RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it, bool watched);
   void HibernateNow(Lock& lock, Tenant& t);
   // DeleteTenant's turn: `it` is its item. Unlocks around the removal.
   void DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
@@ -420,6 +423,26 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
   return Status::Ok();
 }
 
+bool Runtime::Impl::RunHeldNow(const std::string& id, uint64_t holder, Work& work) {
+  if (!work) return false;
+  Lock lock(mutex_);
+  if (!accepting_ || abandoned_) return false;
+  auto found = tenants_.find(id);
+  if (found == tenants_.end()) return false;
+  TenantPtr t = found->second;
+  // What Submit and a worker's turn would decide otherwise (a thaw, a
+  // queue, another holder, a deletion, an expired hold) stays theirs.
+  if (t->busy || !t->queue.empty() || t->hibernate_wanted || t->deleting ||
+      t->state != TenantState::kWarm || t->instance == nullptr || !t->instance->alive() ||
+      (t->holder && *t->holder != holder) || t->expired_holders.count(holder) != 0) {
+    return false;
+  }
+  t->busy = true;  // this thread's turn: Schedule leaves the tenant alone
+  t->queue.push_back(WorkItem{std::move(work), holder, Clock::now()});
+  RunTurn(lock, t, /*watched=*/false);
+  return true;
+}
+
 void Runtime::Impl::Release(const std::string& id, uint64_t holder) {
   Lock lock(mutex_);
   auto found = tenants_.find(id);
@@ -524,7 +547,7 @@ void Runtime::Impl::WorkerLoop() {
   }
 }
 
-void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t) {
+void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t, bool watched) {
   auto it = NextItem(*t);
   if (it != t->queue.end() && it->deletion != nullptr) {
     DeleteNow(lock, *t, it);
@@ -533,7 +556,7 @@ void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t) {
   } else if (it != t->queue.end()) {
     // Work came in after a hibernation was asked for: the work wins.
     t->hibernate_wanted = false;
-    RunItem(lock, *t, it);
+    RunItem(lock, *t, it, watched);
   } else if (t->hibernate_wanted) {
     if (t->instance != nullptr && !t->holder && t->queue.empty()) HibernateNow(lock, *t);
     // Cleared only now: Hibernate() waits for this flag, then reads state.
@@ -542,7 +565,8 @@ void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t) {
   EndTurn(lock, t);
 }
 
-void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
+void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it,
+                            bool watched) {
   WorkItem item = std::move(*it);
   t.queue.erase(it);
   Clock::time_point start = Clock::now();
@@ -616,10 +640,11 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   t.running_holder = item.holder;
   t.holder_left = false;
   lock.unlock();
-  LongWorkDemoter::Scope long_item = demoter_.Watch();  // cpu_priority.h
+  std::optional<LongWorkDemoter::Scope> long_item;
+  if (watched) long_item.emplace(demoter_.Watch());  // cpu_priority.h
   bool threw = CallWork(item.work, std::move(instance), timings, t.id);
-  long_item.End();      // back to normal priority before taking mutex_ again
-  item.work = nullptr;  // the work's captures die outside the lock
+  if (long_item) long_item->End();  // back to normal priority before taking mutex_ again
+  item.work = nullptr;              // the work's captures die outside the lock
   // Holds. The session's state after the item decides: inside a
   // transaction block or an exchange it stays with the item's holder (not
   // while shutting down, which has dropped every hold for good); else it
@@ -1544,6 +1569,10 @@ Status Runtime::SubmitHeld(const std::string& tenant, uint64_t holder, Work work
 
 Status Runtime::SubmitBeside(const std::string& tenant, uint64_t holder, Work work) {
   return impl_->Submit(tenant, holder, std::move(work), /*beside=*/true);
+}
+
+bool Runtime::RunHeldNow(const std::string& tenant, uint64_t holder, Work& work) {
+  return impl_->RunHeldNow(tenant, holder, work);
 }
 
 void Runtime::Release(const std::string& tenant, uint64_t holder) {

@@ -158,6 +158,15 @@ class Runtime {
   // which drivers send with a blocking call (pgbench -M prepared prepares
   // each client's statements so, with several clients in one thread).
   Status SubmitBeside(const std::string& tenant, uint64_t holder, Work work);
+  // Runs `work` as SubmitHeld would, but on the calling thread and now, if
+  // it would run next anyway: the tenant is warm, nothing of it is queued
+  // or running, and no other holder keeps it. True then (holds are taken
+  // and ended as for SubmitHeld); false, with `work` untouched, otherwise
+  // (the caller submits it). It saves a warm tenant's statement the two
+  // thread hand-offs of a worker. The item is not demoted when long
+  // (cpu_priority.h): the caller bounds how many of its threads do this
+  // at once, as each can be busy for as long as the statement runs.
+  bool RunHeldNow(const std::string& tenant, uint64_t holder, Work& work);
   // The holder is gone (its connection closed), after its last item was
   // submitted: if it holds the tenant, its exchange and transaction are
   // ended (Session::Reset: error, Sync, ROLLBACK) before anyone else's

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/defer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1039,6 +1041,16 @@ awaitable<bool> PgConnection::RunBatch(Batch batch) {
   co_return co_await Write(std::move(out.reply));
 }
 
+bool PgListenerShared::TakeInlineSlot() {
+  unsigned running = inline_running.load(std::memory_order_relaxed);
+  while (running < options.inline_exchanges) {
+    if (inline_running.compare_exchange_weak(running, running + 1, std::memory_order_acquire)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_settings,
                                                       bool beside) {
   uint64_t seq = next_seq_++;
@@ -1059,14 +1071,22 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   shared_->activity->Submitted(tenant_, pid_, current_query_, !call.empty() && call[0] == 'F');
   auto self = shared_from_this();
   auto wake = [self, events](bool done) {
-    asio::post(self->stream_.get_executor(), [self, events, done] {
+    auto woken = [self, events, done] {
       events->wake.cancel();
       // The outcome ends a COPY's wait for client input that no one needs
       // any more (no write is in flight once the work item is done).
       if (done && self->reading_copy_input_) {
         self->stream_.cancel();
       }
-    });
+    };
+    // The outcome of work run inline is taken up by this io thread once the
+    // work returns (defer); a COPY's call for input must reach another io
+    // thread at once, as the work waits for it (post).
+    if (done) {
+      asio::defer(self->stream_.get_executor(), std::move(woken));
+    } else {
+      asio::post(self->stream_.get_executor(), std::move(woken));
+    }
   };
   auto deliver = [events, wake](Outcome out) {
     {
@@ -1089,12 +1109,31 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
         deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings, seq,
                            *relay, ask));
       };
-  Status st = beside ? shared_->runtime.SubmitBeside(tenant_, id_, std::move(work))
-                     : shared_->runtime.SubmitHeld(tenant_, id_, std::move(work));
-  if (!st.ok()) {
-    Outcome out;
-    out.status = st;
-    deliver(std::move(out));
+  if (!beside && shared_->TakeInlineSlot()) {
+    // Off the strand (the work's reply stream and COPY relay use it), on
+    // this thread once the coroutine waits: a warm, free tenant runs it
+    // here; else it goes to a worker as any other.
+    auto& io = static_cast<asio::io_context&>(
+        asio::query(stream_.get_executor(), asio::execution::context));
+    asio::defer(io.get_executor(), [self, work = std::move(work), deliver]() mutable {
+      const bool ran = self->shared_->runtime.RunHeldNow(self->tenant_, self->id_, work);
+      self->shared_->ReturnInlineSlot();
+      if (ran) return;
+      Status st = self->shared_->runtime.SubmitHeld(self->tenant_, self->id_, std::move(work));
+      if (!st.ok()) {
+        Outcome out;
+        out.status = st;
+        deliver(std::move(out));
+      }
+    });
+  } else {
+    Status st = beside ? shared_->runtime.SubmitBeside(tenant_, id_, std::move(work))
+                       : shared_->runtime.SubmitHeld(tenant_, id_, std::move(work));
+    if (!st.ok()) {
+      Outcome out;
+      out.status = st;
+      deliver(std::move(out));
+    }
   }
   Outcome result;
   for (;;) {

@@ -97,6 +97,7 @@
 #include <boost/asio/awaitable.hpp>
 // clang-format on
 #include <array>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -161,6 +162,13 @@ struct PgListenerOptions {
   // Told of every failed authentication (metrics): the tenant named and
   // why: password, unknown_role, unknown_tenant, protocol, tls_required.
   std::function<void(const std::string& tenant, const char* reason)> auth_failed;
+  // At most this many connections at once run their tenant's exchange on
+  // the io thread that read it, when the tenant is warm and free
+  // (Runtime::RunHeldNow), instead of handing it to a runtime worker and
+  // back. Keep it below the io_context's thread count: a long statement
+  // keeps its io thread, and the others must go on serving every socket
+  // (a streaming reply or a COPY is written and read by them). 0: never.
+  unsigned inline_exchanges = 0;
 };
 
 class PgConnection;
@@ -202,6 +210,11 @@ struct PgListenerShared {
   std::string mock_secret;
   uint64_t next_id = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
   bool stopped = false;
+
+  // Slots for options.inline_exchanges (lock-free).
+  bool TakeInlineSlot();
+  void ReturnInlineSlot() { inline_running.fetch_sub(1, std::memory_order_release); }
+  std::atomic<unsigned> inline_running{0};
 };
 
 class PgConnection : public std::enable_shared_from_this<PgConnection> {

@@ -361,6 +361,8 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   o.max_body_bytes = static_cast<uint64_t>(std::max<int64_t>(1, a.max_body_bytes));
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   plan.io_threads = a.threads > 0 ? static_cast<unsigned>(a.threads) : std::min(4u, cores);
+  // One io thread always stays free for the sockets (PgListenerOptions).
+  plan.pg.inline_exchanges = plan.io_threads - 1;
   return plan;
 }
 

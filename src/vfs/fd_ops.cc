@@ -399,7 +399,24 @@ int FileSystem::fadvise(int fd) {
   return is_pipe(*f) ? -err::kESPIPE : 0;
 }
 
+void FileSystem::owe_host_dir_sync(std::string host_dir) {
+  if (options_.durable) owed_host_dirs_.push_back(std::move(host_dir));
+}
+
+int FileSystem::pay_owed_host_dir_syncs() const {
+  while (!owed_host_dirs_.empty()) {
+    int dir = ::open(owed_host_dirs_.back().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return neg_wasm_errno_from_host();
+    const int rc = ::fsync(dir) < 0 ? neg_wasm_errno_from_host() : 0;
+    ::close(dir);
+    if (rc < 0) return rc;
+    owed_host_dirs_.pop_back();
+  }
+  return 0;
+}
+
 int FileSystem::pay_owed_syncs(const OpenFile& f) {
+  if (int rc = pay_owed_host_dir_syncs(); rc < 0) return rc;
   if (f.mount < 0 || is_pipe(f)) return 0;
   OverlayDir* overlay = mounts_[f.mount].overlay.get();
   return overlay != nullptr ? overlay->sync_owed() : 0;

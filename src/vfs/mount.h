@@ -11,9 +11,9 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "vfs/host_dir.h"
 #include "vfs/mem_dir.h"

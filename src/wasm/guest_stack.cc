@@ -1,8 +1,8 @@
 #include "wasm/guest_stack.h"
 
 #include <sys/mman.h>
-#include <ucontext.h>
 
+#include <boost/context/detail/fcontext.hpp>
 #include <cstdint>
 #include <new>
 #include <utility>
@@ -10,25 +10,35 @@
 namespace pgthaw::wasm {
 namespace {
 
+// Boost.Context's fcontext switches stacks without a system call
+// (swapcontext saves and restores the signal mask: two sigprocmask calls
+// per switch, on every exchange with the engine). No signal mask needs
+// carrying across: the trap handler runs with SA_NODEFER (trap.cc).
+namespace fctx = boost::context::detail;
+
 struct GuestStack {
-  uint8_t* base = nullptr;  // the guard's start; the stack is above it
-  size_t size = 0;          // above the guard
-  bool active = false;      // this thread runs on it now
-  ucontext_t host{}, guest{};
+  uint8_t* base = nullptr;          // the guard's start; the stack is above it
+  size_t size = 0;                  // above the guard
+  bool active = false;              // this thread runs on it now
+  fctx::fcontext_t host = nullptr;  // where the guest side jumps back to
   const std::function<void()>* fn = nullptr;
   std::exception_ptr error;
 };
 
 thread_local GuestStack tls_stack;
 
-void trampoline() {
+// The guest side's entry. It never returns (an fcontext entry that returns
+// ends the process): it jumps back to the host, and the context is dropped
+// (the next run makes a fresh one on the same stack).
+void trampoline(fctx::transfer_t from) {
   GuestStack& s = tls_stack;
+  s.host = from.fctx;
   try {
     (*s.fn)();
   } catch (...) {
     s.error = std::current_exception();
   }
-  // Returning resumes uc_link: the host context.
+  fctx::jump_fcontext(s.host, nullptr);
 }
 
 // Reserved once per thread, never freed: a thread that ran guest code keeps
@@ -59,15 +69,13 @@ void run_on_guest_stack(const std::function<void()>& fn) {
     return;
   }
   if (!reserve(s, kGuestStackBytes)) throw std::bad_alloc();
-  getcontext(&s.guest);
-  s.guest.uc_stack.ss_sp = s.base + kGuestStackGuardBytes;
-  s.guest.uc_stack.ss_size = s.size;
-  s.guest.uc_link = &s.host;
-  makecontext(&s.guest, trampoline, 0);
+  // make_fcontext takes the stack's top (it grows down) and its size.
+  fctx::fcontext_t guest =
+      fctx::make_fcontext(s.base + kGuestStackGuardBytes + s.size, s.size, trampoline);
   s.fn = &fn;
   s.error = nullptr;
   s.active = true;
-  swapcontext(&s.host, &s.guest);
+  fctx::jump_fcontext(guest, nullptr);
   s.active = false;
   s.fn = nullptr;
   if (s.error) std::rethrow_exception(std::exchange(s.error, nullptr));
