@@ -40,6 +40,7 @@ const Series* find(const std::vector<Series>& all, const std::string& row,
 }
 
 double p50_of(const Series* s) { return s ? summarize(s->ms).p50 : std::nan(""); }
+std::string goal_of(const Series* s) { return s && !s->goal.empty() ? s->goal : "-"; }
 double avg_of(const Series* s) { return s ? summarize(s->ms).mean : std::nan(""); }
 
 // Systems that were measured, pgthaw first.
@@ -64,15 +65,17 @@ std::string cold_table(const BenchReport& r, const std::vector<std::string>& sys
   std::vector<std::string> cols = {"Approach"};
   for (const std::string& s : systems) cols.push_back(s + " (ms)");
   for (size_t i = 1; i < systems.size(); ++i) cols.push_back(systems[i] + " / pgthaw");
+  cols.push_back("pgthaw goal");
   std::string md = header(cols);
   for (const char* row : kColdRows) {
     md += std::string("| ") + row + " |";
     for (const std::string& s : systems) md += " " + num(p50_of(find(r.cold, row, s))) + " |";
-    double base = p50_of(find(r.cold, row, kSystemPgthaw));
+    const Series* ours = find(r.cold, row, kSystemPgthaw);
+    double base = p50_of(ours);
     for (size_t i = 1; i < systems.size(); ++i) {
       md += " " + ratio(p50_of(find(r.cold, row, systems[i])), base) + " |";
     }
-    md += "\n";
+    md += " " + goal_of(ours) + " |\n";
   }
   return md;
 }
@@ -134,14 +137,14 @@ std::string fork_table(const std::vector<Series>& all, const std::vector<std::st
       Latency theirs = peer != nullptr ? summarize(peer->ms) : Latency{};
       md += " | " + num(theirs.p50) + " | " + ratio(theirs.p50, mine.p50);
     }
-    md += " | under 10 ms |\n";
+    md += " | " + goal_of(ours) + " |\n";
   }
   return md;
 }
 
 std::string summary_table(const std::vector<Series>& all, const std::vector<std::string>& systems) {
-  std::string md =
-      header({"System", "What", "n", "p50 (ms)", "avg (ms)", "max (ms)", "p50 / pgthaw p50"});
+  std::string md = header({"System", "What", "n", "p50 (ms)", "p99 (ms)", "avg (ms)", "max (ms)",
+                           "p50 / pgthaw p50", "goal"});
   double base = std::nan("");
   for (const Series& s : all) {
     if (s.system == kSystemPgthaw && !s.ms.empty()) base = summarize(s.ms).p50;
@@ -151,33 +154,71 @@ std::string summary_table(const std::vector<Series>& all, const std::vector<std:
       if (s.system != name || s.ms.empty()) continue;
       Latency l = summarize(s.ms);
       md += "| " + s.system + " | " + s.row + " | " + std::to_string(l.n) + " | " + num(l.p50) +
-            " | " + num(l.mean) + " | " + num(l.max) + " | " +
-            (name == kSystemPgthaw ? std::string("1.0x") : ratio(l.p50, base)) + " |\n";
+            " | " + num(l.p99) + " | " + num(l.mean) + " | " + num(l.max) + " | " +
+            (name == kSystemPgthaw ? std::string("1.0x") : ratio(l.p50, base)) + " | " +
+            goal_of(&s) + " |\n";
     }
   }
   return md;
 }
 
-std::string throughput_table(const BenchReport& r) {
-  std::string md = header({"Workload", "System", "tps", "tps / pgthaw tps"});
+// One line per workload: each system's tps, pgthaw's ratio to each peer
+// (above 1.0x pgthaw is faster) and pgthaw's goal.
+std::string throughput_table(const BenchReport& r, const std::vector<std::string>& systems) {
+  std::vector<std::string> workloads;
   for (const ThroughputRow& t : r.throughput) {
-    double base = std::nan("");
-    for (const ThroughputRow& b : r.throughput) {
-      if (b.workload == t.workload && b.system == kSystemPgthaw) base = b.tps;
+    if (std::find(workloads.begin(), workloads.end(), t.workload) == workloads.end())
+      workloads.push_back(t.workload);
+  }
+  auto tps = [&](const std::string& workload, const std::string& system) -> const ThroughputRow* {
+    for (const ThroughputRow& t : r.throughput) {
+      if (t.workload == workload && t.system == system) return &t;
     }
-    md += "| " + t.workload + " | " + t.system + " | " + num(t.tps) + " | " +
-          (t.system == kSystemPgthaw ? std::string("1.0x") : ratio(t.tps, base)) + " |\n";
+    return nullptr;
+  };
+  std::vector<std::string> cols = {"Workload"};
+  for (const std::string& s : systems) cols.push_back(s + " tps");
+  for (size_t i = 1; i < systems.size(); ++i) cols.push_back("pgthaw / " + systems[i]);
+  cols.push_back("pgthaw goal");
+  std::string md = header(cols);
+  for (const std::string& w : workloads) {
+    const ThroughputRow* ours = tps(w, kSystemPgthaw);
+    double base = ours ? ours->tps : std::nan("");
+    md += "| " + w + " |";
+    for (const std::string& s : systems) {
+      const ThroughputRow* t = tps(w, s);
+      md += " " + num(t ? t->tps : std::nan("")) + " |";
+    }
+    for (size_t i = 1; i < systems.size(); ++i) {
+      const ThroughputRow* t = tps(w, systems[i]);
+      md += " " + ratio(base, t ? t->tps : std::nan("")) + " |";
+    }
+    md += " " + (ours && !ours->goal.empty() ? ours->goal : std::string("-")) + " |\n";
   }
   return md;
 }
 
 std::string memory_table(const BenchReport& r) {
   std::string md = header({"System", "Tenants created", "RSS per tenant (KiB)",
-                           "PSS per tenant (KiB)", "Warm tenants per GiB (PSS)"});
+                           "PSS per tenant (KiB)", "Warm tenants per GiB (PSS)", "goal"});
   for (const MemoryRow& m : r.memory) {
     md += "| " + m.system + " | " + std::to_string(m.tenants) + " | " + num(m.rss_kib_per_tenant) +
           " | " + num(m.pss_kib_per_tenant) + " | " +
-          num(m.pss_kib_per_tenant > 0 ? kGiBKiB / m.pss_kib_per_tenant : std::nan("")) + " |\n";
+          num(m.pss_kib_per_tenant > 0 ? kGiBKiB / m.pss_kib_per_tenant : std::nan("")) + " | " +
+          (m.goal.empty() ? std::string("-") : m.goal) + " |\n";
+  }
+  return md;
+}
+
+std::string density_table(const BenchReport& r) {
+  std::string md =
+      header({"Tenants at rest", "n", "made in (s)", "server RSS before (MiB)",
+              "server RSS after (MiB)", "RSS per tenant (KiB)", "disk per tenant (KiB)", "goal"});
+  for (const DensityRow& d : r.density) {
+    md += "| " + d.what + " | " + std::to_string(d.tenants) + " | " + num(d.seconds) + " | " +
+          num(d.rss_before_kib / 1024) + " | " + num(d.rss_after_kib / 1024) + " | " +
+          num(d.tenants > 0 ? (d.rss_after_kib - d.rss_before_kib) / d.tenants : std::nan("")) +
+          " | " + num(d.disk_kib_per_tenant) + " | " + (d.goal.empty() ? "-" : d.goal) + " |\n";
   }
   return md;
 }
@@ -237,6 +278,8 @@ nlohmann::json series_json(const std::vector<Series>& all) {
                    {"p50_ms", l.p50},
                    {"p95_ms", l.p95},
                    {"max_ms", l.max},
+                   {"p99_ms", l.p99},
+                   {"goal", s.goal},
                    {"samples_ms", s.ms}});
   }
   return out;
@@ -261,8 +304,12 @@ std::string render_report_markdown(const BenchReport& r) {
           "`CREATE DATABASE ... TEMPLATE src` (a file copy), then a new connection's first "
           "lookup.\n";
   }
-  md += "\n## Throughput (pgbench, -c 4)\n\n" + throughput_table(r);
+  md += "\n## Throughput (pgbench, tps)\n\n" + throughput_table(r, systems);
   md += "\n## Warm tenants per GiB\n\n" + memory_table(r);
+  if (!r.density.empty()) {
+    md += "\n## Hibernated tenants on one node\n\n" + density_table(r);
+    for (const DensityRow& d : r.density) md += "- " + d.what + ": " + d.how + "\n";
+  }
   if (!r.noisy_neighbour.empty()) {
     const NoisyNeighbourRow& first = r.noisy_neighbour.front();
     md += "\n## Noisy neighbour (victim `select 1` over the Postgres wire, ms)\n\n" +
@@ -326,8 +373,11 @@ std::string render_report_json(const BenchReport& r) {
   j["fork"] = series_json(r.fork);
   j["throughput"] = nlohmann::json::array();
   for (const ThroughputRow& t : r.throughput) {
-    j["throughput"].push_back(
-        {{"workload", t.workload}, {"system", t.system}, {"tps", t.tps}, {"how", t.how}});
+    j["throughput"].push_back({{"workload", t.workload},
+                               {"system", t.system},
+                               {"tps", t.tps},
+                               {"how", t.how},
+                               {"goal", t.goal}});
   }
   j["memory"] = nlohmann::json::array();
   for (const MemoryRow& m : r.memory) {
@@ -336,6 +386,17 @@ std::string render_report_json(const BenchReport& r) {
                            {"rss_kib_per_tenant", m.rss_kib_per_tenant},
                            {"pss_kib_per_tenant", m.pss_kib_per_tenant},
                            {"how", m.how}});
+  }
+  j["density"] = nlohmann::json::array();
+  for (const DensityRow& d : r.density) {
+    j["density"].push_back({{"what", d.what},
+                            {"tenants", d.tenants},
+                            {"rss_before_kib", d.rss_before_kib},
+                            {"rss_after_kib", d.rss_after_kib},
+                            {"disk_kib_per_tenant", d.disk_kib_per_tenant},
+                            {"seconds", d.seconds},
+                            {"how", d.how},
+                            {"goal", d.goal}});
   }
   j["noisy_neighbour"] = nlohmann::json::array();
   j["noisy_neighbour_context"] = r.noisy_neighbour_context;
@@ -395,7 +456,7 @@ Status write_charts(const BenchReport& r, const std::string& out_dir) {
       dat << "\n\n";
     }
   }
-  std::string script = "set terminal png size 1100,600\nset datafile separator '\\t'\n";
+  std::string script = "set terminal png size 900,480\nset datafile separator '\\t'\n";
   script += "set output '" + out_dir + "/cold_start.png'\n";
   script +=
       "set title 'Cold start per approach (p50, ms, log scale)'\nset logscale y\n"

@@ -35,6 +35,7 @@ struct Series {
   std::string system;
   std::vector<double> ms;
   std::string how;
+  std::string goal;  // pgthaw's target for the row ("" = none), shown next to the figure
 };
 
 struct ThroughputRow {
@@ -42,6 +43,7 @@ struct ThroughputRow {
   std::string system;
   double tps = std::numeric_limits<double>::quiet_NaN();
   std::string how;
+  std::string goal;  // pgthaw's row only: its target as a ratio to native PG
 };
 
 struct MemoryRow {
@@ -50,6 +52,20 @@ struct MemoryRow {
   double rss_kib_per_tenant = 0;
   double pss_kib_per_tenant = 0;
   std::string how;
+  std::string goal;
+};
+
+// Tenants at rest on one node: what N of them cost the server's memory and
+// the disk.
+struct DensityRow {
+  std::string what;
+  int tenants = 0;
+  double rss_before_kib = 0;  // the server's RSS before the tenants were made
+  double rss_after_kib = 0;   // ... and after, all of them hibernated
+  double disk_kib_per_tenant = 0;
+  double seconds = 0;  // to make them all
+  std::string how;
+  std::string goal;
 };
 
 // One row of the noisy-neighbour table: a victim tenant's `select 1` over
@@ -83,6 +99,7 @@ struct BenchReport {
   std::vector<Series> fork;  // fork a tenant / first query on the fork, per size
   std::vector<ThroughputRow> throughput;
   std::vector<MemoryRow> memory;
+  std::vector<DensityRow> density;                 // pgthaw only
   std::vector<NoisyNeighbourRow> noisy_neighbour;  // pgthaw only; the first row is "alone"
   std::string noisy_neighbour_context;             // e.g. the machine's load around the table
   std::vector<std::string> messages;               // skips and failures, as printed
@@ -90,8 +107,11 @@ struct BenchReport {
 
 std::string render_report_markdown(const BenchReport& report);
 std::string render_report_json(const BenchReport& report);
-// Writes OUT_DIR/cold_start.png and OUT_DIR/warm_latency.png with gnuplot;
-// a missing gnuplot is a NotFound status saying so.
+// The charts' file names, in OUT_DIR (write_charts) and next to the docs
+// copy of the report, which links them by these names.
+inline constexpr const char* kChartFiles[] = {"cold_start.png", "warm_latency.png"};
+// Writes the kChartFiles into OUT_DIR with gnuplot (small PNGs, fit to be
+// committed); a missing gnuplot is a NotFound status saying so.
 Status write_charts(const BenchReport& report, const std::string& out_dir);
 
 }  // namespace pgthaw::bench

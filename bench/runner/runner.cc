@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -53,11 +54,56 @@ struct Plan {
   double noisy_cpu_window_ms;  // rows with CPU loops: one statement timeout and a restart
   int forks;                   // per tenant size
   int64_t fork_big_bytes;      // the big tenant of the fork rows (the small one: 1 MB)
+  int fleet_tenants;           // tenants (databases) of the fleet's pgbench rows
+  int density_empty;           // empty tenants made and hibernated for the density rows
+  int density_one_row;         // tenants that wrote one row, likewise
 };
-constexpr Plan kQuick = {200, 10, 200, 2, 4, 1,   1,   2,    1, 2,
-                         3,   20, 10,  2, 3, 300, 800, 2200, 5, int64_t{32} << 20};
-constexpr Plan kFull = {1000, 30,  2000, 5, 8,  3,    3,    5,    3,  5,
-                        10,   100, 40,   8, 20, 2000, 4000, 4000, 20, int64_t{1} << 30};
+constexpr Plan kQuick = {.ping = 200,
+                         .cold_pgthaw = 10,
+                         .warm = 200,
+                         .restarts = 2,
+                         .thaw_tenants = 4,
+                         .node_cold = 1,
+                         .node_restarts = 1,
+                         .node_thaw = 2,
+                         .pg_initdb = 1,
+                         .pg_restarts = 2,
+                         .pg_createdb = 3,
+                         .pg_connects = 20,
+                         .memory_tenants = 10,
+                         .node_memory_tenants = 2,
+                         .pgbench_seconds = 2,
+                         .noisy_queries = 300,
+                         .noisy_window_ms = 800,
+                         .noisy_cpu_window_ms = 2200,
+                         .forks = 5,
+                         .fork_big_bytes = int64_t{32} << 20,
+                         .fleet_tenants = 4,
+                         .density_empty = 100,
+                         .density_one_row = 10};
+constexpr Plan kFull = {.ping = 1000,
+                        .cold_pgthaw = 30,
+                        .warm = 2000,
+                        .restarts = 5,
+                        .thaw_tenants = 8,
+                        .node_cold = 3,
+                        .node_restarts = 3,
+                        .node_thaw = 5,
+                        .pg_initdb = 3,
+                        .pg_restarts = 5,
+                        .pg_createdb = 10,
+                        .pg_connects = 100,
+                        .memory_tenants = 40,
+                        .node_memory_tenants = 8,
+                        .pgbench_seconds = 10,
+                        .noisy_queries = 2000,
+                        .noisy_window_ms = 4000,
+                        .noisy_cpu_window_ms = 4000,
+                        .forks = 20,
+                        .fork_big_bytes = int64_t{1} << 30,
+                        .fleet_tenants = 64,
+                        .density_empty = 100000,
+                        .density_one_row = 100};
 
 // The fork rows' tenants: a table of ~1 KB rows adding up to `bytes`.
 struct ForkSize {
@@ -87,6 +133,11 @@ constexpr const char* kForkQuery = "select length(v) from t where id = 1";
 constexpr int64_t kNoisyStatementTimeoutMs = 2000;
 
 constexpr int64_t kThawIdleTimeoutMs = 1000;
+// The thaw rows' tenants: 10 MiB of 1 KB rows, made on the first start
+// (later starts find them there and add nothing).
+constexpr const char* kThawFillSql =
+    "create table if not exists t (id int primary key, v text); insert into t select g, "
+    "repeat('x', 1000) from generate_series(1, 10240) g where not exists (select from t)";
 constexpr const char* kSelect1 = R"({"sql": "select 1"})";
 
 void progress(const std::string& text) { std::fprintf(stderr, "bench: %s\n", text.c_str()); }
@@ -161,7 +212,7 @@ class Runner {
     report_.systems.push_back({system, "", false, reason, {}});
   }
   Series& Add(std::vector<Series>& table, std::string row, std::string system, std::string how) {
-    table.push_back({std::move(row), std::move(system), {}, std::move(how)});
+    table.push_back({std::move(row), std::move(system), {}, std::move(how), {}});
     return table.back();
   }
 
@@ -178,8 +229,33 @@ class Runner {
                                const std::string& unit);
   Status MeasureNativePg();
   Status MeasureWorkerd();
+  // Initialises DB (once per connection and name) with pgbench -i.
+  Status PgbenchInit(const std::vector<std::string>& conn, const std::string& db);
+  // tps of `pgbench -n -c CLIENTS` for plan_.pgbench_seconds on DB.
   Result<double> Pgbench(const std::vector<std::string>& conn, bool select_only,
-                         const std::string& prefix_user);
+                         const std::string& db, int clients);
+  // The fleet: one pgbench with one client on each of DBS at once; the
+  // total tps.
+  Result<double> PgbenchFleet(const std::vector<std::string>& conn, bool select_only,
+                              const std::vector<std::string>& dbs);
+  // The throughput rows of one system: -S and TPC-B with 1 and 4 clients
+  // on the database "pgbench".
+  Status MeasureThroughput(const std::string& system, const std::vector<std::string>& conn,
+                           const std::string& how);
+  // The fleet rows: -S and TPC-B on each of FLEET at once.
+  Status MeasureFleet(const std::string& system, const std::vector<std::string>& conn,
+                      const std::string& how, const std::vector<std::string>& fleet);
+  Status MeasurePgthawFleet();
+  Status MeasureDensity();
+  // A server with an auth file (the admin API; trust mode has none) and a
+  // client holding an admin token.
+  struct AdminServer {
+    std::unique_ptr<ChildProcess> child;
+    std::unique_ptr<HttpClient> client;
+    // POST TARGET BODY, which must answer WANT; its time into *MS.
+    Status Call(const std::string& target, const json& body, int want, double* ms = nullptr);
+  };
+  Result<AdminServer> StartAdminServer(const std::string& data);
 
   RunnerOptions o_;
   Plan plan_;
@@ -235,12 +311,23 @@ Status Runner::MeasurePgthaw() {
     warm_proxy_url_ = o_.warm_proxy_url;
   }
   PGTHAW_RETURN_IF_ERROR(MeasurePgthawRunning(report_.systems.back(), own));
+  // Issue 12's goals, next to the figures they are for.
+  for (Series& s : report_.cold) {
+    if (s.system != kSystemPgthaw) continue;
+    if (s.row == kColdRows[1]) s.goal = "under 0.5 ms (a new tenant over HTTP)";
+    if (s.row == kColdRows[2]) s.goal = "under 2 ms";
+  }
+  for (MemoryRow& m : report_.memory) {
+    if (m.system == kSystemPgthaw) m.goal = "at least 1000 per GiB";
+  }
   if (own) {
     pgthaw_->Stop();
     pgthaw_.reset();
+    PGTHAW_RETURN_IF_ERROR(MeasurePgthawFleet());
     PGTHAW_RETURN_IF_ERROR(MeasurePgthawRestarts());
     PGTHAW_RETURN_IF_ERROR(MeasureNoisyNeighbour());
     PGTHAW_RETURN_IF_ERROR(MeasureFork());
+    PGTHAW_RETURN_IF_ERROR(MeasureDensity());
   } else {
     Message("pgthaw: the noisy-neighbour table needs a runner-started server; skipped for " +
             factory_url_);
@@ -248,11 +335,36 @@ Status Runner::MeasurePgthaw() {
   return Status::Ok();
 }
 
+// The fleet: the tenant pgbench -i made, forked (`pgthaw tenant fork`, the
+// server stopped) into plan_.fleet_tenants tenants, each given its own
+// pgbench client at once.
+Status Runner::MeasurePgthawFleet() {
+  bool initialised = std::any_of(report_.throughput.begin(), report_.throughput.end(),
+                                 [](const ThroughputRow& t) { return t.system == kSystemPgthaw; });
+  if (!initialised) return Status::Ok();  // no pgbench, or it failed (a message says so)
+  progress("pgthaw: forking the pgbench tenant into " + std::to_string(plan_.fleet_tenants));
+  const std::string data = work_ + "/pgthaw-data";
+  std::vector<std::string> fleet;
+  for (int i = 0; i < plan_.fleet_tenants; ++i) {
+    fleet.push_back("fleet-" + std::to_string(i));
+    Result<CommandResult> forked = run_command(
+        {o_.pgthaw_binary, "tenant", "--data-dir", data, "fork", "pgbench", fleet.back()});
+    if (!forked.ok()) return forked.status();
+    if (forked->exit_code != 0) return Status::Internal("pgthaw tenant fork: " + forked->err);
+  }
+  Result<std::unique_ptr<ChildProcess>> child = StartPgthaw(data, 600000);
+  if (!child.ok()) return child.status();
+  std::vector<std::string> conn = {"-h", "127.0.0.1", "-p", std::to_string(ports_[3]),
+                                   "-U", "postgres"};
+  Status st = MeasureFleet(kSystemPgthaw, conn, "over the Postgres listener, one server", fleet);
+  (*child)->Stop();
+  if (!st.ok()) Message("pgthaw: fleet pgbench failed: " + st.ToString());
+  return Status::Ok();
+}
+
 // Its own server with an auth file: forks go through the admin API, which
 // trust mode does not have.
-Status Runner::MeasureFork() {
-  progress("pgthaw: fork a tenant (a server with an auth file, for the admin API)");
-  const std::string data = work_ + "/pgthaw-fork";
+Result<Runner::AdminServer> Runner::StartAdminServer(const std::string& data) {
   Result<CommandResult> issued = run_command({o_.pgthaw_binary, "tenant", "--data-dir", data,
                                               "token", "issue", "--admin", "--label", "bench"});
   if (!issued.ok()) return issued.status();
@@ -260,23 +372,37 @@ Status Runner::MeasureFork() {
   if (issued->exit_code != 0 || !token.is_object() || !token["token"].is_string()) {
     return Status::Internal("pgthaw tenant token issue: " + issued->err);
   }
+  AdminServer server;
   Result<std::unique_ptr<ChildProcess>> child =
       StartPgthaw(data, 600000, {"--auth-file", data + "/credentials.json"});
   if (!child.ok()) return child.status();
+  server.child = std::move(child.value());
   Result<std::unique_ptr<HttpClient>> c = HttpClient::Create(consumer_url_);
   if (!c.ok()) return c.status();
-  (*c)->SetBearer(token["token"]);
+  server.client = std::move(c.value());
+  server.client->SetBearer(token["token"]);
+  return server;
+}
+
+Status Runner::AdminServer::Call(const std::string& target, const json& body, int want,
+                                 double* ms) {
+  Result<HttpReply> r = client->Post(target, body.dump());
+  if (!r.ok()) return r.status();
+  if (r->status != want) {
+    return Status::Internal("POST " + target + ": HTTP " + std::to_string(r->status) + ": " +
+                            r->body.substr(0, 300));
+  }
+  if (ms != nullptr) *ms = r->elapsed_ms;
+  return Status::Ok();
+}
+
+Status Runner::MeasureFork() {
+  progress("pgthaw: fork a tenant (a server with an auth file, for the admin API)");
+  Result<AdminServer> server = StartAdminServer(work_ + "/pgthaw-fork");
+  if (!server.ok()) return server.status();
+  HttpClient* c = server->client.get();
   auto call = [&](const std::string& target, const json& body, int want,
-                  double* ms = nullptr) -> Status {
-    Result<HttpReply> r = (*c)->Post(target, body.dump());
-    if (!r.ok()) return r.status();
-    if (r->status != want) {
-      return Status::Internal("POST " + target + ": HTTP " + std::to_string(r->status) + ": " +
-                              r->body.substr(0, 300));
-    }
-    if (ms != nullptr) *ms = r->elapsed_ms;
-    return Status::Ok();
-  };
+                  double* ms = nullptr) -> Status { return server->Call(target, body, want, ms); };
   for (const ForkSize& size : fork_sizes(plan_)) {
     const std::string src = "fork-src-" + std::to_string(size.rows);
     progress("pgthaw: fork: filling a " + size.label + " tenant");
@@ -310,11 +436,92 @@ Status Runner::MeasureFork() {
       report_.fork[at + 2].ms.push_back(query_ms);
       // Forks made for the timing go again: each frozen layer it made stays
       // while a tenant uses it.
-      Result<HttpReply> gone = (*c)->Delete("/admin/tenants/" + fork + "?force=1");
+      Result<HttpReply> gone = c->Delete("/admin/tenants/" + fork + "?force=1");
       if (!gone.ok()) return gone.status();
     }
   }
-  (*child)->Stop();
+  server->child->Stop();
+  for (Series& s : report_.fork) {
+    if (s.system == kSystemPgthaw) s.goal = "under 10 ms";
+  }
+  return Status::Ok();
+}
+
+// Bytes the files under DIR take on disk (st_blocks), each inode once.
+int64_t disk_bytes_under(const std::string& dir) {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  int64_t bytes = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st;
+    if (lstat(it->path().c_str(), &st) != 0) continue;
+    if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
+    bytes += int64_t{st.st_blocks} * 512;
+  }
+  return bytes;
+}
+
+// Tenants at rest: N made over the admin API and hibernated one by one,
+// empty or after writing one row; the server's RSS before and after, and
+// the disk their directories take (the template and the server's own
+// files are shared and not counted).
+Status Runner::MeasureDensity() {
+  progress("pgthaw: density: " + std::to_string(plan_.density_empty) + " empty tenants and " +
+           std::to_string(plan_.density_one_row) + " one-row tenants, hibernated");
+  const std::string data = work_ + "/pgthaw-density";
+  Result<AdminServer> server = StartAdminServer(data);
+  if (!server.ok()) return server.status();
+  // The first tenant pays for the template and the pool: made before RSS
+  // is read.
+  PGTHAW_RETURN_IF_ERROR(server->Call("/admin/tenants", {{"tenant", "warmup"}}, 201));
+  struct Kind {
+    const char* what;
+    const char* prefix;
+    int n;
+    const char* sql;  // run before the hibernation ("" = none)
+    const char* goal;
+  };
+  const Kind kinds[] = {
+      {"empty tenants (created, hibernated)", "e-", plan_.density_empty, "",
+       "at most 64 KiB disk per tenant; server RSS flat"},
+      {"tenants that wrote one row", "r-", plan_.density_one_row,
+       "create table t (id int); insert into t values (1)", "at most 1 MiB disk per tenant"}};
+  for (const Kind& kind : kinds) {
+    Result<MemoryRollup> before = read_memory_rollup(server->child->pid());
+    if (!before.ok()) return before.status();
+    Stopwatch watch;
+    for (int i = 0; i < kind.n; ++i) {
+      const std::string id = kind.prefix + std::to_string(i);
+      PGTHAW_RETURN_IF_ERROR(server->Call("/admin/tenants", {{"tenant", id}}, 201));
+      if (*kind.sql) {
+        PGTHAW_RETURN_IF_ERROR(server->Call("/direct", {{"tenant", id}, {"sql", kind.sql}}, 200));
+      }
+      PGTHAW_RETURN_IF_ERROR(
+          server->Call("/admin/tenants/" + id + "/hibernate", json::object(), 200));
+      if (i > 0 && i % 10000 == 0) progress("pgthaw: density: " + std::to_string(i));
+    }
+    const double seconds = watch.ElapsedMs() / 1000;
+    Result<MemoryRollup> after = read_memory_rollup(server->child->pid());
+    if (!after.ok()) return after.status();
+    int64_t disk = 0;
+    for (int i = 0; i < kind.n; ++i) {
+      disk += disk_bytes_under(data + "/tenants/" + kind.prefix + std::to_string(i));
+    }
+    // They are tenants still: a few answer again.
+    for (int i = 0; i < std::min(kind.n, 5); ++i) {
+      const std::string id = kind.prefix + std::to_string((i * 7919) % kind.n);
+      PGTHAW_RETURN_IF_ERROR(server->Call("/direct", {{"tenant", id}, {"sql", "select 1"}}, 200));
+    }
+    report_.density.push_back(
+        {kind.what, kind.n, double(before->rss_kb), double(after->rss_kb),
+         kind.n > 0 ? double(disk) / 1024 / kind.n : std::nan(""), seconds,
+         std::string("POST /admin/tenants, ") +
+             (*kind.sql ? "/direct `" + std::string(kind.sql) + "`, " : "") +
+             "POST /admin/tenants/ID/hibernate, one after another; disk = st_blocks of the "
+             "files under tenants/ID (each inode once)",
+         kind.goal});
+  }
+  server->child->Stop();
   return Status::Ok();
 }
 
@@ -453,7 +660,8 @@ Status Runner::MeasurePgthawRunning(SystemRun& sys, bool own) {
       {sys_name, k, double(after->rss_kb - before->rss_kb) / k,
        double(after->pss_kb - before->pss_kb) / k,
        "server's /proc/PID/smaps_rollup before and after K new tenants via /direct (a 100-row "
-       "table each)"});
+       "table each)",
+       ""});
 
   // pgbench over the Postgres listener.
   if (!find_executable("pgbench")) {
@@ -463,39 +671,26 @@ Status Runner::MeasurePgthawRunning(SystemRun& sys, bool own) {
   progress("pgthaw: pgbench");
   std::vector<std::string> conn = {"-h", "127.0.0.1", "-p", std::to_string(ports_[3]),
                                    "-U", "postgres"};
-  for (bool select_only : {true, false}) {
-    Result<double> tps = Pgbench(conn, select_only, "");
-    if (!tps.ok()) {
-      Message("pgthaw: pgbench failed: " + tps.status().ToString());
-      break;
-    }
-    report_.throughput.push_back({select_only ? "pgbench -S (select only)" : "pgbench TPC-B",
-                                  sys_name, *tps,
-                                  "pgbench -n -c 4 -j 2 -T N over the Postgres listener, scale 1"});
-  }
+  Status throughput = MeasureThroughput(kSystemPgthaw, conn, "over the Postgres listener");
+  if (!throughput.ok()) Message("pgthaw: pgbench failed: " + throughput.ToString());
   return Status::Ok();
 }
 
-Result<double> Runner::Pgbench(const std::vector<std::string>& conn, bool select_only,
-                               const std::string& dbname) {
-  std::string db = dbname.empty() ? "pgbench" : dbname;
+Status Runner::PgbenchInit(const std::vector<std::string>& conn, const std::string& db) {
   static std::set<std::string> initialized;
   std::string key = join_argv(conn) + db;
-  if (!initialized.count(key)) {
-    std::vector<std::string> init = {"pgbench", "-i", "-q", "-s", "1"};
-    init.insert(init.end(), conn.begin(), conn.end());
-    init.push_back(db);
-    Result<CommandResult> r = run_command(init);
-    if (!r.ok()) return r.status();
-    if (r->exit_code != 0) return Status::Internal("pgbench -i: " + native_pg::tail(r->err, 600));
-    initialized.insert(key);
-  }
-  std::vector<std::string> argv = {"pgbench", "-n", "-c", "4",
-                                   "-j",      "2",  "-T", std::to_string(plan_.pgbench_seconds)};
-  if (select_only) argv.push_back("-S");
-  argv.insert(argv.end(), conn.begin(), conn.end());
-  argv.push_back(db);
-  Result<CommandResult> r = run_command(argv);
+  if (initialized.count(key)) return Status::Ok();
+  std::vector<std::string> init = {"pgbench", "-i", "-q", "-s", "1"};
+  init.insert(init.end(), conn.begin(), conn.end());
+  init.push_back(db);
+  Result<CommandResult> r = run_command(init);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) return Status::Internal("pgbench -i: " + native_pg::tail(r->err, 600));
+  initialized.insert(key);
+  return Status::Ok();
+}
+
+Result<double> tps_of(const std::vector<std::string>& argv, Result<CommandResult> r) {
   if (!r.ok()) return r.status();
   if (r->exit_code != 0)
     return Status::Internal(join_argv(argv) + ": " + native_pg::tail(r->err + r->out, 600));
@@ -506,6 +701,92 @@ Result<double> Runner::Pgbench(const std::vector<std::string>& conn, bool select
   return std::stod(m[1]);
 }
 
+std::vector<std::string> pgbench_argv(const std::vector<std::string>& conn, bool select_only,
+                                      const std::string& db, int clients, int seconds) {
+  std::vector<std::string> argv = {"pgbench", "-n",
+                                   "-c",      std::to_string(clients),
+                                   "-j",      std::to_string(std::min(clients, 2)),
+                                   "-T",      std::to_string(seconds)};
+  if (select_only) argv.push_back("-S");
+  argv.insert(argv.end(), conn.begin(), conn.end());
+  argv.push_back(db);
+  return argv;
+}
+
+Result<double> Runner::Pgbench(const std::vector<std::string>& conn, bool select_only,
+                               const std::string& db, int clients) {
+  PGTHAW_RETURN_IF_ERROR(PgbenchInit(conn, db));
+  std::vector<std::string> argv =
+      pgbench_argv(conn, select_only, db, clients, plan_.pgbench_seconds);
+  return tps_of(argv, run_command(argv));
+}
+
+Result<double> Runner::PgbenchFleet(const std::vector<std::string>& conn, bool select_only,
+                                    const std::vector<std::string>& dbs) {
+  std::vector<Result<double>> tps(dbs.size(), Status::Internal("not run"));
+  std::vector<std::thread> runs;
+  for (size_t i = 0; i < dbs.size(); ++i) {
+    runs.emplace_back([&, i] {
+      std::vector<std::string> argv =
+          pgbench_argv(conn, select_only, dbs[i], 1, plan_.pgbench_seconds);
+      tps[i] = tps_of(argv, run_command(argv));
+    });
+  }
+  for (std::thread& t : runs) t.join();
+  double total = 0;
+  for (Result<double>& t : tps) {
+    if (!t.ok()) return t.status();
+    total += *t;
+  }
+  return total;
+}
+
+std::string fleet_workload(size_t tenants, bool select_only) {
+  return std::to_string(tenants) +
+         " tenants x 1 client: " + (select_only ? "pgbench -S" : "pgbench TPC-B");
+}
+
+Status Runner::MeasureThroughput(const std::string& system, const std::vector<std::string>& conn,
+                                 const std::string& how) {
+  struct Workload {
+    bool select_only;
+    int clients;
+    const char* goal;  // pgthaw / native PG
+  };
+  const Workload workloads[] = {{true, 1, "at least 1.0x native"},
+                                {true, 4, "-"},
+                                {false, 1, "at least 0.8x native"},
+                                {false, 4, "-"}};
+  for (const Workload& w : workloads) {
+    Result<double> tps = Pgbench(conn, w.select_only, "pgbench", w.clients);
+    if (!tps.ok()) return tps.status();
+    report_.throughput.push_back(
+        {std::string(w.select_only ? "pgbench -S (select only)" : "pgbench TPC-B") + ", -c " +
+             std::to_string(w.clients),
+         system, *tps,
+         "pgbench -n -c " + std::to_string(w.clients) + " -T " +
+             std::to_string(plan_.pgbench_seconds) + " " + how + ", scale 1",
+         w.goal});
+  }
+  return Status::Ok();
+}
+
+Status Runner::MeasureFleet(const std::string& system, const std::vector<std::string>& conn,
+                            const std::string& how, const std::vector<std::string>& fleet) {
+  progress(system + ": pgbench on " + std::to_string(fleet.size()) + " tenants at once");
+  for (bool select_only : {true, false}) {
+    Result<double> tps = PgbenchFleet(conn, select_only, fleet);
+    if (!tps.ok()) return tps.status();
+    report_.throughput.push_back({fleet_workload(fleet.size(), select_only), system, *tps,
+                                  std::to_string(fleet.size()) +
+                                      " pgbench processes at once, each -n -c 1 on its own "
+                                      "database (a copy of the scale-1 one) " +
+                                      how + "; their tps summed",
+                                  "at least 1.0x native"});
+  }
+  return Status::Ok();
+}
+
 Status Runner::MeasurePgthawRestarts() {
   Series& first = *[&]() {
     for (Series& s : report_.cold) {
@@ -513,8 +794,9 @@ Status Runner::MeasurePgthawRestarts() {
     }
     return &Add(report_.cold, kColdRows[2], kSystemPgthaw, "");
   }();
-  Series& thaw = Add(report_.thaw, "consumer /direct on a hibernated tenant (coldKind thawed)",
-                     kSystemPgthaw, "");
+  Series& thaw =
+      Add(report_.thaw, "consumer /direct, indexed lookup on a hibernated 10 MiB tenant (thawed)",
+          kSystemPgthaw, "");
   for (int i = 1; i < plan_.restarts; ++i) {
     progress("pgthaw: restart " + std::to_string(i) + " (warm proxy first request, thaw)");
     Result<std::unique_ptr<ChildProcess>> child =
@@ -526,16 +808,13 @@ Status Runner::MeasurePgthawRestarts() {
     PGTHAW_RETURN_IF_ERROR(sample_posts(**w, "/query", kSelect1, 1, first));
     for (int t = 0; t < plan_.thaw_tenants; ++t) {
       PGTHAW_RETURN_IF_ERROR(
-          post_ok(**c, "/direct",
-                  query_body("create table if not exists t (id int); insert into t values (1)",
-                             "thaw-" + std::to_string(t)))
-              .status());
+          post_ok(**c, "/direct", query_body(kThawFillSql, "thaw-" + std::to_string(t))).status());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kThawIdleTimeoutMs * 2 + 500));
     for (int t = 0; t < plan_.thaw_tenants; ++t) {
       double ms = 0;
-      Result<json> j = post_ok(
-          **c, "/direct", query_body("select count(*) from t", "thaw-" + std::to_string(t)), &ms);
+      Result<json> j =
+          post_ok(**c, "/direct", query_body(kForkQuery, "thaw-" + std::to_string(t)), &ms);
       if (!j.ok()) return j.status();
       std::string kind = (*j)["timings"].value("coldKind", "");
       if (kind == "thawed") {
@@ -547,8 +826,10 @@ Status Runner::MeasurePgthawRestarts() {
     }
     (*child)->Stop();
   }
-  thaw.how = "tenants hibernated by --idle-timeout-ms " + std::to_string(kThawIdleTimeoutMs) +
-             ", then one consumer /direct each; only replies with coldKind==\"thawed\"";
+  thaw.how = "10 MiB tenants (10240 rows of 1 KB, primary key) hibernated by --idle-timeout-ms " +
+             std::to_string(kThawIdleTimeoutMs) + ", then one consumer /direct `" + kForkQuery +
+             "` each; only replies with coldKind==\"thawed\"";
+  thaw.goal = "under 1 ms";
   return Status::Ok();
 }
 
@@ -661,7 +942,7 @@ Status Runner::MeasureNode() {
     if (!after.ok()) return after.status();
     report_.memory.push_back({name, k, double(after->rss_kb - before->rss_kb) / k,
                               double(after->pss_kb - before->pss_kb) / k,
-                              "node's /proc/PID/smaps_rollup before and after K tenants"});
+                              "node's /proc/PID/smaps_rollup before and after K tenants", ""});
   }
   return Status::Ok();
 }
@@ -833,17 +1114,20 @@ Status Runner::MeasureNativePg() {
     progress("native PG: pgbench");
     PGTHAW_RETURN_IF_ERROR(native_pg::exec(admin->get(), "create database pgbench"));
     std::vector<std::string> conn = {"-h", *dir, "-p", std::to_string(*port), "-U", "postgres"};
-    for (bool select_only : {true, false}) {
-      Result<double> tps = Pgbench(conn, select_only, "");
-      if (!tps.ok()) {
-        Message("native PG: pgbench failed: " + tps.status().ToString());
-        break;
-      }
-      report_.throughput.push_back({select_only ? "pgbench -S (select only)" : "pgbench TPC-B",
-                                    name, *tps,
-                                    "pgbench -n -c 4 -j 2 -T N over a unix socket, scale 1, "
-                                    "fsync on"});
+    PGTHAW_RETURN_IF_ERROR(PgbenchInit(conn, "pgbench"));
+    // The fleet: databases copied from the initialised one, as pgthaw's
+    // tenants are forked from its.
+    std::vector<std::string> fleet;
+    for (int i = 0; i < plan_.fleet_tenants; ++i) {
+      fleet.push_back("fleet" + std::to_string(i));
+      PGTHAW_RETURN_IF_ERROR(
+          native_pg::exec(admin->get(), "create database " + fleet.back() + " template pgbench"));
     }
+    Status throughput = MeasureThroughput(name, conn, "over a unix socket (fsync on)");
+    if (throughput.ok()) {
+      throughput = MeasureFleet(name, conn, "over a unix socket, one server for all", fleet);
+    }
+    if (!throughput.ok()) Message("native PG: pgbench failed: " + throughput.ToString());
   }
   admin->reset();
   return server.Stop();
@@ -983,23 +1267,41 @@ Result<BenchReport> run_bench(const RunnerOptions& options) {
   fs::create_directories(options.out_dir);
   std::string md =
       "# pgthaw bench\n\nCommand: `" + options.command + "`\n\n" + render_report_markdown(report);
-  std::ofstream(options.out_dir + "/bench.md") << md;
   std::ofstream(options.out_dir + "/bench.json") << render_report_json(report);
+  bool charted = false;
   if (options.charts) {
     Status charts = write_charts(report, options.out_dir);
-    if (!charts.ok()) {
-      progress("charts skipped: " + charts.ToString());
-    } else {
-      md +=
-          "\n![cold start](../bench/out/cold_start.png)\n![warm "
-          "latency](../bench/out/warm_latency.png)\n";
-    }
+    if (!charts.ok()) progress("charts skipped: " + charts.ToString());
+    charted = charts.ok();
   }
+  // Each copy of the report links its charts by a name beside it: the docs
+  // copy gets its own copies of the PNGs (committed with it, so a fresh
+  // clone shows them), named after it.
+  auto with_charts = [&](const std::string& prefix) {
+    std::string out = md;
+    if (!charted) return out;
+    out += "\n";
+    for (const char* chart : kChartFiles) {
+      std::string name(chart);
+      out += "![" + name.substr(0, name.find('.')) + "](" + prefix + name + ")\n";
+    }
+    return out;
+  };
+  std::ofstream(options.out_dir + "/bench.md") << with_charts("");
   if (!options.docs_path.empty()) {
     fs::path docs(options.docs_path);
     if (docs.has_parent_path()) fs::create_directories(docs.parent_path());
+    const std::string prefix = docs.stem().string() + "-";
+    if (charted) {
+      for (const char* chart : kChartFiles) {
+        std::error_code ec;
+        fs::copy_file(fs::path(options.out_dir) / chart, docs.parent_path() / (prefix + chart),
+                      fs::copy_options::overwrite_existing, ec);
+        if (ec) return Status::IoError("copy chart " + std::string(chart) + ": " + ec.message());
+      }
+    }
     std::ofstream out(options.docs_path);
-    out << md;
+    out << with_charts(prefix);
     if (!out) return Status::IoError("cannot write " + options.docs_path);
   }
   return report;
