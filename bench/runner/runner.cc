@@ -79,8 +79,8 @@ constexpr Plan kQuick = {.ping = 200,
                          .forks = 5,
                          .fork_big_bytes = int64_t{32} << 20,
                          .fleet_tenants = 4,
-                         .density_empty = 100,
-                         .density_one_row = 10};
+                         .density_empty = 50,
+                         .density_one_row = 5};
 constexpr Plan kFull = {.ping = 1000,
                         .cold_pgthaw = 30,
                         .warm = 2000,
@@ -102,7 +102,7 @@ constexpr Plan kFull = {.ping = 1000,
                         .forks = 20,
                         .fork_big_bytes = int64_t{1} << 30,
                         .fleet_tenants = 64,
-                        .density_empty = 100000,
+                        .density_empty = 10000,
                         .density_one_row = 100};
 
 // The fork rows' tenants: a table of ~1 KB rows adding up to `bytes`.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -20,7 +21,29 @@ namespace pgthaw::engine {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr int kFormat = 1;
+// 2: the state and vfs files are zstd frames (a vfs state is mostly the
+// zero pages of /dev/shm segments: 1 MB that compresses to a few KB).
+constexpr int kFormat = 2;
+// A state or vfs file larger than this once decompressed is corrupt.
+constexpr uint64_t kMaxStateBytes = uint64_t{1} << 30;
+
+std::string compress(std::string_view bytes) {
+  std::string out(ZSTD_compressBound(bytes.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), 1);
+  out.resize(ZSTD_isError(n) ? 0 : n);  // cannot fail with a bound-sized buffer
+  return out;
+}
+
+Result<std::string> decompress(std::string_view frame, const std::string& what) {
+  unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxStateBytes) {
+    return Status::Corruption(what + ": not a snapshot state frame");
+  }
+  std::string out(static_cast<size_t>(size), '\0');
+  size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n) || n != size) return Status::Corruption(what + ": damaged state frame");
+  return out;
+}
 constexpr const char* kPgliteVersion = "0.5.16";
 
 uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
@@ -153,8 +176,8 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap) {
   meta.pglite_version = kPgliteVersion;
   meta.state_hash = hash(snap.state);
   meta.vfs_hash = hash(snap.vfs);
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "state", snap.state));
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "vfs", snap.vfs));
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "state", compress(snap.state)));
+  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "vfs", compress(snap.vfs)));
   if (meta.base.empty()) {
     PGTHAW_RETURN_IF_ERROR(snap.write_full_image((tmp / "memory").string()));
     auto h = hash_file(tmp / "memory");
@@ -202,8 +225,12 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
   }
   SnapshotFiles files;
   files.meta = *meta;
-  auto state = read_file(d / "state");
-  auto vfs = read_file(d / "vfs");
+  auto state_frame = read_file(d / "state");
+  auto vfs_frame = read_file(d / "vfs");
+  if (!state_frame.ok()) return state_frame.status();
+  if (!vfs_frame.ok()) return vfs_frame.status();
+  auto state = decompress(*state_frame, dir + "/state");
+  auto vfs = decompress(*vfs_frame, dir + "/vfs");
   if (!state.ok()) return state.status();
   if (!vfs.ok()) return vfs.status();
   if (hash(*state) != meta->state_hash || hash(*vfs) != meta->vfs_hash) {
