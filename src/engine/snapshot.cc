@@ -288,8 +288,18 @@ Status consume_snapshot(const std::string& dir) {
   // meta.json first: without it the rest is no snapshot, whatever a crash
   // leaves of it.
   if (!fs::remove(meta, ec) && ec) return Status::FromErrno("remove " + meta.string(), ec.value());
-  fs::remove_all(dir, ec);
+  // The rest (unlinking a big sparse delta takes a while) goes after the
+  // thawed tenant's first reply (remove_consumed_snapshot).
+  const std::string consumed = dir + kConsumedSuffix;
+  fs::remove_all(consumed, ec);
+  fs::rename(dir, consumed, ec);
+  if (ec) fs::remove_all(dir, ec);
   return Status::Ok();
+}
+
+void remove_consumed_snapshot(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir + kConsumedSuffix, ec);
 }
 
 bool verified_before(const std::string& path, uint64_t expected) {

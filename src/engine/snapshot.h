@@ -76,6 +76,11 @@ Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::strin
 // tenant's first durable write: Instance::Restore owes that sync to the
 // tenant's file system, so a thaw waits for no disk.
 Status consume_snapshot(const std::string& dir);
+// What consume_snapshot() leaves of `dir` (renamed with this suffix), removed
+// by remove_consumed_snapshot() once the thawed tenant has answered, or by
+// the next consume or hibernation.
+inline constexpr const char* kConsumedSuffix = ".consumed";
+void remove_consumed_snapshot(const std::string& dir);
 
 // Snapshot files are written once (a temp file, renamed) and never changed:
 // one whose checksum was checked in this process, or that this process

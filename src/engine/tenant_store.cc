@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/snapshot.h"
 #include "vfs/layer_stack.h"
 #include "vfs/overlay_dir.h"
 #include "vfs/wasm_abi.h"
@@ -131,6 +132,8 @@ Status import_tenant(const std::string& archive, const std::string& root,
   }
   return Status::Ok();
 }
+
+void finish_thaw(const std::string& root) { remove_consumed_snapshot(root + "/snapshot"); }
 
 Status export_tenant(const std::string& root, const std::string& out, bool gzip) {
   return archive_data_dir(root + "/data", read_lower(root), out, gzip);
@@ -361,6 +364,7 @@ Status release_layers(const std::vector<std::string>& layers, const std::string&
 }
 
 Status hibernate_tenant(std::unique_ptr<Instance> instance, const std::string& root) {
+  remove_consumed_snapshot(root + "/snapshot");  // if the thaw's was left
   Status st = instance->Snapshot(root + "/snapshot");
   if (st.ok()) {
     instance->Abandon();

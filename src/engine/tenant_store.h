@@ -46,6 +46,10 @@ Status import_tenant(const std::string& archive, const std::string& root,
 // loadDataDir() reads. The tenant's instance, if any, must be idle.
 Status export_tenant(const std::string& root, const std::string& out, bool gzip);
 
+// After a thawed tenant's first reply: removes what is left of the
+// snapshot it thawed from (consume_snapshot), off the thaw's path.
+void finish_thaw(const std::string& root);
+
 // Snapshots `instance` into ROOT/snapshot and releases it. On failure the
 // instance is closed cleanly instead, so nothing is lost either way.
 Status hibernate_tenant(std::unique_ptr<Instance> instance, const std::string& root);

@@ -645,6 +645,8 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   bool threw = CallWork(item.work, std::move(instance), timings, t.id);
   if (long_item) long_item->End();  // back to normal priority before taking mutex_ again
   item.work = nullptr;              // the work's captures die outside the lock
+  // The reply is out: what is left of the snapshot it thawed from goes now.
+  if (timings.cold_kind == "thawed") engine::finish_thaw(t.root);
   // Holds. The session's state after the item decides: inside a
   // transaction block or an exchange it stays with the item's holder (not
   // while shutting down, which has dropped every hold for good); else it

@@ -51,7 +51,35 @@ uint8_t dtype_of(const MemNode& n) {
 
 OpenFile* FileSystem::file(int fd) const {
   if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return nullptr;
-  return fds_[fd].get();
+  OpenFile* f = fds_[fd].get();
+  // Reopening changes no state a caller can see but the cache, hence the
+  // const_cast on this accessor every operation goes through.
+  if (f != nullptr && f->deferred && const_cast<FileSystem*>(this)->reopen_deferred(*f) < 0) {
+    return nullptr;
+  }
+  return f;
+}
+
+int FileSystem::reopen_deferred(OpenFile& f) {
+  // By path, without creating, truncating or excluding (restore_state).
+  const int flags = f.flags & ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC);
+  std::shared_ptr<OpenFile> opened;
+  int rc = open_description(abi::kAT_FDCWD, f.path, flags, 0, &opened);
+  if (rc == 0 && opened->kind != f.kind) rc = -err::kENOENT;
+  if (rc < 0) return rc;  // stays deferred: every use fails alike (EBADF)
+  f.deferred = false;
+  f.mount = opened->mount;
+  f.host_fd = std::exchange(opened->host_fd, -1);
+  f.lower = opened->lower;
+  f.lower_unlinked = opened->lower_unlinked;
+  f.layered = std::move(opened->layered);
+  return 0;
+}
+
+void FileSystem::reopen_all_deferred() {
+  for (const std::shared_ptr<OpenFile>& f : fds_) {
+    if (f != nullptr && f->deferred) (void)reopen_deferred(*f);
+  }
 }
 
 int FileSystem::lowest_free_fd(int from) const {
@@ -79,7 +107,9 @@ void FileSystem::release(int fd) {
 int FileSystem::open_fd_count() const { return open_count_; }
 
 int FileSystem::close(int fd) {
-  if (file(fd) == nullptr) return -err::kEBADF;
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size() || fds_[fd] == nullptr) {
+    return -err::kEBADF;  // (a deferred file is closed without being opened)
+  }
   release(fd);
   return 0;
 }
@@ -400,12 +430,17 @@ int FileSystem::fadvise(int fd) {
 }
 
 void FileSystem::owe_host_dir_sync(std::string host_dir) {
-  if (options_.durable) owed_host_dirs_.push_back(std::move(host_dir));
+  // Paid last first: owe a directory before its parent.
+  if (options_.durable) owed_host_dirs_.insert(owed_host_dirs_.begin(), std::move(host_dir));
 }
 
 int FileSystem::pay_owed_host_dir_syncs() const {
   while (!owed_host_dirs_.empty()) {
     int dir = ::open(owed_host_dirs_.back().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 && errno == ENOENT) {  // removed since: its parent's sync covers it
+      owed_host_dirs_.pop_back();
+      continue;
+    }
     if (dir < 0) return neg_wasm_errno_from_host();
     const int rc = ::fsync(dir) < 0 ? neg_wasm_errno_from_host() : 0;
     ::close(dir);

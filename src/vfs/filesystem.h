@@ -201,9 +201,12 @@ class FileSystem {
   // On a freshly created FileSystem whose mounts have the saved prefixes
   // (the host directories may differ): re-opens every description at its
   // path with its flags (O_CREAT/O_TRUNC/O_EXCL have no effect), restores
-  // offsets, listings, sharing, pipes, MemDir contents, cwd and umask. Fails
-  // with a Status naming the fd and path if a file is gone; then nothing has
-  // changed and the caller falls back to booting from files.
+  // offsets, listings, sharing, pipes, MemDir contents, cwd and umask. Host
+  // files are reopened on first use, not here (a thaw opens only what the
+  // guest touches); one whose file is gone by then fails every use with
+  // EBADF. Fails with a Status naming the fd and path if a directory is
+  // gone; then nothing has changed and the caller falls back to booting
+  // from files.
   Status restore_state(std::string_view state);
 
   // A host directory (outside the mounts) whose fsync is owed before
@@ -300,7 +303,13 @@ class FileSystem {
   SpaceQuota* disk_quota(int m);
 
   // fd table (fd_ops.cc).
+  // The description at `fd` (null: none), reopened first if deferred
+  // (null if that fails: the file is gone).
   OpenFile* file(int fd) const;
+  int reopen_deferred(OpenFile& f);
+  // Before a name changes (unlink, rename): deferred descriptions reopen
+  // while their paths still name their files.
+  void reopen_all_deferred();
   int lowest_free_fd(int from) const;
   int install(int fd, std::shared_ptr<OpenFile> f);
   void release(int fd);

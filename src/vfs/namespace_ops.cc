@@ -65,6 +65,7 @@ int FileSystem::mkdirat(int dirfd, std::string_view path, uint32_t mode) {
 }
 
 int FileSystem::unlinkat(int dirfd, std::string_view path, int flags) {
+  reopen_all_deferred();  // while their paths still name their files
   if (flags != 0 && flags != abi::kAT_REMOVEDIR) return -err::kEINVAL;
   const bool rmdir = flags == abi::kAT_REMOVEDIR;
   Resolved r;
@@ -115,6 +116,7 @@ int FileSystem::unlinkat(int dirfd, std::string_view path, int flags) {
 
 int FileSystem::renameat(int olddirfd, std::string_view oldpath, int newdirfd,
                          std::string_view newpath) {
+  reopen_all_deferred();  // while their paths still name their files
   Resolved from, to;
   if (int rc = resolve(olddirfd, oldpath, false, &from); rc < 0) return rc;
   if (int rc = resolve(newdirfd, newpath, false, &to); rc < 0) return rc;

@@ -46,6 +46,9 @@ struct OpenFile {
   uint64_t memdir_id = 0;
 
   // Caches, rebuilt from the above on restore.
+  // A host file restore_state() has not reopened yet: its first use does
+  // (FileSystem::file), so a thaw opens only the files the guest touches.
+  bool deferred = false;
   int host_fd = -1;  // kHostFile, kHostDir
   // Overlay mounts: host_fd is the read-only lower file (or directory). The
   // first modification through this description copies the file up and

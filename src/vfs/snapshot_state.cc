@@ -227,7 +227,9 @@ Result<std::string> FileSystem::save_state() const {
         d.node = it != node_index.end() ? it->second : add_node(f.node.get(), false);
       }
     }
-    if (f.kind == FileKind::kHostFile) {
+    // A deferred file still has its path: names change only after every
+    // deferred description has been reopened (reopen_all_deferred).
+    if (f.kind == FileKind::kHostFile && !f.deferred) {
       // The snapshot reopens partial copies by their maps: save them now.
       if (f.layered != nullptr && !f.lower) {
         if (int rc = f.layered->flush(); rc < 0) {
@@ -504,6 +506,14 @@ Status FileSystem::restore_state(std::string_view state) {
       f->node = nodes[d.node];
       f->mount = smounts[d.mount].ours;
       f->memdir_id = mp.mem->id();
+    } else if (d.kind == FileKind::kHostFile && d.mount >= 0 &&
+               static_cast<size_t>(d.mount) < smounts.size()) {
+      // Reopened on first use (FileSystem::file): a backend keeps many
+      // relation files open and touches few of them per statement.
+      f = std::make_shared<OpenFile>();
+      f->kind = d.kind;
+      f->mount = smounts[d.mount].ours;
+      f->deferred = true;
     } else {
       // By path, without creating, truncating or excluding.
       int flags = d.flags & ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC);

@@ -140,22 +140,46 @@ TEST_F(SnapshotStateTest, RoundTrip) {
   for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i].name, rest_expected[i].name);
 }
 
-TEST_F(SnapshotStateTest, RestoreFailsCleanlyWhenAFileIsMissing) {
+TEST_F(SnapshotStateTest, HostFilesReopenOnFirstUseAndAMissingOneFailsThere) {
   int fd = open("/pglite/data/16384", kRdwrCreat);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(shm_->put_file("seg", "x").ok());
+  ASSERT_EQ(fs_->pwrite(fd, "page", 4, 0), 4);
+  int kept = open("/pglite/data/16385", kRdwrCreat);
+  ASSERT_GE(kept, 0);
+  ASSERT_EQ(fs_->pwrite(kept, "kept", 4, 0), 4);
   Result<std::string> state = fs_->save_state();
   ASSERT_TRUE(state.ok()) << state.status().ToString();
   std::filesystem::remove(root_ + "/data/16384");
   fs_ = fresh_fs();
-  ASSERT_TRUE(tmp_->put_file("keep", "k").ok());
-  Status st = fs_->restore_state(*state);
-  EXPECT_EQ(st.code(), StatusCode::kNotFound);
-  EXPECT_NE(st.message().find("fd 3 (/pglite/data/16384)"), std::string::npos) << st.ToString();
-  // Nothing changed: stdio still open, MemDirs untouched.
-  EXPECT_EQ(fs_->open_fd_count(), 3);
-  EXPECT_FALSE(shm_->get_file("seg").ok());
-  EXPECT_TRUE(tmp_->get_file("keep").ok());
+  // The restore opens no host file: it cannot see the missing one.
+  ASSERT_TRUE(fs_->restore_state(*state).ok());
+  char buf[8] = {};
+  EXPECT_EQ(fs_->pread(fd, buf, sizeof buf, 0), -err::kEBADF);  // gone: every use fails
+  EXPECT_EQ(fs_->pread(fd, buf, sizeof buf, 0), -err::kEBADF);
+  EXPECT_EQ(fs_->pread(kept, buf, sizeof buf, 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "kept");
+  EXPECT_EQ(fs_->close(fd), 0);  // closes without opening
+}
+
+TEST_F(SnapshotStateTest, ADeferredFileKeepsItsFileThroughARenameAndAnUnlink) {
+  int a = open("/pglite/data/a", kRdwrCreat);
+  int b = open("/pglite/data/b", kRdwrCreat);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(fs_->pwrite(a, "AAAA", 4, 0), 4);
+  ASSERT_EQ(fs_->pwrite(b, "BBBB", 4, 0), 4);
+  Result<std::string> state = fs_->save_state();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  fs_ = fresh_fs();
+  ASSERT_TRUE(fs_->restore_state(*state).ok());
+  // As with descriptions opened before: they follow their files, not names.
+  ASSERT_EQ(fs_->renameat(abi::kAT_FDCWD, "/pglite/data/a", abi::kAT_FDCWD, "/pglite/data/c"), 0);
+  ASSERT_EQ(fs_->unlinkat(abi::kAT_FDCWD, "/pglite/data/b", 0), 0);
+  char buf[4] = {};
+  EXPECT_EQ(fs_->pread(a, buf, 4, 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "AAAA");
+  EXPECT_EQ(fs_->pread(b, buf, 4, 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "BBBB");
 }
 
 TEST_F(SnapshotStateTest, SaveFailsForAnUnlinkedHostFile) {
