@@ -164,7 +164,16 @@ std::string summary_table(const std::vector<Series>& all, const std::vector<std:
 
 // One line per workload: each system's tps, pgthaw's ratio to each peer
 // (above 1.0x pgthaw is faster) and pgthaw's goal.
-std::string throughput_table(const BenchReport& r, const std::vector<std::string>& systems) {
+std::string throughput_table(const BenchReport& r, const std::vector<std::string>& measured) {
+  // Only the systems that ran pgbench (the PGlite peers have no wire
+  // listener for it).
+  std::vector<std::string> systems;
+  for (const std::string& s : measured) {
+    if (std::any_of(r.throughput.begin(), r.throughput.end(),
+                    [&](const ThroughputRow& t) { return t.system == s; })) {
+      systems.push_back(s);
+    }
+  }
   std::vector<std::string> workloads;
   for (const ThroughputRow& t : r.throughput) {
     if (std::find(workloads.begin(), workloads.end(), t.workload) == workloads.end())
