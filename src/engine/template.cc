@@ -8,6 +8,7 @@
 
 #include "common/build_id.h"
 #include "engine/connection_views.h"
+#include "engine/snapshot.h"
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
 
@@ -46,7 +47,14 @@ Result<Template> Template::Ensure(const Engine& engine, const std::string& root)
   fs::create_directories(root, ec);
   if (ec) return Status::FromErrno("mkdir " + root, ec.value());
   Template t(engine, root + "/template-" + build_id());
-  if (fs::exists(t.snapshot_dir_ + "/meta.json")) return t;
+  if (fs::exists(t.snapshot_dir_ + "/meta.json")) {
+    // Its image is read and verified now, once per process, so that the
+    // first instance made from it (a warm proxy's first request, a pool
+    // slot) does not wait for the hash of the whole image. A damaged one is
+    // reported by that first restore, as before.
+    (void)read_kept_snapshot(t.snapshot_dir_);
+    return t;
+  }
 
   std::string lock_path = root + "/.template.lock";
   int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
