@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 constexpr int kFormat = 2;
 // A state or vfs file larger than this once decompressed is corrupt.
 constexpr uint64_t kMaxStateBytes = uint64_t{1} << 30;
+constexpr const char* kPgliteVersion = "0.5.16";
 
 std::string compress(std::string_view bytes) {
   std::string out(ZSTD_compressBound(bytes.size()), '\0');
@@ -44,7 +45,6 @@ Result<std::string> decompress(std::string_view frame, const std::string& what) 
   if (ZSTD_isError(n) || n != size) return Status::Corruption(what + ": damaged state frame");
   return out;
 }
-constexpr const char* kPgliteVersion = "0.5.16";
 
 uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 

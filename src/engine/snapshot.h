@@ -71,10 +71,11 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir);
 Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::string& dir);
 
 // Marks a tenant snapshot used: removed so it can never be restored over
-// data committed after it. Templates are never consumed. The removal is
-// durable once `dir`'s parent is fsynced, which must happen before the
-// tenant's first durable write: Instance::Restore owes that sync to the
-// tenant's file system, so a thaw waits for no disk.
+// data committed after it. Templates are never consumed. Its meta.json is
+// removed and the rest renamed aside (kConsumedSuffix); the removal is
+// durable once that directory and `dir`'s parent are fsynced, which must
+// happen before the tenant's first durable write: Instance::Restore owes
+// those syncs to the tenant's file system, so a thaw waits for no disk.
 Status consume_snapshot(const std::string& dir);
 // What consume_snapshot() leaves of `dir` (renamed with this suffix), removed
 // by remove_consumed_snapshot() once the thawed tenant has answered, or by

@@ -1109,31 +1109,28 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
         deliver(self->Work(std::move(instance), timings, batch, settings_sql, force_settings, seq,
                            *relay, ask));
       };
+  // A work item the runtime refused: its status is the outcome.
+  auto refused = [deliver](Status st) {
+    if (st.ok()) return;
+    Outcome out;
+    out.status = std::move(st);
+    deliver(std::move(out));
+  };
   if (!beside && shared_->TakeInlineSlot()) {
     // Off the strand (the work's reply stream and COPY relay use it), on
     // this thread once the coroutine waits: a warm, free tenant runs it
     // here; else it goes to a worker as any other.
     auto& io = static_cast<asio::io_context&>(
         asio::query(stream_.get_executor(), asio::execution::context));
-    asio::defer(io.get_executor(), [self, work = std::move(work), deliver]() mutable {
+    asio::defer(io.get_executor(), [self, work = std::move(work), refused]() mutable {
       const bool ran = self->shared_->runtime.RunHeldNow(self->tenant_, self->id_, work);
       self->shared_->ReturnInlineSlot();
-      if (ran) return;
-      Status st = self->shared_->runtime.SubmitHeld(self->tenant_, self->id_, std::move(work));
-      if (!st.ok()) {
-        Outcome out;
-        out.status = st;
-        deliver(std::move(out));
-      }
+      if (!ran)
+        refused(self->shared_->runtime.SubmitHeld(self->tenant_, self->id_, std::move(work)));
     });
   } else {
-    Status st = beside ? shared_->runtime.SubmitBeside(tenant_, id_, std::move(work))
-                       : shared_->runtime.SubmitHeld(tenant_, id_, std::move(work));
-    if (!st.ok()) {
-      Outcome out;
-      out.status = st;
-      deliver(std::move(out));
-    }
+    refused(beside ? shared_->runtime.SubmitBeside(tenant_, id_, std::move(work))
+                   : shared_->runtime.SubmitHeld(tenant_, id_, std::move(work)));
   }
   Outcome result;
   for (;;) {

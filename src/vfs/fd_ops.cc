@@ -60,13 +60,20 @@ OpenFile* FileSystem::file(int fd) const {
   return f;
 }
 
+int FileSystem::reopen_saved(std::string_view path, int flags, FileKind kind,
+                             std::shared_ptr<OpenFile>* out) {
+  // By path, without creating, truncating or excluding.
+  flags &= ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC);
+  int rc = open_description(abi::kAT_FDCWD, path, flags, 0, out);
+  if (rc == 0 && (*out)->kind != kind) return kReopenedOtherKind;
+  return rc;
+}
+
 int FileSystem::reopen_deferred(OpenFile& f) {
-  // By path, without creating, truncating or excluding (restore_state).
-  const int flags = f.flags & ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC);
   std::shared_ptr<OpenFile> opened;
-  int rc = open_description(abi::kAT_FDCWD, f.path, flags, 0, &opened);
-  if (rc == 0 && opened->kind != f.kind) rc = -err::kENOENT;
-  if (rc < 0) return rc;  // stays deferred: every use fails alike (EBADF)
+  if (int rc = reopen_saved(f.path, f.flags, f.kind, &opened); rc != 0) {
+    return rc < 0 ? rc : -err::kENOENT;  // stays deferred: every use fails alike (EBADF)
+  }
   f.deferred = false;
   f.mount = opened->mount;
   f.host_fd = std::exchange(opened->host_fd, -1);
@@ -430,22 +437,22 @@ int FileSystem::fadvise(int fd) {
 }
 
 void FileSystem::owe_host_dir_sync(std::string host_dir) {
-  // Paid last first: owe a directory before its parent.
-  if (options_.durable) owed_host_dirs_.insert(owed_host_dirs_.begin(), std::move(host_dir));
+  if (options_.durable) owed_host_dirs_.push_back(std::move(host_dir));
 }
 
 int FileSystem::pay_owed_host_dir_syncs() const {
+  // In the order owed (a directory before its parent); what is paid is
+  // forgotten at once, so a failure leaves only the rest owed.
   while (!owed_host_dirs_.empty()) {
-    int dir = ::open(owed_host_dirs_.back().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 && errno == ENOENT) {  // removed since: its parent's sync covers it
-      owed_host_dirs_.pop_back();
-      continue;
+    int dir = ::open(owed_host_dirs_.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    // A directory removed since needs no sync of its own: its parent's covers it.
+    if (dir < 0 && errno != ENOENT) return neg_wasm_errno_from_host();
+    if (dir >= 0) {
+      const int rc = ::fsync(dir) < 0 ? neg_wasm_errno_from_host() : 0;
+      ::close(dir);
+      if (rc < 0) return rc;
     }
-    if (dir < 0) return neg_wasm_errno_from_host();
-    const int rc = ::fsync(dir) < 0 ? neg_wasm_errno_from_host() : 0;
-    ::close(dir);
-    if (rc < 0) return rc;
-    owed_host_dirs_.pop_back();
+    owed_host_dirs_.erase(owed_host_dirs_.begin());
   }
   return 0;
 }

@@ -306,6 +306,11 @@ class FileSystem {
   // The description at `fd` (null: none), reopened first if deferred
   // (null if that fails: the file is gone).
   OpenFile* file(int fd) const;
+  // A saved description's reopening by its path (restore_state, first use
+  // of a deferred one): 0, a negative wasm errno, or kReopenedOtherKind
+  // when the path now names another kind of file.
+  static constexpr int kReopenedOtherKind = 1;
+  int reopen_saved(std::string_view path, int flags, FileKind kind, std::shared_ptr<OpenFile>* out);
   int reopen_deferred(OpenFile& f);
   // Before a name changes (unlink, rename): deferred descriptions reopen
   // while their paths still name their files.

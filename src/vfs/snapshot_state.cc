@@ -515,14 +515,12 @@ Status FileSystem::restore_state(std::string_view state) {
       f->mount = smounts[d.mount].ours;
       f->deferred = true;
     } else {
-      // By path, without creating, truncating or excluding.
-      int flags = d.flags & ~(abi::kO_CREAT | abi::kO_EXCL | abi::kO_TRUNC);
-      int rc = open_description(abi::kAT_FDCWD, d.path, flags, 0, &f);
+      int rc = reopen_saved(d.path, d.flags, d.kind, &f);
       if (rc < 0) {
         return Status::NotFound("restore " + fd_name(static_cast<uint32_t>(i)) +
                                 ": cannot reopen (wasm errno " + std::to_string(-rc) + ")");
       }
-      if (f->kind != d.kind) {
+      if (rc == kReopenedOtherKind) {
         return Status::NotFound("restore " + fd_name(static_cast<uint32_t>(i)) +
                                 ": the path now names a different kind of file");
       }
