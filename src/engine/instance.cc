@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "engine/buffer_eviction.h"
+#include "engine/export_recovery.h"
 #include "engine/guest_filesystem.h"
 #include "engine/initdb.h"
 #include "engine/process_env.h"
@@ -23,9 +25,9 @@
 
 namespace pgthaw::engine {
 
-// Exit statuses PGlite's C side uses to leave a loop early.
-constexpr int kExitAlive = 99;         // single-user main() is initialised
-constexpr int kExitMainLongjmp = 100;  // ereport(ERROR) reached PostgresMain
+// The exit status PGlite's C side uses to leave main() early (with
+// kExitMainLongjmp, export_recovery.h).
+constexpr int kExitAlive = 99;  // single-user main() is initialised
 
 namespace {
 
@@ -97,6 +99,10 @@ class Instance::Impl {
 
   void ResolveExports();
   Result<std::string> RunMessages(std::string_view messages);
+  // Before a delta snapshot: the shared buffers this memory wrote are
+  // evicted and their pages given back to the base image, so the delta holds
+  // none of them (buffer_eviction.h).
+  Status DropSharedBuffers();
 
   const Engine* engine_ = nullptr;
   std::string data_dir_;
@@ -104,6 +110,7 @@ class Instance::Impl {
   // The kept snapshot whose full image this memory maps ("" if none): the
   // base a later Snapshot() saves a delta against.
   std::string base_snapshot_;
+  std::string base_image_;  // that snapshot's memory image file
   // Pages mapped (not copied) from the delta this memory was thawed from.
   std::vector<uint32_t> mapped_delta_pages_;
   std::unique_ptr<vfs::FileSystem> fs_;
@@ -404,6 +411,7 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   } else if (!consume) {
     base_snapshot_ = snapshot_dir;  // a template: it stays, and so does its image
   }
+  if (!base_snapshot_.empty()) base_image_ = files->memory_path;
   spdlog::debug(
       "restore {}: {:.3f} ms (read {:.3f}, vfs {:.3f}, map {:.3f}, delta {:.3f} for {} pages, "
       "{} mapped, verify {:.3f})",
@@ -442,6 +450,7 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   SnapshotWrite snap;
   const wasm_rt_memory_t& memory = *host_->memory();
   if (!base_snapshot_.empty()) {
+    PGTHAW_RETURN_IF_ERROR(DropSharedBuffers());
     auto pages = wasm::dirty_pages(memory, /*skip_zero=*/false);
     if (!pages.ok()) return pages.status();
     // Pages mapped from the delta this memory was thawed from are file-backed
@@ -465,6 +474,47 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
     return wasm::write_delta(memory, pages, path);
   };
   return write_snapshot(dir, std::move(snap));
+}
+
+Status Instance::Impl::DropSharedBuffers() {
+  auto pool = buffer_pool(*host_);
+  if (!pool.ok()) return pool.status();
+  constexpr uint32_t kPagesPerBlock = kBufferBlockBytes / wasm::kOsPageBytes;
+  if (pool->blocks_at % wasm::kOsPageBytes != 0) return Status::Ok();  // never so in Postgres
+  const uint32_t first_page = pool->blocks_at / wasm::kOsPageBytes;
+  const uint32_t end_page = first_page + pool->buffers * kPagesPerBlock;
+  // The buffers with a page of their own: written since the base image, or
+  // mapped from the delta this memory was thawed from.
+  auto written = wasm::dirty_pages(*host_->memory(), /*skip_zero=*/false);
+  if (!written.ok()) return written.status();
+  std::vector<uint32_t> pages = std::move(written).value();
+  pages.insert(pages.end(), mapped_delta_pages_.begin(), mapped_delta_pages_.end());
+  std::vector<uint32_t> buffers;
+  for (uint32_t p : pages) {
+    if (p >= first_page && p < end_page) buffers.push_back((p - first_page) / kPagesPerBlock + 1);
+  }
+  std::sort(buffers.begin(), buffers.end());
+  buffers.erase(std::unique(buffers.begin(), buffers.end()), buffers.end());
+
+  auto evicted = evict_buffers(*host_, buffers, SettingsRecovery());
+  if (!evicted.ok()) {
+    if (!alive()) return evicted.status();
+    // Recovered: the buffers keep their pages, and the delta with them.
+    spdlog::warn("instance for {}: {}", data_dir_, evicted.status().ToString());
+    return Status::Ok();
+  }
+  // Each run of evicted buffers back to the base image, in one mapping.
+  const std::vector<uint32_t>& gone = *evicted;
+  for (size_t i = 0; i < gone.size();) {
+    size_t j = i + 1;
+    while (j < gone.size() && gone[j] == gone[j - 1] + 1) ++j;
+    const uint32_t from = first_page + (gone[i] - 1) * kPagesPerBlock;
+    const uint32_t count = static_cast<uint32_t>(j - i) * kPagesPerBlock;
+    PGTHAW_RETURN_IF_ERROR(wasm::remap_from_image(host_->memory(), base_image_, from, count));
+    std::erase_if(mapped_delta_pages_, [&](uint32_t p) { return p >= from && p < from + count; });
+    i = j;
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<std::optional<std::string>>> Instance::Impl::ReadSettings(

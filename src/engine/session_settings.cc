@@ -89,19 +89,6 @@ Result<std::string> reset_value(const host::Host& host, uint32_t record) {
   }
 }
 
-// The NoticeResponse and ErrorResponse messages in `bytes`.
-std::vector<pgwire::ErrorFields> reports_in(std::string_view bytes) {
-  std::vector<pgwire::ErrorFields> out;
-  auto messages = pgwire::split_messages(bytes);
-  if (!messages.ok()) return out;
-  for (const pgwire::MessageView& m : *messages) {
-    if (m.type != 'N' && m.type != 'E') continue;
-    auto fields = pgwire::decode_error_fields(m.payload);
-    if (fields.ok()) out.push_back(std::move(fields).value());
-  }
-  return out;
-}
-
 // A refused startup option, as Postgres reports one: FATAL.
 pgwire::ErrorFields as_startup_error(pgwire::ErrorFields fields) {
   fields.fields['S'] = "FATAL";
@@ -130,11 +117,10 @@ Status SessionSettings::Resolve(host::Host& host) {
   fn.stack_alloc = host.ExportFunction("_emscripten_stack_alloc");
   fn.start_xact = host.ExportFunction("StartTransactionCommand");
   fn.commit_xact = host.ExportFunction("CommitTransactionCommand");
-  fn.long_jmp = host.ExportFunction("PostgresMainLongJmp");
   fn.flush = host.ExportFunction("pgl_pq_flush");
   for (wasm_rt_function_ptr_t f :
        {fn.find_option, fn.get_by_name, fn.get_option, fn.set_option, fn.pfree, fn.stack_alloc,
-        fn.start_xact, fn.commit_xact, fn.long_jmp, fn.flush}) {
+        fn.start_xact, fn.commit_xact, fn.flush}) {
     if (f == nullptr) return Status::Internal("the engine lacks an export SessionSettings needs");
   }
   fn_ = fn;
@@ -179,45 +165,11 @@ Result<std::vector<std::optional<std::string>>> SessionSettings::Read(
   if (out.kind == host::CallOutcome::kReturned) return values;
   // Nothing above raises an ERROR but running out of memory.
   host.output().clear();
-  auto reports = Recover(host, out, recovery);
+  auto reports = recover_export_call(host, out, recovery, "settings");
   if (!reports.ok()) return reports.status();
   return Status::EngineError("reading settings failed: " + (reports->empty()
                                                                 ? std::string("(no message)")
                                                                 : reports->back().message()));
-}
-
-Result<std::vector<pgwire::ErrorFields>> SessionSettings::Recover(host::Host& host,
-                                                                  const host::CallOutcome& out,
-                                                                  const Recovery& recovery) {
-  if (out.kind == host::CallOutcome::kTrapped) {
-    return Status::EngineTrap("the engine trapped on settings: " + out.trap);
-  }
-  if (out.kind == host::CallOutcome::kExited && out.exit_status != 100) {
-    recovery.backend_exited();
-    return Status::EngineError("the backend exited with status " + std::to_string(out.exit_status) +
-                               " on settings");
-  }
-  // exit(100): an ERROR reached PostgresMain's handler (pgl_longjmp). Run
-  // the handler's half as the exchange loop does: it aborts the transaction
-  // and sends the ErrorResponse. Then a Sync ends a skip to Sync and sends
-  // the ReadyForQuery the handler asked for (both dropped).
-  const size_t from = host.output().size();
-  host::CallOutcome recovered = host.Call([&] {
-    host.Invoke<void>(fn_.long_jmp);
-    host.Invoke<void>(fn_.flush);
-  });
-  if (recovered.kind == host::CallOutcome::kTrapped) {
-    return Status::EngineTrap("error recovery trapped: " + recovered.trap);
-  }
-  std::vector<pgwire::ErrorFields> reports =
-      reports_in(std::string_view(host.output()).substr(std::min(from, host.output().size())));
-  host.output().clear();
-  if (recovered.kind == host::CallOutcome::kExited) {
-    recovery.backend_exited();
-    return Status::EngineError("the backend exited during error recovery");
-  }
-  PGTHAW_RETURN_IF_ERROR(recovery.sync());
-  return reports;
 }
 
 Status SessionSettings::RecordServerValues(host::Host& host, const std::vector<std::string>& names,
@@ -242,7 +194,7 @@ Status SessionSettings::RecordServerValues(host::Host& host, const std::vector<s
   });
   host.set_stack_pointer(sp);
   if (out.kind != host::CallOutcome::kReturned) {
-    auto recovered = Recover(host, out, recovery);
+    auto recovered = recover_export_call(host, out, recovery, "settings");
     if (!recovered.ok()) return recovered.status();
     return Status::EngineError("looking settings up failed");
   }
@@ -368,7 +320,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     // aborted; the setting that raised it is refused with its words, the
     // rest go on in a new transaction.
     host.output().clear();
-    auto recovered = Recover(host, out, recovery);
+    auto recovered = recover_export_call(host, out, recovery, "settings");
     if (!recovered.ok()) return recovered.status();
     std::vector<pgwire::ErrorFields> reports = std::move(recovered).value();
     if (phase != kApply) {

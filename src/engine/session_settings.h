@@ -53,13 +53,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/export_recovery.h"
 #include "pgwire/backend.h"
 #include "wasm-rt.h"
-
-namespace pgthaw::host {
-class Host;
-struct CallOutcome;
-}  // namespace pgthaw::host
 
 namespace pgthaw::engine {
 
@@ -69,12 +65,8 @@ using SettingValues = std::vector<std::pair<std::string, std::string>>;
 class SessionSettings {
  public:
   // What SetDefaults needs of the instance after an ERROR left an export
-  // call through PostgresMain's handler: a Sync exchange (its reply
-  // dropped), and what to do when the backend exited instead.
-  struct Recovery {
-    std::function<Status()> sync;
-    std::function<void()> backend_exited;
-  };
+  // call (export_recovery.h).
+  using Recovery = ExportRecovery;
 
   // `recovery` is used only if the engine runs out of memory.
   Result<std::vector<std::optional<std::string>>> Read(host::Host& host,
@@ -95,14 +87,9 @@ class SessionSettings {
   struct Exports {
     const host::Host* host = nullptr;
     wasm_rt_function_ptr_t find_option, get_by_name, get_option, set_option, pfree, stack_alloc,
-        start_xact, commit_xact, long_jmp, flush;
+        start_xact, commit_xact, flush;
   };
   Status Resolve(host::Host& host);
-  // After a call that did not return: a trap, an exit, or an ERROR that
-  // reached PostgresMain's handler (exit 100), recovered from here. The
-  // reports the recovery sent (the ErrorResponse); output() is left empty.
-  Result<std::vector<pgwire::ErrorFields>> Recover(host::Host& host, const host::CallOutcome& out,
-                                                   const Recovery& recovery);
   // The reset value of every name in `names` not yet in server_values_.
   Status RecordServerValues(host::Host& host, const std::vector<std::string>& names,
                             const Recovery& recovery);

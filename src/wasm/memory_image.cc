@@ -182,4 +182,36 @@ Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::s
   return mapped;
 }
 
+Status remap_from_image(wasm_rt_memory_t* memory, const std::string& image_path,
+                        uint32_t first_page, uint32_t count) {
+  const uint64_t off = uint64_t{first_page} * kOsPageBytes;
+  const uint64_t len = uint64_t{count} * kOsPageBytes;
+  if (off + len > memory->size) return Status::InvalidArgument("pages beyond the memory");
+  if (len == 0) return Status::Ok();
+  int fd = open(image_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + image_path, errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno("fstat " + image_path, err);
+  }
+  const uint64_t in_file = static_cast<uint64_t>(st.st_size) > off
+                               ? std::min<uint64_t>(len, static_cast<uint64_t>(st.st_size) - off) /
+                                     kOsPageBytes * kOsPageBytes
+                               : 0;
+  Status status;
+  if (in_file > 0 && mmap(memory->data + off, in_file, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(off)) == MAP_FAILED) {
+    status = Status::FromErrno("mmap " + image_path, errno);
+  }
+  close(fd);  // the mapping keeps the file
+  if (status.ok() && len > in_file &&
+      mmap(memory->data + off + in_file, len - in_file, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+    status = Status::FromErrno("mmap", errno);
+  }
+  return status;
+}
+
 }  // namespace pgthaw::wasm

@@ -59,6 +59,14 @@ inline constexpr uint32_t kMapRunPages = 16;
 Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::string& delta_path,
                                           const std::vector<uint32_t>& pages);
 
+// Drops what `memory` wrote to the OS pages [first_page, first_page + count)
+// and maps them back from the image file `image_path` (the one map_image
+// mapped); pages past the file's end become zero pages. Afterwards they are
+// shared with the image again, and dirty_pages() leaves them out until the
+// next write.
+Status remap_from_image(wasm_rt_memory_t* memory, const std::string& image_path,
+                        uint32_t first_page, uint32_t count);
+
 // XXH3 of the given pages' bytes, in order.
 uint64_t hash_pages(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages);
 
