@@ -23,7 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 // 2: the state and vfs files are zstd frames (a vfs state is mostly the
 // zero pages of /dev/shm segments: 1 MB that compresses to a few KB).
-constexpr int kFormat = 2;
+// 3: a delta packs its short runs after the sparse part (wasm::write_delta).
+constexpr int kFormat = 3;
 // A state or vfs file larger than this once decompressed is corrupt.
 constexpr uint64_t kMaxStateBytes = uint64_t{1} << 30;
 constexpr const char* kPgliteVersion = "0.5.16";

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -23,6 +24,60 @@ bool all_zero(const uint8_t* p) {
 constexpr uint64_t kPagemapPresent = 1ull << 63;
 constexpr uint64_t kPagemapSwapped = 1ull << 62;
 constexpr uint64_t kPagemapFileOrShared = 1ull << 61;
+
+// A run of consecutive page indices [first, first + count) of a delta.
+struct PageRun {
+  uint32_t first, count;
+  bool mapped() const { return count >= kMapRunPages; }
+};
+
+std::vector<PageRun> runs_of(const std::vector<uint32_t>& pages) {
+  std::vector<PageRun> runs;
+  for (size_t i = 0; i < pages.size();) {
+    size_t j = i + 1;
+    while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
+    runs.push_back({pages[i], static_cast<uint32_t>(j - i)});
+    i = j;
+  }
+  return runs;
+}
+
+// preadv/pwritev of the short runs, packed in the file from `packed_at` on:
+// `io` moves one batch of iovecs at a file offset, returning bytes moved.
+template <typename Io>
+Status move_packed(uint8_t* memory, const std::vector<PageRun>& runs, uint64_t packed_at, Io io,
+                   const std::string& what) {
+  constexpr size_t kBatch = 1024;  // IOV_MAX on Linux
+  std::vector<struct iovec> batch;
+  uint64_t offset = packed_at, bytes = 0;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::Ok();
+    ssize_t n = io(batch.data(), static_cast<int>(batch.size()), static_cast<off_t>(offset));
+    if (n != static_cast<ssize_t>(bytes)) {
+      return n < 0 ? Status::FromErrno(what, errno) : Status::Corruption(what + ": short transfer");
+    }
+    offset += bytes;
+    bytes = 0;
+    batch.clear();
+    return Status::Ok();
+  };
+  for (const PageRun& r : runs) {
+    if (r.mapped()) continue;
+    const uint64_t len = uint64_t{r.count} * kOsPageBytes;
+    batch.push_back({memory + uint64_t{r.first} * kOsPageBytes, len});
+    bytes += len;
+    if (batch.size() == kBatch) PGTHAW_RETURN_IF_ERROR(flush());
+  }
+  return flush();
+}
+
+uint64_t packed_pages(const std::vector<PageRun>& runs) {
+  uint64_t n = 0;
+  for (const PageRun& r : runs) {
+    if (!r.mapped()) n += r.count;
+  }
+  return n;
+}
 
 }  // namespace
 
@@ -91,20 +146,33 @@ Result<uint64_t> private_resident_bytes(const wasm_rt_memory_t& memory) {
 
 Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages,
                    const std::string& path) {
+  const std::vector<PageRun> runs = runs_of(pages);
+  for (const PageRun& r : runs) {
+    if (uint64_t{r.first + r.count} * kOsPageBytes > memory.size) {
+      return Status::InvalidArgument("delta page beyond the memory");
+    }
+  }
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   Status st;
-  // Contiguous pages go out in one write.
-  for (size_t i = 0; i < pages.size() && st.ok();) {
-    size_t j = i + 1;
-    while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
-    uint64_t off = uint64_t{pages[i]} * kOsPageBytes, len = (j - i) * kOsPageBytes;
+  for (const PageRun& r : runs) {
+    if (!r.mapped()) continue;
+    uint64_t off = uint64_t{r.first} * kOsPageBytes, len = uint64_t{r.count} * kOsPageBytes;
     if (pwrite(fd, memory.data + off, len, static_cast<off_t>(off)) != static_cast<ssize_t>(len)) {
       st = Status::FromErrno("write " + path, errno);
+      break;
     }
-    i = j;
   }
-  if (st.ok() && ftruncate(fd, memory.size) != 0) st = Status::FromErrno("truncate " + path, errno);
+  if (st.ok()) {
+    st = move_packed(
+        memory.data, runs, memory.size,
+        [fd](const struct iovec* v, int n, off_t at) { return pwritev(fd, v, n, at); },
+        "write " + path);
+  }
+  // The sparse part is as long as the memory even when nothing is packed.
+  if (st.ok() && packed_pages(runs) == 0 && ftruncate(fd, memory.size) != 0) {
+    st = Status::FromErrno("truncate " + path, errno);
+  }
   if (st.ok() && fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
   close(fd);
   return st;
@@ -151,31 +219,37 @@ Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32
 
 Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::string& delta_path,
                                           const std::vector<uint32_t>& pages) {
+  const std::vector<PageRun> runs = runs_of(pages);
+  for (const PageRun& r : runs) {
+    if (uint64_t{r.first + r.count} * kOsPageBytes > memory->size) {
+      return Status::Corruption(delta_path + ": page beyond the memory");
+    }
+  }
   int fd = open(delta_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + delta_path, errno);
   struct stat st;
-  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != memory->size) {
+  if (fstat(fd, &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) != memory->size + packed_pages(runs) * kOsPageBytes) {
     close(fd);
-    return Status::Corruption(delta_path + ": size does not match the memory");
+    return Status::Corruption(delta_path + ": size does not match the memory and its pages");
   }
   std::vector<uint32_t> mapped;
   Status status;
-  for (size_t i = 0; i < pages.size() && status.ok();) {
-    size_t j = i + 1;
-    while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
-    uint64_t off = uint64_t{pages[i]} * kOsPageBytes, len = (j - i) * kOsPageBytes;
-    if (off + len > memory->size) {
-      status = Status::Corruption(delta_path + ": page beyond the memory");
-    } else if (j - i >= kMapRunPages) {
-      void* at = mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
-                      static_cast<off_t>(off));
-      if (at == MAP_FAILED) status = Status::FromErrno("mmap " + delta_path, errno);
-      mapped.insert(mapped.end(), pages.begin() + i, pages.begin() + j);
-    } else if (pread(fd, memory->data + off, len, static_cast<off_t>(off)) !=
-               static_cast<ssize_t>(len)) {
-      status = Status::FromErrno("read " + delta_path, errno);
+  for (const PageRun& r : runs) {
+    if (!r.mapped()) continue;
+    uint64_t off = uint64_t{r.first} * kOsPageBytes, len = uint64_t{r.count} * kOsPageBytes;
+    if (mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+             static_cast<off_t>(off)) == MAP_FAILED) {
+      status = Status::FromErrno("mmap " + delta_path, errno);
+      break;
     }
-    i = j;
+    for (uint32_t p = r.first; p < r.first + r.count; ++p) mapped.push_back(p);
+  }
+  if (status.ok()) {
+    status = move_packed(
+        memory->data, runs, memory->size,
+        [fd](const struct iovec* v, int n, off_t at) { return preadv(fd, v, n, at); },
+        "read " + delta_path);
   }
   close(fd);
   if (!status.ok()) return status;

@@ -42,8 +42,13 @@ Result<std::vector<uint32_t>> dirty_pages(const wasm_rt_memory_t& memory, bool s
 // not growing.
 Result<uint64_t> private_resident_bytes(const wasm_rt_memory_t& memory);
 
-// Writes the given pages of `memory` at their own offsets into a sparse file
-// at `path` (created, fsynced): a delta that can be mapped, not copied.
+// A delta file, for the given pages of a memory of `memory.size` bytes:
+//  - runs of at least kMapRunPages pages at their own offsets (a sparse file
+//    as long as the memory), so a restore maps them;
+//  - after that, the pages of shorter runs packed one after the other in
+//    ascending order, so a restore reads them all with a few preadv calls.
+// Created and fsynced.
+inline constexpr uint32_t kMapRunPages = 16;
 Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages,
                    const std::string& path);
 
@@ -51,11 +56,10 @@ Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& 
 // mapped from the image file `image_path` (or all zeros if empty).
 Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32_t pages);
 
-// Brings a delta's pages into `memory`: runs of at least kMapRunPages are
-// mapped MAP_PRIVATE from the delta file (one mapping each, no copy), shorter
-// runs are read in. Returns the mapped pages: they are file-backed, so a
-// later dirty_pages() does not see them and the caller must add them.
-inline constexpr uint32_t kMapRunPages = 16;
+// Brings a delta's pages into `memory`: the long runs are mapped MAP_PRIVATE
+// from the delta file (one mapping each, no copy), the packed pages are read
+// in. Returns the mapped pages: they are file-backed, so a later
+// dirty_pages() does not see them and the caller must add them.
 Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::string& delta_path,
                                           const std::vector<uint32_t>& pages);
 
