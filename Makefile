@@ -50,7 +50,7 @@ bench-thaw: build bench-node
 # The seed's tables side by side with the peers (bench/runner); the report
 # goes to bench/out/ and docs/benchmarks.md.
 bench: build bench-node
-	@$(BUILD_DIR)/pgthaw bench --docs docs/benchmarks.md
+	@$(BUILD_DIR)/pgthaw-bench --docs docs/benchmarks.md
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc')

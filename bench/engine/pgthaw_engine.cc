@@ -49,7 +49,7 @@ Result<EngineBenchRows> measure_pgthaw(const std::string& work_dir) {
 
   // Row 1: initdb until ready.
   Stopwatch watch;
-  Result<const Engine*> engine = Engine::Open();
+  Result<std::unique_ptr<Engine>> engine = Engine::Open();
   if (!engine.ok()) return engine.status();
   double open_ms = watch.ElapsedMs();
   Result<std::unique_ptr<Instance>> instance = Instance::Boot(*engine.value(), data_dir);

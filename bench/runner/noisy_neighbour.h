@@ -1,4 +1,4 @@
-// noisy_neighbour: the "noisy neighbour" table of `pgthaw bench` (issue 8).
+// noisy_neighbour: the "noisy neighbour" table of `pgthaw-bench` (issue 8).
 // A victim tenant runs `select 1` over the Postgres wire (libpq, one
 // connection, a fixed count of queries spread evenly over a window), first
 // alone, then while another tenant, on its own threads and connections, runs

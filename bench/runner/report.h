@@ -1,4 +1,4 @@
-// report: what one `pgthaw bench` run measured, and its three renderings:
+// report: what one `pgthaw-bench` run measured, and its three renderings:
 // markdown (the seed's tables with a column per system and ratios to each
 // peer), raw JSON, and gnuplot charts. Plain data, no I/O but the writers.
 #pragma once

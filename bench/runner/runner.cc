@@ -1,4 +1,4 @@
-// runner: the measurement plan of `pgthaw bench`, system by system.
+// runner: the measurement plan of `pgthaw-bench`, system by system.
 #include "runner.h"
 
 #include <sys/stat.h>
@@ -1266,7 +1266,7 @@ Result<BenchReport> run_bench(const RunnerOptions& options) {
 
   fs::create_directories(options.out_dir);
   std::string md =
-      "# pgthaw bench\n\nCommand: `" + options.command + "`\n\n" + render_report_markdown(report);
+      "# pgthaw-bench\n\nCommand: `" + options.command + "`\n\n" + render_report_markdown(report);
   std::ofstream(options.out_dir + "/bench.json") << render_report_json(report);
   bool charted = false;
   if (options.charts) {
@@ -1318,15 +1318,18 @@ int run_bench_command(RunnerOptions o) {
   int given = !o.factory_url.empty() + !o.consumer_url.empty() + !o.warm_proxy_url.empty();
   if (given != 0 && given != 3) {
     std::fprintf(stderr,
-                 "pgthaw bench: give all three of --factory-url, --consumer-url, "
+                 "pgthaw-bench: give all three of --factory-url, --consumer-url, "
                  "--warm-proxy-url (or none, to start a server)\n");
     return 2;
   }
-  if (o.pgthaw_binary.empty()) o.pgthaw_binary = fs::read_symlink("/proc/self/exe").string();
+  if (o.pgthaw_binary.empty()) {
+    std::fprintf(stderr, "pgthaw-bench: no pgthaw binary to run\n");
+    return 2;
+  }
   if (o.out_dir.empty()) o.out_dir = o.source_dir + "/bench/out";
   Result<BenchReport> r = run_bench(o);
   if (!r.ok()) {
-    std::fprintf(stderr, "pgthaw bench: %s\n", r.status().ToString().c_str());
+    std::fprintf(stderr, "pgthaw-bench: %s\n", r.status().ToString().c_str());
     return 1;
   }
   std::fprintf(stderr, "bench: report in %s/bench.md (JSON: bench.json, charts: *.png)\n",

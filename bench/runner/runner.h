@@ -1,4 +1,4 @@
-// runner: `pgthaw bench`. Starts (or reaches) pgthaw's three roles and the
+// runner: `pgthaw-bench`. Starts (or reaches) pgthaw's three roles and the
 // peers, measures the seed's tables plus thaw, pgbench throughput and warm
 // tenants per GiB, and writes the report (markdown, JSON, charts). Bounded:
 // every loop has a fixed count or time; progress goes to stderr. Runs on
@@ -19,7 +19,7 @@ struct RunnerOptions {
   std::string factory_url;
   std::string consumer_url;
   std::string warm_proxy_url;
-  std::string pgthaw_binary;  // `serve` is started from it; default /proc/self/exe
+  std::string pgthaw_binary;  // `serve` and `tenant fork` are run from it (required)
   std::string source_dir;     // the repo: bench/node lives there
   std::string out_dir;        // default SOURCE_DIR/bench/out
   std::string docs_path;      // when set, the markdown also goes there

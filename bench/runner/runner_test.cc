@@ -1,4 +1,4 @@
-// runner_test: `pgthaw bench --quick --no-peers` end to end against a real
+// runner_test: `pgthaw-bench --quick --no-peers` end to end against a real
 // pgthaw server the runner starts, checking the report's structure and that
 // every figure it printed for pgthaw was measured (a positive number).
 #include "bench/runner/runner.h"

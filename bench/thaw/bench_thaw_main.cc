@@ -180,7 +180,7 @@ void measure_pgthaw(const std::string& work_dir, ThawReport* report) {
   const ThawConfig& c = report->config;
   std::fprintf(stderr, "bench_thaw: opening the engine and building the template...\n");
   Stopwatch watch;
-  Result<const engine::Engine*> engine = engine::Engine::Open();
+  Result<std::unique_ptr<engine::Engine>> engine = engine::Engine::Open();
   Result<engine::Template> tmpl =
       engine.ok() ? engine::Template::Ensure(*engine.value(), work_dir + "/templates")
                   : Result<engine::Template>(engine.status());

@@ -4,12 +4,10 @@
 
 #include <cstdlib>
 #include <memory>
-#include <mutex>
-#include <vector>
 
 namespace pgthaw::engine {
 
-Result<const Engine*> Engine::Open(EngineOptions options) {
+Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.share_dir.empty()) {
     const char* env = std::getenv("PGTHAW_SHARE_DIR");
     options.share_dir = env != nullptr ? env : PGTHAW_SHARE_DIR;
@@ -20,12 +18,7 @@ Result<const Engine*> Engine::Open(EngineOptions options) {
     return Status::NotFound("PGlite share tree not found at " + options.share_dir +
                             " (run `make build`)");
   }
-  // Engines are few and live as long as the process; instances point at them.
-  static std::mutex mutex;
-  static std::vector<std::unique_ptr<Engine>> engines;
-  std::lock_guard lock(mutex);
-  engines.push_back(std::unique_ptr<Engine>(new Engine(std::move(options))));
-  return static_cast<const Engine*>(engines.back().get());
+  return std::unique_ptr<Engine>(new Engine(std::move(options)));
 }
 
 }  // namespace pgthaw::engine

@@ -1,6 +1,9 @@
-// engine::Engine: what every instance in the process shares: the natively
-// compiled PGlite modules (initialised once) and the read-only share tree
-// unpacked from PGlite's data bundle. Open() once; thread-safe after that.
+// engine::Engine: what the instances made through it share: the natively
+// compiled PGlite modules (initialised once per process), the read-only
+// share tree unpacked from PGlite's data bundle, the watchdog that makes
+// deadlines reach running guest code, and what is known of snapshot files
+// (snapshot_cache.h). The caller owns it and keeps it for as long as any
+// instance, template or runtime made through it. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +11,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "engine/snapshot_cache.h"
 #include "host/watchdog.h"
 
 namespace pgthaw::engine {
@@ -30,16 +34,24 @@ struct EngineOptions {
 
 class Engine {
  public:
-  static Result<const Engine*> Open(EngineOptions options = {});
+  static Result<std::unique_ptr<Engine>> Open(EngineOptions options = {});
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
   const EngineOptions& options() const { return options_; }
   // Makes statement deadlines and cancels reach running instances.
   host::Watchdog* watchdog() const { return watchdog_.get(); }
+  // Snapshots read and verified (or written) through this engine.
+  SnapshotCache& snapshots() const { return *snapshots_; }
 
  private:
   explicit Engine(EngineOptions options)
-      : options_(std::move(options)), watchdog_(std::make_unique<host::Watchdog>()) {}
+      : options_(std::move(options)),
+        watchdog_(std::make_unique<host::Watchdog>()),
+        snapshots_(std::make_unique<SnapshotCache>()) {}
   EngineOptions options_;
   std::unique_ptr<host::Watchdog> watchdog_;
+  std::unique_ptr<SnapshotCache> snapshots_;
 };
 
 }  // namespace pgthaw::engine

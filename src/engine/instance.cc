@@ -74,6 +74,9 @@ class Instance::Impl {
     fs_.reset();
   }
   Result<std::string> Exec(std::string_view messages, const ExecOptions& options);
+  void OweHostSync(const std::string& path) {
+    if (fs_ != nullptr) fs_->owe_host_sync(path);
+  }
   uint64_t PrivateMemoryBytes();
   void Interrupt() {
     std::lock_guard lock(interrupt_mutex_);
@@ -362,11 +365,11 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   double read_ms, fs_ms, map_ms = 0, delta_ms = 0, verify_ms = 0;
   std::shared_ptr<const SnapshotFiles> files;
   if (consume) {
-    auto read = read_snapshot(snapshot_dir);
+    auto read = read_snapshot(snapshot_dir, engine.snapshots());
     if (!read.ok()) return read.status();
     files = std::make_shared<const SnapshotFiles>(std::move(read).value());
   } else {
-    auto kept = read_kept_snapshot(snapshot_dir);
+    auto kept = engine.snapshots().ReadKept(snapshot_dir);
     if (!kept.ok()) return kept.status();
     files = *kept;
   }
@@ -392,11 +395,11 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
         if (!mapped.ok()) return mapped.status();
         delta_ms = since(at);
         at = Clock::now();
-        if (!verified_before(files->delta_path, files->meta.memory_hash)) {
+        if (!engine.snapshots().VerifiedBefore(files->delta_path, files->meta.memory_hash)) {
           if (wasm::hash_pages(*memory, files->delta_pages) != files->meta.memory_hash) {
             return Status::Corruption(snapshot_dir + ": delta checksum mismatch");
           }
-          remember_verified(files->delta_path, files->meta.memory_hash);
+          engine.snapshots().RememberVerified(files->delta_path, files->meta.memory_hash);
         }
         verify_ms = since(at);
         mapped_delta_pages_ = std::move(mapped).value();
@@ -420,8 +423,8 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   if (consume) {
     PGTHAW_RETURN_IF_ERROR(consume_snapshot(snapshot_dir));
     // Durable before the tenant's first durable write, not before it answers.
-    fs_->owe_host_dir_sync(snapshot_dir + kConsumedSuffix);
-    fs_->owe_host_dir_sync(std::filesystem::path(snapshot_dir).parent_path().string());
+    fs_->owe_host_sync(snapshot_dir + kConsumedSuffix);
+    fs_->owe_host_sync(std::filesystem::path(snapshot_dir).parent_path().string());
     // A thaw's first PrivateMemoryBytes() would read the pagemap of the
     // whole memory (about 0.3 ms) on its path: until the next measurement,
     // what the restore made private is the delta it applied.
@@ -473,7 +476,7 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   snap.write_delta = [&memory, pages = snap.delta_pages](const std::string& path) {
     return wasm::write_delta(memory, pages, path);
   };
-  return write_snapshot(dir, std::move(snap));
+  return write_snapshot(dir, std::move(snap), engine_->snapshots());
 }
 
 Status Instance::Impl::DropSharedBuffers() {
@@ -604,6 +607,8 @@ Result<std::unique_ptr<Instance>> Instance::Restore(const Engine& engine,
 Status Instance::Snapshot(const std::string& dir) { return impl_->Snapshot(dir); }
 
 void Instance::Abandon() { impl_->Abandon(); }
+
+void Instance::OweHostSync(const std::string& path) { impl_->OweHostSync(path); }
 
 void Instance::Interrupt() { impl_->Interrupt(); }
 

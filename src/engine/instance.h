@@ -101,6 +101,12 @@ class Instance {
   // this is hibernation (memory and files stay as the snapshot has them).
   void Abandon();
 
+  // A host file or directory whose fsync this instance owes before its first
+  // durable write (vfs::FileSystem::owe_host_sync): for what a new tenant's
+  // commits depend on but its creation need not wait for. Between calls, by
+  // the owner.
+  void OweHostSync(const std::string& path);
+
   ~Instance();  // Close()s if still open.
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;

@@ -40,11 +40,15 @@ std::string error_of(Instance& db, const std::string& sql) {
   return "no error";
 }
 
-// An engine like the test engine but with other limits.
-const Engine& engine_with(const EngineOptions& options) {
+// An engine like the test engine but with other limits; the test keeps it
+// for as long as its instances.
+std::unique_ptr<Engine> engine_with(const EngineOptions& options) {
   auto engine = Engine::Open(options);
-  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
-  return engine.ok() ? **engine : testing::test_engine();
+  if (!engine.ok()) {
+    ADD_FAILURE() << engine.status().ToString();
+    std::abort();
+  }
+  return std::move(engine).value();
 }
 
 TEST(InstanceLimits, MemoryMaxGivesOutOfMemoryAndTheInstanceStaysUsable) {
@@ -96,7 +100,8 @@ TEST(InstanceLimits, ReplyCapCancelsTheStatementAndKeepsTheInstance) {
 TEST(InstanceLimits, DiskQuotaGivesDiskFullAndTheDatabaseRecovers) {
   EngineOptions options;
   options.tenant_disk_max_bytes = 64 * kMiB;
-  const Engine& engine = engine_with(options);
+  const std::unique_ptr<Engine> owned = engine_with(options);
+  const Engine& engine = *owned;
   TempDir tmp;
   // A tenant as the runtime makes them: an overlay on a template database,
   // so only the tenant's own files count.
@@ -136,7 +141,8 @@ TEST(InstanceLimits, DiskQuotaGivesDiskFullAndTheDatabaseRecovers) {
 TEST(InstanceLimits, TmpCapGivesNoSpaceToFilesInTmp) {
   EngineOptions options;
   options.tenant_tmp_max_bytes = 8 * kMiB;
-  const Engine& engine = engine_with(options);
+  const std::unique_ptr<Engine> owned = engine_with(options);
+  const Engine& engine = *owned;
   TempDir tmp;
   copy_template_database(tmp.sub("db"));
   auto opened = Instance::Boot(engine, tmp.sub("db"));

@@ -10,12 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "common/build_id.h"
+#include "common/durable_file.h"
 
 namespace pgthaw::engine {
 namespace {
@@ -27,7 +25,7 @@ namespace fs = std::filesystem;
 constexpr int kFormat = 3;
 // A state or vfs file larger than this once decompressed is corrupt.
 constexpr uint64_t kMaxStateBytes = uint64_t{1} << 30;
-constexpr const char* kPgliteVersion = "0.5.16";
+constexpr const char* kPgliteVersion = PGTHAW_PGLITE_VERSION;  // pglite.lock.json's
 
 std::string compress(std::string_view bytes) {
   std::string out(ZSTD_compressBound(bytes.size()), '\0');
@@ -50,49 +48,10 @@ Result<std::string> decompress(std::string_view frame, const std::string& what) 
 uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 Status write_file(const fs::path& path, std::string_view bytes) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("open " + path.string(), errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) {
-      close(fd);
-      return Status::FromErrno("write " + path.string(), errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  int rc = fsync(fd);
-  close(fd);
-  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path.string(), errno);
+  return write_file_synced(path.string(), bytes);
 }
 
-Result<std::string> read_file(const fs::path& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::NotFound("snapshot file " + path.string() + " is missing");
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    close(fd);
-    return Status::FromErrno("stat " + path.string(), errno);
-  }
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = read(fd, bytes.data() + got, bytes.size() - got);
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (got != bytes.size()) return Status::Corruption(path.string() + ": short read");
-  return bytes;
-}
-
-Status fsync_dir(const fs::path& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + dir.string(), errno);
-  int rc = fsync(fd);
-  close(fd);
-  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + dir.string(), errno);
-}
+Result<std::string> read_file(const fs::path& path) { return read_whole_file(path.string()); }
 
 // Hashes a (sparse) image file; holes read as zeros.
 Result<uint64_t> hash_file(const fs::path& path) {
@@ -110,27 +69,13 @@ Result<uint64_t> hash_file(const fs::path& path) {
   return h;
 }
 
-// The files checked in this process, by identity and checksum.
-std::mutex verified_mutex;
-std::set<std::string> verified_files;
-
-// Device, inode, size and mtime (ns) of `path`, and the checksum it must
-// have; empty if it cannot be stat'ed.
-std::string identity(const std::string& path, uint64_t expected) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
-         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(expected);
-}
-
-// Full images are large and shared: each is verified once per process.
-Status verify_image_once(const fs::path& path, uint64_t expected) {
-  if (verified_before(path.string(), expected)) return Status::Ok();
+// Full images are large and shared: each is verified once per cache.
+Status verify_image_once(const fs::path& path, uint64_t expected, SnapshotCache& cache) {
+  if (cache.VerifiedBefore(path.string(), expected)) return Status::Ok();
   auto h = hash_file(path);
   if (!h.ok()) return h.status();
   if (*h != expected) return Status::Corruption(path.string() + ": memory image checksum mismatch");
-  remember_verified(path.string(), expected);
+  cache.RememberVerified(path.string(), expected);
   return Status::Ok();
 }
 
@@ -164,7 +109,7 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
 
 }  // namespace
 
-Status write_snapshot(const std::string& dir, SnapshotWrite snap) {
+Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache& cache) {
   fs::path target(dir);
   fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp");
   std::error_code ec;
@@ -203,19 +148,20 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap) {
                       {"pages_xxh3", meta.pages_hash}};
   if (!meta.session_settings.empty()) j["session_settings"] = meta.session_settings;
   PGTHAW_RETURN_IF_ERROR(write_file(tmp / "meta.json", j.dump(2)));
-  PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp));
+  PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp.string()));
   fs::remove_all(target, ec);
   fs::rename(tmp, target, ec);
   if (ec) return Status::FromErrno("rename " + tmp.string(), ec.value());
-  PGTHAW_RETURN_IF_ERROR(fsync_dir(target.parent_path()));
+  PGTHAW_RETURN_IF_ERROR(fsync_dir(target.parent_path().string()));
   // This process made the memory file from the pages it hashed and synced
   // it: its own thaws (and forks, which link the file) trust it while it is
   // the same file. After a restart it is checked once, as any other.
-  remember_verified((target / (meta.base.empty() ? "memory" : "delta")).string(), meta.memory_hash);
+  cache.RememberVerified((target / (meta.base.empty() ? "memory" : "delta")).string(),
+                         meta.memory_hash);
   return Status::Ok();
 }
 
-Result<SnapshotFiles> read_snapshot(const std::string& dir) {
+Result<SnapshotFiles> read_snapshot(const std::string& dir, SnapshotCache& cache) {
   fs::path d(dir);
   auto meta_text = read_file(d / "meta.json");
   if (!meta_text.ok()) return meta_text.status();
@@ -241,7 +187,7 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
   files.vfs = std::move(vfs).value();
   if (meta->base.empty()) {
     files.memory_path = (d / "memory").string();
-    PGTHAW_RETURN_IF_ERROR(verify_image_once(files.memory_path, meta->memory_hash));
+    PGTHAW_RETURN_IF_ERROR(verify_image_once(files.memory_path, meta->memory_hash, cache));
   } else {
     // The page bytes are checked after they are mapped (Instance::Restore):
     // reading them here would copy what the mapping shares.
@@ -258,7 +204,7 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
       }
     }
     files.delta_path = (d / "delta").string();
-    auto base = read_kept_snapshot(meta->base);
+    auto base = cache.ReadKept(meta->base);
     if (!base.ok()) return base.status();
     files.memory_path = (*base)->memory_path;
   }
@@ -268,19 +214,6 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir) {
     return Status::Corruption(dir + ": memory image missing or too large");
   }
   return files;
-}
-
-Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::string& dir) {
-  static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<const SnapshotFiles>> cache;
-  std::lock_guard lock(mutex);
-  auto it = cache.find(dir);
-  if (it != cache.end()) return it->second;
-  auto files = read_snapshot(dir);
-  if (!files.ok()) return files.status();
-  auto shared = std::make_shared<const SnapshotFiles>(std::move(files).value());
-  cache.emplace(dir, shared);
-  return shared;
 }
 
 Status consume_snapshot(const std::string& dir) {
@@ -301,24 +234,6 @@ Status consume_snapshot(const std::string& dir) {
 void remove_consumed_snapshot(const std::string& dir) {
   std::error_code ec;
   fs::remove_all(dir + kConsumedSuffix, ec);
-}
-
-bool verified_before(const std::string& path, uint64_t expected) {
-  const std::string key = identity(path, expected);
-  std::lock_guard lock(verified_mutex);
-  return !key.empty() && verified_files.count(key) != 0;
-}
-
-void forget_verified_for_test() {
-  std::lock_guard lock(verified_mutex);
-  verified_files.clear();
-}
-
-void remember_verified(const std::string& path, uint64_t expected) {
-  const std::string key = identity(path, expected);
-  if (key.empty()) return;
-  std::lock_guard lock(verified_mutex);
-  verified_files.insert(key);
 }
 
 }  // namespace pgthaw::engine

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/snapshot_cache.h"
 
 namespace pgthaw::engine {
 
@@ -59,16 +60,14 @@ struct SnapshotWrite {
   std::function<Status(const std::string& path)> write_delta;
 };
 
-// Writes a snapshot atomically into `dir` (replacing an older one).
-Status write_snapshot(const std::string& dir, SnapshotWrite snapshot);
+// Writes a snapshot atomically into `dir` (replacing an older one); `cache`
+// trusts the memory file it wrote and synced.
+Status write_snapshot(const std::string& dir, SnapshotWrite snapshot, SnapshotCache& cache);
 
 // Reads and validates a snapshot (build id, sizes, checksums; the base's
-// image too, once per process).
-Result<SnapshotFiles> read_snapshot(const std::string& dir);
-
-// read_snapshot() for snapshots that never change once written (templates):
-// read and verified once per process, then served from memory.
-Result<std::shared_ptr<const SnapshotFiles>> read_kept_snapshot(const std::string& dir);
+// image too, once per `cache`). Kept snapshots (templates, which never change
+// once written) are read through cache.ReadKept() instead.
+Result<SnapshotFiles> read_snapshot(const std::string& dir, SnapshotCache& cache);
 
 // Marks a tenant snapshot used: removed so it can never be restored over
 // data committed after it. Templates are never consumed. Its meta.json is
@@ -82,15 +81,5 @@ Status consume_snapshot(const std::string& dir);
 // the next consume or hibernation.
 inline constexpr const char* kConsumedSuffix = ".consumed";
 void remove_consumed_snapshot(const std::string& dir);
-
-// Snapshot files are written once (a temp file, renamed) and never changed:
-// one whose checksum was checked in this process, or that this process
-// wrote, is not checked again while it is the same file (device, inode,
-// size, mtime), as a hard link to it is (a fork's share of its source's
-// snapshot).
-bool verified_before(const std::string& path, uint64_t expected);
-void remember_verified(const std::string& path, uint64_t expected);
-// For tests: trusts nothing any more, as after a restart.
-void forget_verified_for_test();
 
 }  // namespace pgthaw::engine

@@ -164,7 +164,7 @@ TEST_P(DamagedSnapshot, FallsBackToBootFromFilesWithNoDataLost) {
     case Damage::kFlipDeltaByte: {
       // A byte inside the first page the delta holds: its own offset for a
       // long run, the first packed page after the sparse part otherwise.
-      auto files = read_snapshot(snap);
+      auto files = read_snapshot(snap, test_engine().snapshots());
       ASSERT_TRUE(files.ok()) << files.status().ToString();
       const uint64_t memory_bytes = uint64_t{files->meta.memory_pages} * 65536;
       std::streamoff at = fs::file_size(snap + "/delta") > memory_bytes
@@ -195,7 +195,7 @@ TEST_P(DamagedSnapshot, FallsBackToBootFromFilesWithNoDataLost) {
       break;
   }
   // Damage found by the next server: this one trusts what it wrote.
-  forget_verified_for_test();
+  test_engine().snapshots().ForgetVerifiedForTest();
   OpenReport report;
   db = open(root, &report);
   ASSERT_NE(db, nullptr);
@@ -248,7 +248,7 @@ TEST(Snapshot, ADeltaHoldsNoSharedBuffersAndTheirRowsComeBackFromFiles) {
   ASSERT_TRUE(hibernate_tenant(std::move(db), root).ok());
 
   // The delta is smaller than the table alone: its buffers went to the files.
-  auto snap = read_snapshot(root + "/snapshot");
+  auto snap = read_snapshot(root + "/snapshot", test_engine().snapshots());
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
   EXPECT_LT(snap->delta_pages.size() * 4096, std::stoull(table_bytes));
   std::printf("[ measure  ] delta of a tenant with %s bytes of table: %zu KiB\n",

@@ -48,11 +48,11 @@ Result<Template> Template::Ensure(const Engine& engine, const std::string& root)
   if (ec) return Status::FromErrno("mkdir " + root, ec.value());
   Template t(engine, root + "/template-" + build_id());
   if (fs::exists(t.snapshot_dir_ + "/meta.json")) {
-    // Its image is read and verified now, once per process, so that the
+    // Its image is read and verified now, once per engine, so that the
     // first instance made from it (a warm proxy's first request, a pool
     // slot) does not wait for the hash of the whole image. A damaged one is
     // reported by that first restore, as before.
-    (void)read_kept_snapshot(t.snapshot_dir_);
+    (void)engine.snapshots().ReadKept(t.snapshot_dir_);
     return t;
   }
 

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 
+#include "common/durable_file.h"
 #include "engine/snapshot.h"
 #include "vfs/layer_stack.h"
 #include "vfs/overlay_dir.h"
@@ -20,40 +20,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The overlay's layers of the tenant at `root`, bottom first (none: its
-// data directory is a plain one).
-std::vector<std::string> read_lower(const std::string& root) {
-  std::ifstream in(root + "/lower");
+// A layer list file: one layer per line, bottom first (none: no file).
+std::vector<std::string> read_layers(const std::string& path) {
   std::vector<std::string> layers;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) layers.push_back(line);
+  auto text = read_whole_file(path);
+  if (!text.ok()) return layers;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    const size_t end = std::min(rest.find('\n'), rest.size());
+    if (end > 0) layers.emplace_back(rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
   }
   return layers;
 }
 
-Status fsync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  const int r = ::fsync(fd), err = errno;
-  ::close(fd);
-  return r == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, err);
+// The overlay's layers of the tenant at `root`, bottom first (none: its
+// data directory is a plain one).
+std::vector<std::string> read_lower(const std::string& root) {
+  return read_layers(root + "/lower");
 }
 
 // Writes the layer list to `path` through a temp file and a rename, synced
 // when `durable`.
 Status write_layers(const std::string& path, const std::vector<std::string>& layers, bool durable) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const std::string& l : layers) out << l << "\n";
-    out.flush();
-    if (!out) return Status::IoError("cannot write " + tmp);
-  }
-  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(tmp, false));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::FromErrno("rename " + tmp, ec.value());
-  return durable ? fsync_path(fs::path(path).parent_path().string(), true) : Status::Ok();
+  std::string text;
+  for (const std::string& l : layers) text += l + "\n";
+  return write_file_atomically(path, text, durable);
 }
 
 Status write_lower(const std::string& root, const std::string& lower) {
@@ -66,12 +58,7 @@ Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   const std::string next = root + "/lower.fork";
   std::error_code ec;
   if (!fs::exists(next, ec)) return Status::Ok();
-  std::ifstream in(next);
-  std::vector<std::string> layers;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) layers.push_back(line);
-  }
-  in.close();
+  const std::vector<std::string> layers = read_layers(next);
   if (fs::exists(root + "/data", ec) || layers.empty() || !fs::exists(layers.back(), ec)) {
     fs::remove(next, ec);
     return Status::Ok();
@@ -81,7 +68,7 @@ Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   if (ec) return Status::FromErrno("mkdir " + root + "/data", ec.value());
   fs::rename(next, root + "/lower", ec);
   if (ec) return Status::FromErrno("rename " + next, ec.value());
-  return durable ? fsync_path(root, true) : Status::Ok();
+  return durable ? fsync_dir(root) : Status::Ok();
 }
 
 }  // namespace
@@ -115,8 +102,16 @@ Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Templa
   fs::create_directories(data, ec);
   if (ec) return Status::FromErrno("mkdir " + data, ec.value());
   PGTHAW_RETURN_IF_ERROR(write_lower(root, tmpl.data_dir()));
+  auto created = tmpl.NewTenant(data);
+  if (!created.ok()) return created;
+  // Without its layer list the tenant's files would read as a plain data
+  // directory: the list, and the tenant's entry in its parent, are durable
+  // before the tenant's first commit, not before it answers.
+  (*created)->OweHostSync(root + "/lower");
+  (*created)->OweHostSync(root);
+  (*created)->OweHostSync(fs::path(root).parent_path().string());
   report->kind = OpenReport::kCreated;
-  return tmpl.NewTenant(data);
+  return created;
 }
 
 Status import_tenant(const std::string& archive, const std::string& root,
@@ -152,8 +147,7 @@ Status freeze_upper(const ForkPlan& plan, std::vector<std::string>& layers, bool
   //    per tenant; the last to go removes the layer).
   fs::create_directories(plan.layer_root + "/refs", ec);
   if (ec) return Status::FromErrno("mkdir " + plan.layer_root, ec.value());
-  std::ofstream(plan.layer_root + "/refs/" + plan.source_id).flush();
-  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(plan.layer_root + "/refs", true));
+  PGTHAW_RETURN_IF_ERROR(create_marker_file(plan.layer_root + "/refs/" + plan.source_id, durable));
   // 2. The source's next layer list, beside the current one (the intent).
   PGTHAW_RETURN_IF_ERROR(write_layers(plan.source_root + "/lower.fork", layers, durable));
   // 3. The source's files become the frozen layer: a rename, no copy.
@@ -163,8 +157,8 @@ Status freeze_upper(const ForkPlan& plan, std::vector<std::string>& layers, bool
     return Status::FromErrno("rename " + src_data + " to " + frozen, ec.value());
   }
   if (durable) {
-    PGTHAW_RETURN_IF_ERROR(fsync_path(plan.layer_root, true));
-    PGTHAW_RETURN_IF_ERROR(fsync_path(plan.source_root, true));
+    PGTHAW_RETURN_IF_ERROR(fsync_dir(plan.layer_root));
+    PGTHAW_RETURN_IF_ERROR(fsync_dir(plan.source_root));
   }
   // 4. An empty upper over it, and the list in force (recover_fork redoes
   //    this after a crash).
@@ -197,8 +191,7 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
   for (const std::string& layer : layers) {
     const fs::path refs = fs::path(layer).parent_path() / "refs";
     if (!fs::is_directory(refs, ec)) continue;  // the template's
-    std::ofstream(refs / plan.fork_id).flush();
-    if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(refs.string(), true));
+    PGTHAW_RETURN_IF_ERROR(create_marker_file((refs / plan.fork_id).string(), durable));
   }
 
   // The fork, staged: an empty upper on the same layers, the source's
@@ -214,9 +207,9 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
       fs::create_hard_link(e.path(), copy + "/" + e.path().filename().string(), ec);
       if (ec) return Status::FromErrno("link " + e.path().string(), ec.value());
     }
-    if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(copy, true));
+    if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(copy));
   }
-  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_path(plan.staging_root, true));
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(plan.staging_root));
   return Status::Ok();
 }
 
@@ -275,7 +268,7 @@ Status copy_tree(const vfs::LayerStack& stack, const vfs::LayerStack& all, const
       return Status::InvalidArgument("cannot flatten " + child + ": not a file or directory");
     }
   }
-  return durable ? fsync_path(rel.empty() ? out : out + "/" + rel, true) : Status::Ok();
+  return durable ? fsync_dir(rel.empty() ? out : out + "/" + rel) : Status::Ok();
 }
 
 }  // namespace
@@ -308,14 +301,10 @@ Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& 
   if (st.ok()) {
     // What the frozen layers hid of the kept ones stays hidden.
     const std::string log = data + "/" + std::string(vfs::kWhiteoutLogName);
-    std::ofstream(log, std::ios::binary) << vfs::whiteout_log((*stack)->hidden_paths());
-    if (durable) st = fsync_path(log, false);
+    st = write_file_atomically(log, vfs::whiteout_log((*stack)->hidden_paths()), durable);
   }
-  if (st.ok()) {
-    std::ofstream(layer_root + "/refs/" + id).flush();
-    if (durable) st = fsync_path(layer_root + "/refs", true);
-  }
-  if (st.ok() && durable) st = fsync_path(fs::path(layer_root).parent_path().string(), true);
+  if (st.ok()) st = create_marker_file(layer_root + "/refs/" + id, durable);
+  if (st.ok() && durable) st = fsync_dir(fs::path(layer_root).parent_path().string());
   if (!st.ok()) {
     fs::remove_all(layer_root, ec);
     return st;

@@ -18,7 +18,7 @@ const Engine& test_engine() {
       ADD_FAILURE() << e.status().ToString();
       std::abort();
     }
-    return *e;
+    return std::move(e).value().release();  // lives as long as the test binary
   }();
   return *engine;
 }

@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/durable_file.h"
 #include "engine/connection_views.h"
 #include "engine/template.h"
 #include "engine/tenant_store.h"
@@ -43,7 +44,6 @@
 #include "pgwire/result.h"
 #include "runtime/admission.h"
 #include "runtime/cpu_priority.h"
-#include "runtime/fs_util.h"
 #include "runtime/tenant.h"
 #include "runtime/tenant_settings.h"
 #include "runtime/warm_pool.h"
@@ -52,6 +52,22 @@
 namespace pgthaw::runtime {
 
 namespace fs = std::filesystem;
+
+const char* cold_kind_name(ColdKind kind) {
+  switch (kind) {
+    case ColdKind::kWarm:
+      return "";
+    case ColdKind::kCreated:
+      return "created";
+    case ColdKind::kPool:
+      return "pool";
+    case ColdKind::kThawed:
+      return "thawed";
+    case ColdKind::kBooted:
+      return "booted";
+  }
+  return "";
+}
 
 namespace {
 
@@ -212,8 +228,8 @@ class Runtime::Impl {
   // Pool, thaw, boot or create; no lock held (the caller owns `t`).
   // Open admits a new tenant (max_tenants) and turns an exception into an
   // error; OpenInstance does the opening.
-  Result<std::unique_ptr<engine::Instance>> Open(Tenant& t, std::string* kind);
-  Result<std::unique_ptr<engine::Instance>> OpenInstance(const Tenant& t, std::string* kind);
+  Result<std::unique_ptr<engine::Instance>> Open(Tenant& t, ColdKind* kind);
+  Result<std::unique_ptr<engine::Instance>> OpenInstance(const Tenant& t, ColdKind* kind);
 
   // Limits and fairness. REQUIRES mutex_ unless noted.
   Status CheckQueueRoom(const Tenant& t, std::optional<uint64_t> holder) const;
@@ -301,6 +317,7 @@ class Runtime::Impl {
   void CompactLoop();
   void StopCompactor();
   std::deque<std::string> compact_queue_;
+  std::mutex compact_mutex_;  // held for a whole CompactTenant
   std::condition_variable compact_cv_;
   std::atomic<bool> stop_compactor_{false};
   std::thread compactor_thread_;
@@ -342,7 +359,13 @@ void Runtime::Impl::CompactLoop() {
     compact_queue_.pop_front();
     lock.unlock();
     Status st = CompactTenant(id);
-    if (!st.ok()) spdlog::warn("tenant {}: flattening its layers: {}", id, st.ToString());
+    std::error_code ec;
+    if (!st.ok() && !fs::exists(tenants_dir_ + "/" + id, ec)) {
+      // Deleted meanwhile: its layers went with it, and nothing is lost.
+      spdlog::debug("tenant {}: deleted while its layers were flattened", id);
+    } else if (!st.ok()) {
+      spdlog::warn("tenant {}: flattening its layers: {}", id, st.ToString());
+    }
     lock.lock();
   }
 }
@@ -358,6 +381,9 @@ void Runtime::Impl::StopCompactor() {
 
 Status Runtime::Impl::CompactTenant(const std::string& id) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
+  // One flattening at a time: two of one tenant's stack (the background's and
+  // a fork's at the bound) would each release the layers the other reads.
+  std::lock_guard flattening(compact_mutex_);
   const std::string root = tenants_dir_ + "/" + id;
   const std::vector<std::string> layers = engine::tenant_layers(root);
   std::string layer_root;
@@ -590,7 +616,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
     t.state = TenantState::kThawing;
     lock.unlock();
     bool had_snapshot = has_snapshot(t.root);
-    std::string kind;
+    ColdKind kind = ColdKind::kWarm;
     // Deleted after this item was queued, and nothing may create it again.
     std::error_code ec;
     const bool gone = !options_.create_on_first_use && !item.may_create && !fs::exists(t.root, ec);
@@ -615,10 +641,22 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
       ++warm_count_;
       ChargeMemory(t, memory);
       timings.cold_kind = kind;
-      if (kind == "pool") ++pooled_;
-      if (kind == "created") ++created_;
-      if (kind == "thawed") ++thawed_;
-      if (kind == "booted") ++booted_;
+      switch (kind) {
+        case ColdKind::kPool:
+          ++pooled_;
+          break;
+        case ColdKind::kCreated:
+          ++created_;
+          break;
+        case ColdKind::kThawed:
+          ++thawed_;
+          break;
+        case ColdKind::kBooted:
+          ++booted_;
+          break;
+        case ColdKind::kWarm:
+          break;
+      }
       if (OverBudget()) maintenance_cv_.notify_one();
     } else if (gone) {
       t.state = TenantState::kCold;
@@ -646,7 +684,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   if (long_item) long_item->End();  // back to normal priority before taking mutex_ again
   item.work = nullptr;              // the work's captures die outside the lock
   // The reply is out: what is left of the snapshot it thawed from goes now.
-  if (timings.cold_kind == "thawed") engine::finish_thaw(t.root);
+  if (timings.cold_kind == ColdKind::kThawed) engine::finish_thaw(t.root);
   // Holds. The session's state after the item decides: inside a
   // transaction block or an exchange it stays with the item's holder (not
   // while shutting down, which has dropped every hold for good); else it
@@ -877,13 +915,13 @@ void Runtime::Impl::ChargeMemory(Tenant& t, uint64_t bytes) {
 }
 
 Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tenant& t,
-                                                                      std::string* kind) {
+                                                                      ColdKind* kind) {
   std::error_code ec;
   if (pool_ != nullptr && !fs::exists(t.root, ec) && !ec) {
     // A tenant with no directory at all: a pool slot becomes its directory.
     auto taken = pool_->TakeInto(t.root);
     if (taken.ok()) {
-      *kind = "pool";
+      *kind = ColdKind::kPool;
       return taken;
     }
     if (taken.status().code() != StatusCode::kNotFound) {
@@ -894,19 +932,19 @@ Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tena
   auto opened = engine::open_tenant(engine_, template_, t.root, &report);
   switch (report.kind) {
     case engine::OpenReport::kCreated:
-      *kind = "created";
+      *kind = ColdKind::kCreated;
       break;
     case engine::OpenReport::kThawed:
-      *kind = "thawed";
+      *kind = ColdKind::kThawed;
       break;
     case engine::OpenReport::kBooted:
-      *kind = "booted";
+      *kind = ColdKind::kBooted;
       break;
   }
   return opened;
 }
 
-Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(Tenant& t, std::string* kind) {
+Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(Tenant& t, ColdKind* kind) {
   std::error_code ec;
   const bool is_new = !fs::exists(t.root, ec) && !ec;
   if (is_new) PGTHAW_RETURN_IF_ERROR(ReserveNewTenant());
@@ -1142,11 +1180,12 @@ Status Runtime::Impl::CreateTenant(const std::string& id) {
   PGTHAW_RETURN_IF_ERROR(Submit(
       id, std::nullopt,
       [done, id](Result<Session*> session, const Timings& timings) {
-        // This item opened it from nothing ("pool", "created"). Thawed,
+        // This item opened it from nothing (a pool slot, created). Thawed,
         // booted or warm: another item made it first.
         if (!session.ok()) {
           done->set_value(session.status());
-        } else if (timings.cold_kind == "pool" || timings.cold_kind == "created") {
+        } else if (timings.cold_kind == ColdKind::kPool ||
+                   timings.cold_kind == ColdKind::kCreated) {
           done->set_value(Status::Ok());
         } else {
           done->set_value(Status::AlreadyExists("tenant " + id + " exists"));

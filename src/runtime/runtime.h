@@ -81,12 +81,24 @@ struct RuntimeOptions {
 };
 
 // Per-request phase timings, microseconds (steady_clock).
+// How a work item's tenant came to be warm.
+enum class ColdKind {
+  kWarm,     // it was
+  kCreated,  // a new tenant, restored from the template
+  kPool,     // a new tenant, a warm pool slot
+  kThawed,   // from its snapshot
+  kBooted,   // from its files (no usable snapshot)
+};
+// The name replies and metrics use: "" for kWarm, else "created", "pool",
+// "thawed", "booted".
+const char* cold_kind_name(ColdKind kind);
+
 struct Timings {
   int64_t queue_us = 0;  // waiting for the tenant's turn
   int64_t thaw_us = 0;   // thaw, boot or creation (0 when warm)
   int64_t exec_us = 0;   // filled in by the caller around Instance::Exec
   bool cold = false;
-  std::string cold_kind;  // "created" | "thawed" | "booted" | "pool" | ""
+  ColdKind cold_kind = ColdKind::kWarm;
 };
 
 enum class TenantState { kCold, kThawing, kWarm, kHibernating };

@@ -170,7 +170,7 @@ TEST(Runtime, IdleTenantHibernatesAndThawsWithItsData) {
     rows(db, "create table kv (k text primary key, v int); insert into kv values ('a', 42)");
   });
   EXPECT_TRUE(first.cold);
-  EXPECT_EQ(first.cold_kind, "created");
+  EXPECT_EQ(first.cold_kind, ColdKind::kCreated);
 
   ASSERT_TRUE(eventually([&] {
     return runtime->state("sleepy") == TenantState::kCold &&
@@ -184,7 +184,7 @@ TEST(Runtime, IdleTenantHibernatesAndThawsWithItsData) {
     EXPECT_EQ(scalar(db, "select v from kv where k = 'a'"), "42");
   });
   EXPECT_TRUE(again.cold);
-  EXPECT_EQ(again.cold_kind, "thawed");
+  EXPECT_EQ(again.cold_kind, ColdKind::kThawed);
   EXPECT_GT(again.thaw_us, 0);
   RuntimeStats stats = runtime->stats();
   EXPECT_EQ(stats.cold_starts_thawed, 1u);
@@ -263,7 +263,7 @@ TEST(Runtime, ShutdownRunsQueuedWorkHibernatesAndRefusesNewWork) {
   EXPECT_EQ(again->stats().hibernated_tenants, 3u);
   Timings t = run_sync(*again, "a",
                        [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "21"); });
-  EXPECT_EQ(t.cold_kind, "thawed");
+  EXPECT_EQ(t.cold_kind, ColdKind::kThawed);
 }
 
 TEST(Runtime, AHolderInATransactionMakesOthersWaitUntilItEnds) {
@@ -393,7 +393,7 @@ TEST(Runtime, PoolTenantSurvivesRenameHibernateAndRestart) {
     rows(db, "create table t (x text); insert into t values ('from the pool')");
   });
   EXPECT_TRUE(t.cold);
-  EXPECT_EQ(t.cold_kind, "pool");
+  EXPECT_EQ(t.cold_kind, ColdKind::kPool);
   EXPECT_EQ(runtime->stats().cold_starts_pool, 1u);
   // The slot became the tenant's directory, laid out as open_tenant() does.
   EXPECT_TRUE(fs::exists(dir.path() + "/tenants/fresh/lower"));
@@ -415,7 +415,7 @@ TEST(Runtime, PoolTenantSurvivesRenameHibernateAndRestart) {
     EXPECT_EQ(scalar(db, "select x from t"), "from the pool");
     rows(db, "insert into t values ('after thaw')");
   });
-  EXPECT_EQ(t.cold_kind, "thawed");
+  EXPECT_EQ(t.cold_kind, ColdKind::kThawed);
 
   // A second pooled tenant is independent of the first.
   run_sync(*runtime, "second", [](Instance& db) {
@@ -430,7 +430,7 @@ TEST(Runtime, PoolTenantSurvivesRenameHibernateAndRestart) {
   t = run_sync(*again, "fresh", [](Instance& db) {
     EXPECT_EQ(rows(db, "select x from t order by x"), "after thaw\nfrom the pool\n");
   });
-  EXPECT_EQ(t.cold_kind, "thawed");
+  EXPECT_EQ(t.cold_kind, ColdKind::kThawed);
 }
 
 TEST(Runtime, MemoryBudgetHibernatesLeastRecentlyUsedFirst) {
@@ -563,7 +563,7 @@ TEST(Runtime, TenantWhoseInstanceTrappedIsBootedAgainFromItsFiles) {
   Timings timings = run_sync(*runtime, "fragile",
                              [](Instance& db) { EXPECT_EQ(scalar(db, "select n from t"), "7"); });
   EXPECT_TRUE(timings.cold);
-  EXPECT_EQ(timings.cold_kind, "booted");
+  EXPECT_EQ(timings.cold_kind, ColdKind::kBooted);
 }
 
 // ---- Limits, fairness, exceptions, bounded shutdown ---------------------------------
@@ -621,7 +621,7 @@ TEST(Runtime, WorkItemThatThrowsIsAnInternalErrorAndTheTenantGoesOn) {
   // The instance was dropped: the next item boots the tenant from its files.
   Timings t = run_sync(*runtime, "thrower",
                        [](Instance& db) { EXPECT_EQ(scalar(db, "select n from t"), "1"); });
-  EXPECT_EQ(t.cold_kind, "booted");
+  EXPECT_EQ(t.cold_kind, ColdKind::kBooted);
   run_sync(*runtime, "bystander", [](Instance& db) { EXPECT_EQ(scalar(db, "select 2"), "2"); });
 }
 
@@ -803,7 +803,7 @@ TEST(Runtime, ShutdownPastItsTimeoutAbandonsAStuckTenant) {
   ASSERT_NE(again, nullptr);
   Timings t = run_sync(*again, "kept",
                        [](Instance& db) { EXPECT_EQ(scalar(db, "select v from t"), "kept"); });
-  EXPECT_EQ(t.cold_kind, "booted");
+  EXPECT_EQ(t.cold_kind, ColdKind::kBooted);
 }
 
 }  // namespace

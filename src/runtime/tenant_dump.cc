@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <set>
 
+#include "common/durable_file.h"
 #include "dumpfile/sql_identifier.h"
 #include "engine/pg_dump.h"
 #include "pgwire/frontend.h"
 #include "pgwire/result.h"
-#include "runtime/fs_util.h"
 
 namespace pgthaw::runtime {
 namespace {

@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "engine/tenant_store.h"
 #include "engine/test_support.h"
 #include "runtime/runtime.h"
 
@@ -136,6 +137,11 @@ TEST(TenantFork, ADeepStackIsFlattenedInTheBackgroundWithItsDataAndWhiteouts) {
   auto runtime = start(dir);
   ASSERT_NE(runtime, nullptr);
   rows(*runtime, "c0", "create table notes (v text); insert into notes values ('0'), ('gone')");
+  // A table above the partial copy-up threshold: each layer holds a partial
+  // copy of its file, resting on the layer where it began.
+  rows(*runtime, "c0",
+       "create table big (id int, v text); "
+       "insert into big select g, repeat('x', 1000) from generate_series(1, 300) g");
   std::string expected = "0";
   for (int i = 1; i <= 7; ++i) {
     const std::string parent = "c" + std::to_string(i - 1), child = "c" + std::to_string(i);
@@ -144,6 +150,8 @@ TEST(TenantFork, ADeepStackIsFlattenedInTheBackgroundWithItsDataAndWhiteouts) {
          "insert into notes values ('" + std::to_string(i) +
              "'); delete from notes where v = "
              "'gone'; insert into notes values ('gone')");
+    rows(*runtime, parent,
+         "update big set v = 'v" + std::to_string(i) + "' where id = " + std::to_string(i * 40));
     // A new file for the table, the old one removed: a whiteout.
     rows(*runtime, parent, "vacuum full notes");
     expected += "," + std::to_string(i);
@@ -161,6 +169,10 @@ TEST(TenantFork, ADeepStackIsFlattenedInTheBackgroundWithItsDataAndWhiteouts) {
               tenant == std::string("c3") ? "0,1,2,3,4\n" : expected + "\n")
         << tenant;
     EXPECT_EQ(rows(*runtime, tenant, "select count(*) from notes where v = 'gone'"), "1\n");
+    EXPECT_EQ(
+        rows(*runtime, tenant, "select count(*), count(*) filter (where v like 'v%') from big"),
+        tenant == std::string("c3") ? "300|4\n" : "300|7\n")
+        << tenant;
   }
   ASSERT_TRUE(runtime->Hibernate("c7").ok());
   EXPECT_EQ(rows(*runtime, "c7", "select count(*) from notes"), "9\n");
@@ -177,6 +189,35 @@ TEST(TenantFork, ADeepStackIsFlattenedInTheBackgroundWithItsDataAndWhiteouts) {
   EXPECT_LE(depth(dir, "c7"), 16);
   EXPECT_EQ(rows(*runtime, "burst19", "select count(*) from notes where v like 'burst%'"), "20\n");
   EXPECT_EQ(rows(*runtime, "burst3", "select count(*) from notes where v like 'burst%'"), "4\n");
+}
+
+TEST(TenantFork, ASourceThatWritesBetweenManyForksIsFlattenedAndKeepsItsRows) {
+  TempDir dir;
+  auto runtime = start(dir);
+  ASSERT_NE(runtime, nullptr);
+  rows(*runtime, "src",
+       "create table t (id int primary key, v text); "
+       "insert into t select g, repeat('x', 1000) from generate_series(1, 1000) g");
+  ASSERT_TRUE(runtime->Hibernate("src").ok());
+  // Each write of a warm source freezes a layer at its next fork; past
+  // kMaxLowerLayers the fork waits for a flattening of partial copies
+  // (the catalogs' and the table's) that rest on the template.
+  for (int i = 0; i < 2 * static_cast<int>(engine::kMaxLowerLayers); ++i) {
+    rows(*runtime, "src",
+         "update t set v = 'w" + std::to_string(i) + "' where id = " + std::to_string(i + 1));
+    const std::string fork = "f" + std::to_string(i);
+    ASSERT_TRUE(runtime->ForkTenant("src", fork).ok()) << i;
+    EXPECT_EQ(rows(*runtime, fork, "select count(*) filter (where v like 'w%') from t"),
+              std::to_string(i + 1) + "\n");
+    ASSERT_TRUE(runtime
+                    ->DeleteTenant(fork, /*force=*/true,
+                                   std::chrono::steady_clock::now() + std::chrono::seconds(30))
+                    .ok())
+        << i;
+  }
+  EXPECT_LE(depth(dir, "src"), static_cast<int>(engine::kMaxLowerLayers));
+  EXPECT_EQ(rows(*runtime, "src", "select count(*), count(*) filter (where v like 'w%') from t"),
+            "1000|32\n");
 }
 
 TEST(TenantFork, CommittedWritesOnBothSidesSurviveASigkill) {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "runtime/fs_util.h"
+#include "common/durable_file.h"
 
 namespace pgthaw::runtime {
 

@@ -9,7 +9,7 @@
 #include <exception>
 #include <filesystem>
 
-#include "runtime/fs_util.h"
+#include "common/durable_file.h"
 
 namespace pgthaw::runtime {
 
@@ -151,11 +151,9 @@ Result<std::unique_ptr<engine::Instance>> WarmPool::TakeInto(const std::string& 
     Discard(std::move(slot));
     return st;
   }
-  if (durable_) {
-    // The new name must survive a power cut before the tenant commits
-    // anything under it.
-    PGTHAW_RETURN_IF_ERROR(fsync_dir(fs::path(root).parent_path().string()));
-  }
+  // The new name must survive a power cut before the tenant commits
+  // anything under it: owed to its first durable write.
+  slot.instance->OweHostSync(fs::path(root).parent_path().string());
   return std::move(slot.instance);
 }
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "runtime/fs_util.h"
+#include "common/durable_file.h"
 #include "runtime/runtime.h"
 #include "server/random_secret.h"
 
@@ -270,7 +270,7 @@ Status CredentialStore::Update(Change&& change) {
     return Status::Internal("credential store " + path_ + ": " + e.what());
   }
   bool renamed = false;
-  Status written = runtime::write_file_atomically(path_, contents, /*durable=*/true, &renamed);
+  Status written = write_file_atomically(path_, contents, /*durable=*/true, &renamed);
   if (renamed && !written.ok()) {
     written = written.Annotate("credential store " + path_ +
                                " holds the change, which may not survive a crash: ");

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "runtime/admission.h"
+#include "runtime/runtime.h"
 #include "server/http_query_exec.h"
 
 namespace pgthaw::server {
@@ -30,7 +31,7 @@ void ColdStarter::Run(const QueryRequest& request, Clock::time_point start, Resp
         QueryTimings timings;
         timings.queue_us = micros_since(start);
         timings.cold = true;
-        timings.cold_kind = "created";
+        timings.cold_kind = runtime::cold_kind_name(runtime::ColdKind::kCreated);
         std::error_code ec;
         fs::create_directories(scratch_root_, ec);
         std::string pattern = scratch_root_ + "/cold-XXXXXX";

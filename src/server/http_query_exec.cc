@@ -138,7 +138,7 @@ void query_tenant(runtime::Runtime& runtime, const QueryRequest& request, Clock:
         timings.queue_us = t.queue_us;
         timings.thaw_us = t.thaw_us;
         timings.cold = t.cold;
-        timings.cold_kind = t.cold_kind;
+        timings.cold_kind = runtime::cold_kind_name(t.cold_kind);
         if (!instance.ok()) {
           return (*shared_respond)(with_timings(status_reply(instance.status()), timings, start));
         }

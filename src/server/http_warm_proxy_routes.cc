@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "runtime/admission.h"
+#include "runtime/runtime.h"
 #include "server/bounded_join.h"
 #include "server/http_api_info.h"
 #include "server/http_factory_routes.h"
@@ -141,7 +142,7 @@ Reply WarmProxyService::RunQuery(const std::string& wire, bool detailed, Clock::
     if (!made.ok()) return with_timings(status_reply(made.status()), timings, start);
     instance_ = std::move(made).value();
     timings.cold = true;
-    timings.cold_kind = "created";
+    timings.cold_kind = runtime::cold_kind_name(runtime::ColdKind::kCreated);
     created_us_ = timings.thaw_us;
     warm_ = true;
   }

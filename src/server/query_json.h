@@ -54,7 +54,7 @@ Result<std::string> encode_query(const QueryRequest& request);
 struct QueryTimings {
   int64_t queue_us = 0, thaw_us = 0, exec_us = 0, encode_us = 0, total_us = 0;
   bool cold = false;
-  std::string cold_kind;  // "created" | "thawed" | "booted" | "pool" | ""
+  std::string cold_kind;  // runtime::cold_kind_name()
 };
 
 nlohmann::json timings_json(const QueryTimings& timings);

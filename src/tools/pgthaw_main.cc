@@ -5,7 +5,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include "bench/runner/runner.h"
 #include "tools/dump_command.h"
 #include "tools/serve_command.h"
 #include "tools/sql_command.h"
@@ -42,23 +41,6 @@ int main(int argc, char** argv) {
   pgthaw::tools::ServeArgs serve_args;
   CLI::App* serve = pgthaw::tools::add_serve_command(app, serve_args);
 
-  pgthaw::bench::RunnerOptions bench_args;
-  bench_args.source_dir = PGTHAW_SOURCE_DIR;
-  bool no_charts = false;
-  CLI::App* bench = app.add_subcommand(
-      "bench", "measure cold start, warm queries, thaw, throughput, memory vs the peers");
-  bench->add_flag("--quick", bench_args.quick, "small counts (under 2 minutes)");
-  bench->add_flag("--no-peers", bench_args.no_peers, "pgthaw only: no PGlite, no native PG");
-  bench->add_flag("--no-charts", no_charts, "skip the gnuplot charts");
-  bench->add_option("--factory-url", bench_args.factory_url, "measure this running factory");
-  bench->add_option("--consumer-url", bench_args.consumer_url, "measure this running consumer");
-  bench->add_option("--warm-proxy-url", bench_args.warm_proxy_url,
-                    "measure this running warm proxy");
-  bench->add_option("--out-dir", bench_args.out_dir, "report directory (default bench/out)");
-  bench->add_option("--docs", bench_args.docs_path, "also write the markdown here");
-  bench->add_option("--pg-bindir", bench_args.pg_bindir, "native PostgreSQL 15 binaries")
-      ->capture_default_str();
-
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,11 +67,6 @@ int main(int argc, char** argv) {
   if (*serve) {
     if (!verbose) spdlog::set_level(spdlog::level::info);
     return pgthaw::tools::run_serve_command(std::move(serve_args));
-  }
-  if (*bench) {
-    bench_args.charts = !no_charts;
-    for (int i = 0; i < argc; ++i) bench_args.command += (i ? " " : "") + std::string(argv[i]);
-    return pgthaw::bench::run_bench_command(std::move(bench_args));
   }
   return 0;
 }

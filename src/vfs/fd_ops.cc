@@ -436,29 +436,30 @@ int FileSystem::fadvise(int fd) {
   return is_pipe(*f) ? -err::kESPIPE : 0;
 }
 
-void FileSystem::owe_host_dir_sync(std::string host_dir) {
-  if (options_.durable) owed_host_dirs_.push_back(std::move(host_dir));
+void FileSystem::owe_host_sync(std::string host_path) {
+  if (options_.durable) owed_host_syncs_.push_back(std::move(host_path));
 }
 
-int FileSystem::pay_owed_host_dir_syncs() const {
-  // In the order owed (a directory before its parent); what is paid is
-  // forgotten at once, so a failure leaves only the rest owed.
-  while (!owed_host_dirs_.empty()) {
-    int dir = ::open(owed_host_dirs_.front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    // A directory removed since needs no sync of its own: its parent's covers it.
-    if (dir < 0 && errno != ENOENT) return neg_wasm_errno_from_host();
-    if (dir >= 0) {
-      const int rc = ::fsync(dir) < 0 ? neg_wasm_errno_from_host() : 0;
-      ::close(dir);
+int FileSystem::pay_owed_host_syncs() const {
+  // In the order owed (a file before its directory, a directory before its
+  // parent); what is paid is forgotten at once, so a failure leaves only the
+  // rest owed.
+  while (!owed_host_syncs_.empty()) {
+    int fd = ::open(owed_host_syncs_.front().c_str(), O_RDONLY | O_CLOEXEC);
+    // A path removed since needs no sync of its own: its parent's covers it.
+    if (fd < 0 && errno != ENOENT) return neg_wasm_errno_from_host();
+    if (fd >= 0) {
+      const int rc = ::fsync(fd) < 0 ? neg_wasm_errno_from_host() : 0;
+      ::close(fd);
       if (rc < 0) return rc;
     }
-    owed_host_dirs_.erase(owed_host_dirs_.begin());
+    owed_host_syncs_.erase(owed_host_syncs_.begin());
   }
   return 0;
 }
 
 int FileSystem::pay_owed_syncs(const OpenFile& f) {
-  if (int rc = pay_owed_host_dir_syncs(); rc < 0) return rc;
+  if (int rc = pay_owed_host_syncs(); rc < 0) return rc;
   if (f.mount < 0 || is_pipe(f)) return 0;
   OverlayDir* overlay = mounts_[f.mount].overlay.get();
   return overlay != nullptr ? overlay->sync_owed() : 0;

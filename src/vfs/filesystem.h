@@ -209,13 +209,13 @@ class FileSystem {
   // from files.
   Status restore_state(std::string_view state);
 
-  // A host directory (outside the mounts) whose fsync is owed before
-  // anything this file system makes durable: paid before the next fsync or
-  // fdatasync of any file, and by save_state(). For a change that must be
-  // durable before the guest's first durable write but need not hold up
-  // what comes before it (a thaw's removal of the snapshot it consumed).
-  // Nothing when the file system is not durable.
-  void owe_host_dir_sync(std::string host_dir);
+  // A host file or directory (outside the mounts) whose fsync is owed
+  // before anything this file system makes durable: paid before the next
+  // fsync or fdatasync of any file, and by save_state(). For a change that
+  // must be durable before the guest's first durable write but need not hold
+  // up what comes before it (a thaw's removal of the snapshot it consumed, a
+  // new tenant's directory). Nothing when the file system is not durable.
+  void owe_host_sync(std::string host_path);
 
   // --- introspection (tests, debugging) --------------------------------------
   std::vector<OpenFileInfo> describe_open_files() const;
@@ -273,7 +273,7 @@ class FileSystem {
   // The overlay's owed directory syncs (OverlayDir::sync_owed), before
   // an fsync of anything on that mount.
   int pay_owed_syncs(const OpenFile& f);
-  int pay_owed_host_dir_syncs() const;
+  int pay_owed_host_syncs() const;
   int open_mem(const Resolved& r, int flags, uint32_t mode, OpenFile* f);
 
   // Disk quotas (quota_ops.cc). All are no-ops on mounts without one.
@@ -333,8 +333,8 @@ class FileSystem {
   // "/dev", ...): directories even where no backend has them. Constant.
   std::set<std::string, std::less<>> ancestor_dirs_;
   std::vector<std::shared_ptr<OpenFile>> fds_;  // index = fd; null = free
-  // owe_host_dir_sync(); mutable: save_state() pays them.
-  mutable std::vector<std::string> owed_host_dirs_;
+  // owe_host_sync(); mutable: save_state() pays them.
+  mutable std::vector<std::string> owed_host_syncs_;
   int open_count_ = 0;
   std::string cwd_ = "/";
   uint32_t umask_ = 022;

@@ -154,7 +154,7 @@ bool is_pipe_kind(FileKind k) { return k == FileKind::kPipeRead || k == FileKind
 // --- save -----------------------------------------------------------------------------
 
 Result<std::string> FileSystem::save_state() const {
-  if (pay_owed_host_dir_syncs() < 0) return Status::IoError("sync an owed host directory");
+  if (pay_owed_host_syncs() < 0) return Status::IoError("sync an owed host file or directory");
   // Restore reopens files by path: the names copy-ups made must be durable.
   for (const MountPoint& mp : mounts_) {
     if (mp.overlay != nullptr && mp.overlay->sync_owed() < 0) {
