@@ -5,8 +5,10 @@
 //   state      host state outside linear memory (host::Host::SaveState)
 //   vfs        fd table, cwd, in-memory files (vfs::FileSystem::save_state)
 //   memory     full sparse memory image (a snapshot with no base)
-//   delta      pages written since the base image, at their own offsets in a
-//              sparse file (a snapshot with a base); delta.pages lists them
+//   delta      pages written since the base image, shared buffers left out
+//              (buffer_eviction.h): long runs at their own offsets in a
+//              sparse file, short ones packed after it (wasm::write_delta);
+//              delta.pages lists them (a snapshot with a base)
 //
 // A snapshot is written to a sibling directory and renamed into place, so it
 // is whole or absent. It only loads into the build that wrote it; a missing,
