@@ -20,14 +20,6 @@ Status fsync_path(const std::string& path, int flags) {
   return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, saved);
 }
 
-}  // namespace
-
-Status fsync_dir(const std::string& dir) { return fsync_path(dir, O_DIRECTORY); }
-
-Status fsync_file(const std::string& path) { return fsync_path(path, 0); }
-
-namespace {
-
 // Writes all of BYTES to FD; with `sync`, fsync()s it. Closes FD.
 Status write_all(int fd, const std::string& path, std::string_view bytes, bool sync) {
   auto fail = [&](const char* what) {
@@ -49,15 +41,23 @@ Status write_all(int fd, const std::string& path, std::string_view bytes, bool s
   return Status::Ok();
 }
 
+// Makes PATH's name (a create or a rename) durable.
+Status fsync_parent(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return fsync_path(dir.empty() ? "." : dir, O_DIRECTORY);
+}
+
 }  // namespace
+
+Status fsync_dir(const std::string& dir) { return fsync_path(dir, O_DIRECTORY); }
+
+Status fsync_file(const std::string& path) { return fsync_path(path, 0); }
 
 Status create_marker_file(const std::string& path, bool durable) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::FromErrno("create " + path, errno);
   ::close(fd);
-  if (!durable) return Status::Ok();
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  return fsync_dir(dir.empty() ? "." : dir);
+  return durable ? fsync_parent(path) : Status::Ok();
 }
 
 Status write_file_synced(const std::string& path, std::string_view bytes) {
@@ -82,9 +82,7 @@ Status write_file_atomically(const std::string& path, std::string_view bytes, bo
     return st;
   }
   if (renamed != nullptr) *renamed = true;
-  if (!durable) return Status::Ok();
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  return fsync_dir(dir.empty() ? "." : dir);
+  return durable ? fsync_parent(path) : Status::Ok();
 }
 
 Result<std::string> read_whole_file(const std::string& path) {

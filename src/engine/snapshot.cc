@@ -47,12 +47,6 @@ Result<std::string> decompress(std::string_view frame, const std::string& what) 
 
 uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
-Status write_file(const fs::path& path, std::string_view bytes) {
-  return write_file_synced(path.string(), bytes);
-}
-
-Result<std::string> read_file(const fs::path& path) { return read_whole_file(path.string()); }
-
 // Hashes a (sparse) image file; holes read as zeros.
 Result<uint64_t> hash_file(const fs::path& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -122,8 +116,8 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
   meta.pglite_version = kPgliteVersion;
   meta.state_hash = hash(snap.state);
   meta.vfs_hash = hash(snap.vfs);
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "state", compress(snap.state)));
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "vfs", compress(snap.vfs)));
+  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "state").string(), compress(snap.state)));
+  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "vfs").string(), compress(snap.vfs)));
   if (meta.base.empty()) {
     PGTHAW_RETURN_IF_ERROR(snap.write_full_image((tmp / "memory").string()));
     auto h = hash_file(tmp / "memory");
@@ -133,7 +127,7 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
     std::string_view index(reinterpret_cast<const char*>(snap.delta_pages.data()),
                            snap.delta_pages.size() * sizeof(uint32_t));
     meta.pages_hash = hash(index);
-    PGTHAW_RETURN_IF_ERROR(write_file(tmp / "delta.pages", index));
+    PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "delta.pages").string(), index));
     PGTHAW_RETURN_IF_ERROR(snap.write_delta((tmp / "delta").string()));
   }
   nlohmann::json j = {{"format", kFormat},
@@ -147,7 +141,7 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
                       {"memory_xxh3", meta.memory_hash},
                       {"pages_xxh3", meta.pages_hash}};
   if (!meta.session_settings.empty()) j["session_settings"] = meta.session_settings;
-  PGTHAW_RETURN_IF_ERROR(write_file(tmp / "meta.json", j.dump(2)));
+  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "meta.json").string(), j.dump(2)));
   PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp.string()));
   fs::remove_all(target, ec);
   fs::rename(tmp, target, ec);
@@ -163,7 +157,7 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
 
 Result<SnapshotFiles> read_snapshot(const std::string& dir, SnapshotCache& cache) {
   fs::path d(dir);
-  auto meta_text = read_file(d / "meta.json");
+  auto meta_text = read_whole_file((d / "meta.json").string());
   if (!meta_text.ok()) return meta_text.status();
   auto meta = parse_meta(*meta_text, dir);
   if (!meta.ok()) return meta.status();
@@ -172,8 +166,8 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir, SnapshotCache& cache
   }
   SnapshotFiles files;
   files.meta = *meta;
-  auto state_frame = read_file(d / "state");
-  auto vfs_frame = read_file(d / "vfs");
+  auto state_frame = read_whole_file((d / "state").string());
+  auto vfs_frame = read_whole_file((d / "vfs").string());
   if (!state_frame.ok()) return state_frame.status();
   if (!vfs_frame.ok()) return vfs_frame.status();
   auto state = decompress(*state_frame, dir + "/state");
@@ -191,7 +185,7 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir, SnapshotCache& cache
   } else {
     // The page bytes are checked after they are mapped (Instance::Restore):
     // reading them here would copy what the mapping shares.
-    auto index = read_file(d / "delta.pages");
+    auto index = read_whole_file((d / "delta.pages").string());
     if (!index.ok()) return index.status();
     if (hash(*index) != meta->pages_hash || index->size() % sizeof(uint32_t) != 0) {
       return Status::Corruption(dir + ": delta page list checksum mismatch");

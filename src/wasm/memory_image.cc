@@ -71,6 +71,11 @@ Status move_packed(uint8_t* memory, const std::vector<PageRun>& runs, uint64_t p
   return flush();
 }
 
+// Pages are ascending, so the last run is the one that can pass the end.
+bool beyond(const PageRun& r, const wasm_rt_memory_t& memory) {
+  return uint64_t{r.first} + r.count > memory.size / kOsPageBytes;
+}
+
 uint64_t packed_pages(const std::vector<PageRun>& runs) {
   uint64_t n = 0;
   for (const PageRun& r : runs) {
@@ -147,10 +152,8 @@ Result<uint64_t> private_resident_bytes(const wasm_rt_memory_t& memory) {
 Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages,
                    const std::string& path) {
   const std::vector<PageRun> runs = runs_of(pages);
-  for (const PageRun& r : runs) {
-    if (uint64_t{r.first + r.count} * kOsPageBytes > memory.size) {
-      return Status::InvalidArgument("delta page beyond the memory");
-    }
+  if (!runs.empty() && beyond(runs.back(), memory)) {
+    return Status::InvalidArgument("delta page beyond the memory");
   }
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
@@ -220,10 +223,8 @@ Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32
 Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::string& delta_path,
                                           const std::vector<uint32_t>& pages) {
   const std::vector<PageRun> runs = runs_of(pages);
-  for (const PageRun& r : runs) {
-    if (uint64_t{r.first + r.count} * kOsPageBytes > memory->size) {
-      return Status::Corruption(delta_path + ": page beyond the memory");
-    }
+  if (!runs.empty() && beyond(runs.back(), *memory)) {
+    return Status::Corruption(delta_path + ": page beyond the memory");
   }
   int fd = open(delta_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + delta_path, errno);

@@ -47,7 +47,7 @@ Result<uint64_t> private_resident_bytes(const wasm_rt_memory_t& memory);
 //    as long as the memory), so a restore maps them;
 //  - after that, the pages of shorter runs packed one after the other in
 //    ascending order, so a restore reads them all with a few preadv calls.
-// Created and fsynced.
+// `pages` ascending, as dirty_pages() gives them. Created and fsynced.
 inline constexpr uint32_t kMapRunPages = 16;
 Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& pages,
                    const std::string& path);
