@@ -13,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "common/env.h"
 #include "vfs/overlay_dir.h"
 
 namespace pgthaw::engine {
@@ -39,9 +40,9 @@ Status errno_status(const std::string& what) {
 }
 
 Status sync_path(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  int fd = env().Open(path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) return errno_status("open " + path);
-  int rc = ::fsync(fd);
+  int rc = env().Fsync(fd);
   ::close(fd);
   return rc == 0 ? Status::Ok() : errno_status("fsync " + path);
 }
@@ -143,7 +144,7 @@ Status extract_into(archive* a, const std::string& dest, const ArchiveLimits& li
       return Status::InvalidArgument(shown + " makes the archive larger than " +
                                      std::to_string(limits.max_bytes) + " bytes");
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = env().Open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return errno_status("create " + path);
     uint64_t written = 0;
     Status st = Status::Ok();
@@ -160,7 +161,7 @@ Status extract_into(archive* a, const std::string& dest, const ArchiveLimits& li
         break;
       }
       for (la_ssize_t off = 0; off < n;) {
-        ssize_t w = ::write(fd, buffer.data() + off, static_cast<size_t>(n - off));
+        ssize_t w = env().Write(fd, buffer.data() + off, static_cast<size_t>(n - off));
         if (w < 0) {
           if (errno == EINTR) continue;
           st = errno_status("write " + path);
@@ -170,7 +171,7 @@ Status extract_into(archive* a, const std::string& dest, const ArchiveLimits& li
       }
       if (!st.ok()) break;
     }
-    if (st.ok() && ::fsync(fd) != 0) st = errno_status("fsync " + path);
+    if (st.ok() && env().Fsync(fd) != 0) st = errno_status("fsync " + path);
     ::close(fd);
     PGTHAW_RETURN_IF_ERROR(st);
     bytes += written;
@@ -178,10 +179,10 @@ Status extract_into(archive* a, const std::string& dest, const ArchiveLimits& li
   // A data directory of this engine's major version, with its control file.
   std::string version;
   {
-    int fd = ::open((dest + "/PG_VERSION").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = env().Open((dest + "/PG_VERSION").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return Status::InvalidArgument("not a Postgres data directory: no PG_VERSION");
     char text[16] = {};
-    ssize_t n = ::read(fd, text, sizeof text - 1);
+    ssize_t n = env().Read(fd, text, sizeof text - 1);
     ::close(fd);
     version.assign(text, n > 0 ? static_cast<size_t>(n) : 0);
     while (!version.empty() && (version.back() == '\n' || version.back() == '\r')) {
@@ -259,7 +260,7 @@ class DataDirView {
   Result<std::shared_ptr<vfs::LayeredFile>> OpenFile(const std::string& rel) const {
     std::shared_ptr<vfs::LayeredFile> reader;
     if (overlay_ == nullptr) {
-      int fd = ::open((data_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      int fd = env().Open((data_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0) return errno_status("open " + rel);
       std::vector<vfs::LayeredFile::Part> parts(1);
       parts[0].fd = fd;
@@ -356,7 +357,7 @@ Status archive_data_dir(const std::string& data, const std::vector<std::string>&
     st = Status::IoError(temp + ": " + archive_error_string(a.get()));
   }
   if (st.ok()) st = sync_path(temp, O_RDONLY);
-  if (st.ok() && ::rename(temp.c_str(), out.c_str()) != 0) st = errno_status("rename " + out);
+  if (st.ok() && env().Rename(temp.c_str(), out.c_str()) != 0) st = errno_status("rename " + out);
   if (!st.ok()) ::unlink(temp.c_str());
   return st;
 }

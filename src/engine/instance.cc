@@ -17,6 +17,7 @@
 #include "engine/snapshot.h"
 #include "host/guest_identity.h"
 #include "host/host.h"
+#include "pgwire/backend.h"
 #include "pgwire/frontend.h"
 #include "pgwire/wire_format.h"
 #include "wasm/guest_stack.h"
@@ -181,6 +182,15 @@ std::vector<std::string> with_wal_limits(std::vector<std::string> args,
   return args;
 }
 
+// Whether BYTES, the backend's output so far, end with an ErrorResponse of
+// severity PANIC: Postgres sends and flushes it, then abort()s.
+bool ends_with_panic(std::string_view bytes) {
+  auto messages = pgwire::split_messages(bytes);
+  if (!messages.ok() || messages->empty() || messages->back().type != 'E') return false;
+  auto fields = pgwire::decode_error_fields(messages->back().payload);
+  return fields.ok() && fields->severity_nonlocalized() == "PANIC";
+}
+
 }  // namespace
 
 Status Instance::Impl::Fail(const host::CallOutcome& out, const std::string& what) {
@@ -315,7 +325,9 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
     if (host_->input_remaining() == 0 && static_cast<int32_t>(buffered) <= 0) break;
     uint32_t sp = host_->stack_pointer();
     host::CallOutcome out = Run(fn_.loop_once);
-    if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "query");
+    if (out.kind == host::CallOutcome::kTrapped && !ends_with_panic(host_->output())) {
+      return Fail(out, "query");
+    }
     if (out.kind == host::CallOutcome::kExited && out.exit_status == kExitMainLongjmp) {
       // The error half of PostgresMain's sigsetjmp block: abort the
       // transaction, send the ErrorResponse, skip to the next Sync.
@@ -323,10 +335,12 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
       out = Run(fn_.long_jmp);
       if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "error recovery");
     }
-    if (out.kind == host::CallOutcome::kExited && out.exit_status != kExitMainLongjmp) {
-      // proc_exit(): a FATAL error or a terminated backend. Its exit hooks
-      // have run, so this session is over: hand back what it said last
-      // (the FATAL ErrorResponse) and let the files be booted again.
+    if (out.kind == host::CallOutcome::kTrapped ||
+        (out.kind == host::CallOutcome::kExited && out.exit_status != kExitMainLongjmp)) {
+      // proc_exit(): a FATAL error or a terminated backend; or abort()
+      // after a PANIC (a failed WAL write or fsync), whose ErrorResponse
+      // Postgres flushed first. Either way this session is over: hand back
+      // what it said last and let the files be booted again (recovery).
       std::string reply;
       reply.swap(host_->output());
       // What it said last (its FATAL, if any) belongs in the log too.
@@ -334,8 +348,12 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
       for (char c : reply.substr(reply.size() > 300 ? reply.size() - 300 : 0)) {
         said += (c >= 32 && c < 127) ? c : ' ';
       }
-      spdlog::warn("instance for {}: backend exited with status {}: {}", data_dir_, out.exit_status,
-                   said);
+      if (out.kind == host::CallOutcome::kTrapped) {
+        spdlog::error("instance for {}: PANIC: {}", data_dir_, said);
+      } else {
+        spdlog::warn("instance for {}: backend exited with status {}: {}", data_dir_,
+                     out.exit_status, said);
+      }
       end_watch.h->EndWatch();
       end_watch.h = nullptr;
       Abandon();

@@ -14,6 +14,7 @@
 
 #include "common/build_id.h"
 #include "common/durable_file.h"
+#include "common/env.h"
 
 namespace pgthaw::engine {
 namespace {
@@ -49,7 +50,7 @@ uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.s
 
 // Hashes a (sparse) image file; holes read as zeros.
 Result<uint64_t> hash_file(const fs::path& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = env().Open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("open " + path.string(), errno);
   XXH3_state_t* st = XXH3_createState();
   XXH3_64bits_reset(st);
@@ -144,8 +145,9 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
   PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "meta.json").string(), j.dump(2)));
   PGTHAW_RETURN_IF_ERROR(fsync_dir(tmp.string()));
   fs::remove_all(target, ec);
-  fs::rename(tmp, target, ec);
-  if (ec) return Status::FromErrno("rename " + tmp.string(), ec.value());
+  if (env().Rename(tmp.c_str(), target.c_str()) != 0) {
+    return Status::FromErrno("rename " + tmp.string(), errno);
+  }
   PGTHAW_RETURN_IF_ERROR(fsync_dir(target.parent_path().string()));
   // This process made the memory file from the pages it hashed and synced
   // it: its own thaws (and forks, which link the file) trust it while it is
@@ -220,8 +222,7 @@ Status consume_snapshot(const std::string& dir) {
   // thawed tenant's first reply (remove_consumed_snapshot).
   const std::string consumed = dir + kConsumedSuffix;
   fs::remove_all(consumed, ec);
-  fs::rename(dir, consumed, ec);
-  if (ec) fs::remove_all(dir, ec);
+  if (env().Rename(dir.c_str(), consumed.c_str()) != 0) fs::remove_all(dir, ec);
   return Status::Ok();
 }
 

@@ -36,7 +36,18 @@ double monotonic_ms() {
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-void Host::Log(std::string_view line) { spdlog::debug("guest: {}", line); }
+void Host::Log(std::string_view line) {
+  // Postgres' own reports of a dying backend are the operator's business:
+  // a PANIC (a failed WAL write, a recovery that cannot go on) says why a
+  // tenant does not boot.
+  if (line.find("PANIC:") != std::string_view::npos) {
+    spdlog::error("guest: {}", line);
+  } else if (line.find("FATAL:") != std::string_view::npos) {
+    spdlog::warn("guest: {}", line);
+  } else {
+    spdlog::debug("guest: {}", line);
+  }
+}
 
 Host::Host(HostOptions options, vfs::FileSystem* fs)
     : options_(std::move(options)),

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/env.h"
 #include "vfs/wasm_errno.h"
 
 namespace pgthaw::vfs {
@@ -121,7 +122,7 @@ int read_layer_file(const HostDir& layer, std::string_view name, std::string* ou
   out->clear();
   char buf[1 << 16];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = env().Read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int rc = neg_wasm_errno_from_host();

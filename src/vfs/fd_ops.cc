@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/env.h"
 #include "vfs/filesystem.h"
 #include "vfs/path.h"
 
@@ -172,7 +173,7 @@ int64_t FileSystem::read_at(OpenFile& f, void* buf, size_t len, int64_t offset) 
       if (f.layered != nullptr) return f.layered->pread(buf, len, offset);
       ssize_t n;
       do {
-        n = ::pread(f.host_fd, buf, len, offset);
+        n = env().Pread(f.host_fd, buf, len, offset);
       } while (n < 0 && errno == EINTR);
       return n < 0 ? neg_wasm_errno_from_host() : n;
     }
@@ -212,7 +213,7 @@ int64_t FileSystem::write_at(OpenFile& f, const void* buf, size_t len, int64_t o
         }
       } else {
         do {
-          n = ::pwrite(f.host_fd, buf, len, offset);
+          n = env().Pwrite(f.host_fd, buf, len, offset);
         } while (n < 0 && errno == EINTR);
         if (n < 0) n = neg_wasm_errno_from_host();
       }
@@ -373,9 +374,9 @@ int FileSystem::ftruncate(int fd, int64_t length) {
       if (::fstat(f->host_fd, &s) < 0) return neg_wasm_errno_from_host();
       int64_t charged = 0;
       if (int rc = charge_file_growth(*f, length, &charged); rc < 0) return rc;
-      int rc = f->layered != nullptr                 ? f->layered->truncate(length)
-               : ::ftruncate(f->host_fd, length) < 0 ? neg_wasm_errno_from_host()
-                                                     : 0;
+      int rc = f->layered != nullptr                     ? f->layered->truncate(length)
+               : env().Ftruncate(f->host_fd, length) < 0 ? neg_wasm_errno_from_host()
+                                                         : 0;
       if (rc < 0) {
         release_disk(f->mount, charged);
         return rc;
@@ -407,11 +408,11 @@ int FileSystem::fallocate(int fd, int mode, int64_t offset, int64_t length) {
       if (int rc = charge_file_growth(*f, end, &charged); rc < 0) return rc;
       // Real allocation, so ENOSPC shows up now rather than at write time.
       int rc = 0;
-      if (::fallocate(f->host_fd, 0, offset, length) != 0) {
+      if (env().Fallocate(f->host_fd, 0, offset, length) != 0) {
         struct stat s;
         if (errno != EOPNOTSUPP || ::fstat(f->host_fd, &s) < 0) {
           rc = neg_wasm_errno_from_host();
-        } else if (s.st_size < end && ::ftruncate(f->host_fd, end) < 0) {
+        } else if (s.st_size < end && env().Ftruncate(f->host_fd, end) < 0) {
           rc = neg_wasm_errno_from_host();
         }
       }
@@ -445,11 +446,11 @@ int FileSystem::pay_owed_host_syncs() const {
   // parent); what is paid is forgotten at once, so a failure leaves only the
   // rest owed.
   while (!owed_host_syncs_.empty()) {
-    int fd = ::open(owed_host_syncs_.front().c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = env().Open(owed_host_syncs_.front().c_str(), O_RDONLY | O_CLOEXEC);
     // A path removed since needs no sync of its own: its parent's covers it.
     if (fd < 0 && errno != ENOENT) return neg_wasm_errno_from_host();
     if (fd >= 0) {
-      const int rc = ::fsync(fd) < 0 ? neg_wasm_errno_from_host() : 0;
+      const int rc = env().Fsync(fd) < 0 ? neg_wasm_errno_from_host() : 0;
       ::close(fd);
       if (rc < 0) return rc;
     }
@@ -476,7 +477,7 @@ int FileSystem::fsync(int fd) {
   // A lower file has nothing of the tenant's to sync; a lower directory may
   // have gained an upper twin since it was opened (entries created in it).
   if (f->lower) return f->kind == FileKind::kHostDir ? sync_lower_dir(*f) : 0;
-  return ::fsync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;
+  return env().Fsync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
 int FileSystem::fdatasync(int fd) {
@@ -486,7 +487,7 @@ int FileSystem::fdatasync(int fd) {
   if (f->layered != nullptr && !f->lower) return f->layered->sync();
   if (!options_.durable || f->host_fd < 0) return 0;
   if (f->lower) return f->kind == FileKind::kHostDir ? sync_lower_dir(*f) : 0;
-  return ::fdatasync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;
+  return env().Fdatasync(f->host_fd) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
 // --- metadata -----------------------------------------------------------------------

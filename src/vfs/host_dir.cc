@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "common/env.h"
 #include "vfs/wasm_abi.h"
 #include "vfs/wasm_errno.h"
 
@@ -101,7 +102,7 @@ Stat to_vfs_stat(const struct stat& s) {
 }
 
 Result<std::unique_ptr<HostDir>> HostDir::open(const std::string& host_dir, Mutability mutability) {
-  int fd = ::open(host_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = env().Open(host_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open mount directory " + host_dir, errno);
   return std::unique_ptr<HostDir>(new HostDir(host_dir, fd, mutability == Mutability::kFrozen));
 }
@@ -151,7 +152,7 @@ int HostDir::open_beneath(std::string_view rel, int flags, uint32_t mode) const 
     size_t j = path.find('/', i);
     if (j == std::string::npos) break;
     std::string comp = path.substr(i, j - i);
-    int next = ::openat(dir, comp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int next = env().OpenAt(dir, comp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int saved = errno;
     if (dir != root_fd_) ::close(dir);
     if (next < 0) return -to_wasm_errno(saved);
@@ -160,7 +161,7 @@ int HostDir::open_beneath(std::string_view rel, int flags, uint32_t mode) const 
   }
   int fd;
   do {
-    fd = ::openat(dir, path.c_str() + i, flags, mode);
+    fd = env().OpenAt(dir, path.c_str() + i, flags, mode);
   } while (fd < 0 && errno == EINTR);
   int saved = errno;
   if (dir != root_fd_) ::close(dir);
@@ -204,7 +205,7 @@ int HostDir::open_file(std::string_view rel, int host_flags, uint32_t mode) cons
   if (int rc = open_parent(rel, &parent, &name); rc < 0) return rc;
   int fd;
   do {
-    fd = ::openat(parent.fd, name.c_str(), host_flags | O_CLOEXEC | O_NOFOLLOW, mode);
+    fd = env().OpenAt(parent.fd, name.c_str(), host_flags | O_CLOEXEC | O_NOFOLLOW, mode);
   } while (fd < 0 && errno == EINTR);
   return fd >= 0 ? fd : neg_wasm_errno_from_host();
 }
@@ -225,7 +226,7 @@ int HostDir::mkdir(std::string_view rel, uint32_t mode) const {
   DirRef parent;
   std::string name;
   if (int rc = open_parent(rel, &parent, &name); rc < 0) return rc;
-  return ::mkdirat(parent.fd, name.c_str(), mode) < 0 ? neg_wasm_errno_from_host() : 0;
+  return env().MkdirAt(parent.fd, name.c_str(), mode) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
 int HostDir::unlink(std::string_view rel, bool is_dir) const {
@@ -242,7 +243,7 @@ int HostDir::rename(std::string_view old_rel, std::string_view new_rel) const {
   std::string n1, n2;
   if (int rc = open_parent(old_rel, &p1, &n1); rc < 0) return rc;
   if (int rc = open_parent(new_rel, &p2, &n2); rc < 0) return rc;
-  return ::renameat(p1.fd, n1.c_str(), p2.fd, n2.c_str()) < 0 ? neg_wasm_errno_from_host() : 0;
+  return env().RenameAt(p1.fd, n1.c_str(), p2.fd, n2.c_str()) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
 int HostDir::link(std::string_view old_rel, std::string_view new_rel) const {
@@ -305,13 +306,13 @@ int HostDir::futimens(int host_fd, const Timespec* times) {
 int HostDir::truncate(std::string_view rel, int64_t length) const {
   int fd = open_beneath(rel, O_WRONLY, 0);
   if (fd < 0) return fd;
-  int rc = ::ftruncate(fd, length) < 0 ? neg_wasm_errno_from_host() : 0;
+  int rc = env().Ftruncate(fd, length) < 0 ? neg_wasm_errno_from_host() : 0;
   ::close(fd);
   return rc;
 }
 
 int HostDir::list(int host_fd, std::vector<DirEntry>* out) {
-  int fd = ::openat(host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = env().OpenAt(host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return neg_wasm_errno_from_host();
   DIR* d = ::fdopendir(fd);
   if (d == nullptr) {

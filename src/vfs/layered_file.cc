@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/env.h"
 #include "vfs/wasm_errno.h"
 
 namespace pgthaw::vfs {
@@ -21,7 +22,7 @@ constexpr int64_t kChunk = ChunkMap::kChunkBytes;
 int64_t pread_full(int fd, char* buf, size_t len, int64_t offset) {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::pread(fd, buf + done, len - done, offset + static_cast<int64_t>(done));
+    ssize_t n = env().Pread(fd, buf + done, len - done, offset + static_cast<int64_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return neg_wasm_errno_from_host();
     if (n == 0) break;
@@ -33,7 +34,7 @@ int64_t pread_full(int fd, char* buf, size_t len, int64_t offset) {
 int64_t pwrite_full(int fd, const char* buf, size_t len, int64_t offset) {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::pwrite(fd, buf + done, len - done, offset + static_cast<int64_t>(done));
+    ssize_t n = env().Pwrite(fd, buf + done, len - done, offset + static_cast<int64_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return done > 0 ? static_cast<int64_t>(done) : neg_wasm_errno_from_host();
     done += static_cast<size_t>(n);
@@ -46,7 +47,7 @@ int64_t pwrite_full(int fd, const char* buf, size_t len, int64_t offset) {
 int copy_file_bytes(int src, int dst, int64_t len) {
   if (len == 0) return 0;
   if (::ioctl(dst, FICLONE, src) == 0) {
-    return ::ftruncate(dst, len) < 0 ? neg_wasm_errno_from_host() : 0;
+    return env().Ftruncate(dst, len) < 0 ? neg_wasm_errno_from_host() : 0;
   }
   int64_t done = 0;
   bool use_cfr = true;
@@ -217,20 +218,20 @@ int LayeredFile::truncate(int64_t length) {
       if (int rc = save_map(false); rc < 0) return rc;
     }
   }
-  return ::ftruncate(top_fd(), length) < 0 ? neg_wasm_errno_from_host() : 0;
+  return env().Ftruncate(top_fd(), length) < 0 ? neg_wasm_errno_from_host() : 0;
 }
 
 int LayeredFile::save_map(bool data_synced) {
   ChunkMap& map = *parts_.front().map;
-  if (durable_ && !data_synced && ::fdatasync(top_fd()) < 0) return neg_wasm_errno_from_host();
+  if (durable_ && !data_synced && env().Fdatasync(top_fd()) < 0) return neg_wasm_errno_from_host();
   const std::string bytes = map.serialize();
   int64_t w = pwrite_full(map_fd_, bytes.data(), bytes.size(), 0);
   if (w < 0) return static_cast<int>(w);
   if (static_cast<size_t>(w) < bytes.size()) return -wasm_errno::kENOSPC;
-  if (::ftruncate(map_fd_, static_cast<off_t>(bytes.size())) < 0) {
+  if (env().Ftruncate(map_fd_, static_cast<off_t>(bytes.size())) < 0) {
     return neg_wasm_errno_from_host();
   }
-  if (durable_ && ::fdatasync(map_fd_) < 0) return neg_wasm_errno_from_host();
+  if (durable_ && env().Fdatasync(map_fd_) < 0) return neg_wasm_errno_from_host();
   map.mark_clean();
   return 0;
 }
@@ -241,7 +242,7 @@ int LayeredFile::flush() {
 }
 
 int LayeredFile::sync() {
-  if (durable_ && ::fdatasync(top_fd()) < 0) return neg_wasm_errno_from_host();
+  if (durable_ && env().Fdatasync(top_fd()) < 0) return neg_wasm_errno_from_host();
   if (!writable() || !partial() || !parts_.front().map->dirty()) return 0;
   return save_map(true);
 }
@@ -253,7 +254,7 @@ int LayeredFile::fill_all() {
     if (map.has(c)) continue;
     if (int rc = fill_chunk(c); rc < 0) return rc;
   }
-  if (durable_ && ::fdatasync(top_fd()) < 0) return neg_wasm_errno_from_host();
+  if (durable_ && env().Fdatasync(top_fd()) < 0) return neg_wasm_errno_from_host();
   return 0;
 }
 

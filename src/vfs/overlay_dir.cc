@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/env.h"
 #include "vfs/path.h"
 #include "vfs/wasm_abi.h"
 #include "vfs/wasm_errno.h"
@@ -44,7 +45,7 @@ struct Fd {
 
 int write_all(int fd, const char* p, size_t n, int64_t off) {
   while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, off);
+    ssize_t w = env().Pwrite(fd, p, n, off);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) return neg_wasm_errno_from_host();
     p += w;
@@ -122,7 +123,7 @@ Status OverlayDir::open_log() {
   std::string bytes(static_cast<size_t>(s.st_size), '\0');
   size_t got = 0;
   while (got < bytes.size()) {
-    ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+    ssize_t n = env().Pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::FromErrno("read " + where, n < 0 ? errno : EIO);
     got += static_cast<size_t>(n);
@@ -132,17 +133,17 @@ Status OverlayDir::open_log() {
   size_t good = *parsed;  // end of the last complete record
   if (good == 0) {
     // New (or torn before its magic was complete): start it.
-    if (::ftruncate(fd, 0) < 0 ||
+    if (env().Ftruncate(fd, 0) < 0 ||
         write_all(fd, kWhiteoutLogMagic, sizeof(kWhiteoutLogMagic), 0) < 0) {
       return Status::FromErrno("write " + where, errno);
     }
     good = sizeof(kWhiteoutLogMagic);
-    if (durable_ && (::fsync(fd) < 0 || sync_dir(kMetaDirName) < 0)) {
+    if (durable_ && (env().Fsync(fd) < 0 || sync_dir(kMetaDirName) < 0)) {
       return Status::FromErrno("fsync " + where, errno);
     }
   } else if (good < bytes.size()) {
     // A torn last record: cut it, so appends follow the last good one.
-    if (::ftruncate(fd, static_cast<off_t>(good)) < 0 || (durable_ && ::fsync(fd) < 0)) {
+    if (env().Ftruncate(fd, static_cast<off_t>(good)) < 0 || (durable_ && env().Fsync(fd) < 0)) {
       return Status::FromErrno("truncate " + where, errno);
     }
   }
@@ -173,11 +174,11 @@ int OverlayDir::add_hidden(std::string_view rel) {
   // was cut off at open.
   ssize_t n;
   do {
-    n = ::write(log_fd_, rec.data(), rec.size());
+    n = env().Write(log_fd_, rec.data(), rec.size());
   } while (n < 0 && errno == EINTR);
   if (n < 0) return neg_wasm_errno_from_host();
   if (static_cast<size_t>(n) != rec.size()) return -err::kEIO;
-  if (durable_ && ::fdatasync(log_fd_) < 0) return neg_wasm_errno_from_host();
+  if (durable_ && env().Fdatasync(log_fd_) < 0) return neg_wasm_errno_from_host();
   hidden_.emplace(rel);
   return 0;
 }
@@ -212,7 +213,7 @@ int OverlayDir::sync_dir(std::string_view rel) const {
   int fd = upper_->open_file(rel, O_RDONLY | O_DIRECTORY, 0);
   if (fd == -err::kENOENT) return 0;  // nothing of the tenant's there
   if (fd < 0) return fd;
-  int rc = ::fsync(fd) < 0 ? neg_wasm_errno_from_host() : 0;
+  int rc = env().Fsync(fd) < 0 ? neg_wasm_errno_from_host() : 0;
   ::close(fd);
   return rc;
 }
@@ -292,7 +293,7 @@ int OverlayDir::copy_up(std::string_view rel, int64_t max_bytes) {
   if (::fchmod(dst.fd, st.mode & 07777) < 0) return fail(neg_wasm_errno_from_host());
   Timespec times[2] = {st.atime, st.mtime};
   if (len == st.size) HostDir::futimens(dst.fd, times);  // best effort, like cp -p
-  if (durable_ && ::fsync(dst.fd) < 0) return fail(neg_wasm_errno_from_host());
+  if (durable_ && env().Fsync(dst.fd) < 0) return fail(neg_wasm_errno_from_host());
   if (int rc = upper_->rename(tmp, rel); rc < 0) return fail(rc);
   owe_sync_of_parent(rel);
   return 0;
@@ -313,7 +314,7 @@ int OverlayDir::copy_up_partial(std::string_view rel, const Stat& st) {
     upper_->unlink(tmp, false);
     return rc;
   };
-  if (::ftruncate(dst.fd, st.size) < 0 || ::fchmod(dst.fd, st.mode & 07777) < 0) {
+  if (env().Ftruncate(dst.fd, st.size) < 0 || ::fchmod(dst.fd, st.mode & 07777) < 0) {
     return fail(neg_wasm_errno_from_host());
   }
   Timespec times[2] = {st.atime, st.mtime};
@@ -327,7 +328,7 @@ int OverlayDir::copy_up_partial(std::string_view rel, const Stat& st) {
   int map_fd = upper_->open_file(map_name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (map_fd < 0) return fail(map_fd);
   int rc = write_all(map_fd, bytes.data(), bytes.size(), 0);
-  if (rc == 0 && durable_ && (::fdatasync(map_fd) < 0 || ::fsync(dst.fd) < 0)) {
+  if (rc == 0 && durable_ && (env().Fdatasync(map_fd) < 0 || env().Fsync(dst.fd) < 0)) {
     rc = neg_wasm_errno_from_host();
   }
   ::close(map_fd);

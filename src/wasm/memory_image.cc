@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/env.h"
 #include "wasm/linear_memory.h"
 
 namespace pgthaw::wasm {
@@ -87,18 +88,18 @@ uint64_t packed_pages(const std::vector<PageRun>& runs) {
 }  // namespace
 
 Status write_full_image(const wasm_rt_memory_t& memory, const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = env().Open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   Status st;
   for (uint64_t off = 0; off < memory.size && st.ok(); off += kOsPageBytes) {
     const uint8_t* page = memory.data + off;
     if (all_zero(page)) continue;
-    if (pwrite(fd, page, kOsPageBytes, static_cast<off_t>(off)) != kOsPageBytes) {
+    if (env().Pwrite(fd, page, kOsPageBytes, static_cast<off_t>(off)) != kOsPageBytes) {
       st = Status::FromErrno("write " + path, errno);
     }
   }
   if (st.ok() && ftruncate(fd, memory.size) != 0) st = Status::FromErrno("truncate " + path, errno);
-  if (st.ok() && fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
+  if (st.ok() && env().Fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
   close(fd);
   return st;
 }
@@ -155,13 +156,14 @@ Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& 
   if (!runs.empty() && beyond(runs.back(), memory)) {
     return Status::InvalidArgument("delta page beyond the memory");
   }
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = env().Open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   Status st;
   for (const PageRun& r : runs) {
     if (!r.mapped()) continue;
     uint64_t off = uint64_t{r.first} * kOsPageBytes, len = uint64_t{r.count} * kOsPageBytes;
-    if (pwrite(fd, memory.data + off, len, static_cast<off_t>(off)) != static_cast<ssize_t>(len)) {
+    if (env().Pwrite(fd, memory.data + off, len, static_cast<off_t>(off)) !=
+        static_cast<ssize_t>(len)) {
       st = Status::FromErrno("write " + path, errno);
       break;
     }
@@ -169,14 +171,14 @@ Status write_delta(const wasm_rt_memory_t& memory, const std::vector<uint32_t>& 
   if (st.ok()) {
     st = move_packed(
         memory.data, runs, memory.size,
-        [fd](const struct iovec* v, int n, off_t at) { return pwritev(fd, v, n, at); },
+        [fd](const struct iovec* v, int n, off_t at) { return env().Pwritev(fd, v, n, at); },
         "write " + path);
   }
   // The sparse part is as long as the memory even when nothing is packed.
   if (st.ok() && packed_pages(runs) == 0 && ftruncate(fd, memory.size) != 0) {
     st = Status::FromErrno("truncate " + path, errno);
   }
-  if (st.ok() && fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
+  if (st.ok() && env().Fsync(fd) != 0) st = Status::FromErrno("fsync " + path, errno);
   close(fd);
   return st;
 }
@@ -198,7 +200,7 @@ Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32
     return Status::Corruption("image larger than the memory's maximum");
   uint64_t mapped = 0;
   if (!image_path.empty()) {
-    int fd = open(image_path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = env().Open(image_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno("open " + image_path, errno);
     struct stat st;
     if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) > bytes ||
@@ -207,7 +209,8 @@ Status map_image(wasm_rt_memory_t* memory, const std::string& image_path, uint32
       return Status::Corruption(image_path + ": size does not fit the memory");
     }
     mapped = static_cast<uint64_t>(st.st_size);
-    void* at = mmap(memory->data, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    void* at =
+        env().Mmap(memory->data, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
     close(fd);  // the mapping keeps the file
     if (at == MAP_FAILED) return Status::FromErrno("mmap " + image_path, errno);
   }
@@ -226,7 +229,7 @@ Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::s
   if (!runs.empty() && beyond(runs.back(), *memory)) {
     return Status::Corruption(delta_path + ": page beyond the memory");
   }
-  int fd = open(delta_path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = env().Open(delta_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + delta_path, errno);
   struct stat st;
   if (fstat(fd, &st) != 0 ||
@@ -239,8 +242,8 @@ Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::s
   for (const PageRun& r : runs) {
     if (!r.mapped()) continue;
     uint64_t off = uint64_t{r.first} * kOsPageBytes, len = uint64_t{r.count} * kOsPageBytes;
-    if (mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
-             static_cast<off_t>(off)) == MAP_FAILED) {
+    if (env().Mmap(memory->data + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                   static_cast<off_t>(off)) == MAP_FAILED) {
       status = Status::FromErrno("mmap " + delta_path, errno);
       break;
     }
@@ -249,7 +252,7 @@ Result<std::vector<uint32_t>> apply_delta(wasm_rt_memory_t* memory, const std::s
   if (status.ok()) {
     status = move_packed(
         memory->data, runs, memory->size,
-        [fd](const struct iovec* v, int n, off_t at) { return preadv(fd, v, n, at); },
+        [fd](const struct iovec* v, int n, off_t at) { return env().Preadv(fd, v, n, at); },
         "read " + delta_path);
   }
   close(fd);
@@ -263,7 +266,7 @@ Status remap_from_image(wasm_rt_memory_t* memory, const std::string& image_path,
   const uint64_t len = uint64_t{count} * kOsPageBytes;
   if (off + len > memory->size) return Status::InvalidArgument("pages beyond the memory");
   if (len == 0) return Status::Ok();
-  int fd = open(image_path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = env().Open(image_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + image_path, errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -276,14 +279,15 @@ Status remap_from_image(wasm_rt_memory_t* memory, const std::string& image_path,
                                      kOsPageBytes * kOsPageBytes
                                : 0;
   Status status;
-  if (in_file > 0 && mmap(memory->data + off, in_file, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_FIXED, fd, static_cast<off_t>(off)) == MAP_FAILED) {
+  if (in_file > 0 &&
+      env().Mmap(memory->data + off, in_file, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                 static_cast<off_t>(off)) == MAP_FAILED) {
     status = Status::FromErrno("mmap " + image_path, errno);
   }
   close(fd);  // the mapping keeps the file
   if (status.ok() && len > in_file &&
-      mmap(memory->data + off + in_file, len - in_file, PROT_READ | PROT_WRITE,
-           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      env().Mmap(memory->data + off + in_file, len - in_file, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
     status = Status::FromErrno("mmap", errno);
   }
   return status;
