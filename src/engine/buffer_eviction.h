@@ -9,7 +9,7 @@
 // through the transaction's resource owner): a dirty buffer is written to
 // its file first, so nothing is lost, and an evicted buffer is invalid in
 // Postgres' descriptors. Its block's pages can then go back to the base
-// image's bytes (wasm::remap_from_image): Postgres reads a block into an
+// image's bytes (host::GuestMemory::Revert): Postgres reads a block into an
 // invalid buffer before it looks at its bytes. The thawed tenant reads the
 // pages it uses from its files again, a few per query, instead of mapping
 // every page it ever cached; buffers still shared with the base image (the

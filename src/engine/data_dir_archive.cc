@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/env.h"
-#include "vfs/overlay_dir.h"
+#include "host/data_dir_view.h"
 
 namespace pgthaw::engine {
 
@@ -202,82 +202,10 @@ Status extract_into(archive* a, const std::string& dest, const ArchiveLimits& li
   return Status::Ok();
 }
 
-// One file or directory of the view being archived.
-struct Member {
-  std::string rel;
-  bool dir = false;
-  int64_t size = 0;
-  int64_t mtime = 0;
-};
+using Member = host::DataDirView::Member;
 
-// Lists the data directory: the overlay's merged view, or the plain tree.
-class DataDirView {
- public:
-  static Result<DataDirView> Open(const std::string& data, const std::vector<std::string>& lower) {
-    DataDirView view;
-    view.data_ = data;
-    if (!lower.empty()) {
-      auto overlay = vfs::OverlayDir::open(lower, data, /*durable=*/false);
-      if (!overlay.ok()) return overlay.status();
-      view.overlay_ = std::move(overlay).value();
-    }
-    return view;
-  }
-
-  Status List(const std::string& rel, std::vector<Member>* out) const {
-    if (overlay_ == nullptr) {
-      std::error_code ec;
-      for (const auto& e : fs::directory_iterator(data_ + (rel.empty() ? "" : "/" + rel), ec)) {
-        std::string name = e.path().filename().string();
-        if (rel.empty() && name == vfs::OverlayDir::kMetaDirName) continue;
-        std::string child = rel.empty() ? name : rel + "/" + name;
-        struct stat st {};
-        if (::lstat(e.path().c_str(), &st) != 0) return errno_status("stat " + e.path().string());
-        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;
-        out->push_back({child, S_ISDIR(st.st_mode), st.st_size, st.st_mtime});
-      }
-      if (ec) return Status::IoError("list " + data_ + "/" + rel + ": " + ec.message());
-      return Status::Ok();
-    }
-    std::vector<vfs::DirEntry> entries;
-    if (int rc = overlay_->list(rel, &entries); rc < 0) {
-      return Status::IoError("list " + rel + ": wasm errno " + std::to_string(-rc));
-    }
-    for (const vfs::DirEntry& e : entries) {
-      if (e.name == "." || e.name == "..") continue;
-      std::string child = rel.empty() ? e.name : rel + "/" + e.name;
-      vfs::Stat st;
-      if (int rc = overlay_->stat(child, &st); rc < 0) {
-        return Status::IoError("stat " + child + ": wasm errno " + std::to_string(-rc));
-      }
-      if (!S_ISDIR(st.mode) && !S_ISREG(st.mode)) continue;
-      out->push_back({child, S_ISDIR(st.mode), st.size, st.mtime.sec});
-    }
-    return Status::Ok();
-  }
-
-  // A reader of the file's bytes (a partial copy-up reads across layers).
-  Result<std::shared_ptr<vfs::LayeredFile>> OpenFile(const std::string& rel) const {
-    std::shared_ptr<vfs::LayeredFile> reader;
-    if (overlay_ == nullptr) {
-      int fd = env().Open((data_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0) return errno_status("open " + rel);
-      std::vector<vfs::LayeredFile::Part> parts(1);
-      parts[0].fd = fd;
-      return std::make_shared<vfs::LayeredFile>(std::move(parts));
-    }
-    if (int rc = overlay_->open_reader(rel, &reader); rc < 0) {
-      return Status::IoError("open " + rel + ": wasm errno " + std::to_string(-rc));
-    }
-    return reader;
-  }
-
- private:
-  std::string data_;
-  std::unique_ptr<vfs::OverlayDir> overlay_;
-};
-
-Status write_member(archive* a, const DataDirView& view, const Member& m, std::string& buffer) {
+Status write_member(archive* a, const host::DataDirView& view, const Member& m,
+                    std::string& buffer) {
   std::unique_ptr<archive_entry, EntryFree> entry(archive_entry_new());
   archive_entry_set_pathname(entry.get(), m.rel.c_str());
   archive_entry_set_filetype(entry.get(), m.dir ? AE_IFDIR : AE_IFREG);
@@ -330,7 +258,7 @@ Status extract_data_dir(const std::string& archive_path, const std::string& dest
 
 Status archive_data_dir(const std::string& data, const std::vector<std::string>& lower,
                         const std::string& out, bool gzip) {
-  auto view = DataDirView::Open(data, lower);
+  auto view = host::DataDirView::Open(data, lower);
   if (!view.ok()) return view.status();
   const std::string temp = out + ".tmp";
   std::unique_ptr<archive, ArchiveWriteCloser> a(archive_write_new());

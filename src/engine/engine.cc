@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "host/guest_files.h"
+
 namespace pgthaw::engine {
 
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
@@ -19,6 +21,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
                             " (run `make build`)");
   }
   return std::unique_ptr<Engine>(new Engine(std::move(options)));
+}
+
+host::GuestFilesOptions Engine::guest_files() const {
+  host::GuestFilesOptions files;
+  files.share_dir = options_.share_dir;
+  files.disk_max_bytes = options_.tenant_disk_max_bytes;
+  files.tmp_max_bytes = options_.tenant_tmp_max_bytes;
+  files.durable = options_.durable;
+  return files;
 }
 
 }  // namespace pgthaw::engine

@@ -14,6 +14,10 @@
 #include "engine/snapshot_cache.h"
 #include "host/watchdog.h"
 
+namespace pgthaw::host {
+struct GuestFilesOptions;
+}
+
 namespace pgthaw::engine {
 
 struct EngineOptions {
@@ -39,6 +43,8 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   const EngineOptions& options() const { return options_; }
+  // What the file trees of its instances' programs are made of.
+  host::GuestFilesOptions guest_files() const;
   // Makes statement deadlines and cancels reach running instances.
   host::Watchdog* watchdog() const { return watchdog_.get(); }
   // Snapshots read and verified (or written) through this engine.

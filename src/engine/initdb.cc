@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <optional>
 
-#include "engine/guest_filesystem.h"
 #include "engine/process_env.h"
+#include "host/guest_files.h"
 #include "host/host.h"
 
 namespace pgthaw::engine {
@@ -166,10 +166,10 @@ Status run_initdb(const Engine& engine, const std::string& data_dir) {
 namespace {
 
 Status initdb_into(const Engine& engine, const std::filesystem::path& scratch) {
-  auto tmp = std::make_shared<vfs::MemDir>();
-  auto helper_fs = make_guest_filesystem(engine.options(), scratch.string(), {}, tmp);
+  host::SharedTmp tmp = host::make_shared_tmp();
+  auto helper_fs = host::postgres_files(engine.guest_files(), scratch.string(), {}, tmp);
   if (!helper_fs.ok()) return helper_fs.status();
-  auto initdb_fs = make_guest_filesystem(engine.options(), scratch.string(), {}, tmp);
+  auto initdb_fs = host::postgres_files(engine.guest_files(), scratch.string(), {}, tmp);
   if (!initdb_fs.ok()) return initdb_fs.status();
 
   PostgresRunner runner(engine, std::move(helper_fs).value());

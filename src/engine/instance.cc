@@ -11,18 +11,15 @@
 
 #include "engine/buffer_eviction.h"
 #include "engine/export_recovery.h"
-#include "engine/guest_filesystem.h"
 #include "engine/initdb.h"
 #include "engine/process_env.h"
 #include "engine/snapshot.h"
+#include "host/guest_files.h"
 #include "host/guest_identity.h"
 #include "host/host.h"
 #include "pgwire/backend.h"
 #include "pgwire/frontend.h"
 #include "pgwire/wire_format.h"
-#include "wasm/guest_stack.h"
-#include "wasm/linear_memory.h"
-#include "wasm/memory_image.h"
 
 namespace pgthaw::engine {
 
@@ -114,9 +111,6 @@ class Instance::Impl {
   // The kept snapshot whose full image this memory maps ("" if none): the
   // base a later Snapshot() saves a delta against.
   std::string base_snapshot_;
-  std::string base_image_;  // that snapshot's memory image file
-  // Pages mapped (not copied) from the delta this memory was thawed from.
-  std::vector<uint32_t> mapped_delta_pages_;
   std::unique_ptr<vfs::FileSystem> fs_;
   std::unique_ptr<host::Host> host_;
   bool closed_ = false;
@@ -147,7 +141,7 @@ namespace {
 // answer are 32 bits.
 uint32_t max_memory_pages(const EngineOptions& options) {
   constexpr uint64_t kMaxPages = 65535;
-  uint64_t pages = options.tenant_memory_max_bytes / wasm::kPageBytes;
+  uint64_t pages = options.tenant_memory_max_bytes / host::GuestMemory::kWasmPageBytes;
   if (pages == 0 || pages > kMaxPages) pages = kMaxPages;
   return static_cast<uint32_t>(std::max<uint64_t>(pages, host::HostOptions{}.initial_pages));
 }
@@ -168,7 +162,7 @@ host::HostOptions backend_host_options(const Engine& engine) {
 constexpr auto kMeasureInterval = std::chrono::milliseconds(1000);
 
 // WAL is written inside critical sections, so the disk quota never refuses
-// it (guest_filesystem.cc): keep it well inside the quota instead. A
+// it (host/guest_files.cc): keep it well inside the quota instead. A
 // quarter of the quota, between the minimum of two 16 MB segments and
 // Postgres' default of 1 GB; recycled segments kept down to that minimum.
 std::vector<std::string> with_wal_limits(std::vector<std::string> args,
@@ -227,7 +221,7 @@ Status Instance::Impl::Boot(const Engine& engine, const std::string& data_dir,
     }
     PGTHAW_RETURN_IF_ERROR(run_initdb(engine, data_dir));
   }
-  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dirs, nullptr);
+  auto fs = host::postgres_files(engine.guest_files(), data_dir, lower_dirs);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
 
@@ -289,19 +283,15 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
 
 uint64_t Instance::Impl::PrivateMemoryBytes() {
   if (closed_ || host_ == nullptr || host_->dead()) return 0;
-  const wasm_rt_memory_t& memory = *host_->memory();
+  const host::GuestMemory& memory = host_->guest_memory();
   auto now = std::chrono::steady_clock::now();
-  if (memory.pages == measured_pages_ && now - measured_at_ < kMeasureInterval) {
+  if (memory.wasm_pages() == measured_pages_ && now - measured_at_ < kMeasureInterval) {
     return private_bytes_;
   }
-  auto linear = wasm::private_resident_bytes(memory);
-  // Without pagemap, charge the whole memory: never less than it may hold.
-  uint64_t bytes = linear.ok() ? *linear : memory.size;
-  bytes += mapped_delta_pages_.size() * wasm::kOsPageBytes;
-  bytes += static_cast<uint64_t>(fs_->memdir_bytes());
+  uint64_t bytes = memory.PrivateBytes() + static_cast<uint64_t>(fs_->memdir_bytes());
   private_bytes_ = bytes;
   measured_at_ = now;
-  measured_pages_ = memory.pages;
+  measured_pages_ = memory.wasm_pages();
   return bytes;
 }
 
@@ -394,7 +384,7 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   read_ms = since(start);
   t = Clock::now();
   lower_dirs_ = lower_dirs.empty() ? files->meta.lower_dirs : lower_dirs;
-  auto fs = make_guest_filesystem(engine.options(), data_dir, lower_dirs_, nullptr);
+  auto fs = host::postgres_files(engine.guest_files(), data_dir, lower_dirs_);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
   PGTHAW_RETURN_IF_ERROR(fs_->restore_state(files->vfs));
@@ -402,25 +392,22 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
 
   auto host = host::Host::Restore(
       backend_host_options(engine), fs_.get(), files->state,
-      [&](wasm_rt_memory_t* memory) -> Status {
+      [&](host::GuestMemory& memory) -> Status {
         Clock::time_point at = Clock::now();
-        PGTHAW_RETURN_IF_ERROR(
-            wasm::map_image(memory, files->memory_path, files->meta.memory_pages));
+        PGTHAW_RETURN_IF_ERROR(memory.MapImage(files->memory_path, files->meta.memory_pages));
         map_ms = since(at);
         if (files->delta_path.empty()) return Status::Ok();
         at = Clock::now();
-        auto mapped = wasm::apply_delta(memory, files->delta_path, files->delta_pages);
-        if (!mapped.ok()) return mapped.status();
+        PGTHAW_RETURN_IF_ERROR(memory.ApplyDelta(files->delta_path, files->delta_pages));
         delta_ms = since(at);
         at = Clock::now();
         if (!engine.snapshots().VerifiedBefore(files->delta_path, files->meta.memory_hash)) {
-          if (wasm::hash_pages(*memory, files->delta_pages) != files->meta.memory_hash) {
+          if (memory.Hash(files->delta_pages) != files->meta.memory_hash) {
             return Status::Corruption(snapshot_dir + ": delta checksum mismatch");
           }
           engine.snapshots().RememberVerified(files->delta_path, files->meta.memory_hash);
         }
         verify_ms = since(at);
-        mapped_delta_pages_ = std::move(mapped).value();
         return Status::Ok();
       });
   if (!host.ok()) return host.status();
@@ -432,12 +419,11 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   } else if (!consume) {
     base_snapshot_ = snapshot_dir;  // a template: it stays, and so does its image
   }
-  if (!base_snapshot_.empty()) base_image_ = files->memory_path;
   spdlog::debug(
       "restore {}: {:.3f} ms (read {:.3f}, vfs {:.3f}, map {:.3f}, delta {:.3f} for {} pages, "
       "{} mapped, verify {:.3f})",
       data_dir, since(start), read_ms, fs_ms, map_ms, delta_ms, files->delta_pages.size(),
-      mapped_delta_pages_.size(), verify_ms);
+      host_->guest_memory().delta_mapped_pages(), verify_ms);
   if (consume) {
     PGTHAW_RETURN_IF_ERROR(consume_snapshot(snapshot_dir));
     // Durable before the tenant's first durable write, not before it answers.
@@ -447,9 +433,9 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
     // whole memory (about 0.3 ms) on its path: until the next measurement,
     // what the restore made private is the delta it applied.
     if (!files->delta_pages.empty()) {
-      private_bytes_ = files->delta_pages.size() * wasm::kOsPageBytes;
+      private_bytes_ = files->delta_pages.size() * host::GuestMemory::kPageBytes;
       measured_at_ = std::chrono::steady_clock::now();
-      measured_pages_ = host_->memory()->pages;
+      measured_pages_ = host_->guest_memory().wasm_pages();
     }
   }
   return Status::Ok();
@@ -463,36 +449,28 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   if (!at_ready_) {
     return Status::InvalidArgument("cannot snapshot inside an extended-protocol exchange");
   }
+  const host::GuestMemory& memory = host_->guest_memory();
   SnapshotMeta meta;
-  meta.memory_pages = host_->memory()->pages;
+  meta.memory_pages = memory.wasm_pages();
   meta.base = base_snapshot_;
   meta.lower_dirs = lower_dirs_;
   meta.session_settings = settings_.Save();
   SnapshotWrite snap;
-  const wasm_rt_memory_t& memory = *host_->memory();
   if (!base_snapshot_.empty()) {
     PGTHAW_RETURN_IF_ERROR(DropSharedBuffers());
-    auto pages = wasm::dirty_pages(memory, /*skip_zero=*/false);
+    auto pages = memory.ChangedPages();
     if (!pages.ok()) return pages.status();
-    // Pages mapped from the delta this memory was thawed from are file-backed
-    // and so invisible to dirty_pages(); that file is gone, so they count.
-    std::vector<uint32_t>& all = *pages;
-    all.insert(all.end(), mapped_delta_pages_.begin(), mapped_delta_pages_.end());
-    std::sort(all.begin(), all.end());
-    all.erase(std::unique(all.begin(), all.end()), all.end());
-    meta.memory_hash = wasm::hash_pages(memory, all);
-    snap.delta_pages = std::move(all);
+    meta.memory_hash = memory.Hash(*pages);
+    snap.delta_pages = std::move(pages).value();
   }
   auto vfs_state = fs_->save_state();
   if (!vfs_state.ok()) return vfs_state.status();
   snap.meta = meta;
   snap.state = host_->SaveState();
   snap.vfs = std::move(vfs_state).value();
-  snap.write_full_image = [&](const std::string& path) {
-    return wasm::write_full_image(memory, path);
-  };
+  snap.write_full_image = [&memory](const std::string& path) { return memory.SaveImage(path); };
   snap.write_delta = [&memory, pages = snap.delta_pages](const std::string& path) {
-    return wasm::write_delta(memory, pages, path);
+    return memory.SaveDelta(pages, path);
   };
   return write_snapshot(dir, std::move(snap), engine_->snapshots());
 }
@@ -500,18 +478,18 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
 Status Instance::Impl::DropSharedBuffers() {
   auto pool = buffer_pool(*host_);
   if (!pool.ok()) return pool.status();
-  constexpr uint32_t kPagesPerBlock = kBufferBlockBytes / wasm::kOsPageBytes;
-  if (pool->blocks_at % wasm::kOsPageBytes != 0) return Status::Ok();  // never so in Postgres
-  const uint32_t first_page = pool->blocks_at / wasm::kOsPageBytes;
+  constexpr uint64_t kPageBytes = host::GuestMemory::kPageBytes;
+  constexpr uint32_t kPagesPerBlock = kBufferBlockBytes / kPageBytes;
+  if (pool->blocks_at % kPageBytes != 0) return Status::Ok();  // never so in Postgres
+  const uint32_t first_page = static_cast<uint32_t>(pool->blocks_at / kPageBytes);
   const uint32_t end_page = first_page + pool->buffers * kPagesPerBlock;
   // The buffers with a page of their own: written since the base image, or
   // mapped from the delta this memory was thawed from.
-  auto written = wasm::dirty_pages(*host_->memory(), /*skip_zero=*/false);
-  if (!written.ok()) return written.status();
-  std::vector<uint32_t> pages = std::move(written).value();
-  pages.insert(pages.end(), mapped_delta_pages_.begin(), mapped_delta_pages_.end());
+  host::GuestMemory& memory = host_->guest_memory();
+  auto changed = memory.ChangedPages();
+  if (!changed.ok()) return changed.status();
   std::vector<uint32_t> buffers;
-  for (uint32_t p : pages) {
+  for (uint32_t p : *changed) {
     if (p >= first_page && p < end_page) buffers.push_back((p - first_page) / kPagesPerBlock + 1);
   }
   std::sort(buffers.begin(), buffers.end());
@@ -531,8 +509,7 @@ Status Instance::Impl::DropSharedBuffers() {
     while (j < gone.size() && gone[j] == gone[j - 1] + 1) ++j;
     const uint32_t from = first_page + (gone[i] - 1) * kPagesPerBlock;
     const uint32_t count = static_cast<uint32_t>(j - i) * kPagesPerBlock;
-    PGTHAW_RETURN_IF_ERROR(wasm::remap_from_image(host_->memory(), base_image_, from, count));
-    std::erase_if(mapped_delta_pages_, [&](uint32_t p) { return p >= from && p < from + count; });
+    PGTHAW_RETURN_IF_ERROR(memory.Revert(from, count));
     i = j;
   }
   return Status::Ok();
@@ -635,7 +612,7 @@ void Instance::set_statement_timeout_ms(int64_t ms) { impl_->set_statement_timeo
 Result<std::string> Instance::Exec(std::string_view messages, const ExecOptions& options) {
   // One switch to the guest stack for the whole exchange, not one per call.
   Result<std::string> reply = Status::Internal("not run");
-  wasm::run_on_guest_stack([&] { reply = impl_->Exec(messages, options); });
+  host::run_on_guest_stack([&] { reply = impl_->Exec(messages, options); });
   return reply;
 }
 
@@ -649,7 +626,7 @@ Result<std::vector<std::optional<std::string>>> Instance::ReadSettings(
 Result<std::vector<pgwire::ErrorFields>> Instance::SetSessionDefaults(
     const SettingValues& settings) {
   Result<std::vector<pgwire::ErrorFields>> errors = Status::Internal("not run");
-  wasm::run_on_guest_stack([&] { errors = impl_->SetSessionDefaults(settings); });
+  host::run_on_guest_stack([&] { errors = impl_->SetSessionDefaults(settings); });
   return errors;
 }
 

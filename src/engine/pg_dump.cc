@@ -1,12 +1,10 @@
 // See pg_dump.h.
 #include "engine/pg_dump.h"
 
+#include "host/guest_files.h"
 #include "host/host.h"
 #include "pgwire/backend_encode.h"
 #include "pgwire/frontend_parser.h"
-#include "vfs/filesystem.h"
-#include "vfs/mem_dir.h"
-#include "vfs/space_quota.h"
 
 namespace pgthaw::engine {
 namespace {
@@ -93,24 +91,14 @@ constexpr size_t kKeptMessageBytes = 4096;
 
 Status run_pg_dump(const Engine& engine, const PgDumpRequest& request) {
   std::string messages;
-  vfs::FileSystemOptions files;
-  auto memory = std::make_shared<vfs::SpaceQuota>(engine.options().tenant_tmp_max_bytes);
-  // The bundle (read-only) holds the /pglite/bin/pg_dump pg_dump looks for.
-  files.mounts.push_back(
-      vfs::HostDirMount{"/pglite", engine.options().share_dir + "/pglite", /*read_only=*/true});
-  files.mounts.push_back(vfs::MemDirMount{"/tmp", std::make_shared<vfs::MemDir>(memory), false});
-  files.mounts.push_back(
-      vfs::MemDirMount{"/home/postgres", std::make_shared<vfs::MemDir>(memory), false});
-  files.mounts.push_back(vfs::HostDirMount{"/out", request.output_dir, false});
-  files.durable = false;  // the caller syncs the finished file
-  files.stdio_sink = [&messages](int, std::string_view line) {
-    host::Host::Log(line);
-    if (messages.size() + line.size() < kKeptMessageBytes) {
-      if (!messages.empty()) messages += '\n';
-      messages += line;
-    }
-  };
-  auto fs = vfs::FileSystem::create(std::move(files));
+  auto fs = host::pg_dump_files(engine.guest_files(), request.output_dir,
+                                [&messages](std::string_view line) {
+                                  host::Host::Log(line);
+                                  if (messages.size() + line.size() < kKeptMessageBytes) {
+                                    if (!messages.empty()) messages += '\n';
+                                    messages += line;
+                                  }
+                                });
   if (!fs.ok()) return fs.status();
 
   DumpConnection connection(request);
@@ -126,8 +114,9 @@ Status run_pg_dump(const Engine& engine, const PgDumpRequest& request) {
   };
   auto dump = host::Host::Create(std::move(options), fs->get());
   if (!dump.ok()) return dump.status();
-  std::vector<std::string> args = {"-U",       "postgres", "-d",
-                                   "postgres", "-f",       std::string("/out/") + kPgDumpFile};
+  std::vector<std::string> args = {"-U", "postgres",
+                                   "-d", "postgres",
+                                   "-f", std::string(host::kPgDumpOutDir) + "/" + kPgDumpFile};
   args.insert(args.end(), request.arguments.begin(), request.arguments.end());
   host::CallOutcome out = (*dump)->CallMain(args);
   if (out.kind == host::CallOutcome::kTrapped) {

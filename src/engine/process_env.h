@@ -6,11 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "host/guest_files.h"
+
 namespace pgthaw::engine {
 
 inline constexpr const char* kPostgresProgram = "/pglite/bin/postgres";
 inline constexpr const char* kInitdbProgram = "/pglite/bin/initdb";
-inline constexpr const char* kDataDir = "/pglite/data";
+inline constexpr const char* kDataDir = host::kGuestDataDir;
 
 // Environment of the backend (main instance and initdb's postgres helper).
 std::vector<std::string> postgres_environment();

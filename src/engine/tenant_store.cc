@@ -1,22 +1,86 @@
 #include "engine/tenant_store.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 
 #include "common/durable_file.h"
+#include "common/env.h"
 #include "engine/snapshot.h"
-#include "vfs/layer_stack.h"
-#include "vfs/overlay_dir.h"
-#include "vfs/wasm_abi.h"
+#include "host/layer_flattening.h"
 
 namespace pgthaw::engine {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+const char* staging_name(TenantStore::Staging what) {
+  switch (what) {
+    case TenantStore::Staging::kDeleted:
+      return "deleted";
+    case TenantStore::Staging::kFork:
+      return "fork";
+    case TenantStore::Staging::kImport:
+      return "import";
+    case TenantStore::Staging::kWork:
+      return "work";
+  }
+  return "staged";
+}
+
+}  // namespace
+
+TenantStore::TenantStore(const std::string& data_root)
+    : tenants_(data_root + "/tenants"),
+      layers_(data_root + "/layers"),
+      pool_(data_root + "/pool"),
+      trash_(data_root + "/trash") {}
+
+bool TenantStore::exists(const std::string& id) const {
+  std::error_code ec;
+  return fs::exists(root(id), ec);
+}
+
+std::string TenantStore::pool_slot(uint64_t n) const {
+  return pool_ + "/slot-" + std::to_string(n);
+}
+
+std::string TenantStore::staging_path(Staging what, const std::string& id, uint64_t seq) const {
+  return trash_ + "/" + staging_name(what) + "." + id + "." + std::to_string(seq);
+}
+
+// The pid tells apart the layers of processes that used the data root
+// before (a layer outlives the process that made it).
+std::string TenantStore::fork_layer_root(const std::string& id, uint64_t seq) const {
+  return layers_ + "/" + id + "." + std::to_string(seq) + "." + std::to_string(::getpid());
+}
+
+std::string TenantStore::flat_layer_root(const std::string& id, uint64_t seq) const {
+  return layers_ + "/" + id + ".flat." + std::to_string(seq) + "." + std::to_string(::getpid());
+}
+
+Status TenantStore::MakeStagingDirs() const {
+  std::error_code ec;
+  fs::create_directories(trash_, ec);
+  if (!ec) fs::create_directories(layers_, ec);
+  if (ec) return Status::FromErrno("mkdir " + layers_ + " or " + trash_, ec.value());
+  return Status::Ok();
+}
+
+bool TenantStore::hibernated(const std::string& root) {
+  std::error_code ec;
+  return fs::exists(root + "/snapshot/meta.json", ec);
+}
+
+bool TenantStore::has_data_dir(const std::string& root) {
+  std::error_code ec;
+  return fs::is_directory(root + "/data", ec);
+}
+
+std::string TenantStore::settings_file(const std::string& root) { return root + "/settings.json"; }
 
 namespace {
 
@@ -48,10 +112,6 @@ Status write_layers(const std::string& path, const std::vector<std::string>& lay
   return write_file_atomically(path, text, durable);
 }
 
-Status write_lower(const std::string& root, const std::string& lower) {
-  return write_layers(root + "/lower", {lower}, /*durable=*/false);
-}
-
 // A fork cut short (fork_tenant's steps 2-4): finished if the source's files
 // already became the frozen layer, else undone.
 Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
@@ -66,8 +126,9 @@ Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   if (!quiet) spdlog::warn("tenant {}: finishing a fork cut short", root);
   fs::create_directory(root + "/data", ec);
   if (ec) return Status::FromErrno("mkdir " + root + "/data", ec.value());
-  fs::rename(next, root + "/lower", ec);
-  if (ec) return Status::FromErrno("rename " + next, ec.value());
+  if (env().Rename(next.c_str(), (root + "/lower").c_str()) != 0) {
+    return Status::FromErrno("rename " + next, errno);
+  }
   return durable ? fsync_dir(root) : Status::Ok();
 }
 
@@ -98,19 +159,28 @@ Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Templa
     report->kind = OpenReport::kBooted;
     return Instance::Boot(engine, data, lower);
   }
-  // A new tenant: its data directory is an overlay on the template's.
+  auto created = create_tenant(tmpl, root, engine.options().durable, /*renamed_later=*/false);
+  if (created.ok()) report->kind = OpenReport::kCreated;
+  return created;
+}
+
+Result<std::unique_ptr<Instance>> create_tenant(const Template& tmpl, const std::string& root,
+                                                bool durable, bool renamed_later) {
+  // Its data directory is an overlay on the template's.
+  const std::string data = root + "/data";
+  std::error_code ec;
   fs::create_directories(data, ec);
   if (ec) return Status::FromErrno("mkdir " + data, ec.value());
-  PGTHAW_RETURN_IF_ERROR(write_lower(root, tmpl.data_dir()));
+  PGTHAW_RETURN_IF_ERROR(
+      write_layers(root + "/lower", {tmpl.data_dir()}, durable && renamed_later));
   auto created = tmpl.NewTenant(data);
-  if (!created.ok()) return created;
+  if (!created.ok() || renamed_later) return created;
   // Without its layer list the tenant's files would read as a plain data
   // directory: the list, and the tenant's entry in its parent, are durable
   // before the tenant's first commit, not before it answers.
   (*created)->OweHostSync(root + "/lower");
   (*created)->OweHostSync(root);
   (*created)->OweHostSync(fs::path(root).parent_path().string());
-  report->kind = OpenReport::kCreated;
   return created;
 }
 
@@ -151,10 +221,10 @@ Status freeze_upper(const ForkPlan& plan, std::vector<std::string>& layers, bool
   // 2. The source's next layer list, beside the current one (the intent).
   PGTHAW_RETURN_IF_ERROR(write_layers(plan.source_root + "/lower.fork", layers, durable));
   // 3. The source's files become the frozen layer: a rename, no copy.
-  fs::rename(src_data, frozen, ec);
-  if (ec) {
+  if (env().Rename(src_data.c_str(), frozen.c_str()) != 0) {
+    Status failed = Status::FromErrno("rename " + src_data + " to " + frozen, errno);
     fs::remove(plan.source_root + "/lower.fork", ec);
-    return Status::FromErrno("rename " + src_data + " to " + frozen, ec.value());
+    return failed;
   }
   if (durable) {
     PGTHAW_RETURN_IF_ERROR(fsync_dir(plan.layer_root));
@@ -222,55 +292,6 @@ bool is_frozen_layer(const std::string& layer) {
   return fs::is_directory(fs::path(layer).parent_path() / "refs", ec);
 }
 
-// Copies the bytes of `from` (whole or partial copy-up) into the new file
-// `path`.
-Status copy_out(const vfs::LayeredFile& from, int64_t size, const std::string& path, uint32_t mode,
-                bool durable) {
-  int to = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
-  if (to < 0) return Status::FromErrno("create " + path, errno);
-  Status st;
-  if (int rc = from.copy_to(to, size); rc < 0) {
-    st = Status::IoError("copy to " + path + " (wasm errno " + std::to_string(-rc) + ")");
-  }
-  if (st.ok() && durable && ::fsync(to) != 0) st = Status::FromErrno("fsync " + path, errno);
-  ::close(to);
-  return st;
-}
-
-// Copies the stack's directory `rel` (merged) to `out`, reading the bytes
-// of files through `all` (the whole stack `stack` tops): a partial copy in
-// `stack` may rest on a layer under it.
-Status copy_tree(const vfs::LayerStack& stack, const vfs::LayerStack& all, const std::string& rel,
-                 const std::string& out, const std::atomic<bool>& stop, bool durable) {
-  std::vector<vfs::DirEntry> entries;
-  if (int rc = stack.list(rel, &entries); rc < 0) {
-    return Status::IoError("list " + rel + " (wasm errno " + std::to_string(-rc) + ")");
-  }
-  for (const vfs::DirEntry& e : entries) {
-    if (stop.load()) return Status::Aborted("flattening stopped");
-    const std::string child = rel.empty() ? e.name : rel + "/" + e.name;
-    const std::string target = out + "/" + child;
-    vfs::Stat st;
-    if (int rc = stack.stat(child, &st); rc < 0) return Status::IoError("stat " + child);
-    const uint32_t type = st.mode & vfs::wasm_abi::kS_IFMT;
-    if (type == vfs::wasm_abi::kS_IFDIR) {
-      if (::mkdir(target.c_str(), st.mode & 07777) != 0) {
-        return Status::FromErrno("mkdir " + target, errno);
-      }
-      PGTHAW_RETURN_IF_ERROR(copy_tree(stack, all, child, out, stop, durable));
-    } else if (type == vfs::wasm_abi::kS_IFREG) {
-      std::shared_ptr<vfs::LayeredFile> reader;
-      if (int rc = all.open_reader(child, &reader); rc < 0) {
-        return Status::IoError("open " + child + " (wasm errno " + std::to_string(-rc) + ")");
-      }
-      PGTHAW_RETURN_IF_ERROR(copy_out(*reader, st.size, target, st.mode, durable));
-    } else {
-      return Status::InvalidArgument("cannot flatten " + child + ": not a file or directory");
-    }
-  }
-  return durable ? fsync_dir(rel.empty() ? out : out + "/" + rel) : Status::Ok();
-}
-
 }  // namespace
 
 Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& layers,
@@ -288,21 +309,11 @@ Result<std::vector<std::string>> flatten_layers(const std::vector<std::string>& 
         .push_back(layer);
   }
   if (frozen.size() < 2) return Status::InvalidArgument("nothing to flatten");
-  auto stack = vfs::LayerStack::open(frozen);
-  if (!stack.ok()) return stack.status();
-  auto all = vfs::LayerStack::open(layers);
-  if (!all.ok()) return all.status();
   const std::string data = layer_root + "/data";
   std::error_code ec;
-  fs::create_directories(data + "/" + std::string(vfs::OverlayDir::kMetaDirName), ec);
   fs::create_directories(layer_root + "/refs", ec);
   if (ec) return Status::FromErrno("mkdir " + layer_root, ec.value());
-  Status st = copy_tree(**stack, **all, "", data, stop, durable);
-  if (st.ok()) {
-    // What the frozen layers hid of the kept ones stays hidden.
-    const std::string log = data + "/" + std::string(vfs::kWhiteoutLogName);
-    st = write_file_atomically(log, vfs::whiteout_log((*stack)->hidden_paths()), durable);
-  }
+  Status st = host::copy_layers_as_one(frozen, layers, data, stop, durable);
   if (st.ok()) st = create_marker_file(layer_root + "/refs/" + id, durable);
   if (st.ok() && durable) st = fsync_dir(fs::path(layer_root).parent_path().string());
   if (!st.ok()) {
@@ -345,8 +356,9 @@ Status release_layers(const std::vector<std::string>& layers, const std::string&
     if (!fs::is_empty(refs, ec) || ec) continue;
     // The last user is gone: out of the way in one rename, then deleted.
     const std::string gone = trash + "/layer." + home.filename().string();
-    fs::rename(home, gone, ec);
-    if (ec) return Status::FromErrno("rename " + home.string(), ec.value());
+    if (env().Rename(home.c_str(), gone.c_str()) != 0) {
+      return Status::FromErrno("rename " + home.string(), errno);
+    }
     fs::remove_all(gone, ec);
   }
   return Status::Ok();

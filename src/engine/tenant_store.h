@@ -1,10 +1,18 @@
-// A tenant's directory and its life cycle: create, hibernate, thaw, fork.
+// Where tenants live and their life cycle: create, hibernate, thaw, fork.
+// This file alone knows the layout; other layers ask it for paths.
+//
+//   DATA_ROOT/tenants/ID/     a tenant's ROOT (below)
+//   DATA_ROOT/layers/NAME/    a frozen LAYER a fork or a flattening made
+//   DATA_ROOT/pool/slot-N/    a warm pool's blank tenant, laid out as a ROOT
+//   DATA_ROOT/trash/          what is staged or being removed (emptied at
+//                             every start: nothing there is anybody's)
 //
 //   ROOT/data       the tenant's data directory (an overlay on the template's)
 //   ROOT/lower      the overlay's lower layers, one per line, bottom first:
 //                   the template's data directory, then the frozen layers
 //                   of the forks it descends from (absent: a plain data dir)
 //   ROOT/snapshot/  present while the tenant is hibernated
+//   ROOT/settings.json  the tenant's own settings (runtime/tenant_settings.h)
 //   LAYER/data      a frozen layer: what a tenant's data directory was when
 //                   it was forked (never written again)
 //   LAYER/refs/ID   one empty file per tenant whose stack holds the layer
@@ -27,6 +35,42 @@
 
 namespace pgthaw::engine {
 
+// The paths of the layout above under one data root. Cheap to copy.
+class TenantStore {
+ public:
+  explicit TenantStore(const std::string& data_root);
+
+  const std::string& tenants_dir() const { return tenants_; }
+  const std::string& trash_dir() const { return trash_; }
+  const std::string& pool_dir() const { return pool_; }
+  // Tenant `id`'s ROOT (the id is not checked here).
+  std::string root(const std::string& id) const { return tenants_ + "/" + id; }
+  bool exists(const std::string& id) const;
+  // Warm pool slot `n`.
+  std::string pool_slot(uint64_t n) const;
+
+  // What a scratch path in the trash is for.
+  enum class Staging { kDeleted, kFork, kImport, kWork };
+  // A path in the trash for `id`, unique for a `seq` never used before in
+  // this process.
+  std::string staging_path(Staging what, const std::string& id, uint64_t seq) const;
+  // The home of a new frozen layer of tenant `id` (a fork's, or a
+  // flattening's), unique for a new `seq` in this process and across
+  // processes.
+  std::string fork_layer_root(const std::string& id, uint64_t seq) const;
+  std::string flat_layer_root(const std::string& id, uint64_t seq) const;
+  // Makes the trash and layer directories a fork or an import stages in.
+  Status MakeStagingDirs() const;
+
+  // About the tenant at ROOT:
+  static bool hibernated(const std::string& root);    // a whole snapshot
+  static bool has_data_dir(const std::string& root);  // a tenant, not debris
+  static std::string settings_file(const std::string& root);
+
+ private:
+  std::string tenants_, layers_, pool_, trash_;
+};
+
 struct OpenReport {
   enum Kind { kCreated, kThawed, kBooted };
   Kind kind = kCreated;
@@ -35,6 +79,15 @@ struct OpenReport {
 
 Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Template& tmpl,
                                               const std::string& root, OpenReport* report);
+
+// A new tenant at ROOT (made here; its parent must exist): an empty data
+// directory over the template's, and its instance restored from the
+// template. Its layer list is durable before its first commit: owed to the
+// instance's first durable write, or, when the caller renames ROOT before
+// use (a pool slot, where paths owed a sync would be stale), written with
+// `durable` now.
+Result<std::unique_ptr<Instance>> create_tenant(const Template& tmpl, const std::string& root,
+                                                bool durable, bool renamed_later);
 
 // A data-directory archive (data_dir_archive.h) becomes the tenant at
 // ROOT, which must not exist: its files are ROOT/data, with no lower layer

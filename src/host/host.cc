@@ -92,6 +92,7 @@ Status Host::Instantiate() {
   if (out.kind == CallOutcome::kTrapped) return Status::EngineTrap("instantiate: " + out.trap);
   instantiated_ = true;
   if (module_->memory != nullptr) memory_ = module_->memory(instance_);
+  guest_memory_.memory_ = memory_;
   if (table_ == nullptr) table_ = module_->table(instance_);
   if (stack_pointer_ == nullptr) stack_pointer_ = ExportGlobal("__stack_pointer");
   if (stack_pointer_ == nullptr || table_ == nullptr) {

@@ -32,6 +32,7 @@
 
 #include "common/status.h"
 #include "host/glue_abi.h"
+#include "host/guest_memory.h"
 #include "vfs/filesystem.h"
 #include "wasm-rt.h"
 #include "wasm/guest_stack.h"
@@ -117,6 +118,9 @@ class Host {
 
   // --- memory --------------------------------------------------------------
   wasm_rt_memory_t* memory() const { return memory_; }
+  // The memory as image files: saved, restored, what changed (guest_memory.h).
+  GuestMemory& guest_memory() { return guest_memory_; }
+  const GuestMemory& guest_memory() const { return guest_memory_; }
   // Guest bytes [addr, addr+len), or null when out of bounds.
   uint8_t* Bytes(uint32_t addr, uint64_t len) const {
     if (uint64_t{addr} + len > memory_->size) return nullptr;
@@ -269,11 +273,11 @@ class Host {
   // Only between calls (nothing on the unwind stack).
   std::string SaveState() const;
   // Rebuilds a Host from SaveState() output without running any guest code:
-  // `prepare_memory` fills the fresh reservation (maps the image, applies a
-  // delta) before the module is attached to it.
+  // `prepare_memory` fills the fresh reservation (GuestMemory::MapImage,
+  // ApplyDelta) before the module is attached to it.
   static Result<std::unique_ptr<Host>> Restore(
       HostOptions options, vfs::FileSystem* fs, std::string_view state,
-      const std::function<Status(wasm_rt_memory_t*)>& prepare_memory);
+      const std::function<Status(GuestMemory&)>& prepare_memory);
 
   // Log sink for guest stdout/stderr and host warnings.
   static void Log(std::string_view line);
@@ -297,6 +301,7 @@ class Host {
   uint32_t own_stack_pointer_ = 0;
   std::unordered_map<std::string, uint32_t> interned_;
   wasm_rt_memory_t* memory_ = nullptr;
+  GuestMemory guest_memory_;  // over memory_
   wasm_rt_funcref_table_t* table_ = nullptr;
   uint32_t* stack_pointer_ = nullptr;
   ModuleContext context_{};
@@ -377,6 +382,10 @@ void init_modules_once();
 
 // Monotonic milliseconds (emscripten_get_now's clock).
 double monotonic_ms();
+
+// Runs `fn` on this thread's guest stack (wasm/guest_stack.h); Call() does
+// too, so a caller making many calls in a row switches once around them all.
+inline void run_on_guest_stack(const std::function<void()>& fn) { wasm::run_on_guest_stack(fn); }
 
 // The Host behind an import-module pointer the generated code passes.
 inline Host* host_of(const void* ctx) { return static_cast<const ModuleContext*>(ctx)->host; }

@@ -55,7 +55,7 @@ std::string Host::SaveState() const {
 
 Result<std::unique_ptr<Host>> Host::Restore(
     HostOptions options, vfs::FileSystem* fs, std::string_view state,
-    const std::function<Status(wasm_rt_memory_t*)>& prepare_memory) {
+    const std::function<Status(GuestMemory&)>& prepare_memory) {
   init_modules_once();
   std::unique_ptr<Host> host(new Host(std::move(options), fs));
   host->module_ = find_module(host->options_.module);
@@ -68,7 +68,8 @@ Result<std::unique_ptr<Host>> Host::Restore(
     return Status::ResourceExhausted("cannot reserve memory for a restore");
   }
   host->memory_ = &host->own_memory_;
-  PGTHAW_RETURN_IF_ERROR(prepare_memory(host->memory_));
+  host->guest_memory_.memory_ = host->memory_;
+  PGTHAW_RETURN_IF_ERROR(prepare_memory(host->guest_memory_));
   host->linker_ = std::make_unique<DynamicLinker>(host.get());
   PGTHAW_RETURN_IF_ERROR(host->RestoreState(state));
   return host;

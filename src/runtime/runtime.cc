@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "common/durable_file.h"
+#include "common/env.h"
 #include "engine/connection_views.h"
 #include "engine/template.h"
 #include "engine/tenant_store.h"
@@ -79,11 +80,6 @@ int64_t micros(Clock::duration d) {
 constexpr std::chrono::milliseconds kMinPassInterval{5};
 constexpr int64_t kMaxIdleMs = int64_t{365} * 24 * 3600 * 1000;
 
-bool has_snapshot(const std::string& root) {
-  std::error_code ec;
-  return fs::exists(root + "/snapshot/meta.json", ec);
-}
-
 int64_t now_unix_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -118,7 +114,7 @@ Status remove_tenant_dir(const std::string& root, const std::string& trash, bool
   const std::string trash_dir = fs::path(trash).parent_path().string();
   fs::create_directories(trash_dir, ec);
   if (ec) return Status::FromErrno("mkdir " + trash_dir, ec.value());
-  if (std::rename(root.c_str(), trash.c_str()) != 0) {
+  if (env().Rename(root.c_str(), trash.c_str()) != 0) {
     return Status::FromErrno("rename " + root + " to " + trash, errno);
   }
   if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(fs::path(root).parent_path().string()));
@@ -154,9 +150,7 @@ class Runtime::Impl {
       : engine_(engine),
         options_(std::move(options)),
         template_(std::move(tmpl)),
-        tenants_dir_(options_.data_root + "/tenants"),
-        trash_dir_(options_.data_root + "/trash"),
-        layers_dir_(options_.data_root + "/layers"),
+        store_(options_.data_root),
         max_openers_(options_.threads > 1 ? options_.threads - 1 : 1) {}
 
   Status Init();
@@ -272,11 +266,9 @@ class Runtime::Impl {
   const engine::Engine& engine_;
   const RuntimeOptions options_;
   const engine::Template template_;
-  const std::string tenants_dir_;
-  const std::string trash_dir_;     // deleted tenants' trees on their way out
-  const std::string layers_dir_;    // frozen layers of forked tenants (engine/tenant_store.h)
-  const unsigned max_openers_;      // workers that may open instances at once
-  std::unique_ptr<WarmPool> pool_;  // null when warm_pool_size == 0
+  const engine::TenantStore store_;  // the layout of data_root
+  const unsigned max_openers_;       // workers that may open instances at once
+  std::unique_ptr<WarmPool> pool_;   // null when warm_pool_size == 0
 
   std::mutex shutdown_mutex_;
   bool shut_down_ = false;  // guarded by shutdown_mutex_
@@ -302,7 +294,7 @@ class Runtime::Impl {
   uint64_t tenants_reserved_ = 0;  // new tenants being created now
   uint64_t tenants_created_ = 0;
   unsigned opening_ = 0;    // tenants with opening_counted
-  uint64_t trash_seq_ = 0;  // names deleted tenants' trees in trash_dir_
+  uint64_t trash_seq_ = 0;  // numbers the staging paths and layer roots of store_
   // When each tenant's last work item in this process ended (Describe).
   std::map<std::string, int64_t> last_used_unix_s_;
   bool abandoned_ = false;  // Shutdown ran out of time (see Abandon)
@@ -327,20 +319,20 @@ class Runtime::Impl {
 
 Status Runtime::Impl::Init() {
   std::error_code ec;
-  fs::create_directories(tenants_dir_, ec);
-  if (ec) return Status::FromErrno("mkdir " + tenants_dir_, ec.value());
-  for (const fs::directory_entry& e : fs::directory_iterator(tenants_dir_, ec)) {
+  fs::create_directories(store_.tenants_dir(), ec);
+  if (ec) return Status::FromErrno("mkdir " + store_.tenants_dir(), ec.value());
+  for (const fs::directory_entry& e : fs::directory_iterator(store_.tenants_dir(), ec)) {
     std::error_code type_ec;
     if (e.is_directory(type_ec)) ++tenant_count_;
-    if (has_snapshot(e.path().string())) ++hibernated_count_;
+    if (engine::TenantStore::hibernated(e.path().string())) ++hibernated_count_;
   }
-  if (ec) return Status::FromErrno("list " + tenants_dir_, ec.value());
+  if (ec) return Status::FromErrno("list " + store_.tenants_dir(), ec.value());
   // Deleted tenants' trees a crash left: those tenants are gone already.
-  fs::remove_all(trash_dir_, ec);
-  if (ec) spdlog::warn("removing {}: {}", trash_dir_, ec.message());
+  fs::remove_all(store_.trash_dir(), ec);
+  if (ec) spdlog::warn("removing {}: {}", store_.trash_dir(), ec.message());
   if (options_.warm_pool_size > 0) {
-    pool_ = std::make_unique<WarmPool>(template_, options_.data_root + "/pool",
-                                       options_.warm_pool_size, engine_.options().durable);
+    pool_ = std::make_unique<WarmPool>(template_, store_, options_.warm_pool_size,
+                                       engine_.options().durable);
     PGTHAW_RETURN_IF_ERROR(pool_->Reset());
     pool_->Start();
   }
@@ -360,7 +352,7 @@ void Runtime::Impl::CompactLoop() {
     lock.unlock();
     Status st = CompactTenant(id);
     std::error_code ec;
-    if (!st.ok() && !fs::exists(tenants_dir_ + "/" + id, ec)) {
+    if (!st.ok() && !store_.exists(id)) {
       // Deleted meanwhile: its layers went with it, and nothing is lost.
       spdlog::debug("tenant {}: deleted while its layers were flattened", id);
     } else if (!st.ok()) {
@@ -384,13 +376,12 @@ Status Runtime::Impl::CompactTenant(const std::string& id) {
   // One flattening at a time: two of one tenant's stack (the background's and
   // a fork's at the bound) would each release the layers the other reads.
   std::lock_guard flattening(compact_mutex_);
-  const std::string root = tenants_dir_ + "/" + id;
+  const std::string root = store_.root(id);
   const std::vector<std::string> layers = engine::tenant_layers(root);
   std::string layer_root;
   {
     std::lock_guard lock(mutex_);
-    layer_root = layers_dir_ + "/" + id + ".flat." + std::to_string(++trash_seq_) + "." +
-                 std::to_string(::getpid());
+    layer_root = store_.flat_layer_root(id, ++trash_seq_);
   }
   const bool durable = engine_.options().durable;
   // The copy reads frozen layers only: the tenant goes on meanwhile.
@@ -400,7 +391,7 @@ Status Runtime::Impl::CompactTenant(const std::string& id) {
   }
   bool adopted = false;
   Status st = RunExclusive(id, [&] {
-    auto r = engine::adopt_flattened(root, id, layers, *flat, trash_dir_, durable);
+    auto r = engine::adopt_flattened(root, id, layers, *flat, store_.trash_dir(), durable);
     adopted = r.ok() && *r;
     return r.status();
   });
@@ -424,13 +415,12 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
   // A stat, outside the lock. A deletion between it and the lock is caught
   // when the item opens the tenant (RunItem).
   std::error_code ec;
-  const bool may_open =
-      options_.create_on_first_use || may_create || fs::exists(tenants_dir_ + "/" + id, ec);
+  const bool may_open = options_.create_on_first_use || may_create || store_.exists(id);
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   if (!may_open && tenants_.find(id) == tenants_.end()) return no_such_database(id);
   TenantPtr& t = tenants_[id];
-  if (t == nullptr) t = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  if (t == nullptr) t = std::make_shared<Tenant>(id, store_.root(id));
   // Being deleted: only the holder may go on, to end its transaction.
   if (t->deleting &&
       !(holder && (t->holder == holder || (t->running && t->running_holder == holder)))) {
@@ -507,9 +497,9 @@ bool Runtime::Impl::Cancel(const std::string& id, uint64_t holder) {
 
 Status Runtime::Impl::SetTenantSettings(const std::string& id, const TenantSettings& settings) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
-  const std::string root = tenants_dir_ + "/" + id;
+  const std::string root = store_.root(id);
   std::error_code ec;
-  if (!fs::is_directory(root + "/data", ec)) return Status::NotFound("no tenant " + id);
+  if (!engine::TenantStore::has_data_dir(root)) return Status::NotFound("no tenant " + id);
   PGTHAW_RETURN_IF_ERROR(write_tenant_settings(root, settings));
   Lock lock(mutex_);
   auto found = tenants_.find(id);
@@ -615,7 +605,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   if (t.instance == nullptr) {
     t.state = TenantState::kThawing;
     lock.unlock();
-    bool had_snapshot = has_snapshot(t.root);
+    bool had_snapshot = engine::TenantStore::hibernated(t.root);
     ColdKind kind = ColdKind::kWarm;
     // Deleted after this item was queued, and nothing may create it again.
     std::error_code ec;
@@ -627,7 +617,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
         settings.ok() ? Open(t, &kind)
                       : Result<std::unique_ptr<engine::Instance>>(settings.status());
     uint64_t memory = opened.ok() ? MeasureMemory(opened->get()) : 0;
-    bool snapshot_left = has_snapshot(t.root);
+    bool snapshot_left = engine::TenantStore::hibernated(t.root);
     Clock::time_point opened_at = Clock::now();
     lock.lock();
     if (had_snapshot && !snapshot_left) --hibernated_count_;
@@ -744,7 +734,7 @@ void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
   } catch (...) {
     st = Status::Internal("hibernation threw");
   }
-  bool snapshot = has_snapshot(t.root);
+  bool snapshot = engine::TenantStore::hibernated(t.root);
   lock.lock();
   t.state = TenantState::kCold;
   t.last_hibernate = st;
@@ -767,15 +757,16 @@ void Runtime::Impl::DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::itera
   left.swap(t.queue);
   t.holder.reset();
   t.expired_holders.clear();
-  const std::string trash = trash_dir_ + "/" + t.id + "." + std::to_string(++trash_seq_);
+  const std::string trash =
+      store_.staging_path(engine::TenantStore::Staging::kDeleted, t.id, ++trash_seq_);
   lock.unlock();
   std::error_code ec;
   const bool had_dir = fs::exists(t.root, ec);
-  const bool had_snapshot = has_snapshot(t.root);
+  const bool had_snapshot = engine::TenantStore::hibernated(t.root);
   const std::vector<std::string> layers = engine::tenant_layers(t.root);
   Status st = had_dir ? remove_tenant_dir(t.root, trash, engine_.options().durable) : Status::Ok();
   // Its layers go after it (engine::release_layers).
-  if (st.ok() && had_dir) st = engine::release_layers(layers, t.id, trash_dir_);
+  if (st.ok() && had_dir) st = engine::release_layers(layers, t.id, store_.trash_dir());
   const bool gone = !fs::exists(t.root, ec);
   for (WorkItem& item : left) {
     if (item.work) CallWork(item.work, no_such_database(t.id), Timings{}, t.id);
@@ -819,7 +810,7 @@ Status Runtime::Impl::RunExclusive(const std::string& id, std::function<Status()
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   TenantPtr& slot = tenants_[id];
-  if (slot == nullptr) slot = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  if (slot == nullptr) slot = std::make_shared<Tenant>(id, store_.root(id));
   TenantPtr t = slot;
   if (t->deleting) return Status::NotFound("tenant " + id + " is being deleted");
   auto request = std::make_shared<ExclusiveRequest>();
@@ -836,22 +827,20 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(source));
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(fork));
   std::error_code ec;
-  if (!fs::exists(tenants_dir_ + "/" + source, ec)) return no_such_database(source);
-  const std::string root = tenants_dir_ + "/" + fork;
+  if (!store_.exists(source)) return no_such_database(source);
+  const std::string root = store_.root(fork);
   if (fs::exists(root, ec)) return Status::AlreadyExists("tenant " + fork + " exists");
   engine::ForkPlan plan;
-  plan.source_root = tenants_dir_ + "/" + source;
+  plan.source_root = store_.root(source);
   plan.source_id = source;
   plan.fork_id = fork;
   {
     std::lock_guard lock(mutex_);
-    const std::string seq = std::to_string(++trash_seq_);
-    plan.staging_root = trash_dir_ + "/fork." + fork + "." + seq;
-    plan.layer_root = layers_dir_ + "/" + source + "." + seq + "." + std::to_string(::getpid());
+    const uint64_t seq = ++trash_seq_;
+    plan.staging_root = store_.staging_path(engine::TenantStore::Staging::kFork, fork, seq);
+    plan.layer_root = store_.fork_layer_root(source, seq);
   }
-  fs::create_directories(trash_dir_, ec);
-  fs::create_directories(layers_dir_, ec);
-  if (ec) return Status::FromErrno("mkdir " + layers_dir_, ec.value());
+  PGTHAW_RETURN_IF_ERROR(store_.MakeStagingDirs());
   const bool durable = engine_.options().durable;
   // A stack at its bound is flattened first (slow, but the fork succeeds).
   if (engine::tenant_layers(plan.source_root).size() + 1 > engine::kMaxLowerLayers) {
@@ -859,14 +848,14 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   }
   PGTHAW_RETURN_IF_ERROR(RunExclusive(source, [&] { return engine::fork_tenant(plan, durable); }));
   // The staged fork appears whole or not at all.
-  if (std::rename(plan.staging_root.c_str(), root.c_str()) != 0) {
+  if (env().Rename(plan.staging_root.c_str(), root.c_str()) != 0) {
     const int err = errno;
     fs::remove_all(plan.staging_root, ec);
     if (err == EEXIST || err == ENOTEMPTY)
       return Status::AlreadyExists("tenant " + fork + " exists");
     return Status::FromErrno("rename " + plan.staging_root + " to " + root, err);
   }
-  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(tenants_dir_));
+  if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
   {
     std::lock_guard lock(mutex_);
     ++tenant_count_;
@@ -876,7 +865,7 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   {
     std::lock_guard lock(mutex_);
     for (const std::string& id : {source, fork}) {
-      if (engine::tenant_layers(tenants_dir_ + "/" + id).size() > engine::kCompactAbove) {
+      if (engine::tenant_layers(store_.root(id)).size() > engine::kCompactAbove) {
         compact_queue_.push_back(id);
       }
     }
@@ -1172,7 +1161,7 @@ Status Runtime::Impl::Hibernate(const std::string& id) {
 Status Runtime::Impl::CreateTenant(const std::string& id) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  if (fs::exists(tenants_dir_ + "/" + id, ec)) {
+  if (store_.exists(id)) {
     return Status::AlreadyExists("tenant " + id + " exists");
   }
   auto done = std::make_shared<std::promise<Status>>();
@@ -1197,7 +1186,7 @@ Status Runtime::Impl::CreateTenant(const std::string& id) {
 
 Status Runtime::Impl::ImportTenant(const std::string& id, const std::string& archive) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
-  const std::string root = tenants_dir_ + "/" + id;
+  const std::string root = store_.root(id);
   std::error_code ec;
   if (fs::exists(root, ec)) return Status::AlreadyExists("tenant " + id + " exists");
   // Staged in the trash directory (a crash leaves it there, removed at the
@@ -1206,20 +1195,19 @@ Status Runtime::Impl::ImportTenant(const std::string& id, const std::string& arc
   std::string staging;
   {
     std::lock_guard lock(mutex_);
-    staging = trash_dir_ + "/import." + id + "." + std::to_string(++trash_seq_);
+    staging = store_.staging_path(engine::TenantStore::Staging::kImport, id, ++trash_seq_);
   }
-  fs::create_directories(trash_dir_, ec);
-  if (ec) return Status::FromErrno("mkdir " + trash_dir_, ec.value());
+  PGTHAW_RETURN_IF_ERROR(store_.MakeStagingDirs());
   engine::ArchiveLimits limits;
   limits.max_bytes = engine_.options().tenant_disk_max_bytes;
   PGTHAW_RETURN_IF_ERROR(engine::import_tenant(archive, staging, limits));
-  if (std::rename(staging.c_str(), root.c_str()) != 0) {
+  if (env().Rename(staging.c_str(), root.c_str()) != 0) {
     const int err = errno;
     fs::remove_all(staging, ec);
     if (err == EEXIST || err == ENOTEMPTY) return Status::AlreadyExists("tenant " + id + " exists");
     return Status::FromErrno("rename " + staging + " to " + root, err);
   }
-  if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(tenants_dir_));
+  if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
   // Opened now: Postgres recovers it if it was not shut down cleanly, and an
   // archive whose database does not start goes again.
   auto done = std::make_shared<std::promise<Status>>();
@@ -1244,10 +1232,10 @@ Status Runtime::Impl::ImportTenant(const std::string& id, const std::string& arc
 Status Runtime::Impl::ExportTenant(const std::string& id, const std::string& out, bool gzip) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  if (!fs::exists(tenants_dir_ + "/" + id, ec)) return no_such_database(id);
+  if (!store_.exists(id)) return no_such_database(id);
   auto done = std::make_shared<std::promise<Status>>();
   std::future<Status> exported = done->get_future();
-  const std::string root = tenants_dir_ + "/" + id;
+  const std::string root = store_.root(id);
   PGTHAW_RETURN_IF_ERROR(Submit(
       id, std::nullopt,
       [done, root, out, gzip](Result<Session*> session, const Timings&) {
@@ -1263,11 +1251,11 @@ Status Runtime::Impl::RunOnSession(
     const std::function<Status(Session&, const std::string& scratch)>& fn) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  if (!fs::exists(tenants_dir_ + "/" + id, ec)) return no_such_database(id);
+  if (!store_.exists(id)) return no_such_database(id);
   std::string scratch;
   {
     std::lock_guard lock(mutex_);
-    scratch = trash_dir_ + "/work." + id + "." + std::to_string(++trash_seq_);
+    scratch = store_.staging_path(engine::TenantStore::Staging::kWork, id, ++trash_seq_);
   }
   fs::create_directories(scratch, ec);
   if (ec) return Status::FromErrno("mkdir " + scratch, ec.value());
@@ -1306,13 +1294,13 @@ Status Runtime::Impl::RestoreTenant(const std::string& id, const std::string& fi
 Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  const bool on_disk = fs::exists(tenants_dir_ + "/" + id, ec);
+  const bool on_disk = store_.exists(id);
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   auto found = tenants_.find(id);
   if (found == tenants_.end() && !on_disk) return Status::NotFound("no tenant " + id);
   TenantPtr& slot = tenants_[id];
-  if (slot == nullptr) slot = std::make_shared<Tenant>(id, tenants_dir_ + "/" + id);
+  if (slot == nullptr) slot = std::make_shared<Tenant>(id, store_.root(id));
   TenantPtr t = slot;
   if (t->deleting) return Status::Unavailable("tenant " + id + " is being deleted already");
   t->deleting = true;
@@ -1357,7 +1345,7 @@ Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::tim
 bool Runtime::Impl::TenantExists(const std::string& id) const {
   if (!ValidateTenantId(id).ok()) return false;
   std::error_code ec;
-  const bool on_disk = fs::exists(tenants_dir_ + "/" + id, ec);
+  const bool on_disk = store_.exists(id);
   std::lock_guard lock(mutex_);
   auto found = tenants_.find(id);
   if (found != tenants_.end() && found->second->deleting) return false;
@@ -1367,7 +1355,7 @@ bool Runtime::Impl::TenantExists(const std::string& id) const {
 std::vector<std::string> Runtime::Impl::ListTenants() const {
   std::vector<std::string> ids;
   std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(tenants_dir_, ec)) {
+  for (const fs::directory_entry& e : fs::directory_iterator(store_.tenants_dir(), ec)) {
     std::error_code type_ec;
     std::string name = e.path().filename().string();
     if (e.is_directory(type_ec) && ValidateTenantId(name).ok()) ids.push_back(std::move(name));
@@ -1378,13 +1366,13 @@ std::vector<std::string> Runtime::Impl::ListTenants() const {
 
 Result<TenantInfo> Runtime::Impl::Describe(const std::string& id) const {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
-  const std::string root = tenants_dir_ + "/" + id;
+  const std::string root = store_.root(id);
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return Status::NotFound("no tenant " + id);
   TenantInfo info;
   int64_t newest_mtime_s = 0;
   walk_usage(root, &info.disk_bytes, &newest_mtime_s);
-  info.hibernated = has_snapshot(root);
+  info.hibernated = engine::TenantStore::hibernated(root);
   std::lock_guard lock(mutex_);
   auto found = tenants_.find(id);
   if (found != tenants_.end()) info.state = found->second->state;

@@ -2,17 +2,18 @@
 
 #include <cerrno>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/durable_file.h"
+#include "engine/tenant_store.h"
 
 namespace pgthaw::runtime {
 
 namespace {
 
-constexpr char kFile[] = "/settings.json";
 constexpr char kStatementTimeout[] = "statement_timeout_ms";
 constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;
 
@@ -28,8 +29,9 @@ Status check_timeout(int64_t ms, const std::string& where) {
 
 Result<TenantSettings> read_tenant_settings(const std::string& root) {
   // Errors name the file, not where the data root is (clients see them).
-  const std::string path = kFile + 1;
-  std::ifstream in(root + kFile);
+  const std::string file = engine::TenantStore::settings_file(root);
+  const std::string path = std::filesystem::path(file).filename().string();
+  std::ifstream in(file);
   if (!in) {
     if (errno == ENOENT) return TenantSettings{};
     return Status::FromErrno("open " + path, errno);
@@ -56,7 +58,8 @@ Result<TenantSettings> read_tenant_settings(const std::string& root) {
 Status write_tenant_settings(const std::string& root, const TenantSettings& settings) {
   nlohmann::json j = nlohmann::json::object();
   if (settings.statement_timeout_ms) j[kStatementTimeout] = *settings.statement_timeout_ms;
-  return write_file_atomically(root + kFile, j.dump() + "\n", /*durable=*/true);
+  return write_file_atomically(engine::TenantStore::settings_file(root), j.dump() + "\n",
+                               /*durable=*/true);
 }
 
 Status apply_tenant_setting(TenantSettings& settings, const std::string& assignment) {

@@ -9,7 +9,7 @@
 #include <exception>
 #include <filesystem>
 
-#include "common/durable_file.h"
+#include "common/env.h"
 
 namespace pgthaw::runtime {
 
@@ -18,17 +18,19 @@ namespace fs = std::filesystem;
 // A failed slot is retried after this long, so a full disk does not spin.
 constexpr std::chrono::milliseconds kRefillBackoff{1000};
 
-WarmPool::WarmPool(const engine::Template& tmpl, std::string dir, unsigned target, bool durable)
-    : template_(tmpl), dir_(std::move(dir)), target_(target), durable_(durable) {}
+WarmPool::WarmPool(const engine::Template& tmpl, engine::TenantStore store, unsigned target,
+                   bool durable)
+    : template_(tmpl), store_(std::move(store)), target_(target), durable_(durable) {}
 
 WarmPool::~WarmPool() { Stop(); }
 
 Status WarmPool::Reset() {
+  const std::string& dir = store_.pool_dir();
   std::error_code ec;
-  fs::remove_all(dir_, ec);
-  if (ec) return Status::FromErrno("remove " + dir_, ec.value());
-  fs::create_directories(dir_, ec);
-  if (ec) return Status::FromErrno("mkdir " + dir_, ec.value());
+  fs::remove_all(dir, ec);
+  if (ec) return Status::FromErrno("remove " + dir, ec.value());
+  fs::create_directories(dir, ec);
+  if (ec) return Status::FromErrno("mkdir " + dir, ec.value());
   return Status::Ok();
 }
 
@@ -59,28 +61,21 @@ void WarmPool::Discard(Slot slot) {
 
 Result<WarmPool::Slot> WarmPool::MakeSlot(uint64_t n) {
   Slot slot;
-  slot.dir = dir_ + "/slot-" + std::to_string(n);
+  slot.dir = store_.pool_slot(n);
   std::error_code ec;
   fs::remove_all(slot.dir, ec);
-  fs::create_directories(slot.dir, ec);
-  if (ec) return Status::FromErrno("mkdir " + slot.dir, ec.value());
-  // The same layout open_tenant() writes for a new tenant (tenant_store.h).
-  Status st = write_file_atomically(slot.dir + "/lower", template_.data_dir() + "\n", durable_);
-  if (st.ok()) {
-    Result<std::unique_ptr<engine::Instance>> instance = Status::Internal("not made");
-    try {  // on the refill thread an escaping exception would end the process
-      instance = template_.NewTenant(slot.dir + "/data");
-    } catch (const std::exception& e) {
-      instance = Status::Internal(std::string("restoring the template threw: ") + e.what());
-    }
-    if (instance.ok()) {
-      slot.instance = std::move(instance).value();
-      return slot;
-    }
-    st = instance.status();
+  Result<std::unique_ptr<engine::Instance>> instance = Status::Internal("not made");
+  try {  // on the refill thread an escaping exception would end the process
+    instance = engine::create_tenant(template_, slot.dir, durable_, /*renamed_later=*/true);
+  } catch (const std::exception& e) {
+    instance = Status::Internal(std::string("restoring the template threw: ") + e.what());
+  }
+  if (instance.ok()) {
+    slot.instance = std::move(instance).value();
+    return slot;
   }
   fs::remove_all(slot.dir, ec);
-  return st.Annotate("warm pool slot: ");
+  return instance.status().Annotate("warm pool slot: ");
 }
 
 Status WarmPool::Fill() {
@@ -146,7 +141,7 @@ Result<std::unique_ptr<engine::Instance>> WarmPool::TakeInto(const std::string& 
     ready_.pop_front();
   }
   changed_cv_.notify_all();  // the refill thread makes a replacement
-  if (::rename(slot.dir.c_str(), root.c_str()) != 0) {
+  if (env().Rename(slot.dir.c_str(), root.c_str()) != 0) {
     Status st = Status::FromErrno("rename " + slot.dir + " to " + root, errno);
     Discard(std::move(slot));
     return st;

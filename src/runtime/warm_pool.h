@@ -1,13 +1,11 @@
 // runtime::WarmPool: blank tenants made ahead of time, for tenant ids that
 // have no directory yet.
 //
-//   DATA_ROOT/pool/slot-<n>/      laid out exactly like a tenant root
-//     data/                       overlay upper on the template's data/
-//     lower                       the template's data directory, one line
-//
-// A slot's instance is restored from the template over slot-<n>/data (as
-// Template::NewTenant does for any new tenant). TakeInto(root) renames the
-// whole slot directory to the tenant's root, DATA_ROOT/tenants/<id>/. The
+// A slot (engine::TenantStore::pool_slot) is laid out exactly like a new
+// tenant's root, and made the same way (engine::create_tenant): its
+// instance is restored from the template over its data directory, an
+// overlay on the template's. TakeInto(root) renames the whole slot
+// directory to the tenant's root (engine::TenantStore::root). The
 // live instance keeps working across the rename because the VFS holds each
 // mount as an O_PATH directory fd opened when the instance was made
 // (vfs/host_dir.h; open host files are fds too); the host path strings it
@@ -39,13 +37,14 @@
 #include "common/status.h"
 #include "engine/instance.h"
 #include "engine/template.h"
+#include "engine/tenant_store.h"
 
 namespace pgthaw::runtime {
 
 class WarmPool {
  public:
-  // `tmpl` must outlive the pool. `dir` is DATA_ROOT/pool.
-  WarmPool(const engine::Template& tmpl, std::string dir, unsigned target, bool durable);
+  // `tmpl` must outlive the pool. Its slots are `store`'s.
+  WarmPool(const engine::Template& tmpl, engine::TenantStore store, unsigned target, bool durable);
   ~WarmPool();  // Stop()
   WarmPool(const WarmPool&) = delete;
   WarmPool& operator=(const WarmPool&) = delete;
@@ -79,7 +78,7 @@ class WarmPool {
 
   // Constant after construction.
   const engine::Template& template_;
-  const std::string dir_;
+  const engine::TenantStore store_;
   const unsigned target_;
   const bool durable_;
 

@@ -1,8 +1,8 @@
 #include "tools/tenant_settings_command.h"
 
-#include <filesystem>
 #include <iostream>
 
+#include "engine/tenant_store.h"
 #include "runtime/runtime.h"
 #include "runtime/tenant_settings.h"
 
@@ -15,9 +15,8 @@ int run_tenant_settings_command(const std::string& data_dir, const std::string& 
     return 1;
   };
   if (Status st = runtime::Runtime::ValidateTenantId(tenant); !st.ok()) return fail(st);
-  const std::string root = data_dir + "/tenants/" + tenant;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(root + "/data", ec)) {
+  const std::string root = engine::TenantStore(data_dir).root(tenant);
+  if (!engine::TenantStore::has_data_dir(root)) {
     return fail(Status::NotFound("no tenant " + tenant + " in " + data_dir));
   }
   auto settings = runtime::read_tenant_settings(root);

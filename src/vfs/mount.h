@@ -34,7 +34,7 @@ struct DiskQuota {
   // Which paths below the mount may have their growth refused; null: all.
   // Postgres writes WAL, SLRU and map files inside critical sections, where
   // an error becomes a PANIC, so only relation and temporary files are
-  // refused there (engine/guest_filesystem.cc).
+  // refused there (host/guest_files.cc).
   std::function<bool(std::string_view rel)> may_refuse;
 };
 
