@@ -72,7 +72,7 @@ const char* cold_kind_name(ColdKind kind) {
 
 namespace {
 
-int64_t micros(Clock::duration d) {
+int64_t micros(SteadyClock::duration d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
@@ -151,7 +151,8 @@ class Runtime::Impl {
         options_(std::move(options)),
         template_(std::move(tmpl)),
         store_(options_.data_root),
-        max_openers_(options_.threads > 1 ? options_.threads - 1 : 1) {}
+        max_openers_(options_.threads > 1 ? options_.threads - 1 : 1),
+        clock_(options_.clock != nullptr ? options_.clock : SystemClock::Get()) {}
 
   Status Init();
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
@@ -177,14 +178,18 @@ class Runtime::Impl {
   // private scratch directory, and returns what it returned.
   Status RunOnSession(const std::string& id, const SessionHook& prepare,
                       const std::function<Status(Session&, const std::string& scratch)>& fn);
-  Status DeleteTenant(const std::string& id, bool force, Clock::time_point deadline);
+  Status DeleteTenant(const std::string& id, bool force, SteadyClock::time_point deadline);
   bool TenantExists(const std::string& id) const;
   std::vector<std::string> ListTenants() const;
   Result<TenantInfo> Describe(const std::string& id) const;
   Status Warmup();
   TenantState state(const std::string& id) const;
   RuntimeStats stats() const;
-  Status Shutdown(Clock::time_point deadline);
+  Status Shutdown(SteadyClock::time_point deadline);
+  bool WaitUntilIdle(SteadyClock::time_point deadline) {
+    Lock lock(mutex_);
+    return WaitIdle(lock, deadline);
+  }
   bool abandoned() const {
     std::lock_guard lock(mutex_);
     return abandoned_;
@@ -199,6 +204,9 @@ class Runtime::Impl {
   // REQUIRES mutex_.
   static std::deque<WorkItem>::iterator NextItem(Tenant& t);
   static bool HasTurn(Tenant& t) { return NextItem(t) != t.queue.end() || t.hibernate_wanted; }
+  TenantPtr NewTenant(const std::string& id) const {
+    return std::make_shared<Tenant>(id, store_.root(id), clock_->now());
+  }
   // Puts an idle tenant with something to do on the ready queue.
   void Schedule(Lock& lock, const TenantPtr& t);
   void Push(Lock& lock, const TenantPtr& t);
@@ -245,9 +253,9 @@ class Runtime::Impl {
   void ResetSession(engine::Instance& instance, const std::string& tenant, std::string_view why);
 
   // Bounded shutdown. Waits for AllIdle() until `deadline` (max(): forever).
-  bool WaitIdle(Lock& lock, Clock::time_point deadline);
+  bool WaitIdle(Lock& lock, SteadyClock::time_point deadline);
   // Gives up on what is still running: see RuntimeOptions::shutdown_timeout_ms.
-  Status Abandon(Lock& lock, const std::string& phase, Clock::time_point started);
+  Status Abandon(Lock& lock, const std::string& phase, SteadyClock::time_point started);
 
   void MaintenanceLoop();
   Clock::time_point EvictPass(Lock& lock, Clock::time_point now);
@@ -268,6 +276,7 @@ class Runtime::Impl {
   const engine::Template template_;
   const engine::TenantStore store_;  // the layout of data_root
   const unsigned max_openers_;       // workers that may open instances at once
+  const std::shared_ptr<Clock> clock_;  // what timeouts and LRU go by (clock.h)
   std::unique_ptr<WarmPool> pool_;   // null when warm_pool_size == 0
 
   std::mutex shutdown_mutex_;
@@ -420,7 +429,7 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   if (!may_open && tenants_.find(id) == tenants_.end()) return no_such_database(id);
   TenantPtr& t = tenants_[id];
-  if (t == nullptr) t = std::make_shared<Tenant>(id, store_.root(id));
+  if (t == nullptr) t = NewTenant(id);
   // Being deleted: only the holder may go on, to end its transaction.
   if (t->deleting &&
       !(holder && (t->holder == holder || (t->running && t->running_holder == holder)))) {
@@ -430,7 +439,7 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
     return Status::Aborted("terminating connection due to idle-in-transaction timeout");
   }
   PGTHAW_RETURN_IF_ERROR(CheckQueueRoom(*t, holder));
-  WorkItem item{std::move(work), holder, Clock::now(), beside};
+  WorkItem item{std::move(work), holder, SteadyClock::now(), beside};
   item.may_create = may_create;
   t->queue.push_back(std::move(item));
   // A cold tenant goes to the front of the ready queue: its thaw starts as
@@ -454,7 +463,7 @@ bool Runtime::Impl::RunHeldNow(const std::string& id, uint64_t holder, Work& wor
     return false;
   }
   t->busy = true;  // this thread's turn: Schedule leaves the tenant alone
-  t->queue.push_back(WorkItem{std::move(work), holder, Clock::now()});
+  t->queue.push_back(WorkItem{std::move(work), holder, SteadyClock::now()});
   RunTurn(lock, t, /*watched=*/false);
   return true;
 }
@@ -479,7 +488,7 @@ void Runtime::Impl::Release(const std::string& id, uint64_t holder) {
                                                 "client disconnected");
                                  }
                                },
-                               std::nullopt, Clock::now()});
+                               std::nullopt, SteadyClock::now()});
   Schedule(lock, t);
 }
 
@@ -585,7 +594,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
                             bool watched) {
   WorkItem item = std::move(*it);
   t.queue.erase(it);
-  Clock::time_point start = Clock::now();
+  SteadyClock::time_point start = SteadyClock::now();
   Timings timings;
   timings.queue_us = micros(start - item.submitted);
   Result<engine::Instance*> instance = Status::Internal("no instance");
@@ -618,7 +627,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
                       : Result<std::unique_ptr<engine::Instance>>(settings.status());
     uint64_t memory = opened.ok() ? MeasureMemory(opened->get()) : 0;
     bool snapshot_left = engine::TenantStore::hibernated(t.root);
-    Clock::time_point opened_at = Clock::now();
+    SteadyClock::time_point opened_at = SteadyClock::now();
     lock.lock();
     if (had_snapshot && !snapshot_left) --hibernated_count_;
     timings.cold = true;
@@ -705,7 +714,7 @@ void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterato
   }
   if (threw) DropInstance(lock, t);
   if (live != nullptr && t.instance.get() == live) ChargeMemory(t, memory);
-  t.last_used = Clock::now();
+  t.last_used = clock_->now();
   if (live != nullptr) last_used_unix_s_[t.id] = now_unix_s();
 }
 
@@ -810,12 +819,12 @@ Status Runtime::Impl::RunExclusive(const std::string& id, std::function<Status()
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   TenantPtr& slot = tenants_[id];
-  if (slot == nullptr) slot = std::make_shared<Tenant>(id, store_.root(id));
+  if (slot == nullptr) slot = NewTenant(id);
   TenantPtr t = slot;
   if (t->deleting) return Status::NotFound("tenant " + id + " is being deleted");
   auto request = std::make_shared<ExclusiveRequest>();
   request->run = std::move(fn);
-  WorkItem item{nullptr, std::nullopt, Clock::now()};
+  WorkItem item{nullptr, std::nullopt, SteadyClock::now()};
   item.exclusive = request;
   t->queue.push_back(std::move(item));  // after what is queued; a holder's items pass it
   Schedule(lock, t);
@@ -1056,7 +1065,7 @@ void Runtime::Impl::DropInstance(Lock& lock, Tenant& t) {
 void Runtime::Impl::MaintenanceLoop() {
   Lock lock(mutex_);
   while (!stop_maintenance_) {
-    Clock::time_point now = Clock::now();
+    Clock::time_point now = clock_->now();
     Clock::time_point next = std::min(EvictPass(lock, now), ExpireIdleHolds(lock, now));
     if (!expired_.empty()) {
       std::vector<std::pair<std::string, uint64_t>> expired;
@@ -1069,7 +1078,8 @@ void Runtime::Impl::MaintenanceLoop() {
       lock.lock();
       continue;
     }
-    maintenance_cv_.wait_until(lock, next);
+    // A ManualClock wakes this wait when it is advanced past `next`.
+    clock_->WaitUntil(lock, maintenance_cv_, next);
   }
 }
 
@@ -1130,7 +1140,7 @@ Clock::time_point Runtime::Impl::ExpireIdleHolds(Lock& lock, Clock::time_point n
                                                   "idle-in-transaction timeout");
                                    }
                                  },
-                                 std::nullopt, now});
+                                 std::nullopt, SteadyClock::now()});
     spdlog::info("tenant {}: holder {} idle in a transaction for {} ms: rolled back", t->id, holder,
                  options_.idle_in_transaction_timeout_ms);
     expired_.emplace_back(t->id, holder);
@@ -1223,7 +1233,7 @@ Status Runtime::Impl::ImportTenant(const std::string& id, const std::string& arc
       /*beside=*/false, /*may_create=*/true);
   Status st = submitted.ok() ? opened.get() : submitted;
   if (st.ok()) return st;
-  Status removed = DeleteTenant(id, /*force=*/true, Clock::now() + std::chrono::seconds(30));
+  Status removed = DeleteTenant(id, /*force=*/true, SteadyClock::now() + std::chrono::seconds(30));
   if (!removed.ok())
     spdlog::error("tenant {}: removing a failed import: {}", id, removed.ToString());
   return Status::InvalidArgument("the archive's database does not start: " + st.message());
@@ -1291,7 +1301,8 @@ Status Runtime::Impl::RestoreTenant(const std::string& id, const std::string& fi
   });
 }
 
-Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::time_point deadline) {
+Status Runtime::Impl::DeleteTenant(const std::string& id, bool force,
+                                   SteadyClock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
   const bool on_disk = store_.exists(id);
@@ -1300,12 +1311,12 @@ Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::tim
   auto found = tenants_.find(id);
   if (found == tenants_.end() && !on_disk) return Status::NotFound("no tenant " + id);
   TenantPtr& slot = tenants_[id];
-  if (slot == nullptr) slot = std::make_shared<Tenant>(id, store_.root(id));
+  if (slot == nullptr) slot = NewTenant(id);
   TenantPtr t = slot;
   if (t->deleting) return Status::Unavailable("tenant " + id + " is being deleted already");
   t->deleting = true;
   auto request = std::make_shared<DeleteRequest>();
-  WorkItem item{nullptr, std::nullopt, Clock::now()};
+  WorkItem item{nullptr, std::nullopt, SteadyClock::now()};
   item.deletion = request;
   if (force) {
     // Its holders are cut off: the hold ends now, a running statement is
@@ -1320,7 +1331,7 @@ Status Runtime::Impl::DeleteTenant(const std::string& id, bool force, Clock::tim
   }
   Schedule(lock, t);
   auto finished = [&] { return request->done; };
-  if (deadline == Clock::time_point::max()) {
+  if (deadline == SteadyClock::time_point::max()) {
     changed_cv_.wait(lock, finished);
   } else if (!changed_cv_.wait_until(lock, deadline, finished)) {
     auto it = std::find_if(t->queue.begin(), t->queue.end(),
@@ -1418,10 +1429,10 @@ bool Runtime::Impl::AllIdle() const {
   return true;
 }
 
-Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
+Status Runtime::Impl::Shutdown(SteadyClock::time_point deadline) {
   std::lock_guard shutdown_lock(shutdown_mutex_);
   if (shut_down_) return shutdown_status_;
-  const Clock::time_point started = Clock::now();
+  const SteadyClock::time_point started = SteadyClock::now();
   Lock lock(mutex_);
   accepting_ = false;
   // 1. Drain. Holders cannot submit any more, so their holds are dropped
@@ -1477,15 +1488,16 @@ Status Runtime::Impl::Shutdown(Clock::time_point deadline) {
 
 // ---- Bounded shutdown ------------------------------------------------------------
 
-bool Runtime::Impl::WaitIdle(Lock& lock, Clock::time_point deadline) {
-  if (deadline == Clock::time_point::max()) {
+bool Runtime::Impl::WaitIdle(Lock& lock, SteadyClock::time_point deadline) {
+  if (deadline == SteadyClock::time_point::max()) {
     changed_cv_.wait(lock, [&] { return AllIdle(); });
     return true;
   }
   return changed_cv_.wait_until(lock, deadline, [&] { return AllIdle(); });
 }
 
-Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase, Clock::time_point started) {
+Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase,
+                              SteadyClock::time_point started) {
   abandoned_ = true;
   stop_workers_ = true;
   stop_maintenance_ = true;
@@ -1510,7 +1522,7 @@ Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase, Clock::time_
   // object, which the Runtime then leaks (~Runtime).
   workers_.DetachAll();
   Status st = Status::Unavailable(
-      "shutdown timed out after " + std::to_string(micros(Clock::now() - started) / 1000) +
+      "shutdown timed out after " + std::to_string(micros(SteadyClock::now() - started) / 1000) +
       " ms while " + phase + ": " + std::to_string(warm) + " warm tenants abandoned (" +
       std::to_string(busy) + " still running" + (running.empty() ? "" : ": " + running) +
       "); they recover from their files at the next start");
@@ -1655,12 +1667,17 @@ TenantState Runtime::state(const std::string& tenant) const { return impl_->stat
 
 RuntimeStats Runtime::stats() const { return impl_->stats(); }
 
-Status Runtime::Shutdown() {
-  int64_t ms = impl_ != nullptr ? impl_->shutdown_timeout_ms() : 0;
-  return Shutdown(ms > 0 ? Clock::now() + std::chrono::milliseconds(ms) : Clock::time_point::max());
+bool Runtime::WaitIdle(std::chrono::steady_clock::time_point deadline) {
+  return impl_->WaitUntilIdle(deadline);
 }
 
-Status Runtime::Shutdown(Clock::time_point deadline) { return impl_->Shutdown(deadline); }
+Status Runtime::Shutdown() {
+  int64_t ms = impl_ != nullptr ? impl_->shutdown_timeout_ms() : 0;
+  return Shutdown(ms > 0 ? SteadyClock::now() + std::chrono::milliseconds(ms)
+                         : SteadyClock::time_point::max());
+}
+
+Status Runtime::Shutdown(SteadyClock::time_point deadline) { return impl_->Shutdown(deadline); }
 
 bool Runtime::abandoned() const { return impl_->abandoned(); }
 

@@ -41,6 +41,7 @@
 #include "common/status.h"
 #include "engine/engine.h"
 #include "engine/instance.h"
+#include "runtime/clock.h"
 #include "runtime/session.h"
 #include "runtime/tenant_dump.h"
 #include "runtime/tenant_restore.h"
@@ -78,6 +79,11 @@ struct RuntimeOptions {
   // ("database \"x\" does not exist", SQLSTATE 3D000 to a Postgres client),
   // and tenants come into being only through CreateTenant.
   bool create_on_first_use = true;
+
+  // The time idle hibernation, hold expiry (idle_in_transaction_timeout_ms)
+  // and the least-recently-used order go by (clock.h). Null: SystemClock.
+  // Tests pass a ManualClock and advance it instead of sleeping.
+  std::shared_ptr<Clock> clock;
 };
 
 // Per-request phase timings, microseconds (steady_clock).
@@ -280,6 +286,11 @@ class Runtime {
 
   TenantState state(const std::string& tenant) const;
   RuntimeStats stats() const;
+  // Blocks until no tenant has work queued or a turn running (a work item
+  // all done, its tenant's last use recorded), or until `deadline` (then
+  // false). For tests: new work, or a hibernation the maintenance thread
+  // asks for, may start right after.
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline);
 
   // Stops accepting work, drains queued work, hibernates warm tenants,
   // within `shutdown_timeout_ms` (Shutdown()) or by `deadline`. Unavailable

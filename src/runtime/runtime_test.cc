@@ -18,6 +18,7 @@
 #include "engine/test_support.h"
 #include "pgwire/frontend.h"
 #include "runtime/admission.h"
+#include "runtime/clock.h"
 #include "wasm/guest_stack.h"
 
 namespace pgthaw::runtime {
@@ -60,16 +61,32 @@ Timings run_sync(Runtime& runtime, const std::string& tenant,
   return done.get_future().get();
 }
 
-// Polls `done` for up to `limit`.
+// Polls `done` for up to `limit`: for what real work brings about (a
+// hibernation, a pool refill), never for time to pass (ManualClock).
 bool eventually(const std::function<bool()>& done,
                 std::chrono::milliseconds limit = std::chrono::seconds(30)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return done();
 }
+
+// Every turn has ended: what the items did is recorded (their tenants'
+// last use by the runtime's clock, their memory).
+[[nodiscard]] bool settled(Runtime& runtime) {
+  return runtime.WaitIdle(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+}
+
+// Moves `clock` on by `by`, then waits for the maintenance thread to have
+// looked at the new time and for the turns it started (hibernations) to end.
+[[nodiscard]] bool advance(ManualClock& clock, Runtime& runtime, Clock::duration by) {
+  clock.Advance(by);
+  return clock.AwaitSleeper() && settled(runtime);
+}
+
+using std::chrono::milliseconds;
 
 // Counts down to zero; wait() returns when it gets there.
 class Countdown {
@@ -162,8 +179,10 @@ TEST(Runtime, PerTenantOrderHoldsUnderConcurrentSubmitters) {
 
 TEST(Runtime, IdleTenantHibernatesAndThawsWithItsData) {
   TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
   RuntimeOptions options = options_for(dir);
   options.idle_timeout_ms = 100;
+  options.clock = clock;
   auto runtime = start(options);
   ASSERT_NE(runtime, nullptr);
   Timings first = run_sync(*runtime, "sleepy", [](Instance& db) {
@@ -171,11 +190,23 @@ TEST(Runtime, IdleTenantHibernatesAndThawsWithItsData) {
   });
   EXPECT_TRUE(first.cold);
   EXPECT_EQ(first.cold_kind, ColdKind::kCreated);
+  ASSERT_TRUE(settled(*runtime));
 
-  ASSERT_TRUE(eventually([&] {
-    return runtime->state("sleepy") == TenantState::kCold &&
-           fs::exists(snapshot_meta(dir, "sleepy"));
-  }));
+  // Idle for less than the timeout: warm.
+  ASSERT_TRUE(advance(*clock, *runtime, milliseconds(99)));
+  EXPECT_EQ(runtime->state("sleepy"), TenantState::kWarm);
+  // The timeout counts from the last use, not from the thaw.
+  run_sync(*runtime, "sleepy", [](Instance& db) { rows(db, "select 1"); });
+  ASSERT_TRUE(settled(*runtime));
+  // (5 ms short: the maintenance thread runs a pass at most every 5 ms.)
+  ASSERT_TRUE(advance(*clock, *runtime, milliseconds(95)));
+  EXPECT_EQ(runtime->state("sleepy"), TenantState::kWarm);
+  EXPECT_EQ(runtime->stats().hibernations, 0u);
+  // Idle for the whole timeout: hibernated (the maintenance thread asked
+  // for it before it slept again; `advance` waited for the snapshot).
+  ASSERT_TRUE(advance(*clock, *runtime, milliseconds(5)));
+  EXPECT_EQ(runtime->state("sleepy"), TenantState::kCold);
+  EXPECT_TRUE(fs::exists(snapshot_meta(dir, "sleepy")));
   EXPECT_EQ(runtime->stats().hibernated_tenants, 1u);
   EXPECT_GE(runtime->stats().hibernations, 1u);
   EXPECT_EQ(runtime->stats().warm_tenants, 0u);
@@ -299,12 +330,16 @@ TEST(Runtime, AHolderInATransactionMakesOthersWaitUntilItEnds) {
                              other_done.set_value();
                            })
                   .ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The holder's next item runs before the waiting one: had the hold not
+  // kept the tenant, that one (queued first) would have run first.
+  held(1, "insert into t (x) values (10)");
   EXPECT_FALSE(other_ran.load());
+  EXPECT_EQ(runtime->stats().queued, 1u);
   EXPECT_EQ(runtime->Hibernate("h").code(), StatusCode::kUnavailable);
   runtime->Release("h", 2);  // not the holder: no effect
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  held(1, "delete from t where x = 10");
   EXPECT_FALSE(other_ran.load());
+  EXPECT_EQ(runtime->stats().queued, 1u);
 
   // The holder's later items pass the waiting one; its COMMIT ends the hold.
   held(1, "insert into t (x) values (3); commit");
@@ -366,6 +401,74 @@ TEST(Runtime, AHolderThatLeavesHasItsTransactionAndExchangeRolledBack) {
   done.get_future().get();
   run_sync(*runtime, "h",
            [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "0"); });
+}
+
+TEST(Runtime, AHoldIdlePastItsTimeoutIsRolledBackAndItsHolderRefused) {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  RuntimeOptions options = options_for(dir);
+  options.idle_in_transaction_timeout_ms = 1000;
+  options.clock = clock;
+  auto runtime = start(options);
+  ASSERT_NE(runtime, nullptr);
+  std::promise<std::pair<std::string, uint64_t>> told;
+  runtime->SetHoldExpiredHandler([&](const std::string& tenant, uint64_t holder) {
+    told.set_value({tenant, holder});
+  });
+  std::future<std::pair<std::string, uint64_t>> expired = told.get_future();
+  run_sync(*runtime, "h", [](Instance& db) { rows(db, "create table t (x int)"); });
+  auto held = [&](const std::string& sql) {
+    std::promise<void> done;
+    ASSERT_TRUE(runtime
+                    ->SubmitHeld("h", 1,
+                                 [&](Result<Session*> session, const Timings&) {
+                                   EXPECT_TRUE(session.ok());
+                                   if (session.ok()) rows(session.value()->instance(), sql);
+                                   done.set_value();
+                                 })
+                    .ok());
+    done.get_future().get();
+    ASSERT_TRUE(settled(*runtime));
+  };
+  held("begin; insert into t values (1)");
+  clock->Advance(milliseconds(600));
+  held("insert into t values (2)");  // the hold's idle time starts again here
+  std::promise<std::string> other_saw;
+  ASSERT_TRUE(runtime
+                  ->Submit("h",
+                           [&](Result<Session*> session, const Timings&) {
+                             EXPECT_TRUE(session.ok());
+                             other_saw.set_value(session.ok() ? scalar(session.value()->instance(),
+                                                                       "select count(*) from t")
+                                                              : "");
+                           })
+                  .ok());
+  std::future<std::string> other = other_saw.get_future();
+
+  // 999 ms after the holder's last item: still its.
+  clock->Advance(milliseconds(999));
+  ASSERT_TRUE(clock->AwaitSleeper());
+  EXPECT_NE(expired.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_NE(other.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(runtime->stats().queued, 1u);
+
+  // 1000 ms: rolled back, the holder told and refused, the waiting item runs.
+  clock->Advance(milliseconds(1));
+  ASSERT_EQ(expired.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(expired.get(), (std::pair<std::string, uint64_t>{"h", 1}));
+  ASSERT_EQ(other.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(other.get(), "0");
+  Status refused = runtime->SubmitHeld("h", 1, [](Result<Session*>, const Timings&) {
+    ADD_FAILURE() << "an expired holder's item ran";
+  });
+  EXPECT_EQ(refused.code(), StatusCode::kAborted) << refused.ToString();
+  EXPECT_NE(refused.message().find("idle-in-transaction timeout"), std::string::npos)
+      << refused.ToString();
+  // Once it is gone, its id may hold again (a new connection).
+  runtime->Release("h", 1);
+  held("begin; insert into t values (3); commit");
+  run_sync(*runtime, "h",
+           [](Instance& db) { EXPECT_EQ(scalar(db, "select count(*) from t"), "1"); });
 }
 
 TEST(Runtime, AnItemWithoutAHolderNeverLeavesATransactionOpen) {
@@ -435,22 +538,28 @@ TEST(Runtime, PoolTenantSurvivesRenameHibernateAndRestart) {
 
 TEST(Runtime, MemoryBudgetHibernatesLeastRecentlyUsedFirst) {
   TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
   RuntimeOptions options = options_for(dir);
   options.tenant_memory_bytes = uint64_t{1} << 20;
   options.memory_budget_bytes = (uint64_t{5} << 20) / 2;  // room for two
+  options.clock = clock;
   auto runtime = start(options);
   ASSERT_NE(runtime, nullptr);
-  for (const char* id : {"m1", "m2", "m3", "m4"}) {
+  // Used one millisecond apart by the runtime's clock, in an order that is
+  // not the ids' (ties would go by id).
+  for (const char* id : {"m4", "m3", "m2", "m1"}) {
     run_sync(*runtime, id, [](Instance& db) { rows(db, "create table t (x int)"); });
+    ASSERT_TRUE(settled(*runtime));
+    clock->Advance(milliseconds(1));
   }
   ASSERT_TRUE(eventually([&] {
     RuntimeStats s = runtime->stats();
     return s.warm_tenants == 2 && s.hibernations == 2;
   }));
-  EXPECT_EQ(runtime->state("m1"), TenantState::kCold);
-  EXPECT_EQ(runtime->state("m2"), TenantState::kCold);
-  EXPECT_EQ(runtime->state("m3"), TenantState::kWarm);
-  EXPECT_EQ(runtime->state("m4"), TenantState::kWarm);
+  EXPECT_EQ(runtime->state("m4"), TenantState::kCold);
+  EXPECT_EQ(runtime->state("m3"), TenantState::kCold);
+  EXPECT_EQ(runtime->state("m2"), TenantState::kWarm);
+  EXPECT_EQ(runtime->state("m1"), TenantState::kWarm);
   EXPECT_EQ(runtime->stats().warm_memory_bytes, uint64_t{2} << 20);
 }
 

@@ -55,11 +55,13 @@
 #include <string>
 
 #include "engine/instance.h"
+#include "runtime/clock.h"
 #include "runtime/runtime.h"
 
 namespace pgthaw::runtime {
 
-using Clock = std::chrono::steady_clock;
+// What Timings measure by (never the runtime's Clock: see clock.h).
+using SteadyClock = std::chrono::steady_clock;
 
 // A DeleteTenant waiting for its turn; guarded by Runtime::Impl::mutex_.
 struct DeleteRequest {
@@ -78,7 +80,7 @@ struct ExclusiveRequest {
 struct WorkItem {
   Runtime::Work work;
   std::optional<uint64_t> holder;  // set by SubmitHeld and SubmitBeside
-  Clock::time_point submitted;
+  SteadyClock::time_point submitted;
   bool beside = false;  // SubmitBeside: may run beside another holder's hold
   // CreateTenant's item: opens a tenant with no directory even when
   // create_on_first_use is off.
@@ -93,8 +95,8 @@ struct WorkItem {
 // Instance object itself is used only by the thread that owns the tenant
 // (`busy`), outside the mutex.
 struct Tenant {
-  Tenant(std::string tenant_id, std::string tenant_root)
-      : id(std::move(tenant_id)), root(std::move(tenant_root)) {}
+  Tenant(std::string tenant_id, std::string tenant_root, Clock::time_point now)
+      : id(std::move(tenant_id)), root(std::move(tenant_root)), last_used(now) {}
 
   // Constant after construction.
   const std::string id;
@@ -119,7 +121,9 @@ struct Tenant {
   // Counted in Runtime::Impl::opening_ from the worker's pick until its
   // Open() returns (fairness: cold starts never take every worker).
   bool opening_counted = false;
-  Clock::time_point last_used = Clock::now();
+  // When its last work item ended, by the runtime's Clock (idle timeouts,
+  // least recently used first).
+  Clock::time_point last_used;
   // The server's statement limit for this tenant (TenantSettings over
   // RuntimeOptions), set at each open and by SetTenantSettings; applied to
   // the instance when each work item starts.

@@ -46,9 +46,11 @@ std::string rows(Runtime& runtime, const std::string& tenant, const std::string&
   return st.ok() ? done.get_future().get() : "";
 }
 
+// Polls `done` (real work: a background flattening) for up to 30 s.
 bool eventually_true(const std::function<bool()>& done) {
-  for (int i = 0; i < 3000 && !done(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return done();
 }
