@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -90,6 +91,10 @@ def main():
         print("thread-safety: no sources found in " + args.compile_commands, file=sys.stderr)
         return 1
 
+    if shutil.which(args.clang) is None:
+        print(f"thread-safety: {args.clang} not found (scripts/install-deps.sh installs clang)",
+              file=sys.stderr)
+        return 1
     started = time.monotonic()
     failed = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
