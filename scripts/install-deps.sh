@@ -5,6 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build clang-format
+  # make test's thread_safety_analysis: clang++ -Wthread-safety (syntax only).
+  clang
   wabt
   libboost-dev libboost-system-dev libboost-context-dev
   python3

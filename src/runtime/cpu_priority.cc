@@ -66,7 +66,7 @@ LongWorkDemoter::LongWorkDemoter(Demotion how, std::chrono::nanoseconds tick)
 
 LongWorkDemoter::~LongWorkDemoter() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_ = true;
     for (const std::shared_ptr<Slot>& slot : slots_) slot->gone = true;
   }
@@ -97,7 +97,7 @@ Slot* LongWorkDemoter::ThisThreadSlot() {
   clockid_t clock;
   if (pthread_getcpuclockid(pthread_self(), &clock) == 0) slot->cpu_clock = clock;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::erase_if(slots_, [](const std::shared_ptr<Slot>& s) { return s->gone.load(); });
     slots_.push_back(slot);
   }
@@ -116,7 +116,7 @@ LongWorkDemoter::Scope LongWorkDemoter::Watch() {
   // either it sees this item or this sees idle_ (both seq_cst). While items
   // keep coming the watcher keeps ticking and no item wakes it.
   if (idle_.load()) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     idle_ = false;
     changed_.notify_one();
   }
@@ -154,7 +154,7 @@ bool LongWorkDemoter::End(Slot* slot) {
 bool LongWorkDemoter::ThisThreadStaysDemoted() { return t_stays_demoted; }
 
 void LongWorkDemoter::Loop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   uint64_t seen = 0;  // items started, as of the last look
   int quiet = 0;      // looks in a row with nothing running and nothing started
   while (!stop_) {
@@ -173,7 +173,7 @@ void LongWorkDemoter::Loop() {
       seen = look.started;
       continue;
     }
-    changed_.wait(lock, [&] { return !idle_.load() || stop_; });
+    changed_.wait(lock, [&]() REQUIRES(mutex_) { return !idle_.load() || stop_; });
     quiet = 0;
   }
 }

@@ -45,6 +45,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::runtime {
 
 enum class Demotion {
@@ -104,8 +106,8 @@ class LongWorkDemoter {
 
   Slot* ThisThreadSlot();  // registers the calling thread once
   void Loop();
-  // One tick: demotes the long, busy items' threads. REQUIRES mutex_.
-  Look Check();
+  // One tick: demotes the long, busy items' threads.
+  Look Check() REQUIRES(mutex_);
   bool End(Slot* slot);
   // Lowers thread `tid`, storing what it had in `original`; false if it was
   // left alone (already lowest, real-time) or the call failed.
@@ -116,10 +118,10 @@ class LongWorkDemoter {
   const std::chrono::nanoseconds tick_;
   const uint64_t serial_;  // tells demoters apart in threads' slot caches
 
-  std::mutex mutex_;  // slots_, stop_ and the watcher's sleep
+  Mutex mutex_;  // slots_, stop_ and the watcher's sleep
   std::condition_variable changed_;
-  std::vector<std::shared_ptr<Slot>> slots_;
-  bool stop_ = false;
+  std::vector<std::shared_ptr<Slot>> slots_ GUARDED_BY(mutex_);
+  bool stop_ GUARDED_BY(mutex_) = false;
   // The watcher sleeps until an item starts (Watch wakes it): no ticks on
   // an idle server, and no wake-up per item on a busy one (a woken thread
   // may preempt the worker that woke it).

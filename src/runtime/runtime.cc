@@ -38,6 +38,7 @@
 
 #include "common/durable_file.h"
 #include "common/env.h"
+#include "common/thread_annotations.h"
 #include "engine/connection_views.h"
 #include "engine/template.h"
 #include "engine/tenant_store.h"
@@ -162,7 +163,7 @@ class Runtime::Impl {
   bool Cancel(const std::string& id, uint64_t holder);
   Status SetTenantSettings(const std::string& id, const TenantSettings& settings);
   void SetHoldExpiredHandler(HoldExpired handler) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     hold_expired_ = std::move(handler);
   }
   Status Hibernate(const std::string& id);
@@ -191,13 +192,20 @@ class Runtime::Impl {
     return WaitIdle(lock, deadline);
   }
   bool abandoned() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return abandoned_;
   }
   int64_t shutdown_timeout_ms() const { return options_.shutdown_timeout_ms; }
 
  private:
-  using Lock = std::unique_lock<std::mutex>;
+  using Lock = MutexLock;
+  // The lock handed to a helper that runs with mutex_ held (the helper is
+  // REQUIRES(mutex_)). The analysis cannot tell which Mutex a lock passed
+  // by reference holds, so through this type, a plain std::unique_lock, a
+  // helper's unlock() and lock() are invisible to it: it takes mutex_ as
+  // held for the whole helper, unlocked windows included. The callers' own
+  // unlocks (Lock) are checked.
+  using HeldLock = std::unique_lock<std::mutex>;
   using TenantPtr = std::shared_ptr<Tenant>;
 
   // The item that may run next: the head, or while held the holder's first.
@@ -208,25 +216,27 @@ class Runtime::Impl {
     return std::make_shared<Tenant>(id, store_.root(id), clock_->now());
   }
   // Puts an idle tenant with something to do on the ready queue.
-  void Schedule(Lock& lock, const TenantPtr& t);
-  void Push(Lock& lock, const TenantPtr& t);
-  void RequestHibernate(Lock& lock, const TenantPtr& t);
+  void Schedule(HeldLock& lock, const TenantPtr& t) REQUIRES(mutex_);
+  void Push(HeldLock& lock, const TenantPtr& t) REQUIRES(mutex_);
+  void RequestHibernate(HeldLock& lock, const TenantPtr& t) REQUIRES(mutex_);
 
   void WorkerLoop();
   // One turn of the tenant that owns this thread: a work item (thawing
   // first if needed) or a hibernation. Unlocks around guest code.
   // `watched`: the item is demoted when long (LongWorkDemoter); not on a
   // caller's own thread (RunHeldNow).
-  void RunTurn(Lock& lock, const TenantPtr& t, bool watched = true);
-  void RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it, bool watched);
-  void HibernateNow(Lock& lock, Tenant& t);
+  void RunTurn(HeldLock& lock, const TenantPtr& t, bool watched = true) REQUIRES(mutex_);
+  void RunItem(HeldLock& lock, Tenant& t, std::deque<WorkItem>::iterator it, bool watched)
+      REQUIRES(mutex_);
+  void HibernateNow(HeldLock& lock, Tenant& t) REQUIRES(mutex_);
   // DeleteTenant's turn: `it` is its item. Unlocks around the removal.
-  void DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
-  void RunExclusiveNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it);
+  void DeleteNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::iterator it) REQUIRES(mutex_);
+  void RunExclusiveNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::iterator it)
+      REQUIRES(mutex_);
   // Runs `fn` in the tenant's turn with no live instance (a warm one is
   // hibernated first); waits for it.
   Status RunExclusive(const std::string& id, std::function<Status()> fn);
-  void EndTurn(Lock& lock, const TenantPtr& t);
+  void EndTurn(HeldLock& lock, const TenantPtr& t) REQUIRES(mutex_);
   // Pool, thaw, boot or create; no lock held (the caller owns `t`).
   // Open admits a new tenant (max_tenants) and turns an exception into an
   // error; OpenInstance does the opening.
@@ -234,79 +244,89 @@ class Runtime::Impl {
   Result<std::unique_ptr<engine::Instance>> OpenInstance(const Tenant& t, ColdKind* kind);
 
   // Limits and fairness. REQUIRES mutex_ unless noted.
-  Status CheckQueueRoom(const Tenant& t, std::optional<uint64_t> holder) const;
-  Status ReserveNewTenant();        // takes mutex_
-  void EndNewTenant(bool created);  // takes mutex_
+  Status CheckQueueRoom(const Tenant& t, std::optional<uint64_t> holder) const REQUIRES(mutex_);
+  Status ReserveNewTenant() EXCLUDES(mutex_);
+  void EndNewTenant(bool created) EXCLUDES(mutex_);
   static bool NeedsOpen(Tenant& t);
   // The first ready tenant this worker may run: one needing an open only
   // while fewer than max_openers_ workers are opening (then counted until
   // EndOpening). Null if none.
-  TenantPtr TakeReady(Lock& lock);
-  void EndOpening(Lock& lock, Tenant& t);
+  TenantPtr TakeReady(HeldLock& lock) REQUIRES(mutex_);
+  void EndOpening(HeldLock& lock, Tenant& t) REQUIRES(mutex_);
 
   // Exceptions. CallWork runs with no lock held; true if the work threw.
   static bool CallWork(Work& work, Result<engine::Instance*> instance, const Timings& timings,
                        const std::string& tenant);
-  void DropInstance(Lock& lock, Tenant& t);
+  void DropInstance(HeldLock& lock, Tenant& t) REQUIRES(mutex_);
   // Brings a session its holder left busy back to Idle (Session::Reset);
   // an empty `why` means no holder was meant to keep it (logged).
   void ResetSession(engine::Instance& instance, const std::string& tenant, std::string_view why);
 
   // Bounded shutdown. Waits for AllIdle() until `deadline` (max(): forever).
-  bool WaitIdle(Lock& lock, SteadyClock::time_point deadline);
+  bool WaitIdle(HeldLock& lock, SteadyClock::time_point deadline) REQUIRES(mutex_);
   // Gives up on what is still running: see RuntimeOptions::shutdown_timeout_ms.
-  Status Abandon(Lock& lock, const std::string& phase, SteadyClock::time_point started);
+  Status Abandon(HeldLock& lock, const std::string& phase, SteadyClock::time_point started)
+      REQUIRES(mutex_);
 
   void MaintenanceLoop();
-  Clock::time_point EvictPass(Lock& lock, Clock::time_point now);
+  Clock::time_point EvictPass(HeldLock& lock, Clock::time_point now) REQUIRES(mutex_);
   // Ends holds idle past idle_in_transaction_timeout_ms (rolling their
   // transactions back) and returns when the next one would expire.
-  Clock::time_point ExpireIdleHolds(Lock& lock, Clock::time_point now);
-  bool OverBudget() const { return warm_memory_bytes_ > options_.memory_budget_bytes; }
+  Clock::time_point ExpireIdleHolds(HeldLock& lock, Clock::time_point now) REQUIRES(mutex_);
+  bool OverBudget() const REQUIRES(mutex_) {
+    return warm_memory_bytes_ > options_.memory_budget_bytes;
+  }
   // Memory budget: what a warm instance is charged (measured unless
   // tenant_memory_bytes fixes it; no lock: the caller owns the tenant), and
   // recording that charge (REQUIRES mutex_; 0 when the instance goes).
   uint64_t MeasureMemory(engine::Instance* instance) const;
-  void ChargeMemory(Tenant& t, uint64_t bytes);
-  bool AllIdle() const;
+  void ChargeMemory(Tenant& t, uint64_t bytes) REQUIRES(mutex_);
+  bool AllIdle() const REQUIRES(mutex_);
 
   // Constant after construction.
   const engine::Engine& engine_;
   const RuntimeOptions options_;
   const engine::Template template_;
-  const engine::TenantStore store_;  // the layout of data_root
-  const unsigned max_openers_;       // workers that may open instances at once
+  const engine::TenantStore store_;     // the layout of data_root
+  const unsigned max_openers_;          // workers that may open instances at once
   const std::shared_ptr<Clock> clock_;  // what timeouts and LRU go by (clock.h)
-  std::unique_ptr<WarmPool> pool_;   // null when warm_pool_size == 0
+  std::unique_ptr<WarmPool> pool_;      // null when warm_pool_size == 0
 
-  std::mutex shutdown_mutex_;
-  bool shut_down_ = false;  // guarded by shutdown_mutex_
-  Status shutdown_status_;  // guarded by shutdown_mutex_
+  Mutex shutdown_mutex_ ACQUIRED_BEFORE(mutex_);
+  bool shut_down_ GUARDED_BY(shutdown_mutex_) = false;
+  Status shutdown_status_ GUARDED_BY(shutdown_mutex_);
 
-  mutable std::mutex mutex_;
-  std::condition_variable work_cv_;           // ready_ or stop_workers_ changed
-  std::condition_variable changed_cv_;        // a turn ended (Hibernate, Shutdown wait)
-  std::condition_variable maintenance_cv_;    // budget pressure or stop
-  std::map<std::string, TenantPtr> tenants_;  // not cold-and-idle
-  std::deque<TenantPtr> ready_;               // busy tenants waiting for a worker
-  bool accepting_ = true;
-  bool stop_workers_ = false;
-  bool stop_maintenance_ = false;
-  uint64_t warm_count_ = 0;         // tenants holding an instance
-  uint64_t hibernated_count_ = 0;   // tenant dirs with snapshot/meta.json
-  uint64_t warm_memory_bytes_ = 0;  // sum of warm tenants' memory_bytes
-  uint64_t created_ = 0, thawed_ = 0, booted_ = 0, pooled_ = 0, hibernations_ = 0;
-  HoldExpired hold_expired_;
+  // Also guards every Tenant field (tenant.h), which the analysis cannot
+  // be told: a Tenant does not know the runtime that owns it.
+  mutable Mutex mutex_;
+  std::condition_variable work_cv_;         // ready_ or stop_workers_ changed
+  std::condition_variable changed_cv_;      // a turn ended (Hibernate, Shutdown wait)
+  std::condition_variable maintenance_cv_;  // budget pressure or stop
+  std::map<std::string, TenantPtr> tenants_ GUARDED_BY(mutex_);  // not cold-and-idle
+  std::deque<TenantPtr> ready_ GUARDED_BY(mutex_);  // busy tenants waiting for a worker
+  bool accepting_ GUARDED_BY(mutex_) = true;
+  bool stop_workers_ GUARDED_BY(mutex_) = false;
+  bool stop_maintenance_ GUARDED_BY(mutex_) = false;
+  uint64_t warm_count_ GUARDED_BY(mutex_) = 0;         // tenants holding an instance
+  uint64_t hibernated_count_ GUARDED_BY(mutex_) = 0;   // tenant dirs with snapshot/meta.json
+  uint64_t warm_memory_bytes_ GUARDED_BY(mutex_) = 0;  // sum of warm tenants' memory_bytes
+  uint64_t created_ GUARDED_BY(mutex_) = 0;
+  uint64_t thawed_ GUARDED_BY(mutex_) = 0;
+  uint64_t booted_ GUARDED_BY(mutex_) = 0;
+  uint64_t pooled_ GUARDED_BY(mutex_) = 0;
+  uint64_t hibernations_ GUARDED_BY(mutex_) = 0;
+  HoldExpired hold_expired_ GUARDED_BY(mutex_);
   // Holds ExpireIdleHolds ended, told to hold_expired_ outside the lock.
-  std::vector<std::pair<std::string, uint64_t>> expired_;
-  uint64_t tenant_count_ = 0;      // tenant directories
-  uint64_t tenants_reserved_ = 0;  // new tenants being created now
-  uint64_t tenants_created_ = 0;
-  unsigned opening_ = 0;    // tenants with opening_counted
-  uint64_t trash_seq_ = 0;  // numbers the staging paths and layer roots of store_
+  std::vector<std::pair<std::string, uint64_t>> expired_ GUARDED_BY(mutex_);
+  uint64_t tenant_count_ GUARDED_BY(mutex_) = 0;      // tenant directories
+  uint64_t tenants_reserved_ GUARDED_BY(mutex_) = 0;  // new tenants being created now
+  uint64_t tenants_created_ GUARDED_BY(mutex_) = 0;
+  unsigned opening_ GUARDED_BY(mutex_) = 0;  // tenants with opening_counted
+  uint64_t trash_seq_ GUARDED_BY(mutex_) =
+      0;  // numbers the staging paths and layer roots of store_
   // When each tenant's last work item in this process ended (Describe).
-  std::map<std::string, int64_t> last_used_unix_s_;
-  bool abandoned_ = false;  // Shutdown ran out of time (see Abandon)
+  std::map<std::string, int64_t> last_used_unix_s_ GUARDED_BY(mutex_);
+  bool abandoned_ GUARDED_BY(mutex_) = false;  // Shutdown ran out of time (see Abandon)
 
   // Demotes long work items (cpu_priority.h); outlives the workers.
   LongWorkDemoter demoter_;
@@ -317,8 +337,8 @@ class Runtime::Impl {
   // at a time; ids queued under mutex_.
   void CompactLoop();
   void StopCompactor();
-  std::deque<std::string> compact_queue_;
-  std::mutex compact_mutex_;  // held for a whole CompactTenant
+  std::deque<std::string> compact_queue_ GUARDED_BY(mutex_);
+  Mutex compact_mutex_ ACQUIRED_BEFORE(mutex_);  // held for a whole CompactTenant
   std::condition_variable compact_cv_;
   std::atomic<bool> stop_compactor_{false};
   std::thread compactor_thread_;
@@ -330,10 +350,15 @@ Status Runtime::Impl::Init() {
   std::error_code ec;
   fs::create_directories(store_.tenants_dir(), ec);
   if (ec) return Status::FromErrno("mkdir " + store_.tenants_dir(), ec.value());
-  for (const fs::directory_entry& e : fs::directory_iterator(store_.tenants_dir(), ec)) {
-    std::error_code type_ec;
-    if (e.is_directory(type_ec)) ++tenant_count_;
-    if (engine::TenantStore::hibernated(e.path().string())) ++hibernated_count_;
+  {
+    // No other thread runs yet; taken so that the analysis sees the counts
+    // written under their mutex, as everywhere else.
+    MutexLock lock(mutex_);
+    for (const fs::directory_entry& e : fs::directory_iterator(store_.tenants_dir(), ec)) {
+      std::error_code type_ec;
+      if (e.is_directory(type_ec)) ++tenant_count_;
+      if (engine::TenantStore::hibernated(e.path().string())) ++hibernated_count_;
+    }
   }
   if (ec) return Status::FromErrno("list " + store_.tenants_dir(), ec.value());
   // Deleted tenants' trees a crash left: those tenants are gone already.
@@ -354,7 +379,8 @@ Status Runtime::Impl::Init() {
 void Runtime::Impl::CompactLoop() {
   Lock lock(mutex_);
   for (;;) {
-    compact_cv_.wait(lock, [&] { return stop_compactor_.load() || !compact_queue_.empty(); });
+    compact_cv_.wait(
+        lock, [&]() REQUIRES(mutex_) { return stop_compactor_.load() || !compact_queue_.empty(); });
     if (stop_compactor_.load()) return;
     const std::string id = std::move(compact_queue_.front());
     compact_queue_.pop_front();
@@ -373,7 +399,7 @@ void Runtime::Impl::CompactLoop() {
 
 void Runtime::Impl::StopCompactor() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_compactor_ = true;
   }
   compact_cv_.notify_all();
@@ -384,12 +410,12 @@ Status Runtime::Impl::CompactTenant(const std::string& id) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   // One flattening at a time: two of one tenant's stack (the background's and
   // a fork's at the bound) would each release the layers the other reads.
-  std::lock_guard flattening(compact_mutex_);
+  MutexLock flattening(compact_mutex_);
   const std::string root = store_.root(id);
   const std::vector<std::string> layers = engine::tenant_layers(root);
   std::string layer_root;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     layer_root = store_.flat_layer_root(id, ++trash_seq_);
   }
   const bool durable = engine_.options().durable;
@@ -532,13 +558,13 @@ std::deque<WorkItem>::iterator Runtime::Impl::NextItem(Tenant& t) {
                       [&](const WorkItem& item) { return item.beside; });
 }
 
-void Runtime::Impl::Schedule(Lock& lock, const TenantPtr& t) {
+void Runtime::Impl::Schedule(HeldLock& lock, const TenantPtr& t) {
   if (t->busy || !HasTurn(*t)) return;
   t->busy = true;
   Push(lock, t);
 }
 
-void Runtime::Impl::Push(Lock& /*lock*/, const TenantPtr& t) {
+void Runtime::Impl::Push(HeldLock& /*lock*/, const TenantPtr& t) {
   if (t->instance == nullptr && NextItem(*t) != t->queue.end()) {
     ready_.push_front(t);
   } else {
@@ -547,7 +573,7 @@ void Runtime::Impl::Push(Lock& /*lock*/, const TenantPtr& t) {
   work_cv_.notify_one();
 }
 
-void Runtime::Impl::RequestHibernate(Lock& lock, const TenantPtr& t) {
+void Runtime::Impl::RequestHibernate(HeldLock& lock, const TenantPtr& t) {
   t->hibernate_wanted = true;
   Schedule(lock, t);
 }
@@ -572,7 +598,7 @@ void Runtime::Impl::WorkerLoop() {
   }
 }
 
-void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t, bool watched) {
+void Runtime::Impl::RunTurn(HeldLock& lock, const TenantPtr& t, bool watched) {
   auto it = NextItem(*t);
   if (it != t->queue.end() && it->deletion != nullptr) {
     DeleteNow(lock, *t, it);
@@ -590,7 +616,7 @@ void Runtime::Impl::RunTurn(Lock& lock, const TenantPtr& t, bool watched) {
   EndTurn(lock, t);
 }
 
-void Runtime::Impl::RunItem(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it,
+void Runtime::Impl::RunItem(HeldLock& lock, Tenant& t, std::deque<WorkItem>::iterator it,
                             bool watched) {
   WorkItem item = std::move(*it);
   t.queue.erase(it);
@@ -731,7 +757,7 @@ void Runtime::Impl::ResetSession(engine::Instance& instance, const std::string& 
   if (!st.ok()) spdlog::warn("tenant {}: resetting the session: {}", tenant, st.ToString());
 }
 
-void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
+void Runtime::Impl::HibernateNow(HeldLock& lock, Tenant& t) {
   t.state = TenantState::kHibernating;
   std::unique_ptr<engine::Instance> instance = std::move(t.instance);
   lock.unlock();
@@ -754,7 +780,7 @@ void Runtime::Impl::HibernateNow(Lock& lock, Tenant& t) {
   if (!st.ok()) spdlog::warn("tenant {}: hibernation: {}", t.id, st.ToString());
 }
 
-void Runtime::Impl::DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
+void Runtime::Impl::DeleteNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
   std::shared_ptr<DeleteRequest> request = std::move(it->deletion);
   t.queue.erase(it);
   t.hibernate_wanted = false;
@@ -798,7 +824,7 @@ void Runtime::Impl::DeleteNow(Lock& lock, Tenant& t, std::deque<WorkItem>::itera
   }
 }
 
-void Runtime::Impl::RunExclusiveNow(Lock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
+void Runtime::Impl::RunExclusiveNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::iterator it) {
   std::shared_ptr<ExclusiveRequest> request = std::move(it->exclusive);
   t.queue.erase(it);
   if (t.instance != nullptr) HibernateNow(lock, t);
@@ -844,7 +870,7 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   plan.source_id = source;
   plan.fork_id = fork;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const uint64_t seq = ++trash_seq_;
     plan.staging_root = store_.staging_path(engine::TenantStore::Staging::kFork, fork, seq);
     plan.layer_root = store_.fork_layer_root(source, seq);
@@ -866,13 +892,13 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   }
   if (durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ++tenant_count_;
   }
   spdlog::info("tenant {}: forked from {}", fork, source);
   // Deep stacks are flattened in the background.
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const std::string& id : {source, fork}) {
       if (engine::tenant_layers(store_.root(id)).size() > engine::kCompactAbove) {
         compact_queue_.push_back(id);
@@ -883,7 +909,7 @@ Status Runtime::Impl::ForkTenant(const std::string& source, const std::string& f
   return Status::Ok();
 }
 
-void Runtime::Impl::EndTurn(Lock& lock, const TenantPtr& t) {
+void Runtime::Impl::EndTurn(HeldLock& lock, const TenantPtr& t) {
   if (HasTurn(*t)) {
     Push(lock, t);  // still busy: back of the line (front if cold)
   } else {
@@ -975,7 +1001,7 @@ Status Runtime::Impl::CheckQueueRoom(const Tenant& t, std::optional<uint64_t> ho
 }
 
 Status Runtime::Impl::ReserveNewTenant() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const uint64_t limit = options_.max_tenants;
   if (limit > 0 && tenant_count_ + tenants_reserved_ >= limit) return TooManyTenantsError(limit);
   ++tenants_reserved_;
@@ -983,7 +1009,7 @@ Status Runtime::Impl::ReserveNewTenant() {
 }
 
 void Runtime::Impl::EndNewTenant(bool created) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   --tenants_reserved_;
   if (created) {
     ++tenant_count_;
@@ -995,7 +1021,7 @@ bool Runtime::Impl::NeedsOpen(Tenant& t) {
   return (t.instance == nullptr || !t.instance->alive()) && NextItem(t) != t.queue.end();
 }
 
-Runtime::Impl::TenantPtr Runtime::Impl::TakeReady(Lock& /*lock*/) {
+Runtime::Impl::TenantPtr Runtime::Impl::TakeReady(HeldLock& /*lock*/) {
   for (auto it = ready_.begin(); it != ready_.end(); ++it) {
     const bool needs_open = NeedsOpen(**it);
     if (needs_open && opening_ >= max_openers_) continue;  // keep a worker for warm tenants
@@ -1010,7 +1036,7 @@ Runtime::Impl::TenantPtr Runtime::Impl::TakeReady(Lock& /*lock*/) {
   return nullptr;
 }
 
-void Runtime::Impl::EndOpening(Lock& /*lock*/, Tenant& t) {
+void Runtime::Impl::EndOpening(HeldLock& /*lock*/, Tenant& t) {
   if (!t.opening_counted) return;
   t.opening_counted = false;
   --opening_;
@@ -1046,7 +1072,7 @@ bool Runtime::Impl::CallWork(Work& work, Result<engine::Instance*> instance, con
   return true;
 }
 
-void Runtime::Impl::DropInstance(Lock& lock, Tenant& t) {
+void Runtime::Impl::DropInstance(HeldLock& lock, Tenant& t) {
   if (t.instance == nullptr) return;
   std::unique_ptr<engine::Instance> dropped = std::move(t.instance);
   t.holder.reset();  // its transaction is gone with the instance
@@ -1083,7 +1109,7 @@ void Runtime::Impl::MaintenanceLoop() {
   }
 }
 
-Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
+Clock::time_point Runtime::Impl::EvictPass(HeldLock& lock, Clock::time_point now) {
   // Clamped so that time points cannot overflow.
   const auto idle_timeout =
       std::chrono::milliseconds(std::min(options_.idle_timeout_ms, kMaxIdleMs));
@@ -1115,7 +1141,7 @@ Clock::time_point Runtime::Impl::EvictPass(Lock& lock, Clock::time_point now) {
   return std::max(next, now + kMinPassInterval);
 }
 
-Clock::time_point Runtime::Impl::ExpireIdleHolds(Lock& lock, Clock::time_point now) {
+Clock::time_point Runtime::Impl::ExpireIdleHolds(HeldLock& lock, Clock::time_point now) {
   Clock::time_point next = Clock::time_point::max();
   if (options_.idle_in_transaction_timeout_ms <= 0) return next;
   const auto timeout =
@@ -1204,7 +1230,7 @@ Status Runtime::Impl::ImportTenant(const std::string& id, const std::string& arc
   // at all.
   std::string staging;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     staging = store_.staging_path(engine::TenantStore::Staging::kImport, id, ++trash_seq_);
   }
   PGTHAW_RETURN_IF_ERROR(store_.MakeStagingDirs());
@@ -1264,7 +1290,7 @@ Status Runtime::Impl::RunOnSession(
   if (!store_.exists(id)) return no_such_database(id);
   std::string scratch;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     scratch = store_.staging_path(engine::TenantStore::Staging::kWork, id, ++trash_seq_);
   }
   fs::create_directories(scratch, ec);
@@ -1357,7 +1383,7 @@ bool Runtime::Impl::TenantExists(const std::string& id) const {
   if (!ValidateTenantId(id).ok()) return false;
   std::error_code ec;
   const bool on_disk = store_.exists(id);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto found = tenants_.find(id);
   if (found != tenants_.end() && found->second->deleting) return false;
   return on_disk;
@@ -1384,7 +1410,7 @@ Result<TenantInfo> Runtime::Impl::Describe(const std::string& id) const {
   int64_t newest_mtime_s = 0;
   walk_usage(root, &info.disk_bytes, &newest_mtime_s);
   info.hibernated = engine::TenantStore::hibernated(root);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto found = tenants_.find(id);
   if (found != tenants_.end()) info.state = found->second->state;
   auto used = last_used_unix_s_.find(id);
@@ -1398,13 +1424,13 @@ Status Runtime::Impl::Warmup() {
 }
 
 TenantState Runtime::Impl::state(const std::string& id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto found = tenants_.find(id);
   return found == tenants_.end() ? TenantState::kCold : found->second->state;
 }
 
 RuntimeStats Runtime::Impl::stats() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   RuntimeStats s;
   s.warm_tenants = warm_count_;
   s.hibernated_tenants = hibernated_count_;
@@ -1430,7 +1456,7 @@ bool Runtime::Impl::AllIdle() const {
 }
 
 Status Runtime::Impl::Shutdown(SteadyClock::time_point deadline) {
-  std::lock_guard shutdown_lock(shutdown_mutex_);
+  MutexLock shutdown_lock(shutdown_mutex_);
   if (shut_down_) return shutdown_status_;
   const SteadyClock::time_point started = SteadyClock::now();
   Lock lock(mutex_);
@@ -1488,15 +1514,15 @@ Status Runtime::Impl::Shutdown(SteadyClock::time_point deadline) {
 
 // ---- Bounded shutdown ------------------------------------------------------------
 
-bool Runtime::Impl::WaitIdle(Lock& lock, SteadyClock::time_point deadline) {
+bool Runtime::Impl::WaitIdle(HeldLock& lock, SteadyClock::time_point deadline) {
   if (deadline == SteadyClock::time_point::max()) {
-    changed_cv_.wait(lock, [&] { return AllIdle(); });
+    changed_cv_.wait(lock, [&]() REQUIRES(mutex_) { return AllIdle(); });
     return true;
   }
-  return changed_cv_.wait_until(lock, deadline, [&] { return AllIdle(); });
+  return changed_cv_.wait_until(lock, deadline, [&]() REQUIRES(mutex_) { return AllIdle(); });
 }
 
-Status Runtime::Impl::Abandon(Lock& lock, const std::string& phase,
+Status Runtime::Impl::Abandon(HeldLock& lock, const std::string& phase,
                               SteadyClock::time_point started) {
   abandoned_ = true;
   stop_workers_ = true;

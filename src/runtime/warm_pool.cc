@@ -42,7 +42,7 @@ void WarmPool::Start() {
 void WarmPool::Stop() {
   std::deque<Slot> slots;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_ = true;
     slots.swap(ready_);
   }
@@ -79,7 +79,7 @@ Result<WarmPool::Slot> WarmPool::MakeSlot(uint64_t n) {
 }
 
 Status WarmPool::Fill() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (;;) {
     if (stop_) return Status::Unavailable("warm pool stopped");
     if (ready_.size() >= target_) return Status::Ok();
@@ -106,9 +106,10 @@ Status WarmPool::Fill() {
 }
 
 void WarmPool::RefillLoop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (;;) {
-    changed_cv_.wait(lock, [&] { return stop_ || ready_.size() + filling_ < target_; });
+    changed_cv_.wait(
+        lock, [&]() REQUIRES(mutex_) { return stop_ || ready_.size() + filling_ < target_; });
     if (stop_) return;
     ++filling_;
     uint64_t n = next_slot_++;
@@ -120,7 +121,7 @@ void WarmPool::RefillLoop() {
     if (!slot.ok()) {
       last_error_ = slot.status();
       spdlog::warn("{}; retrying in {} ms", slot.status().ToString(), kRefillBackoff.count());
-      changed_cv_.wait_for(lock, kRefillBackoff, [&] { return stop_; });
+      changed_cv_.wait_for(lock, kRefillBackoff, [&]() REQUIRES(mutex_) { return stop_; });
       continue;
     }
     if (stop_) {
@@ -135,7 +136,7 @@ void WarmPool::RefillLoop() {
 Result<std::unique_ptr<engine::Instance>> WarmPool::TakeInto(const std::string& root) {
   Slot slot;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (ready_.empty()) return Status::NotFound("warm pool empty");
     slot = std::move(ready_.front());
     ready_.pop_front();
@@ -153,7 +154,7 @@ Result<std::unique_ptr<engine::Instance>> WarmPool::TakeInto(const std::string& 
 }
 
 size_t WarmPool::ready() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return ready_.size();
 }
 

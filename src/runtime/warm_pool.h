@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "engine/instance.h"
 #include "engine/template.h"
 #include "engine/tenant_store.h"
@@ -82,13 +83,13 @@ class WarmPool {
   const unsigned target_;
   const bool durable_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable changed_cv_;  // ready_, filling_ or stop_ changed
-  std::deque<Slot> ready_;              // guarded by mutex_
-  unsigned filling_ = 0;                // slots being made; guarded by mutex_
-  uint64_t next_slot_ = 0;              // guarded by mutex_
-  bool stop_ = false;                   // guarded by mutex_
-  Status last_error_;                   // last failed MakeSlot; guarded by mutex_
+  std::deque<Slot> ready_ GUARDED_BY(mutex_);
+  unsigned filling_ GUARDED_BY(mutex_) = 0;  // slots being made
+  uint64_t next_slot_ GUARDED_BY(mutex_) = 0;
+  bool stop_ GUARDED_BY(mutex_) = false;
+  Status last_error_ GUARDED_BY(mutex_);  // last failed MakeSlot
   std::thread refill_thread_;
 };
 

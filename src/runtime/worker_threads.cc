@@ -13,19 +13,19 @@ WorkerThreads::WorkerThreads(std::function<void()> body) : body_(std::move(body)
 WorkerThreads::~WorkerThreads() {
   bool detached;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     detached = detached_;
   }
   if (!detached) JoinAll();
 }
 
 void WorkerThreads::Start(unsigned n) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (unsigned i = 0; i < n; ++i) threads_.emplace_back(body_);
 }
 
 bool WorkerThreads::ReplaceCurrent() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (stop_) return false;
   auto self = std::find_if(threads_.begin(), threads_.end(), [](const std::thread& t) {
     return t.get_id() == std::this_thread::get_id();
@@ -38,9 +38,9 @@ bool WorkerThreads::ReplaceCurrent() {
 }
 
 void WorkerThreads::Loop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [&] { return !retiring_.empty() || stop_; });
+    changed_.wait(lock, [&]() REQUIRES(mutex_) { return !retiring_.empty() || stop_; });
     if (retiring_.empty()) return;  // stopping, and every retired thread is joined
     std::thread old = std::move(retiring_.front());
     retiring_.pop_front();
@@ -63,7 +63,7 @@ void WorkerThreads::Loop() {
 
 void WorkerThreads::JoinAll() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_ = true;
   }
   changed_.notify_all();
@@ -71,7 +71,7 @@ void WorkerThreads::JoinAll() {
   if (replacer_.joinable()) replacer_.join();
   std::vector<std::thread> all;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     all.swap(threads_);
   }
   for (std::thread& t : all) t.join();
@@ -79,7 +79,7 @@ void WorkerThreads::JoinAll() {
 
 void WorkerThreads::DetachAll() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_ = true;
     detached_ = true;
     for (std::thread& t : threads_) t.detach();
@@ -90,7 +90,7 @@ void WorkerThreads::DetachAll() {
 }
 
 uint64_t WorkerThreads::replaced() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return replaced_;
 }
 

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::runtime {
 
 class WorkerThreads {
@@ -51,13 +53,13 @@ class WorkerThreads {
   void Loop();
 
   const std::function<void()> body_;
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable changed_;
-  std::vector<std::thread> threads_;  // guarded by mutex_
-  std::deque<std::thread> retiring_;  // workers to replace and join; guarded by mutex_
-  bool stop_ = false;                 // no more replacements (JoinAll, DetachAll); guarded
-  bool detached_ = false;             // guarded by mutex_
-  uint64_t replaced_ = 0;             // guarded by mutex_
+  std::vector<std::thread> threads_ GUARDED_BY(mutex_);
+  std::deque<std::thread> retiring_ GUARDED_BY(mutex_);  // workers to replace and join
+  bool stop_ GUARDED_BY(mutex_) = false;  // no more replacements (JoinAll, DetachAll)
+  bool detached_ GUARDED_BY(mutex_) = false;
+  uint64_t replaced_ GUARDED_BY(mutex_) = 0;
   std::thread replacer_;
 };
 

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::server {
 
 bool join_by(boost::asio::thread_pool& pool, std::chrono::steady_clock::time_point deadline) {
@@ -13,19 +15,20 @@ bool join_by(boost::asio::thread_pool& pool, std::chrono::steady_clock::time_poi
     return true;
   }
   struct Joined {
-    std::mutex mutex;
+    Mutex mutex;
     std::condition_variable cv;
-    bool done = false;
+    bool done GUARDED_BY(mutex) = false;
   };
   auto joined = std::make_shared<Joined>();
   std::thread([&pool, joined] {
     pool.join();
-    std::lock_guard lock(joined->mutex);
+    MutexLock lock(joined->mutex);
     joined->done = true;
     joined->cv.notify_all();
   }).detach();
-  std::unique_lock lock(joined->mutex);
-  return joined->cv.wait_until(lock, deadline, [&] { return joined->done; });
+  MutexLock lock(joined->mutex);
+  return joined->cv.wait_until(lock, deadline,
+                               [&]() REQUIRES(joined->mutex) { return joined->done; });
 }
 
 }  // namespace pgthaw::server

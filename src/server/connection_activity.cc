@@ -61,7 +61,7 @@ void ConnectionActivity::Opened(const std::string& tenant, int32_t pid, std::str
                                 std::string application_name, std::string client_addr,
                                 int client_port) {
   const auto now = Clock::now();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Tenant& t = tenants_[tenant];
   ++t.sessions;
   Connection& c = t.connections[pid];
@@ -92,7 +92,7 @@ void ConnectionActivity::Enter(Tenant& t, Connection& c, State state, Clock::tim
 void ConnectionActivity::Submitted(const std::string& tenant, int32_t pid, std::string_view query,
                                    bool function_call) {
   const auto now = Clock::now();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Tenant* t = nullptr;
   Connection* c = Find(tenant, pid, &t);
   if (c == nullptr) return;
@@ -104,14 +104,14 @@ void ConnectionActivity::Submitted(const std::string& tenant, int32_t pid, std::
 }
 
 void ConnectionActivity::Running(const std::string& tenant, int32_t pid) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (Connection* c = Find(tenant, pid, nullptr); c != nullptr) c->waiting = false;
 }
 
 void ConnectionActivity::Finished(const std::string& tenant, int32_t pid, char transaction_status,
                                   std::string_view application_name) {
   const auto now = Clock::now();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Tenant* t = nullptr;
   Connection* c = Find(tenant, pid, &t);
   if (c == nullptr) return;
@@ -127,7 +127,7 @@ void ConnectionActivity::Finished(const std::string& tenant, int32_t pid, char t
 
 void ConnectionActivity::Closed(const std::string& tenant, int32_t pid, End how) {
   const auto now = Clock::now();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Tenant* t = nullptr;
   Connection* c = Find(tenant, pid, &t);
   if (c == nullptr) return;
@@ -158,7 +158,7 @@ std::string ConnectionActivity::Report(const std::string& tenant, int32_t curren
   Counters totals;
   size_t open = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto t = tenants_.find(tenant);
     if (t != tenants_.end()) {
       totals = t->second;  // the counters only, not the connections

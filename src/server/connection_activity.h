@@ -22,6 +22,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::server {
 
 class ConnectionActivity {
@@ -83,11 +85,11 @@ class ConnectionActivity {
   static void Account(Counters& t, const Connection& c, Clock::time_point now);
   // `c` (of `t`) changes to `state` at `now`.
   static void Enter(Tenant& t, Connection& c, State state, Clock::time_point now);
-  // The connection, and its tenant in `owner`; null if unknown. mutex_ held.
-  Connection* Find(const std::string& tenant, int32_t pid, Tenant** owner);
+  // The connection, and its tenant in `owner`; null if unknown.
+  Connection* Find(const std::string& tenant, int32_t pid, Tenant** owner) REQUIRES(mutex_);
 
-  mutable std::mutex mutex_;
-  std::map<std::string, Tenant, std::less<>> tenants_;
+  mutable Mutex mutex_;
+  std::map<std::string, Tenant, std::less<>> tenants_ GUARDED_BY(mutex_);
 };
 
 }  // namespace pgthaw::server

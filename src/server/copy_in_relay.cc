@@ -11,7 +11,7 @@ std::string copy_fail_message(std::string_view why) {
 }
 
 std::string CopyInRelay::Take(const std::function<void()>& ask) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   used_ = true;
   if (!interrupted_.empty()) return copy_fail_message(interrupted_);
   waiting_ = true;
@@ -19,8 +19,8 @@ std::string CopyInRelay::Take(const std::function<void()>& ask) {
   lock.unlock();
   ask();
   lock.lock();
-  bool arrived =
-      given_.wait_for(lock, timeout_, [&] { return has_messages_ || !interrupted_.empty(); });
+  bool arrived = given_.wait_for(
+      lock, timeout_, [&]() REQUIRES(mutex_) { return has_messages_ || !interrupted_.empty(); });
   waiting_ = false;
   if (has_messages_) {
     has_messages_ = false;
@@ -34,7 +34,7 @@ std::string CopyInRelay::Take(const std::function<void()>& ask) {
 }
 
 bool CopyInRelay::Give(std::string& messages) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (!waiting_ || !interrupted_.empty()) return false;
   messages_ = std::move(messages);
   has_messages_ = true;
@@ -43,18 +43,18 @@ bool CopyInRelay::Give(std::string& messages) {
 }
 
 void CopyInRelay::Interrupt(std::string why) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (interrupted_.empty()) interrupted_ = std::move(why);
   given_.notify_all();
 }
 
 bool CopyInRelay::used() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return used_;
 }
 
 bool CopyInRelay::timed_out() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return timed_out_;
 }
 

@@ -23,6 +23,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::server {
 
 // A CopyFail message ('f') with `why`.
@@ -52,14 +54,14 @@ class CopyInRelay {
 
  private:
   const std::chrono::milliseconds timeout_;
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable given_;
-  bool waiting_ = false;
-  bool has_messages_ = false;
-  std::string messages_;
-  std::string interrupted_;  // non-empty: why no more data comes
-  bool used_ = false;
-  bool timed_out_ = false;
+  bool waiting_ GUARDED_BY(mutex_) = false;
+  bool has_messages_ GUARDED_BY(mutex_) = false;
+  std::string messages_ GUARDED_BY(mutex_);
+  std::string interrupted_ GUARDED_BY(mutex_);  // non-empty: why no more data comes
+  bool used_ GUARDED_BY(mutex_) = false;
+  bool timed_out_ GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace pgthaw::server

@@ -252,13 +252,13 @@ Result<std::unique_ptr<CredentialStore>> CredentialStore::Open(std::string path)
 }
 
 std::shared_ptr<const CredentialStore::State> CredentialStore::Snapshot() const {
-  std::lock_guard lock(state_mutex_);
+  MutexLock lock(state_mutex_);
   return state_;
 }
 
 template <typename Change>
 Status CredentialStore::Update(Change&& change) {
-  std::lock_guard change_lock(change_mutex_);
+  MutexLock change_lock(change_mutex_);
   // Only changes replace state_, and they hold change_mutex_: this copy is
   // the current state until we replace it.
   State next = *Snapshot();
@@ -277,7 +277,7 @@ Status CredentialStore::Update(Change&& change) {
   }
   if (renamed) {
     auto published = std::make_shared<const State>(std::move(next));
-    std::lock_guard state_lock(state_mutex_);
+    MutexLock state_lock(state_mutex_);
     state_ = std::move(published);
   }
   return written;

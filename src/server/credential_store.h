@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "server/scram.h"
 
 namespace pgthaw::server {
@@ -136,9 +137,10 @@ class CredentialStore {
 
   const std::string path_;
 
-  std::mutex change_mutex_;  // one change at a time; held across its disk write
-  mutable std::mutex state_mutex_;
-  std::shared_ptr<const State> state_;  // GUARDED_BY(state_mutex_); never null
+  Mutex change_mutex_
+      ACQUIRED_BEFORE(state_mutex_);  // one change at a time; held across its disk write
+  mutable Mutex state_mutex_;
+  std::shared_ptr<const State> state_ GUARDED_BY(state_mutex_);  // never null
 };
 
 }  // namespace pgthaw::server

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::server {
 
 namespace asio = boost::asio;
@@ -86,7 +88,7 @@ class HttpBinding : public FactoryBinding {
 
   void Start(std::shared_ptr<Op> op) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!idle_.empty()) {
         op->stream = std::move(idle_.back());
         idle_.pop_back();
@@ -152,7 +154,7 @@ class HttpBinding : public FactoryBinding {
                               " without a JSON object");
     }
     if (op->res.keep_alive()) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (idle_.size() < kMaxIdle) idle_.push_back(std::move(op->stream));
     }
     op->respond(std::move(reply));
@@ -162,8 +164,8 @@ class HttpBinding : public FactoryBinding {
   asio::io_context& io_;
   const std::string url_, host_, port_, prefix_;
   const std::chrono::milliseconds timeout_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<beast::tcp_stream>> idle_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<std::unique_ptr<beast::tcp_stream>> idle_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "common/thread_annotations.h"
 #include "server/accept_backoff.h"
 #include "server/socket_tuning.h"
 
@@ -59,9 +60,9 @@ struct HttpServer::Shared {
   AcceptBackoff accept_backoff;
   std::atomic<bool> stopping{false};
 
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable drained;
-  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions;  // GUARDED_BY(mu)
+  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions GUARDED_BY(mu);
 };
 
 namespace {
@@ -94,14 +95,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   ~Session() {
-    std::lock_guard lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     shared_->sessions.erase(this);
     if (shared_->sessions.empty()) shared_->drained.notify_all();
   }
 
   void Start() {
     {
-      std::lock_guard lock(shared_->mu);
+      MutexLock lock(shared_->mu);
       shared_->sessions[this] = this->weak_from_this();
     }
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -596,7 +597,7 @@ void HttpServer::Stop() {
   });
   std::vector<std::shared_ptr<SessionBase>> live;
   {
-    std::lock_guard lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     for (auto& [raw, weak] : shared_->sessions) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
@@ -605,8 +606,9 @@ void HttpServer::Stop() {
 }
 
 bool HttpServer::WaitDrained(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(shared_->mu);
-  return shared_->drained.wait_for(lock, timeout, [&] { return shared_->sessions.empty(); });
+  MutexLock lock(shared_->mu);
+  return shared_->drained.wait_for(
+      lock, timeout, [&]() REQUIRES(shared_->mu) { return shared_->sessions.empty(); });
 }
 
 Result<tcp::endpoint> parse_listen_address(const std::string& text) {

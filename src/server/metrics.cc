@@ -21,7 +21,7 @@ std::string number(double v) {
 void Metrics::RecordRequest(const std::string& role, const std::string& route,
                             const std::string& method, int status, int64_t latency_us) {
   double seconds = static_cast<double>(latency_us) / 1e6;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++requests_[{role, route, method, status}];
   Histogram& h = latency_[{role, route}];
   ++h.count;
@@ -35,30 +35,30 @@ void Metrics::RecordRequest(const std::string& role, const std::string& route,
 }
 
 void Metrics::RecordColdStart(const std::string& role, const std::string& kind) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++cold_starts_[{role, kind.empty() ? "unknown" : kind}];
 }
 
 void Metrics::RecordAuthFailure(std::string_view listener, std::string_view tenant,
                                 std::string_view reason) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++auth_failures_[{std::string(listener), std::string(tenant), std::string(reason)}];
 }
 
 void Metrics::AddRuntime(const std::string& name, const runtime::Runtime* runtime) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   runtimes_.emplace_back(name, runtime);
 }
 
 void Metrics::AddGauge(const std::string& name, const std::string& help,
                        std::function<double()> sample) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   gauges_.push_back({name, help, std::move(sample)});
 }
 
 std::string Metrics::Render() const {
   std::ostringstream out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   out << "# HELP pgthaw_http_requests_total HTTP requests answered.\n"
       << "# TYPE pgthaw_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {

@@ -29,6 +29,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "runtime/runtime.h"
 
 namespace pgthaw::server {
@@ -74,13 +75,15 @@ class Metrics {
     std::function<double()> sample;
   };
 
-  mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t> requests_;
-  std::map<std::pair<std::string, std::string>, Histogram> latency_;
-  std::map<std::pair<std::string, std::string>, uint64_t> cold_starts_;
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> auth_failures_;
-  std::vector<std::pair<std::string, const runtime::Runtime*>> runtimes_;
-  std::vector<Gauge> gauges_;
+  mutable Mutex mu_;
+  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t> requests_
+      GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, Histogram> latency_ GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, uint64_t> cold_starts_ GUARDED_BY(mu_);
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> auth_failures_
+      GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, const runtime::Runtime*>> runtimes_ GUARDED_BY(mu_);
+  std::vector<Gauge> gauges_ GUARDED_BY(mu_);
 };
 
 // Resident set size of this process, bytes (from /proc/self/statm); 0 if unknown.

@@ -4,13 +4,13 @@ namespace pgthaw::server {
 
 void NotificationRouter::Listen(const std::string& tenant, uint64_t connection,
                                 const std::string& channel) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   listeners_[tenant][channel].insert(connection);
 }
 
 bool NotificationRouter::Unlisten(const std::string& tenant, uint64_t connection,
                                   const std::string& channel) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto t = listeners_.find(tenant);
   if (t == listeners_.end()) return false;
   auto c = t->second.find(channel);
@@ -24,7 +24,7 @@ bool NotificationRouter::Unlisten(const std::string& tenant, uint64_t connection
 
 std::vector<std::string> NotificationRouter::UnlistenAll(const std::string& tenant,
                                                          uint64_t connection) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<std::string> unneeded;
   auto t = listeners_.find(tenant);
   if (t == listeners_.end()) return unneeded;
@@ -41,7 +41,7 @@ std::vector<std::string> NotificationRouter::UnlistenAll(const std::string& tena
 }
 
 std::set<std::string> NotificationRouter::Channels(const std::string& tenant) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::set<std::string> out;
   auto t = listeners_.find(tenant);
   if (t == listeners_.end()) return out;
@@ -51,7 +51,7 @@ std::set<std::string> NotificationRouter::Channels(const std::string& tenant) co
 
 std::set<uint64_t> NotificationRouter::Listeners(const std::string& tenant,
                                                  const std::string& channel) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto t = listeners_.find(tenant);
   if (t == listeners_.end()) return {};
   auto c = t->second.find(channel);
@@ -60,7 +60,7 @@ std::set<uint64_t> NotificationRouter::Listeners(const std::string& tenant,
 
 bool NotificationRouter::Listens(const std::string& tenant, uint64_t connection,
                                  const std::string& channel) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto t = listeners_.find(tenant);
   if (t == listeners_.end()) return false;
   auto c = t->second.find(channel);
@@ -68,7 +68,7 @@ bool NotificationRouter::Listens(const std::string& tenant, uint64_t connection,
 }
 
 void NotificationRouter::Forget(const std::string& tenant) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   listeners_.erase(tenant);
 }
 

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace pgthaw::server {
 
 class NotificationRouter {
@@ -38,9 +40,9 @@ class NotificationRouter {
   void Forget(const std::string& tenant);
 
  private:
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   // tenant -> channel -> connections
-  std::map<std::string, std::map<std::string, std::set<uint64_t>>> listeners_;
+  std::map<std::string, std::map<std::string, std::set<uint64_t>>> listeners_ GUARDED_BY(mutex_);
 };
 
 }  // namespace pgthaw::server

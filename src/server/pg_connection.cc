@@ -268,9 +268,9 @@ struct PgConnection::WorkEvents {
   explicit WorkEvents(const asio::any_io_executor& executor) : wake(executor) {
     wake.expires_at(asio::steady_timer::time_point::max());
   }
-  std::mutex mutex;
-  std::optional<Outcome> outcome;
-  bool input_wanted = false;
+  Mutex mutex;
+  std::optional<Outcome> outcome GUARDED_BY(mutex);
+  bool input_wanted GUARDED_BY(mutex) = false;
   asio::steady_timer wake;
 };
 
@@ -303,9 +303,10 @@ void note_streamed(std::string_view messages, std::string* meta, bool* error, bo
 void PgConnection::Launch(std::shared_ptr<PgListenerShared> shared, tcp::socket socket) {
   std::shared_ptr<PgConnection> connection;
   {
-    std::lock_guard lock(shared->mutex);
+    MutexLock lock(shared->mutex);
     if (shared->stopped) return;  // the socket closes as it goes out of scope
-    auto key = new_backend_key([&](int32_t pid) { return shared->connections.count(pid) > 0; });
+    auto key = new_backend_key(
+        [&](int32_t pid) REQUIRES(shared->mutex) { return shared->connections.count(pid) > 0; });
     if (!key.ok()) {
       spdlog::error("pg listener: refusing a connection: {}", key.status().ToString());
       return;
@@ -358,7 +359,7 @@ bool PgConnection::Cancel(uint32_t secret) {
   std::shared_ptr<CopyInRelay> relay;
   std::shared_ptr<WorkEvents> answer_now;
   {
-    std::lock_guard lock(cancel_mutex_);
+    MutexLock lock(cancel_mutex_);
     if (queued_seq_ != 0) {
       cancelled_seq_ = queued_seq_;
       // Waiting for its turn, outside any transaction or exchange: the
@@ -377,7 +378,7 @@ bool PgConnection::Cancel(uint32_t secret) {
                                           "canceling statement due to user request");
     pgwire::backend::ready_for_query(out.reply, pgwire::TransactionStatus::kIdle);
     {
-      std::lock_guard lock(answer_now->mutex);
+      MutexLock lock(answer_now->mutex);
       if (!answer_now->outcome) answer_now->outcome = std::move(out);
     }
     asio::post(stream_.get_executor(), [answer_now] { answer_now->wake.cancel(); });
@@ -509,7 +510,7 @@ awaitable<bool> PgConnection::Startup() {
                        uint32_t{static_cast<uint8_t>(cancel->secret_key[3])};
         std::shared_ptr<PgConnection> target;
         {
-          std::lock_guard lock(shared_->mutex);
+          MutexLock lock(shared_->mutex);
           auto found = shared_->connections.find(cancel->pid);
           if (found != shared_->connections.end()) target = found->second.lock();
         }
@@ -563,7 +564,7 @@ awaitable<bool> PgConnection::Startup() {
   std::string user = param("user");
   tenant_ = param("database").empty() ? user : param("database");
   {
-    std::lock_guard lock(cancel_mutex_);
+    MutexLock lock(cancel_mutex_);
     cancel_tenant_ = tenant_;
   }
   if (shared_->options.tls_required && !stream_.tls()) {
@@ -601,7 +602,7 @@ awaitable<bool> PgConnection::Startup() {
   const std::string report_key = tenant_ + '\0' + role_ + '\0' + settings_.ApplySql();
   std::vector<std::pair<std::string, std::string>> parameters;
   {
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     auto known = shared_->startup_reports.find(report_key);
     if (known != shared_->startup_reports.end()) parameters = known->second;
   }
@@ -625,12 +626,12 @@ awaitable<bool> PgConnection::Startup() {
       co_return false;
     }
     constexpr size_t kMaxStartupReports = 4096;
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     if (shared_->startup_reports.size() >= kMaxStartupReports) shared_->startup_reports.clear();
     shared_->startup_reports[report_key] = parameters;
   }
   {
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     ++shared_->tenant_connections[tenant_];
     counted_ = true;
   }
@@ -1058,7 +1059,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
       std::chrono::milliseconds(shared_->options.client_write_timeout_ms));
   auto events = std::make_shared<WorkEvents>(stream_.get_executor());
   {
-    std::lock_guard lock(cancel_mutex_);
+    MutexLock lock(cancel_mutex_);
     queued_seq_ = seq;
     copy_relay_ = relay;
     queued_events_ = events;
@@ -1090,14 +1091,14 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   };
   auto deliver = [events, wake](Outcome out) {
     {
-      std::lock_guard lock(events->mutex);
+      MutexLock lock(events->mutex);
       events->outcome = std::move(out);
     }
     wake(true);
   };
   auto ask = [events, wake] {
     {
-      std::lock_guard lock(events->mutex);
+      MutexLock lock(events->mutex);
       events->input_wanted = true;
     }
     wake(false);
@@ -1136,7 +1137,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
   for (;;) {
     bool read_input = false;
     {
-      std::lock_guard lock(events->mutex);
+      MutexLock lock(events->mutex);
       if (events->outcome) {
         result = std::move(*events->outcome);
         break;
@@ -1153,7 +1154,7 @@ awaitable<PgConnection::Outcome> PgConnection::Submit(Batch batch, bool force_se
     events->wake.expires_at(asio::steady_timer::time_point::max());
   }
   {
-    std::lock_guard lock(cancel_mutex_);
+    MutexLock lock(cancel_mutex_);
     copy_relay_.reset();
     queued_events_.reset();
     if (queued_seq_ == seq) queued_seq_ = 0;  // answered by Cancel()
@@ -1219,7 +1220,7 @@ PgConnection::Outcome PgConnection::WorkBeside(runtime::Session& db, const Batch
   (void)db.Exec(query_message(settings_sql));
   SessionGeneration generation;
   {
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     generation = {db.identity(), shared_->statement_drops[tenant_]};
   }
   std::string again = names_.TakeReprepare(generation);
@@ -1253,7 +1254,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   out.ran = true;
   bool cancelled = false;
   {
-    std::lock_guard lock(cancel_mutex_);
+    MutexLock lock(cancel_mutex_);
     // Cancel() answered it already, and the connection went on: touch
     // nothing of its state (the outcome is dropped).
     if (answered_seq_ == seq) return Outcome{};
@@ -1293,7 +1294,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
   // of their own whose reply is dropped.
   SessionGeneration generation;
   {
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     generation = {db->identity(), shared_->statement_drops[tenant_]};
   }
   if (out.status.ok() && !out.settings_error && !cancelled && db->AtReady()) {
@@ -1412,7 +1413,7 @@ PgConnection::Outcome PgConnection::Work(Result<runtime::Session*> instance,
     // Its own DEALLOCATE ALL or DISCARD ALL: its statements are gone, and
     // every other connection's must be prepared again.
     names_.ForgetAll();
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     ++shared_->statement_drops[tenant_];
   }
   out.reply_has_error = out.streamed_error || has_error(out.reply);
@@ -1491,7 +1492,7 @@ void PgConnection::RouteNotifications(std::string& reply) {
     if (listeners.empty()) continue;
     std::vector<std::shared_ptr<PgConnection>> targets;
     {
-      std::lock_guard lock(shared_->mutex);
+      MutexLock lock(shared_->mutex);
       for (const auto& [pid, weak] : shared_->connections) {
         auto connection = weak.lock();
         if (connection != nullptr && listeners.count(connection->id()) != 0) {
@@ -1554,7 +1555,7 @@ void PgConnection::SettleListens(runtime::Session& db, bool discarded) {
 
 void PgConnection::Deliver(std::string notification) {
   {
-    std::lock_guard lock(notify_mutex_);
+    MutexLock lock(notify_mutex_);
     notifications_ += notification;
   }
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
@@ -1568,7 +1569,7 @@ void PgConnection::Deliver(std::string notification) {
 awaitable<bool> PgConnection::WriteNotifications() {
   std::string out;
   {
-    std::lock_guard lock(notify_mutex_);
+    MutexLock lock(notify_mutex_);
     out.swap(notifications_);
   }
   if (out.empty()) co_return true;
@@ -1614,7 +1615,7 @@ void PgConnection::EndSessionState() {
   bool last = false;
   if (counted_) {
     counted_ = false;
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     auto found = shared_->tenant_connections.find(tenant_);
     if (found != shared_->tenant_connections.end() && --found->second == 0) {
       shared_->tenant_connections.erase(found);
@@ -1633,7 +1634,7 @@ void PgConnection::EndSessionState() {
         if (!last || !db.Idle()) return;
         {
           // Someone connected meanwhile: the session is theirs now.
-          std::lock_guard lock(shared->mutex);
+          MutexLock lock(shared->mutex);
           if (shared->tenant_connections.count(tenant) != 0) return;
         }
         // The server's own defaults again, then everything else.
@@ -1644,7 +1645,7 @@ void PgConnection::EndSessionState() {
         if (!reply.ok())
           spdlog::warn("tenant {}: DISCARD ALL: {}", tenant, reply.status().ToString());
         shared->notifications.Forget(tenant);
-        std::lock_guard lock(shared->mutex);
+        MutexLock lock(shared->mutex);
         ++shared->statement_drops[tenant];
         shared->handover->ForgetTenant(tenant);  // the next user applies its settings
       });
@@ -1666,7 +1667,7 @@ void PgConnection::Cleanup() {
     shared_->activity->Closed(tenant_, pid_, end_);
   }
   EndSessionState();
-  std::lock_guard lock(shared_->mutex);
+  MutexLock lock(shared_->mutex);
   auto found = shared_->connections.find(pid_);
   if (found != shared_->connections.end() && found->second.lock().get() == this) {
     shared_->connections.erase(found);

@@ -110,6 +110,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "pgwire/frontend_parser.h"
 #include "runtime/runtime.h"
 #include "server/connection_activity.h"
@@ -188,28 +189,31 @@ struct PgListenerShared {
 
   // Mutex rules: `mutex` guards the fields below it and is never held while
   // calling the runtime or an engine instance.
-  std::mutex mutex;
-  std::map<int32_t, std::weak_ptr<PgConnection>> connections;  // by BackendKeyData pid
+  Mutex mutex;
+  std::map<int32_t, std::weak_ptr<PgConnection>> connections
+      GUARDED_BY(mutex);  // by BackendKeyData pid
   // Whose settings each tenant's session holds (its own lock).
   const std::shared_ptr<SessionHandover> handover;
   // The connections as pg_stat_activity shows them (its own lock).
   const std::shared_ptr<ConnectionActivity> activity;
   // Times a tenant's session dropped every prepared statement (DEALLOCATE
   // ALL, DISCARD ALL): StatementNames' SessionGeneration.
-  std::map<std::string, uint64_t> statement_drops;
+  std::map<std::string, uint64_t> statement_drops GUARDED_BY(mutex);
   // Open connections per tenant (past their startup): the last one to close
   // ends the session's state (DISCARD ALL).
-  std::map<std::string, uint64_t> tenant_connections;
+  std::map<std::string, uint64_t> tenant_connections GUARDED_BY(mutex);
   NotificationRouter notifications;  // its own lock
   // What a startup reported (ParameterStatus), by tenant and settings
   // (SessionSettings::ApplySql): a later startup with the same finds them
   // here and needs no turn on the session, so it is ready at once even
   // while another connection holds the tenant in a transaction.
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> startup_reports;
-  // The secret mock SCRAM verifiers derive from (scram::mock_verifier).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> startup_reports
+      GUARDED_BY(mutex);
+  // The secret mock SCRAM verifiers derive from (scram::mock_verifier); set
+  // before the first connection, constant after.
   std::string mock_secret;
-  uint64_t next_id = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
-  bool stopped = false;
+  uint64_t next_id GUARDED_BY(mutex) = 1;  // runtime holder ids; pids and keys: pg_backend_key.h
+  bool stopped GUARDED_BY(mutex) = false;
 
   // Slots for options.inline_exchanges (lock-free).
   bool TakeInlineSlot();
@@ -368,18 +372,20 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   bool cleaned_up_ = false;
 
   // Cancel state, shared with Cancel() and the runtime thread.
-  std::mutex cancel_mutex_;
-  uint64_t queued_seq_ = 0;                    // the batch submitted and not started; 0: none
-  uint64_t cancelled_seq_ = 0;                 // the batch a CancelRequest hit
-  uint64_t next_seq_ = 1;                      // strand-only
-  std::string cancel_tenant_;                  // tenant_, once the startup chose it
-  std::shared_ptr<CopyInRelay> copy_relay_;    // the submitted batch's
-  std::shared_ptr<WorkEvents> queued_events_;  // the submitted batch's
-  bool queued_answerable_ = false;             // a cancel may answer it before it runs
-  uint64_t answered_seq_ = 0;                  // the batch Cancel() answered
+  Mutex cancel_mutex_;
+  uint64_t queued_seq_ GUARDED_BY(cancel_mutex_) =
+      0;  // the batch submitted and not started; 0: none
+  uint64_t cancelled_seq_ GUARDED_BY(cancel_mutex_) = 0;  // the batch a CancelRequest hit
+  uint64_t next_seq_ = 1;                                 // strand-only
+  std::string cancel_tenant_ GUARDED_BY(cancel_mutex_);   // tenant_, once the startup chose it
+  std::shared_ptr<CopyInRelay> copy_relay_ GUARDED_BY(cancel_mutex_);    // the submitted batch's
+  std::shared_ptr<WorkEvents> queued_events_ GUARDED_BY(cancel_mutex_);  // the submitted batch's
+  bool queued_answerable_ GUARDED_BY(cancel_mutex_) =
+      false;                                             // a cancel may answer it before it runs
+  uint64_t answered_seq_ GUARDED_BY(cancel_mutex_) = 0;  // the batch Cancel() answered
 
-  std::mutex notify_mutex_;
-  std::string notifications_;  // NotificationResponses for the client
+  Mutex notify_mutex_;
+  std::string notifications_ GUARDED_BY(notify_mutex_);  // NotificationResponses for the client
 };
 
 }  // namespace pgthaw::server

@@ -85,7 +85,7 @@ Result<std::unique_ptr<PgListener>> PgListener::Start(asio::io_context& io,
     if (shared == nullptr) return;
     std::shared_ptr<PgConnection> target;
     {
-      std::lock_guard lock(shared->mutex);
+      MutexLock lock(shared->mutex);
       for (auto& [pid, connection] : shared->connections) {
         std::shared_ptr<PgConnection> c = connection.lock();
         if (c != nullptr && c->id() == holder) target = std::move(c);
@@ -121,7 +121,7 @@ PgListener::~PgListener() { Stop(); }
 void PgListener::Stop() {
   std::vector<std::shared_ptr<PgConnection>> open;
   {
-    std::lock_guard lock(state_->shared->mutex);
+    MutexLock lock(state_->shared->mutex);
     if (state_->shared->stopped) return;
     state_->shared->stopped = true;
     for (auto& [pid, weak] : state_->shared->connections) {
@@ -136,7 +136,7 @@ void PgListener::Stop() {
 }
 
 size_t PgListener::connection_count() const {
-  std::lock_guard lock(state_->shared->mutex);
+  MutexLock lock(state_->shared->mutex);
   return state_->shared->connections.size();
 }
 

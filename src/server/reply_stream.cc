@@ -14,8 +14,9 @@ ReplyStream::ReplyStream(PgStream& client, std::chrono::milliseconds stall_timeo
 ReplyStream::~ReplyStream() { Finish(); }
 
 bool ReplyStream::WaitForWrite() {
-  std::unique_lock lock(shared_->mutex);
-  if (shared_->done.wait_for(lock, stall_timeout_, [&] { return !shared_->writing; })) {
+  MutexLock lock(shared_->mutex);
+  if (shared_->done.wait_for(lock, stall_timeout_,
+                             [&]() REQUIRES(shared_->mutex) { return !shared_->writing; })) {
     return !shared_->failed;
   }
   // Stalled: close the socket on its strand, which fails the write (and
@@ -28,7 +29,7 @@ bool ReplyStream::WaitForWrite() {
 bool ReplyStream::Send(std::string_view messages) {
   if (!WaitForWrite()) return false;
   {
-    std::lock_guard lock(shared_->mutex);
+    MutexLock lock(shared_->mutex);
     shared_->writing = true;
   }
   sent_any_ = true;
@@ -36,7 +37,7 @@ bool ReplyStream::Send(std::string_view messages) {
   asio::post(client_.get_executor(), [&client = client_, bytes, shared = shared_] {
     asio::async_write(client, asio::buffer(*bytes),
                       [bytes, shared](const boost::system::error_code& ec, size_t) {
-                        std::lock_guard lock(shared->mutex);
+                        MutexLock lock(shared->mutex);
                         shared->writing = false;
                         if (ec) shared->failed = true;
                         shared->done.notify_all();

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "common/thread_annotations.h"
 #include "server/pg_stream.h"
 
 namespace pgthaw::server {
@@ -39,10 +40,10 @@ class ReplyStream {
 
  private:
   struct Shared {
-    std::mutex mutex;
+    Mutex mutex;
     std::condition_variable done;
-    bool writing = false;
-    bool failed = false;
+    bool writing GUARDED_BY(mutex) = false;
+    bool failed GUARDED_BY(mutex) = false;
   };
   // Waits until no write is in flight; false if one failed or stalled.
   bool WaitForWrite();

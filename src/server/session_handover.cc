@@ -45,7 +45,7 @@ Status SessionHandover::LoadNames(runtime::Session& db) {
     names.push_back(*row[0]);
     if (*row[1] == "superuser") superuser_only.insert(lower(*row[0]));
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (names_.empty()) {
     names_ = std::move(names);
     superuser_only_ = std::move(superuser_only);
@@ -59,7 +59,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
   std::vector<std::string> names;
   User previous;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     User& user = users_[tenant];
     if (!force && user.session == db.identity() && user.connection == connection &&
         user.role == role) {
@@ -73,7 +73,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
   // to check a role's startup values.
   if (names.empty() && (connection != 0 || previous.connection != 0 || !role.empty())) {
     PGTHAW_RETURN_IF_ERROR(LoadNames(db));
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     names = names_;
   }
   // A role's startup values may set only what the role could SET itself.
@@ -81,7 +81,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
   // this is where a role is kept from the superuser's settings (and from
   // an identity of its choosing: session_authorization, role).
   if (!role.empty()) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [name, value] : startup) {
       if (superuser_only_.count(lower(name)) == 0) continue;
       pgwire::ErrorFields denied;
@@ -98,7 +98,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
     auto read = db.ReadSettings(names);
     if (!read.ok()) return read.status();
     const std::vector<std::optional<std::string>>& now = *read;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto kept = changed_.find(previous.connection);
     if (kept != changed_.end()) {
       for (size_t i = 0; i < names.size(); ++i) {
@@ -112,7 +112,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
   // 3. Back to them, then what it changed itself.
   std::map<std::string, std::string> own;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     own = changed_[connection];
   }
   // (SET SESSION AUTHORIZATION DEFAULT does nothing in PGlite's session:
@@ -137,7 +137,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
     // The role comes first: if the database lacks it, nothing else ran and
     // nothing may run for this user.
     if (!role.empty() && !results->empty() && results->front().error) {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       users_.erase(tenant);
       pgwire::ErrorFields missing;
       missing.fields = {{'S', "FATAL"},
@@ -160,18 +160,18 @@ Result<std::vector<pgwire::ErrorFields>> SessionHandover::TakeOver(
     if (!read.ok()) return read.status();
     found = std::move(read).value();
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   users_[tenant] = User{db.identity(), connection, role, std::move(found)};
   return refused;
 }
 
 void SessionHandover::Forget(uint64_t connection) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   changed_.erase(connection);
 }
 
 void SessionHandover::ForgetTenant(const std::string& tenant) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   users_.erase(tenant);
 }
 

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "pgwire/backend.h"
 #include "runtime/session.h"
 
@@ -64,14 +65,15 @@ class SessionHandover {
   };
   // Every setting a client may change (context user or superuser, and the
   // role); read from the first session once.
-  Status LoadNames(runtime::Session& db);
+  Status LoadNames(runtime::Session& db) EXCLUDES(mutex_);
 
-  std::mutex mutex_;
-  std::vector<std::string> names_;
+  Mutex mutex_;
+  std::vector<std::string> names_ GUARDED_BY(mutex_);
   // Lowercased: what only a superuser may set, and the identity settings.
-  std::set<std::string> superuser_only_;
-  std::map<std::string, User> users_;                               // by tenant
-  std::map<uint64_t, std::map<std::string, std::string>> changed_;  // by connection
+  std::set<std::string> superuser_only_ GUARDED_BY(mutex_);
+  std::map<std::string, User> users_ GUARDED_BY(mutex_);  // by tenant
+  std::map<uint64_t, std::map<std::string, std::string>> changed_
+      GUARDED_BY(mutex_);  // by connection
 };
 
 }  // namespace pgthaw::server

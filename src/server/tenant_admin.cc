@@ -148,7 +148,7 @@ Result<TenantAdmin::Created> TenantAdmin::MakeTenant(
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateRoleName(role));
   auto secret = new_password(std::move(password));
   if (!secret.ok()) return secret.status();
-  std::lock_guard lock(change_mutex_);
+  MutexLock lock(change_mutex_);
   if (credentials_.HasTenant(tenant) || runtime_.TenantExists(tenant)) {
     return Status::AlreadyExists("tenant " + tenant + " exists");
   }
@@ -189,7 +189,7 @@ Status TenantAdmin::Export(const std::string& tenant, const std::string& out, bo
 Status TenantAdmin::Fork(const std::string& source, const std::string& fork) {
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(source));
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(fork));
-  std::lock_guard lock(change_mutex_);
+  MutexLock lock(change_mutex_);
   if (!runtime_.TenantExists(source)) return Status::NotFound("no tenant " + source);
   if (credentials_.HasTenant(fork) || runtime_.TenantExists(fork)) {
     return Status::AlreadyExists("tenant " + fork + " exists");
@@ -242,7 +242,7 @@ runtime::Runtime::SessionHook TenantAdmin::AsSuperuser(const std::string& tenant
 Status TenantAdmin::Delete(const std::string& tenant, bool force,
                            std::chrono::milliseconds timeout) {
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateTenantId(tenant));
-  std::lock_guard lock(change_mutex_);
+  MutexLock lock(change_mutex_);
   const bool has_credentials = credentials_.HasTenant(tenant);
   const bool has_files = runtime_.TenantExists(tenant);
   if (!has_credentials && !has_files) return Status::NotFound("no tenant " + tenant);
@@ -305,7 +305,7 @@ Result<std::optional<std::string>> TenantAdmin::AddRole(const std::string& tenan
   PGTHAW_RETURN_IF_ERROR(CredentialStore::ValidateRoleName(role));
   auto secret = new_password(std::move(password));
   if (!secret.ok()) return secret.status();
-  std::lock_guard lock(change_mutex_);
+  MutexLock lock(change_mutex_);
   if (!credentials_.HasTenant(tenant) || !runtime_.TenantExists(tenant)) {
     return Status::NotFound("no tenant " + tenant);
   }
@@ -329,7 +329,7 @@ Result<std::optional<std::string>> TenantAdmin::RotatePassword(
     const std::string& tenant, const std::string& role, std::optional<std::string> password) {
   auto secret = new_password(std::move(password));
   if (!secret.ok()) return secret.status();
-  std::lock_guard lock(change_mutex_);
+  MutexLock lock(change_mutex_);
   if (!credentials_.FindRole(tenant, role)) {
     return Status::NotFound("tenant " + tenant + " has no role " + role);
   }
@@ -340,7 +340,7 @@ Result<std::optional<std::string>> TenantAdmin::RotatePassword(
 }
 
 Status TenantAdmin::DropRole(const std::string& tenant, const std::string& role) {
-  std::lock_guard lock(change_mutex_);
+  MutexLock lock(change_mutex_);
   std::optional<scram::Verifier> verifier = credentials_.FindRole(tenant, role);
   if (!verifier) return Status::NotFound("tenant " + tenant + " has no role " + role);
   std::optional<std::string> owner = credentials_.OwnerRole(tenant);

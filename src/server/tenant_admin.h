@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "runtime/runtime.h"
 #include "server/credential_store.h"
 #include "server/session_handover.h"
@@ -144,7 +145,7 @@ class TenantAdmin {
   runtime::Runtime& runtime_;
   CredentialStore& credentials_;
   const std::shared_ptr<SessionHandover> handover_;
-  std::mutex change_mutex_;  // one change at a time (check, then act)
+  Mutex change_mutex_;  // one change at a time (check, then act)
 };
 
 }  // namespace pgthaw::server

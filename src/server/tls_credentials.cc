@@ -55,13 +55,13 @@ Result<std::shared_ptr<TlsCredentials>> TlsCredentials::Load(std::string cert_fi
 Status TlsCredentials::Reload() {
   auto context = MakeContext(cert_file_, key_file_);
   if (!context.ok()) return context.status();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   context_ = std::move(context).value();
   return Status::Ok();
 }
 
 std::shared_ptr<ssl::context> TlsCredentials::context() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return context_;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace pgthaw::server {
 
@@ -39,8 +40,8 @@ class TlsCredentials {
                                                                         const std::string& key);
 
   const std::string cert_file_, key_file_;
-  mutable std::mutex mutex_;
-  std::shared_ptr<boost::asio::ssl::context> context_;  // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  std::shared_ptr<boost::asio::ssl::context> context_ GUARDED_BY(mutex_);
 };
 
 }  // namespace pgthaw::server
