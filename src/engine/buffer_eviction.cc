@@ -34,7 +34,7 @@ Result<std::vector<uint32_t>> evict_buffers(host::Host& host, const std::vector<
       stack_alloc == nullptr) {
     return Status::Internal("the engine lacks an export buffer eviction needs");
   }
-  host.output().clear();
+  host.wire().output().clear();
   const uint32_t sp = host.stack_pointer();
   host::CallOutcome out = host.Call([&] {
     uint32_t flushed = host.Invoke<uint32_t>(stack_alloc, uint32_t{4});  // bool*
@@ -46,7 +46,7 @@ Result<std::vector<uint32_t>> evict_buffers(host::Host& host, const std::vector<
   });
   host.set_stack_pointer(sp);
   if (out.kind == host::CallOutcome::kReturned) {
-    host.output().clear();
+    host.wire().output().clear();
     return evicted;
   }
   auto reports = recover_export_call(host, out, recovery, "buffer eviction");

@@ -42,7 +42,7 @@ Result<std::vector<pgwire::ErrorFields>> recover_export_call(host::Host& host,
   // The handler's half the exchange loop runs: it aborts the transaction
   // and sends the ErrorResponse. Then a Sync ends a skip to Sync and sends
   // the ReadyForQuery the handler asked for (both dropped).
-  const size_t from = host.output().size();
+  const size_t from = host.wire().output().size();
   host::CallOutcome recovered = host.Call([&] {
     host.Invoke<void>(long_jmp);
     host.Invoke<void>(flush);
@@ -50,9 +50,9 @@ Result<std::vector<pgwire::ErrorFields>> recover_export_call(host::Host& host,
   if (recovered.kind == host::CallOutcome::kTrapped) {
     return Status::EngineTrap("error recovery trapped: " + recovered.trap);
   }
-  std::vector<pgwire::ErrorFields> reports =
-      reports_in(std::string_view(host.output()).substr(std::min(from, host.output().size())));
-  host.output().clear();
+  std::vector<pgwire::ErrorFields> reports = reports_in(
+      std::string_view(host.wire().output()).substr(std::min(from, host.wire().output().size())));
+  host.wire().output().clear();
   if (recovered.kind == host::CallOutcome::kExited) {
     recovery.backend_exited();
     return Status::EngineError("the backend exited during error recovery");

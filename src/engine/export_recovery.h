@@ -36,7 +36,7 @@ struct ExportRecovery {
 // After a call that did not return (`out`): a trap or an exit is reported
 // (an exit through `recovery.backend_exited`); an ERROR is recovered from.
 // Returns the reports the recovery sent (the ErrorResponse); the host's
-// output() is left empty. `what` names the call in messages.
+// wire().output() is left empty. `what` names the call in messages.
 Result<std::vector<pgwire::ErrorFields>> recover_export_call(host::Host& host,
                                                              const host::CallOutcome& out,
                                                              const ExportRecovery& recovery,

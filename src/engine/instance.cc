@@ -251,15 +251,15 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
   }
   // Terminate never reaches Postgres: the session outlives its clients.
   if (!messages.empty() && messages[0] == 'X') return std::string();
-  host::Host::OutputSink sink;
+  host::WireChannel::OutputSink sink;
   if (options.sink) {
     sink = [this, &options](std::string& chunk) {
       if (host_->statement_deadline_fired()) name_statement_timeout(chunk);
       return options.sink(chunk);
     };
   }
-  host_->BeginOutput(options.max_reply_bytes, std::move(sink));
-  if (options.source) host_->SetInputSource(options.source);
+  host_->wire().BeginOutput(options.max_reply_bytes, std::move(sink));
+  if (options.source) host_->wire().SetInputSource(options.source);
   fs_->set_connections_report(options.connections_report);
   host::AuthenticatedAsSessionUser as_client(*host_, options.as_session_user);
   Result<std::string> reply = RunMessages(messages);
@@ -268,14 +268,14 @@ Result<std::string> Instance::Impl::Exec(std::string_view messages, const ExecOp
     return reply;
   }
   fs_->set_connections_report(nullptr);
-  const bool dropped = host_->output_dropped();
-  host_->EndOutput();
+  const bool dropped = host_->wire().output_dropped();
+  host_->wire().EndOutput();
   in_transaction_ = ReadInBlock();
   at_ready_ = reply.ok() && !dropped && pgwire::ends_at_ready(*reply);
   if (!reply.ok() || !dropped) return reply;
   // The ReadyForQuery was dropped with the rest, so at_ready_ is false and
   // the caller sends a Sync (harmless if the backend is at ReadyForQuery).
-  std::string().swap(host_->output());  // give the capped buffer's memory back
+  std::string().swap(host_->wire().output());  // give the capped buffer's memory back
   if (options.sink) return Status::Aborted("the client stopped taking the reply");
   return Status::ResourceExhausted("the reply passed " + std::to_string(options.max_reply_bytes) +
                                    " bytes and was dropped");
@@ -297,8 +297,8 @@ uint64_t Instance::Impl::PrivateMemoryBytes() {
 
 Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
   host_->DeliverDueTimers();
-  host_->SetInput(messages);
-  host_->output().clear();
+  host_->wire().SetInput(messages);
+  host_->wire().output().clear();
   double deadline = statement_timeout_ms_ > 0
                         ? host::monotonic_ms() + static_cast<double>(statement_timeout_ms_)
                         : 0;
@@ -312,10 +312,10 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
   for (;;) {
     uint32_t buffered = 0;
     host_->Call([&] { buffered = host_->Invoke<uint32_t>(fn_.remaining); });
-    if (host_->input_remaining() == 0 && static_cast<int32_t>(buffered) <= 0) break;
+    if (host_->wire().input_remaining() == 0 && static_cast<int32_t>(buffered) <= 0) break;
     uint32_t sp = host_->stack_pointer();
     host::CallOutcome out = Run(fn_.loop_once);
-    if (out.kind == host::CallOutcome::kTrapped && !ends_with_panic(host_->output())) {
+    if (out.kind == host::CallOutcome::kTrapped && !ends_with_panic(host_->wire().output())) {
       return Fail(out, "query");
     }
     if (out.kind == host::CallOutcome::kExited && out.exit_status == kExitMainLongjmp) {
@@ -332,7 +332,7 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
       // Postgres flushed first. Either way this session is over: hand back
       // what it said last and let the files be booted again (recovery).
       std::string reply;
-      reply.swap(host_->output());
+      reply.swap(host_->wire().output());
       // What it said last (its FATAL, if any) belongs in the log too.
       std::string said;
       for (char c : reply.substr(reply.size() > 300 ? reply.size() - 300 : 0)) {
@@ -355,7 +355,7 @@ Result<std::string> Instance::Impl::RunMessages(std::string_view messages) {
   out = Run(fn_.flush);
   if (out.kind == host::CallOutcome::kTrapped) return Fail(out, "flush");
   std::string reply;
-  reply.swap(host_->output());
+  reply.swap(host_->wire().output());
   if (host_->statement_deadline_fired()) name_statement_timeout(reply);
   return reply;
 }

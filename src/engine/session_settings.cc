@@ -164,7 +164,7 @@ Result<std::vector<std::optional<std::string>>> SessionSettings::Read(
   host.set_stack_pointer(sp);
   if (out.kind == host::CallOutcome::kReturned) return values;
   // Nothing above raises an ERROR but running out of memory.
-  host.output().clear();
+  host.wire().output().clear();
   auto reports = recover_export_call(host, out, recovery, "settings");
   if (!reports.ok()) return reports.status();
   return Status::EngineError("reading settings failed: " + (reports->empty()
@@ -268,7 +268,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     enum Phase { kStart, kApply, kCommit };
     volatile Phase phase = kStart;
     volatile size_t current = next;
-    host.output().clear();
+    host.wire().output().clear();
     const uint32_t sp = host.stack_pointer();
     host::CallOutcome out = host.Call([&] {
       uint32_t at = host.Invoke<uint32_t>(fn_.stack_alloc, static_cast<uint32_t>(text));
@@ -293,7 +293,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
           }
         }
         host.Invoke<void>(fn_.flush);
-        op.output_end = host.output().size();
+        op.output_end = host.wire().output().size();
       }
       current = ops.size();
       phase = kCommit;
@@ -310,7 +310,8 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
       if (ops[i].result == 0) {
         refused(
             ops[i],
-            reports_in(std::string_view(host.output()).substr(begin, ops[i].output_end - begin)));
+            reports_in(
+                std::string_view(host.wire().output()).substr(begin, ops[i].output_end - begin)));
       }
       begin = ops[i].output_end;
     }
@@ -319,7 +320,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     // An ERROR of its own (or the backend exited): our transaction is
     // aborted; the setting that raised it is refused with its words, the
     // rest go on in a new transaction.
-    host.output().clear();
+    host.wire().output().clear();
     auto recovered = recover_export_call(host, out, recovery, "settings");
     if (!recovered.ok()) return recovered.status();
     std::vector<pgwire::ErrorFields> reports = std::move(recovered).value();
@@ -332,7 +333,7 @@ Result<std::vector<pgwire::ErrorFields>> SessionSettings::SetDefaults(host::Host
     refused(ops[current], std::move(reports));
     next = current + 1;
   }
-  host.output().clear();
+  host.wire().output().clear();
 
   std::vector<std::string> in_force;
   for (const Op& op : ops) {

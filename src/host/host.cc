@@ -52,6 +52,9 @@ void Host::Log(std::string_view line) {
 Host::Host(HostOptions options, vfs::FileSystem* fs)
     : options_(std::move(options)),
       fs_(fs),
+      wire_({.stop = [this] { RequestCancel(CancelReason::kUser); },
+             .withdraw = [this] { WithdrawOutputCancel(); }},
+            options_.wire_peer),
       watch_deadline_ms_(std::numeric_limits<double>::infinity()) {
   context_.host = this;
   context_.memory_base = 0;

@@ -4,7 +4,8 @@
 // such as pg_dump.wasm), the memory it
 // runs in, the side modules it dlopen()ed, and the process state that lives
 // outside linear memory: the VFS (fd table, cwd), environment, timers, the
-// wire-protocol buffers and the unwind stack used by exit/longjmp. Every
+// wire-protocol channel (wire_channel.h) and the unwind stack used by
+// exit/longjmp. Every
 // import the generated code calls receives a pointer to a ModuleContext whose
 // `host` leads back here (imports_*.cc).
 //
@@ -33,6 +34,7 @@
 #include "common/status.h"
 #include "host/glue_abi.h"
 #include "host/guest_memory.h"
+#include "host/wire_channel.h"
 #include "vfs/filesystem.h"
 #include "wasm-rt.h"
 #include "wasm/guest_stack.h"
@@ -188,46 +190,9 @@ class Host {
   HostOptions& options() { return options_; }
   ModuleContext* context() { return &context_; }
 
-  // Wire protocol: the read callback serves `input`; the write callback
-  // appends to output().
-  void SetInput(std::string_view input) {
-    input_ = input;
-    input_pos_ = 0;
-    copy_fail_sent_ = false;
-    in_copy_ = false;
-  }
-  // COPY FROM STDIN's data for the current request (until EndOutput()).
-  // When the backend, inside a COPY (after its CopyInResponse), has read
-  // every byte of the request, the host first hands all its output to the
-  // sink if there is one (so the client sees the CopyInResponse), then asks
-  // `source` for
-  // more client bytes: whole frontend messages, up to the COPY's CopyDone or
-  // CopyFail at the latest, or a CopyFail saying why no more will come. It
-  // may block (the worker waits for the client). Without a source such a
-  // COPY fails at once (a CopyFail of the host's own), as before.
-  using InputSource = std::function<void(std::string& more)>;
-  void SetInputSource(InputSource source) { input_source_ = std::move(source); }
-  size_t input_remaining() const { return input_.size() - input_pos_; }
-  std::string& output() { return output_; }
-  // Output for one request (until EndOutput()): with `max_bytes` (0: none)
-  // a cap on all of it; with `sink`, a long reply leaves as it is made.
-  //  - The cap: past it, writes are dropped while the backend sees them
-  //    succeed (a failed write would be a lost connection, FATAL),
-  //    output_dropped() turns true and the running statement is cancelled
-  //    (RequestCancel).
-  //  - The sink: once output() holds kStreamChunkBytes, its complete
-  //    messages but the last go to `sink` (and leave output()), so output()
-  //    never holds much more than a chunk and always keeps the reply's last
-  //    message. A sink that returns false (its client is gone) ends the
-  //    streaming as the cap does: the rest is dropped, the statement
-  //    cancelled, output_dropped() true.
-  // EndOutput() lifts both and withdraws a cancel the backend did not
-  // consume (callbacks.cc).
-  using OutputSink = std::function<bool(std::string& messages)>;
-  static constexpr size_t kStreamChunkBytes = 256 * 1024;
-  void BeginOutput(size_t max_bytes, OutputSink sink);
-  bool output_dropped() const { return output_dropped_; }
-  void EndOutput();
+  // The wire protocol's bytes for the current request (wire_channel.h):
+  // what the read callback serves and the write callback fills.
+  WireChannel& wire() { return wire_; }
 
   // Timers (ITIMER_REAL etc.): armed by _setitimer_js, delivered here only,
   // between calls, through _emscripten_timeout.
@@ -292,6 +257,10 @@ class Host {
 
   HostOptions options_;
   vfs::FileSystem* fs_;
+  WireChannel wire_;  // over options_.wire_peer
+  // Clears the QueryCancelPending a capped or abandoned reply raised
+  // (wire_'s StatementStop::withdraw; callbacks.cc).
+  void WithdrawOutputCancel();
   const pgthaw_module_desc* module_ = nullptr;
   void* instance_ = nullptr;
   wasm_rt_memory_t own_memory_{};  // for modules that import memory
@@ -321,51 +290,7 @@ class Host {
     wasm_rt_function_ptr_t stack_alloc, stack_restore, ctors;
   } fn_{};
 
-  std::string_view input_;
-  size_t input_pos_ = 0;
-  // A client program's unread server reply (options_.wire_peer).
-  std::string peer_reply_;
-  size_t peer_reply_pos_ = 0;
-  // A CopyFail the read callback made up for a COPY FROM STDIN with no data,
-  // or the bytes the input source gave.
-  std::string synthetic_input_;
-  bool copy_fail_sent_ = false;
-  InputSource input_source_;
-  bool in_copy_ = false;  // the source is feeding a COPY that has not ended
-  // Hands all of output_ (whole messages, the last one too) to the sink.
-  void FlushOutput();
-  std::string output_;
-  size_t output_limit_ = 0;
-  size_t output_total_ = 0;  // bytes written since BeginOutput
-  OutputSink output_sink_;
-  bool output_dropped_ = false;
-  bool output_cancel_raised_ = false;
-  // Hands output_'s complete messages but the last to output_sink_.
-  void StreamOutput();
-
-  friend class DynamicLinker;
-  struct Timer {
-    bool armed = false;
-    double deadline_ms = 0;  // on the monotonic clock
-  };
-  Timer timers_[3];
-
-  // Interrupts (signals.cc). Guest-thread state unless marked otherwise.
-  void UpdateWatchDeadline();
-  bool watched_ = false;
-  double statement_deadline_ms_ = 0;
-  bool statement_deadline_fired_ = false;
-  struct {
-    uint32_t interrupt_pending = 0, query_cancel_pending = 0, my_latch = 0;
-  } guest_flags_;                          // addresses in linear memory
-  std::atomic<double> watch_deadline_ms_;  // read by the watchdog
-  std::atomic<int> cancel_reason_{0};      // CancelReason; any thread
-
-  std::unique_ptr<class DynamicLinker> linker_;
   std::unordered_map<uint32_t, int> mappings_;
-
-  friend uint32_t HostReadCallback(void*, uint32_t, uint32_t);
-  friend uint32_t HostWriteCallback(void*, uint32_t, uint32_t);
 };
 
 // fopen() in the guest, strings passed on the guest stack; returns FILE*.

@@ -142,7 +142,7 @@ PGTHAW_NO_SOCKETS(sendto)
 // to be one it can close. Postgres itself gets ENOSYS.
 u32 Z_envZ___syscall_socket(struct Z_env_instance_t* env, u32, u32, u32, u32, u32, u32) {
   Host* h = host_of(env);
-  if (!h->options().wire_peer) return neg(pgthaw::host::kWasmENOSYS);
+  if (!h->wire().has_peer()) return neg(pgthaw::host::kWasmENOSYS);
   return static_cast<u32>(h->fs().openat(pgthaw::vfs::wasm_abi::kAT_FDCWD, "/dev/null",
                                          pgthaw::vfs::wasm_abi::kO_RDWR, 0));
 }
