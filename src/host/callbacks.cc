@@ -3,6 +3,8 @@
 // client program (pg_dump.wasm) the same read/write callbacks are its libpq
 // socket.
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <string_view>
 
 #include "host/host.h"
@@ -68,13 +70,33 @@ uint32_t pclose_callback(void* self, uint32_t stream) {
   return default_pclose(h, stream);
 }
 
-template <typename Fn>
-uint32_t table_slot(Host& h, const char* sig, Fn fn) {
-  return h.AppendToTable(
-      wasm_rt_funcref_t{Host::TypeId(sig), reinterpret_cast<wasm_rt_function_ptr_t>(fn), &h});
-}
+// The callbacks by id, the name snapshots record them under (never their
+// addresses: host_snapshot.cc).
+struct HostCallback {
+  const char* sig;
+  wasm_rt_function_ptr_t fn;
+};
+const HostCallback kHostCallbacks[] = {
+    {"i:i", reinterpret_cast<wasm_rt_function_ptr_t>(system_callback)},
+    {"ii:i", reinterpret_cast<wasm_rt_function_ptr_t>(popen_callback)},
+    {"i:i", reinterpret_cast<wasm_rt_function_ptr_t>(pclose_callback)},
+    {"ii:i", reinterpret_cast<wasm_rt_function_ptr_t>(HostReadCallback)},
+    {"ii:i", reinterpret_cast<wasm_rt_function_ptr_t>(HostWriteCallback)},
+};
+enum CallbackId : uint32_t { kSystem, kPopen, kPclose, kRead, kWrite };
 
 }  // namespace
+
+std::optional<wasm_rt_funcref_t> Host::CallbackRef(uint32_t id) {
+  if (id >= std::size(kHostCallbacks)) return std::nullopt;
+  return wasm_rt_funcref_t{TypeId(kHostCallbacks[id].sig), kHostCallbacks[id].fn, this};
+}
+
+uint32_t Host::AppendCallback(uint32_t id) {
+  uint32_t index = AppendToTable(*CallbackRef(id));
+  callback_slots_[index] = id;
+  return index;
+}
 
 uint32_t guest_fopen(Host& h, const std::string& path, const std::string& mode) {
   auto alloc = h.ExportFunction("_emscripten_stack_alloc");
@@ -107,11 +129,11 @@ void Host::RegisterCallbacks() {
   // pglite.wasm takes all five; initdb.wasm only the shell emulation.
   auto set_system = ExportFunction("pgl_set_system_fn");
   auto set_rw = ExportFunction("pgl_set_rw_cbs");
-  uint32_t system_fp = table_slot(*this, "i:i", system_callback);
-  uint32_t popen_fp = table_slot(*this, "ii:i", popen_callback);
-  uint32_t pclose_fp = table_slot(*this, "i:i", pclose_callback);
-  uint32_t read_fp = set_rw ? table_slot(*this, "ii:i", HostReadCallback) : 0;
-  uint32_t write_fp = set_rw ? table_slot(*this, "ii:i", HostWriteCallback) : 0;
+  uint32_t system_fp = AppendCallback(kSystem);
+  uint32_t popen_fp = AppendCallback(kPopen);
+  uint32_t pclose_fp = AppendCallback(kPclose);
+  uint32_t read_fp = set_rw ? AppendCallback(kRead) : 0;
+  uint32_t write_fp = set_rw ? AppendCallback(kWrite) : 0;
   Call([&] {
     if (set_system != nullptr) {
       Invoke<void>(set_system, system_fp);

@@ -2,7 +2,9 @@
 // host directly (memory, table, stack pointer, bases) and of the GOT hooks.
 #include "host/dynamic_linker.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "host/imports.h"
 
@@ -209,6 +211,36 @@ void DynamicLinker::Save(ByteWriter& w) const {
     w.bytes(key.second);
     w.u32(index);
   }
+}
+
+std::map<uint32_t, std::pair<int, std::string>> DynamicLinker::AppendedExports() const {
+  std::map<uint32_t, std::pair<int, std::string>> by_index;
+  for (const auto& [key, index] : table_index_) by_index[index] = {OwnerOf(key.first), key.second};
+  return by_index;
+}
+
+Result<wasm_rt_funcref_t> DynamicLinker::ExportRef(int owner, const std::string& name) const {
+  void* instance = OwnerInstance(owner);
+  const pgthaw_module_desc* desc = nullptr;
+  if (owner == 0) {
+    desc = &host_->module();
+  } else if (owner >= 2 && instance != nullptr) {
+    desc = by_handle_.at(load_order_[static_cast<size_t>(owner - 2)]).desc;
+  }
+  if (desc == nullptr) return Status::Corruption("snapshot names an unknown table owner");
+  // `functions` is sorted by name (glue_abi.h).
+  const pgthaw_function_export* begin = desc->functions;
+  const pgthaw_function_export* end = begin;
+  while (end->name != nullptr) ++end;
+  const pgthaw_function_export* e =
+      std::lower_bound(begin, end, name, [](const pgthaw_function_export& f, const std::string& n) {
+        return std::strcmp(f.name, n.c_str()) < 0;
+      });
+  if (e == end || name != e->name) {
+    return Status::Corruption("snapshot names export " + name + " that " + desc->name +
+                              " does not have");
+  }
+  return wasm_rt_funcref_t{pgthaw_glue_type_ids[e->type_index], e->fn, instance};
 }
 
 Status DynamicLinker::Restore(ByteReader& r) {

@@ -43,6 +43,10 @@ class DynamicLinker {
   void* OwnerInstance(int owner) const;
   void Save(ByteWriter& w) const;
   Status Restore(ByteReader& r);
+  // Table slots dlsym and GOT.func appended, by index: (owner, export name).
+  std::map<uint32_t, std::pair<int, std::string>> AppendedExports() const;
+  // The funcref of `owner`'s export `name` (what such a slot holds).
+  Result<wasm_rt_funcref_t> ExportRef(int owner, const std::string& name) const;
 
  private:
   struct Loaded {

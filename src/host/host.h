@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -253,6 +255,10 @@ class Host {
   Status LayOutProgram();
   Status RestoreState(std::string_view state);
   void RegisterCallbacks();
+  // The five table callbacks (callbacks.cc) by id: appended to the table
+  // and remembered, so snapshots name them by id.
+  uint32_t AppendCallback(uint32_t id);
+  std::optional<wasm_rt_funcref_t> CallbackRef(uint32_t id);
   void ResolveExports();
 
   HostOptions options_;
@@ -291,6 +297,7 @@ class Host {
   } fn_{};
 
   std::unordered_map<uint32_t, int> mappings_;
+  std::map<uint32_t, uint32_t> callback_slots_;  // table index -> callback id
 };
 
 // fopen() in the guest, strings passed on the guest stack; returns FILE*.

@@ -1,10 +1,16 @@
 // Host::SaveState / Host::Restore: the process state outside linear memory.
 //
-// Table entries hold C function pointers; a snapshot stores them relative to
-// an anchor function of this binary (snapshots only load into the same
-// build, so the offsets are the same) and names each entry's owner by index
-// (DynamicLinker::OwnerOf) instead of by instance address.
+// Table entries hold C function pointers, which a snapshot never stores: a
+// snapshot may come from another machine or a bucket, and an address read
+// from it would be code execution. Each entry is named instead: as its
+// module's instantiation placed it (the restore instantiates the same
+// modules at the same table bases, and checks owner and type), as an export
+// of its owner (dlsym, GOT.func), or as a host callback by id. Owners are
+// indices (DynamicLinker::OwnerOf), types are signature indices.
 #include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
 
 #include "common/byte_codec.h"
 #include "host/dynamic_linker.h"
@@ -14,9 +20,19 @@
 namespace pgthaw::host {
 namespace {
 
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion = 2;
 
-intptr_t anchor() { return reinterpret_cast<intptr_t>(&pgthaw_glue_register_types); }
+// How a table entry is named.
+enum class Slot : uint8_t { kNull = 0, kInstantiated = 1, kExport = 2, kCallback = 3 };
+
+// A runtime type id as its index in pgthaw_glue_type_sigs (the same in
+// every process of the build); UINT32_MAX if unknown.
+uint32_t type_index(uint32_t type_id) {
+  for (unsigned i = 0; i < pgthaw_glue_type_count; ++i) {
+    if (pgthaw_glue_type_ids[i] == type_id) return i;
+  }
+  return UINT32_MAX;
+}
 
 }  // namespace
 
@@ -30,15 +46,23 @@ std::string Host::SaveState() const {
   }
   w.u32(table_->size);
   linker_->Save(w);
+  const std::map<uint32_t, std::pair<int, std::string>> exports = linker_->AppendedExports();
   for (uint32_t i = 0; i < table_->size; ++i) {
     const wasm_rt_funcref_t& f = table_->data[i];
     if (f.func == nullptr) {
-      w.u32(UINT32_MAX);
-      continue;
+      w.u8(static_cast<uint8_t>(Slot::kNull));
+    } else if (auto cb = callback_slots_.find(i); cb != callback_slots_.end()) {
+      w.u8(static_cast<uint8_t>(Slot::kCallback));
+      w.u32(cb->second);
+    } else if (auto e = exports.find(i); e != exports.end()) {
+      w.u8(static_cast<uint8_t>(Slot::kExport));
+      w.u32(static_cast<uint32_t>(e->second.first));
+      w.bytes(e->second.second);
+    } else {
+      w.u8(static_cast<uint8_t>(Slot::kInstantiated));
+      w.u32(static_cast<uint32_t>(linker_->OwnerOf(f.module_instance)));
+      w.u32(type_index(f.func_type));
     }
-    w.u32(static_cast<uint32_t>(linker_->OwnerOf(f.module_instance)));
-    w.u32(f.func_type);
-    w.u64(static_cast<uint64_t>(reinterpret_cast<intptr_t>(f.func) - anchor()));
   }
   double now = monotonic_ms();
   for (const Timer& t : timers_) {
@@ -96,18 +120,45 @@ Status Host::RestoreState(std::string_view state) {
     return Status::ResourceExhausted("cannot grow the function table");
   }
   PGTHAW_RETURN_IF_ERROR(linker_->Restore(r));
+  // The instantiations above placed every module's own entries; what was
+  // added at run time is looked up by name. Nothing here comes from an
+  // address in the state.
   for (uint32_t i = 0; i < table_size && r.ok(); ++i) {
-    uint32_t owner = r.u32();
-    if (owner == UINT32_MAX) {
-      table_->data[i] = wasm_rt_funcref_null_value;
-      continue;
+    wasm_rt_funcref_t& slot = table_->data[i];
+    switch (static_cast<Slot>(r.u8())) {
+      case Slot::kNull:
+        slot = wasm_rt_funcref_null_value;
+        break;
+      case Slot::kInstantiated: {
+        const auto owner = static_cast<int>(r.u32());
+        const uint32_t type = r.u32();
+        if (slot.func == nullptr || linker_->OwnerOf(slot.module_instance) != owner ||
+            type_index(slot.func_type) != type) {
+          return Status::Corruption("host state: table entry " + std::to_string(i) +
+                                    " is not what its module placed there");
+        }
+        break;
+      }
+      case Slot::kExport: {
+        const auto owner = static_cast<int>(r.u32());
+        const std::string name(r.bytes());
+        if (!r.ok()) break;
+        auto ref = linker_->ExportRef(owner, name);
+        if (!ref.ok()) return ref.status();
+        slot = *ref;
+        break;
+      }
+      case Slot::kCallback: {
+        const uint32_t id = r.u32();
+        std::optional<wasm_rt_funcref_t> ref = CallbackRef(id);
+        if (!ref) return Status::Corruption("host state: unknown host callback");
+        slot = *ref;
+        callback_slots_[i] = id;
+        break;
+      }
+      default:
+        return Status::Corruption("host state: table entry kind");
     }
-    uint32_t type = r.u32();
-    auto offset = static_cast<intptr_t>(r.u64());
-    void* instance = linker_->OwnerInstance(static_cast<int>(owner));
-    if (instance == nullptr) return Status::Corruption("host state: table entry owner");
-    table_->data[i] = wasm_rt_funcref_t{
-        type, reinterpret_cast<wasm_rt_function_ptr_t>(anchor() + offset), instance};
   }
   double now = monotonic_ms();
   for (Timer& t : timers_) {
