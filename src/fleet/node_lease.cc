@@ -16,7 +16,8 @@ constexpr size_t kMaxIdBytes = 200;
 constexpr milliseconds kRetryAfterFailure{500};
 
 milliseconds DefaultMargin(std::chrono::seconds ttl) {
-  return std::max<milliseconds>(std::chrono::seconds(1), ttl / 4);
+  // In milliseconds before dividing: seconds(10) / 4 would be 2 s.
+  return std::max<milliseconds>(std::chrono::seconds(1), milliseconds(ttl) / 4);
 }
 
 }  // namespace
