@@ -1,5 +1,6 @@
 #include "fleet/etcd_client.h"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -7,6 +8,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "fleet/assign_or_return.h"
