@@ -24,6 +24,8 @@ packages=(
   # tests/drivers: the Postgres drivers people use, against a real server.
   python3-psycopg python3-psycopg2 python3-asyncpg
   libpostgresql-jdbc-java default-jdk-headless
+  # src/fleet's tests: a real etcd (3.4, /usr/bin/etcd), started on free ports.
+  etcd-server
 )
 
 missing=()
@@ -40,3 +42,8 @@ sudo_cmd=()
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's etcd-server starts a system etcd on 127.0.0.1:2379; src/fleet's
+# tests start their own on free ports and need none running.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+  "${sudo_cmd[@]}" systemctl disable --now etcd.service || true
+fi
