@@ -89,15 +89,28 @@ Result<HttpResponse> HttpConnection::RoundTrip(const HttpRequest& request, size_
   parser.body_limit(max_body_bytes);
   // A HEAD response announces a length but carries no body.
   if (verb == http::verb::head) parser.skip(true);
-  ec = io_->Run(timeout_,
-                [&](auto handler) { http::async_read(io_->stream, io_->buffer, parser, handler); });
-  if (ec == http::error::body_limit) {
+  auto too_long = [&]() -> Status {
     io_->Close();
     return Status::ResourceExhausted(where + request.method + " " + request.target +
                                      ": response body longer than " +
                                      std::to_string(max_body_bytes) + " bytes");
+  };
+  // The header first, so an announced length over the limit is refused
+  // before any of the body is read.
+  ec = io_->Run(timeout_, [&](auto handler) {
+    http::async_read_header(io_->stream, io_->buffer, parser, handler);
+  });
+  if (ec == http::error::body_limit) return too_long();
+  if (ec) return fail("read header", ec);
+  if (parser.content_length() && *parser.content_length() > max_body_bytes) return too_long();
+  if (!parser.is_done()) {
+    ec = io_->Run(timeout_, [&](auto handler) {
+      http::async_read(io_->stream, io_->buffer, parser, handler);
+    });
+    if (ec == http::error::body_limit) return too_long();
+    if (ec) return fail("read", ec);
   }
-  if (ec) return fail("read", ec);
+  if (parser.get().body().size() > max_body_bytes) return too_long();
 
   http::response<http::string_body> response = parser.release();
   HttpResponse out;
