@@ -36,30 +36,33 @@ std::string port_of(const std::string& endpoint) {
   return colon == std::string::npos ? "80" : endpoint.substr(colon + 1);
 }
 
-// The Status for a non-2xx response to WHAT: the service's XML <Code> and
-// <Message> named, the code chosen by the HTTP status.
-Status error_from_response(const std::string& what, const HttpResponse& response) {
+// "WHAT: HTTP 403 InvalidAccessKeyId: The AWS Access Key Id ..." for a
+// non-2xx response: the service's XML <Code> and <Message>, cut short.
+std::string describe_error(const std::string& what, const HttpResponse& response) {
   std::string message = what + ": HTTP " + std::to_string(response.status);
-  const std::optional<std::string> code = xml_first_element_text(response.body, "Code");
-  if (code) {
+  if (std::optional<std::string> code = xml_first_element_text(response.body, "Code")) {
     message += " " + code->substr(0, 100);
     if (std::optional<std::string> text = xml_first_element_text(response.body, "Message")) {
       message += ": " + text->substr(0, 300);
     }
   }
+  return message;
+}
+
+// The Status for a non-2xx response to WHAT, its code chosen by the HTTP
+// status.
+Status error_from_response(const std::string& what, const HttpResponse& response) {
+  std::string message = describe_error(what, response);
   switch (response.status) {
     case 404:
-      return Status::NotFound(message);
-    case 409:
-    case 412:
-      return Status::AlreadyExists(message);
+      return Status::NotFound(std::move(message));
     case 401:
     case 403:
-      return Status::Unauthenticated(message);
+      return Status::Unauthenticated(std::move(message));
     case 503:
-      return Status::Unavailable(message);
+      return Status::Unavailable(std::move(message));
     default:
-      return Status::IoError(message);
+      return Status::IoError(std::move(message));
   }
 }
 
@@ -155,9 +158,11 @@ Status S3ObjectStore::PutObject(std::string_view key, std::string_view bytes, bo
   if (!response.ok()) return response.status();
   if (response->status == 200) return Status::Ok();
   const std::string what = "PUT " + Describe(key);
+  // 412: the object exists; 409 ConditionalRequestConflict: a concurrent
+  // conditional write to the key won.
   if (if_absent && (response->status == 412 || response->status == 409)) {
-    return error_from_response(what, *response)
-        .Annotate("object " + std::string(key) + " already exists: ");
+    return Status::AlreadyExists("object " + std::string(key) +
+                                 " already exists: " + describe_error(what, *response));
   }
   return error_from_response(what, *response);
 }
