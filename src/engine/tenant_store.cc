@@ -351,7 +351,7 @@ Status walk_tree(const fs::path& dir, const std::function<bool(const std::string
 }  // namespace
 
 Result<std::vector<TenantStore::PortableEntry>> TenantStore::PortableFiles(const std::string& root,
-                                                                         bool durable) const {
+                                                                           bool durable) const {
   if (!hibernated(root)) return Status::InvalidArgument(root + " is not hibernated");
   const std::vector<std::string> lower = read_lower(root);
   for (const std::string& layer : lower) {
@@ -361,20 +361,20 @@ Result<std::vector<TenantStore::PortableEntry>> TenantStore::PortableFiles(const
   }
   if (!lower.empty()) {
     PGTHAW_RETURN_IF_ERROR(host::make_partial_copies_whole(lower, root + "/data", durable));
+    // Written again: a list from before lists were relative names this
+    // machine's paths.
+    PGTHAW_RETURN_IF_ERROR(write_layers(root + "/lower", lower, durable));
   }
   std::vector<PortableEntry> files;
   PGTHAW_RETURN_IF_ERROR(walk_tree(
-      root,
-      [](const std::string& rel) {
-        return portable_tenant_path(rel);
-      },
-      &files));
+      root, [](const std::string& rel) { return portable_tenant_path(rel); }, &files));
   return files;
 }
 
 Result<std::vector<TenantStore::PortableEntry>> TenantStore::TreeFiles(const std::string& dir) {
   std::vector<PortableEntry> files;
-  PGTHAW_RETURN_IF_ERROR(walk_tree(dir, [](const std::string&) { return true; }, &files));
+  PGTHAW_RETURN_IF_ERROR(walk_tree(
+      dir, [](const std::string&) { return true; }, &files));
   return files;
 }
 

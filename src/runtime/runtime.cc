@@ -820,7 +820,10 @@ void Runtime::Impl::DeleteNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::i
   const bool had_dir = fs::exists(t.root, ec);
   const bool had_snapshot = engine::TenantStore::hibernated(t.root);
   const std::vector<std::string> layers = engine::tenant_layers(t.root);
-  Status st = had_dir ? remove_tenant_dir(t.root, trash, engine_.options().durable) : Status::Ok();
+  // From the store first: a tenant gone here but left there would come back
+  // at its next use, here or on another node.
+  Status st = replica_ != nullptr ? replica_->ForgetTenant(t.id) : Status::Ok();
+  if (st.ok() && had_dir) st = remove_tenant_dir(t.root, trash, engine_.options().durable);
   // Its layers go after it (engine::release_layers).
   if (st.ok() && had_dir) st = engine::release_layers(layers, t.id, store_.trash_dir());
   const bool gone = !fs::exists(t.root, ec);
@@ -1019,9 +1022,9 @@ Result<bool> Runtime::Impl::PullFromStore(const Tenant& t) {
     return Status::FromErrno("rename " + staging + " to " + t.root, err);
   }
   if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
-  spdlog::info("tenant {}: pulled from the store in {} ms", t.id,
-               std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start)
-                   .count());
+  spdlog::info(
+      "tenant {}: pulled from the store in {} ms", t.id,
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count());
   return true;
 }
 
@@ -1388,7 +1391,12 @@ Status Runtime::Impl::DeleteTenant(const std::string& id, bool force,
                                    SteadyClock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  const bool on_disk = store_.exists(id);
+  bool on_disk = store_.exists(id);
+  if (!on_disk && replica_ != nullptr) {
+    auto there = replica_->HasTenant(id);  // only in the store: deleted there
+    if (!there.ok()) return there.status();
+    on_disk = *there;
+  }
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   auto found = tenants_.find(id);
@@ -1698,9 +1706,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
   }
   std::unique_ptr<TenantReplica> replica;
   if (options.store != nullptr) {
-    auto made = TenantReplica::Create(options.store, options.store_key,
-                                      engine::TenantStore(options.data_root),
-                                      engine.options().durable);
+    auto made =
+        TenantReplica::Create(options.store, options.store_key,
+                              engine::TenantStore(options.data_root), engine.options().durable);
     if (!made.ok()) return made.status();
     replica = std::move(made).value();
     PGTHAW_RETURN_IF_ERROR(take_store_template(engine, *replica, options.data_root));
