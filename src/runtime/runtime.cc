@@ -157,6 +157,8 @@ class Runtime::Impl {
         clock_(options_.clock != nullptr ? options_.clock : SystemClock::Get()) {}
 
   Status Init();
+  // Before Init(); constant after.
+  void SetReplica(std::unique_ptr<TenantReplica> replica) { replica_ = std::move(replica); }
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
                 bool beside = false, bool may_create = false);
   bool RunHeldNow(const std::string& id, uint64_t holder, Work& work);
@@ -1719,7 +1721,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
     PGTHAW_RETURN_IF_ERROR(give_store_template(*replica, options.data_root, *tmpl));
   }
   auto impl = std::make_unique<Impl>(engine, std::move(options), std::move(tmpl).value());
-  impl->replica_ = std::move(replica);
+  impl->SetReplica(std::move(replica));
   std::unique_ptr<Runtime> runtime(new Runtime(std::move(impl)));
   // On failure the destructor stops whatever Init() started.
   PGTHAW_RETURN_IF_ERROR(runtime->impl_->Init());

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/tenant_store.h"
@@ -80,7 +81,6 @@ class TenantReplica {
         layout_(std::move(layout)),
         durable_(durable) {}
 
-  struct Entry;
   // Puts the blobs of `entries` under `dir` and returns the signed manifest.
   Result<std::string> PushTree(const std::string& kind, const std::string& name,
                                const std::string& dir,
