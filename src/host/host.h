@@ -296,6 +296,25 @@ class Host {
     wasm_rt_function_ptr_t stack_alloc, stack_restore, ctors;
   } fn_{};
 
+  friend class DynamicLinker;
+  struct Timer {
+    bool armed = false;
+    double deadline_ms = 0;  // on the monotonic clock
+  };
+  Timer timers_[3];
+
+  // Interrupts (signals.cc). Guest-thread state unless marked otherwise.
+  void UpdateWatchDeadline();
+  bool watched_ = false;
+  double statement_deadline_ms_ = 0;
+  bool statement_deadline_fired_ = false;
+  struct {
+    uint32_t interrupt_pending = 0, query_cancel_pending = 0, my_latch = 0;
+  } guest_flags_;                          // addresses in linear memory
+  std::atomic<double> watch_deadline_ms_;  // read by the watchdog
+  std::atomic<int> cancel_reason_{0};      // CancelReason; any thread
+
+  std::unique_ptr<class DynamicLinker> linker_;
   std::unordered_map<uint32_t, int> mappings_;
   std::map<uint32_t, uint32_t> callback_slots_;  // table index -> callback id
 };
