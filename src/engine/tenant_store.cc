@@ -137,13 +137,17 @@ Status write_layers(const std::string& path, const std::vector<std::string>& lay
 }
 
 // A fork cut short (fork_tenant's steps 2-4): finished if the source's files
-// already became the frozen layer, else undone.
+// already became the frozen layer, else undone. Whether they did is told by
+// the frozen layer alone: step 4 may have made the new, empty `data`
+// already (and failed at the list's rename), and undoing then would leave
+// the tenant an empty upper over its old list, its files lost in a layer
+// no list names.
 Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   const std::string next = root + "/lower.fork";
   std::error_code ec;
   if (!fs::exists(next, ec)) return Status::Ok();
   const std::vector<std::string> layers = read_layers(next);
-  if (fs::exists(root + "/data", ec) || layers.empty() || !fs::exists(layers.back(), ec)) {
+  if (layers.empty() || !fs::exists(layers.back(), ec)) {
     fs::remove(next, ec);
     return Status::Ok();
   }
