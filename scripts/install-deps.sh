@@ -8,6 +8,7 @@ packages=(
   # make test's thread_safety_analysis: clang++ -Wthread-safety (syntax only).
   clang
   wabt
+  # libboost-dev: Boost.Beast (header-only), objstore's S3 client over HTTP/1.1.
   libboost-dev libboost-system-dev libboost-context-dev
   python3
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev libxxhash-dev
@@ -19,11 +20,14 @@ packages=(
   # tests/auth: the test CA and certificates (openssl req/x509, s_client).
   openssl
   libpq-dev postgresql-client postgresql postgresql-contrib
+  # also tests/s3: s3rver (npm ci), objstore's S3 test server.
   nodejs
   gnuplot-nox
   # tests/drivers: the Postgres drivers people use, against a real server.
   python3-psycopg python3-psycopg2 python3-asyncpg
   libpostgresql-jdbc-java default-jdk-headless
+  # src/fleet's tests: a real etcd (3.4, /usr/bin/etcd), started on free ports.
+  etcd-server
 )
 
 missing=()
@@ -40,3 +44,8 @@ sudo_cmd=()
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's etcd-server starts a system etcd on 127.0.0.1:2379; src/fleet's
+# tests start their own on free ports and need none running.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+  "${sudo_cmd[@]}" systemctl disable --now etcd.service || true
+fi

@@ -38,8 +38,9 @@ class ByteReader {
   uint32_t u32() { return get<uint32_t>(); }
   uint64_t u64() { return get<uint64_t>(); }
   double f64() { return get<double>(); }
-  std::string_view bytes() {
-    uint64_t n = u64();
+  std::string_view bytes() { return take(u64()); }
+  // The next n bytes, without a length before them.
+  std::string_view take(uint64_t n) {
     if (!ok_ || n > in_.size() - pos_) return fail();
     std::string_view v = in_.substr(pos_, n);
     pos_ += n;

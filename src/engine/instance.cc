@@ -383,7 +383,7 @@ Status Instance::Impl::Restore(const Engine& engine, const std::string& snapshot
   }
   read_ms = since(start);
   t = Clock::now();
-  lower_dirs_ = lower_dirs.empty() ? files->meta.lower_dirs : lower_dirs;
+  lower_dirs_ = lower_dirs;
   auto fs = host::postgres_files(engine.guest_files(), data_dir, lower_dirs_);
   if (!fs.ok()) return fs.status();
   fs_ = std::move(fs).value();
@@ -453,7 +453,6 @@ Status Instance::Impl::Snapshot(const std::string& dir) {
   SnapshotMeta meta;
   meta.memory_pages = memory.wasm_pages();
   meta.base = base_snapshot_;
-  meta.lower_dirs = lower_dirs_;
   meta.session_settings = settings_.Save();
   SnapshotWrite snap;
   if (!base_snapshot_.empty()) {

@@ -80,9 +80,9 @@ class Instance {
   // (mapping its memory copy-on-write; no guest code runs). With `consume`
   // the snapshot is removed once restored, so it can never be restored over
   // data committed after it (tenants); templates are not consumed.
-  // `lower_dirs` overrides the snapshot's overlay layers (a template
-  // restored for a new tenant: the template's own data directory becomes
-  // the lower; a forked tenant: its frozen layers join the stack).
+  // `lower_dirs` are the overlay's layers under DATA_DIR (the tenant
+  // store's list; a template restored for a new tenant: the template's own
+  // data directory; a forked tenant: its frozen layers too), bottom first.
   static Result<std::unique_ptr<Instance>> Restore(const Engine& engine,
                                                    const std::string& snapshot_dir,
                                                    const std::string& data_dir, bool consume,

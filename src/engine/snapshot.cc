@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
-#include <zstd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include "common/build_id.h"
 #include "common/durable_file.h"
 #include "common/env.h"
+#include "common/zstd_frame.h"
 
 namespace pgthaw::engine {
 namespace {
@@ -27,24 +27,6 @@ constexpr int kFormat = 3;
 // A state or vfs file larger than this once decompressed is corrupt.
 constexpr uint64_t kMaxStateBytes = uint64_t{1} << 30;
 constexpr const char* kPgliteVersion = PGTHAW_PGLITE_VERSION;  // pglite.lock.json's
-
-std::string compress(std::string_view bytes) {
-  std::string out(ZSTD_compressBound(bytes.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), 1);
-  out.resize(ZSTD_isError(n) ? 0 : n);  // cannot fail with a bound-sized buffer
-  return out;
-}
-
-Result<std::string> decompress(std::string_view frame, const std::string& what) {
-  unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxStateBytes) {
-    return Status::Corruption(what + ": not a snapshot state frame");
-  }
-  std::string out(static_cast<size_t>(size), '\0');
-  size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
-  if (ZSTD_isError(n) || n != size) return Status::Corruption(what + ": damaged state frame");
-  return out;
-}
 
 uint64_t hash(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
@@ -89,10 +71,10 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
   m.pglite_version = str("pglite_version");
   m.memory_pages = static_cast<uint32_t>(num("memory_pages"));
   m.base = str("base");
-  if (j.contains("lower_dirs") && j["lower_dirs"].is_array()) {
-    for (const auto& d : j["lower_dirs"]) {
-      if (d.is_string()) m.lower_dirs.push_back(d.get<std::string>());
-    }
+  // Written relative to the snapshot (a path of this machine would not hold
+  // on another); older snapshots name it absolutely.
+  if (!m.base.empty() && m.base.front() != '/') {
+    m.base = (fs::path(dir) / m.base).lexically_normal().string();
   }
   m.state_hash = num("state_xxh3");
   m.vfs_hash = num("vfs_xxh3");
@@ -100,6 +82,14 @@ Result<SnapshotMeta> parse_meta(const std::string& text, const std::string& dir)
   m.pages_hash = num("pages_xxh3");
   m.session_settings = str("session_settings");
   return m;
+}
+
+// `base` as meta.json names it: relative to the snapshot directory.
+std::string relative_base(const std::string& base, const fs::path& target) {
+  if (base.empty()) return base;
+  std::error_code ec;
+  const fs::path from = fs::absolute(target, ec).lexically_normal();
+  return fs::absolute(base, ec).lexically_normal().lexically_relative(from).string();
 }
 
 }  // namespace
@@ -117,8 +107,8 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
   meta.pglite_version = kPgliteVersion;
   meta.state_hash = hash(snap.state);
   meta.vfs_hash = hash(snap.vfs);
-  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "state").string(), compress(snap.state)));
-  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "vfs").string(), compress(snap.vfs)));
+  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "state").string(), zstd_compress(snap.state)));
+  PGTHAW_RETURN_IF_ERROR(write_file_synced((tmp / "vfs").string(), zstd_compress(snap.vfs)));
   if (meta.base.empty()) {
     PGTHAW_RETURN_IF_ERROR(snap.write_full_image((tmp / "memory").string()));
     auto h = hash_file(tmp / "memory");
@@ -135,8 +125,7 @@ Status write_snapshot(const std::string& dir, SnapshotWrite snap, SnapshotCache&
                       {"build_id", meta.build_id},
                       {"pglite_version", meta.pglite_version},
                       {"memory_pages", meta.memory_pages},
-                      {"base", meta.base},
-                      {"lower_dirs", meta.lower_dirs},
+                      {"base", relative_base(meta.base, target)},
                       {"state_xxh3", meta.state_hash},
                       {"vfs_xxh3", meta.vfs_hash},
                       {"memory_xxh3", meta.memory_hash},
@@ -172,8 +161,8 @@ Result<SnapshotFiles> read_snapshot(const std::string& dir, SnapshotCache& cache
   auto vfs_frame = read_whole_file((d / "vfs").string());
   if (!state_frame.ok()) return state_frame.status();
   if (!vfs_frame.ok()) return vfs_frame.status();
-  auto state = decompress(*state_frame, dir + "/state");
-  auto vfs = decompress(*vfs_frame, dir + "/vfs");
+  auto state = zstd_decompress(*state_frame, kMaxStateBytes, dir + "/state");
+  auto vfs = zstd_decompress(*vfs_frame, kMaxStateBytes, dir + "/vfs");
   if (!state.ok()) return state.status();
   if (!vfs.ok()) return vfs.status();
   if (hash(*state) != meta->state_hash || hash(*vfs) != meta->vfs_hash) {

@@ -10,6 +10,11 @@
 //              sparse file, short ones packed after it (wasm::write_delta);
 //              delta.pages lists them (a snapshot with a base)
 //
+// A snapshot names nothing of the machine it was taken on: its base is a
+// path relative to it, its overlay's layers are the caller's (the tenant
+// store's layer list), and its host state names function-table entries
+// instead of storing addresses (host_snapshot.cc).
+//
 // A snapshot is written to a sibling directory and renamed into place, so it
 // is whole or absent. It only loads into the build that wrote it; a missing,
 // truncated, corrupt or foreign snapshot is reported as an error and the
@@ -33,9 +38,6 @@ struct SnapshotMeta {
   // Snapshot dir whose full `memory` image this one's delta applies to;
   // empty for a full image.
   std::string base;
-  // The overlay's lower layers (bottom first) when the data directory is an
-  // overlay.
-  std::vector<std::string> lower_dirs;
   uint64_t state_hash = 0, vfs_hash = 0, memory_hash = 0, pages_hash = 0;
   // SessionSettings::Save(): the server's values behind the session
   // defaults in force ("" when none were ever set).

@@ -42,11 +42,13 @@ Template::Template(const Engine& engine, std::string dir)
       data_dir_(dir_ + "/data"),
       snapshot_dir_(dir_ + "/snapshot") {}
 
+std::string Template::HomeUnder(const std::string& root) { return root + "/template-" + build_id(); }
+
 Result<Template> Template::Ensure(const Engine& engine, const std::string& root) {
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return Status::FromErrno("mkdir " + root, ec.value());
-  Template t(engine, root + "/template-" + build_id());
+  Template t(engine, HomeUnder(root));
   if (fs::exists(t.snapshot_dir_ + "/meta.json")) {
     // Its image is read and verified now, once per engine, so that the
     // first instance made from it (a warm proxy's first request, a pool

@@ -30,6 +30,9 @@ class Template {
 
   const std::string& data_dir() const { return data_dir_; }
   const std::string& snapshot_dir() const { return snapshot_dir_; }
+  const std::string& dir() const { return dir_; }
+  // Where Ensure(engine, root) keeps this build's template.
+  static std::string HomeUnder(const std::string& root);
 
  private:
   Template(const Engine& engine, std::string dir);

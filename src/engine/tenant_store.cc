@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "common/durable_file.h"
 #include "common/env.h"
@@ -27,6 +28,8 @@ const char* staging_name(TenantStore::Staging what) {
       return "import";
     case TenantStore::Staging::kWork:
       return "work";
+    case TenantStore::Staging::kPull:
+      return "pull";
   }
   return "staged";
 }
@@ -34,7 +37,8 @@ const char* staging_name(TenantStore::Staging what) {
 }  // namespace
 
 TenantStore::TenantStore(const std::string& data_root)
-    : tenants_(data_root + "/tenants"),
+    : data_root_(data_root),
+      tenants_(data_root + "/tenants"),
       layers_(data_root + "/layers"),
       pool_(data_root + "/pool"),
       trash_(data_root + "/trash") {}
@@ -84,15 +88,30 @@ std::string TenantStore::settings_file(const std::string& root) { return root + 
 
 namespace {
 
+// Every directory that holds a layer list (tenants/<id>, pool/slot-N,
+// trash/<staging>) is two levels below its data root, and so are the layers
+// it names (template-<build>/data, layers/<name>): the list names them
+// relative to the data root, so that a data root restored elsewhere (another
+// path, another machine) still finds them. Absolute entries (older lists,
+// layers outside the root) are kept as they are.
+std::string data_root_of_list(const std::string& list_path) {
+  return fs::path(list_path).parent_path().parent_path().parent_path().string();
+}
+
 // A layer list file: one layer per line, bottom first (none: no file).
 std::vector<std::string> read_layers(const std::string& path) {
   std::vector<std::string> layers;
   auto text = read_whole_file(path);
   if (!text.ok()) return layers;
+  const std::string data_root = data_root_of_list(path);
   std::string_view rest = *text;
   while (!rest.empty()) {
     const size_t end = std::min(rest.find('\n'), rest.size());
-    if (end > 0) layers.emplace_back(rest.substr(0, end));
+    const std::string_view entry = rest.substr(0, end);
+    if (!entry.empty()) {
+      layers.push_back(entry.front() == '/' ? std::string(entry)
+                                            : data_root + "/" + std::string(entry));
+    }
     rest.remove_prefix(std::min(end + 1, rest.size()));
   }
   return layers;
@@ -107,8 +126,13 @@ std::vector<std::string> read_lower(const std::string& root) {
 // Writes the layer list to `path` through a temp file and a rename, synced
 // when `durable`.
 Status write_layers(const std::string& path, const std::vector<std::string>& layers, bool durable) {
+  const std::string under_root = data_root_of_list(path) + "/";
   std::string text;
-  for (const std::string& l : layers) text += l + "\n";
+  for (const std::string& l : layers) {
+    const bool relative =
+        l.size() > under_root.size() && l.compare(0, under_root.size(), under_root) == 0;
+    text += (relative ? l.substr(under_root.size()) : l) + "\n";
+  }
   return write_file_atomically(path, text, durable);
 }
 
@@ -288,6 +312,87 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
 }
 
 std::vector<std::string> tenant_layers(const std::string& root) { return read_lower(root); }
+
+namespace {
+
+// The overlay's bookkeeping in a data directory's own layer: its whiteouts
+// travel (they are paths), its chunk maps and copy-up temporaries do not.
+constexpr std::string_view kOverlayMeta = "data/.pgthaw-overlay";
+constexpr std::string_view kWhiteouts = "data/.pgthaw-overlay/whiteouts";
+
+bool is_frozen_layer(const std::string& layer);  // below
+
+bool under(std::string_view rel, std::string_view dir) {
+  return rel.size() > dir.size() && rel.compare(0, dir.size(), dir) == 0 && rel[dir.size()] == '/';
+}
+
+// Regular files and directories under `dir`, relative to it, parents first;
+// anything else (a symlink, a socket) is an error: nothing of the kind
+// belongs in a tenant.
+Status walk_tree(const fs::path& dir, const std::function<bool(const std::string&)>& keep,
+                 std::vector<TenantStore::PortableEntry>* out) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string rel = it->path().lexically_relative(dir).string();
+    if (!keep(rel)) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    const fs::file_status st = it->symlink_status(ec);
+    if (ec) break;
+    if (fs::is_directory(st)) {
+      out->push_back({rel, true});
+    } else if (fs::is_regular_file(st)) {
+      out->push_back({rel, false});
+    } else {
+      return Status::InvalidArgument(it->path().string() + " is neither a file nor a directory");
+    }
+  }
+  if (ec) return Status::FromErrno("list " + dir.string(), ec.value());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<TenantStore::PortableEntry>> TenantStore::PortableFiles(const std::string& root,
+                                                                           bool durable) const {
+  if (!hibernated(root)) return Status::InvalidArgument(root + " is not hibernated");
+  const std::vector<std::string> lower = read_lower(root);
+  for (const std::string& layer : lower) {
+    if (is_frozen_layer(layer)) {
+      return Status::InvalidArgument(root + " stacks on fork layers, which are not portable yet");
+    }
+  }
+  if (!lower.empty()) {
+    PGTHAW_RETURN_IF_ERROR(host::make_partial_copies_whole(lower, root + "/data", durable));
+    // Written again: a list from before lists were relative names this
+    // machine's paths.
+    PGTHAW_RETURN_IF_ERROR(write_layers(root + "/lower", lower, durable));
+  }
+  std::vector<PortableEntry> files;
+  PGTHAW_RETURN_IF_ERROR(walk_tree(
+      root, [](const std::string& rel) { return portable_tenant_path(rel); }, &files));
+  return files;
+}
+
+Result<std::vector<TenantStore::PortableEntry>> TenantStore::TreeFiles(const std::string& dir) {
+  std::vector<PortableEntry> files;
+  PGTHAW_RETURN_IF_ERROR(walk_tree(
+      dir, [](const std::string&) { return true; }, &files));
+  return files;
+}
+
+bool TenantStore::portable_tenant_path(const std::string& rel) {
+  if (rel.empty() || rel.front() == '/' || rel.find('\0') != std::string::npos) return false;
+  for (const auto& part : fs::path(rel)) {
+    if (part == "." || part == ".." || part.empty()) return false;
+  }
+  if (rel == kOverlayMeta || rel == kWhiteouts) return true;
+  if (rel == "data") return true;
+  if (under(rel, "data")) return !under(rel, kOverlayMeta);
+  return rel == "lower" || rel == "settings.json" || rel == "snapshot" || under(rel, "snapshot");
+}
 
 namespace {
 

@@ -10,7 +10,9 @@
 //   ROOT/data       the tenant's data directory (an overlay on the template's)
 //   ROOT/lower      the overlay's lower layers, one per line, bottom first:
 //                   the template's data directory, then the frozen layers
-//                   of the forks it descends from (absent: a plain data dir)
+//                   of the forks it descends from (absent: a plain data dir);
+//                   named relative to DATA_ROOT
+//                   (template-BUILD/data, layers/NAME/data)
 //   ROOT/snapshot/  present while the tenant is hibernated
 //   ROOT/settings.json  the tenant's own settings (runtime/tenant_settings.h)
 //   LAYER/data      a frozen layer: what a tenant's data directory was when
@@ -50,7 +52,7 @@ class TenantStore {
   std::string pool_slot(uint64_t n) const;
 
   // What a scratch path in the trash is for.
-  enum class Staging { kDeleted, kFork, kImport, kWork };
+  enum class Staging { kDeleted, kFork, kImport, kWork, kPull };
   // A path in the trash for `id`, unique for a `seq` never used before in
   // this process.
   std::string staging_path(Staging what, const std::string& id, uint64_t seq) const;
@@ -62,13 +64,31 @@ class TenantStore {
   // Makes the trash and layer directories a fork or an import stages in.
   Status MakeStagingDirs() const;
 
+  const std::string& data_root() const { return data_root_; }
+  // What a hibernated tenant is anywhere (runtime/tenant_replica.h), as
+  // paths relative to its ROOT, directories before what they hold: its
+  // data directory's own layer (whiteouts kept, copy-up bookkeeping not),
+  // its layer list, snapshot and settings. Partial copy-ups are made whole
+  // first: a chunk map names the local file it belongs to. InvalidArgument
+  // for a tenant that stacks on frozen fork layers (not portable yet).
+  struct PortableEntry {
+    std::string rel;
+    bool dir = false;
+  };
+  Result<std::vector<PortableEntry>> PortableFiles(const std::string& root, bool durable) const;
+  // Everything under DIR the same way (a template's directory).
+  static Result<std::vector<PortableEntry>> TreeFiles(const std::string& dir);
+  // Whether `rel` may be a path of a tenant's portable files: what a pulled
+  // manifest names is checked with it before anything is written.
+  static bool portable_tenant_path(const std::string& rel);
+
   // About the tenant at ROOT:
   static bool hibernated(const std::string& root);    // a whole snapshot
   static bool has_data_dir(const std::string& root);  // a tenant, not debris
   static std::string settings_file(const std::string& root);
 
  private:
-  std::string tenants_, layers_, pool_, trash_;
+  std::string data_root_, tenants_, layers_, pool_, trash_;
 };
 
 struct OpenReport {

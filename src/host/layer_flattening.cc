@@ -87,4 +87,15 @@ Status copy_layers_as_one(const std::vector<std::string>& layers,
   return write_file_atomically(log, vfs::whiteout_log((*merged)->hidden_paths()), durable);
 }
 
+Status make_partial_copies_whole(const std::vector<std::string>& lower, const std::string& upper,
+                                 bool durable) {
+  auto overlay = vfs::OverlayDir::open(lower, upper, durable);
+  if (!overlay.ok()) return overlay.status();
+  if (int rc = (*overlay)->make_all_whole(); rc < 0) {
+    return Status::IoError("make the partial copies of " + upper + " whole: wasm errno " +
+                           std::to_string(-rc));
+  }
+  return Status::Ok();
+}
+
 }  // namespace pgthaw::host

@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/build_id.h"
 #include "common/durable_file.h"
 #include "common/env.h"
 #include "common/thread_annotations.h"
@@ -156,6 +157,8 @@ class Runtime::Impl {
         clock_(options_.clock != nullptr ? options_.clock : SystemClock::Get()) {}
 
   Status Init();
+  // Before Init(); constant after.
+  void SetReplica(std::unique_ptr<TenantReplica> replica) { replica_ = std::move(replica); }
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
                 bool beside = false, bool may_create = false);
   bool RunHeldNow(const std::string& id, uint64_t holder, Work& work);
@@ -241,6 +244,9 @@ class Runtime::Impl {
   // Open admits a new tenant (max_tenants) and turns an exception into an
   // error; OpenInstance does the opening.
   Result<std::unique_ptr<engine::Instance>> Open(Tenant& t, ColdKind* kind);
+  // Brings a tenant this disk lacks from the store into its ROOT; false if
+  // the store has none either. No lock held.
+  Result<bool> PullFromStore(const Tenant& t);
   Result<std::unique_ptr<engine::Instance>> OpenInstance(const Tenant& t, ColdKind* kind);
 
   // Limits and fairness. REQUIRES mutex_ unless noted.
@@ -291,6 +297,8 @@ class Runtime::Impl {
   const unsigned max_openers_;          // workers that may open instances at once
   const std::shared_ptr<Clock> clock_;  // what timeouts and LRU go by (clock.h)
   std::unique_ptr<WarmPool> pool_;      // null when warm_pool_size == 0
+  // Null without RuntimeOptions::store. Set before Init(), then constant.
+  std::unique_ptr<TenantReplica> replica_;
 
   Mutex shutdown_mutex_ ACQUIRED_BEFORE(mutex_);
   bool shut_down_ GUARDED_BY(shutdown_mutex_) = false;
@@ -450,7 +458,14 @@ Status Runtime::Impl::Submit(const std::string& id, std::optional<uint64_t> hold
   // A stat, outside the lock. A deletion between it and the lock is caught
   // when the item opens the tenant (RunItem).
   std::error_code ec;
-  const bool may_open = options_.create_on_first_use || may_create || store_.exists(id);
+  bool may_open = options_.create_on_first_use || may_create || store_.exists(id);
+  if (!may_open && replica_ != nullptr) {
+    // Not here: a tenant hibernated into the store opens here (one request
+    // to the store, made before the lock is taken).
+    auto there = replica_->HasTenant(id);
+    if (!there.ok()) return there.status();
+    may_open = *there;
+  }
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   if (!may_open && tenants_.find(id) == tenants_.end()) return no_such_database(id);
@@ -770,6 +785,14 @@ void Runtime::Impl::HibernateNow(HeldLock& lock, Tenant& t) {
     st = Status::Internal("hibernation threw");
   }
   bool snapshot = engine::TenantStore::hibernated(t.root);
+  if (st.ok() && snapshot && replica_ != nullptr) {
+    // The store is updated at each hibernation: the tenant is complete
+    // there, for any node to thaw. A failed push keeps the tenant here
+    // (whole on this disk) and says so; the next hibernation pushes again.
+    if (Status pushed = replica_->PushTenant(t.id); !pushed.ok()) {
+      spdlog::warn("tenant {}: not pushed to the store: {}", t.id, pushed.ToString());
+    }
+  }
   lock.lock();
   t.state = TenantState::kCold;
   t.last_hibernate = st;
@@ -799,7 +822,10 @@ void Runtime::Impl::DeleteNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::i
   const bool had_dir = fs::exists(t.root, ec);
   const bool had_snapshot = engine::TenantStore::hibernated(t.root);
   const std::vector<std::string> layers = engine::tenant_layers(t.root);
-  Status st = had_dir ? remove_tenant_dir(t.root, trash, engine_.options().durable) : Status::Ok();
+  // From the store first: a tenant gone here but left there would come back
+  // at its next use, here or on another node.
+  Status st = replica_ != nullptr ? replica_->ForgetTenant(t.id) : Status::Ok();
+  if (st.ok() && had_dir) st = remove_tenant_dir(t.root, trash, engine_.options().durable);
   // Its layers go after it (engine::release_layers).
   if (st.ok() && had_dir) st = engine::release_layers(layers, t.id, store_.trash_dir());
   const bool gone = !fs::exists(t.root, ec);
@@ -941,6 +967,12 @@ void Runtime::Impl::ChargeMemory(Tenant& t, uint64_t bytes) {
 Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tenant& t,
                                                                       ColdKind* kind) {
   std::error_code ec;
+  if (replica_ != nullptr && !fs::exists(t.root, ec) && !ec) {
+    // Not on this disk: the store may have it (hibernated by another node,
+    // or by this one before its disk was lost).
+    auto pulled = PullFromStore(t);
+    if (!pulled.ok()) return pulled.status();
+  }
   if (pool_ != nullptr && !fs::exists(t.root, ec) && !ec) {
     // A tenant with no directory at all: a pool slot becomes its directory.
     auto taken = pool_->TakeInto(t.root);
@@ -966,6 +998,36 @@ Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tena
       break;
   }
   return opened;
+}
+
+Result<bool> Runtime::Impl::PullFromStore(const Tenant& t) {
+  std::string staging;
+  {
+    MutexLock lock(mutex_);
+    staging = store_.staging_path(engine::TenantStore::Staging::kPull, t.id, ++trash_seq_);
+  }
+  PGTHAW_RETURN_IF_ERROR(store_.MakeStagingDirs());
+  const auto start = SteadyClock::now();
+  auto pulled = replica_->PullTenant(t.id, staging);
+  std::error_code ec;
+  if (!pulled.ok() || !*pulled) {
+    fs::remove_all(staging, ec);
+    if (!pulled.ok()) {
+      return Status(pulled.status().code(),
+                    "tenant " + t.id + ": pulling it from the store: " + pulled.status().message());
+    }
+    return false;
+  }
+  if (env().Rename(staging.c_str(), t.root.c_str()) != 0) {
+    const int err = errno;
+    fs::remove_all(staging, ec);
+    return Status::FromErrno("rename " + staging + " to " + t.root, err);
+  }
+  if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
+  spdlog::info(
+      "tenant {}: pulled from the store in {} ms", t.id,
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count());
+  return true;
 }
 
 Result<std::unique_ptr<engine::Instance>> Runtime::Impl::Open(Tenant& t, ColdKind* kind) {
@@ -1331,7 +1393,12 @@ Status Runtime::Impl::DeleteTenant(const std::string& id, bool force,
                                    SteadyClock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  const bool on_disk = store_.exists(id);
+  bool on_disk = store_.exists(id);
+  if (!on_disk && replica_ != nullptr) {
+    auto there = replica_->HasTenant(id);  // only in the store: deleted there
+    if (!there.ok()) return there.status();
+    on_disk = *there;
+  }
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   auto found = tenants_.find(id);
@@ -1444,6 +1511,7 @@ RuntimeStats Runtime::Impl::stats() const {
   s.tenants = tenant_count_;
   s.tenants_created = tenants_created_;
   for (const auto& [id, t] : tenants_) s.queued += t->queue.size();
+  if (replica_ != nullptr) s.replica = replica_->stats();
   return s;
 }
 
@@ -1569,6 +1637,51 @@ Runtime::~Runtime() {
   if (impl_->abandoned()) (void)impl_.release();
 }
 
+namespace {
+
+// Before this data root makes a template of its own: the store's, so that
+// every node's tenants stack on the same one (a tenant's files and snapshot
+// are only good over the template they were made on).
+Status take_store_template(const engine::Engine& engine, TenantReplica& replica,
+                           const std::string& data_root) {
+  const std::string home = engine::Template::HomeUnder(data_root);
+  std::error_code ec;
+  if (fs::exists(home, ec)) return Status::Ok();
+  const engine::TenantStore store(data_root);
+  PGTHAW_RETURN_IF_ERROR(store.MakeStagingDirs());
+  const std::string staging = store.staging_path(engine::TenantStore::Staging::kPull, "template",
+                                                 static_cast<uint64_t>(::getpid()));
+  fs::remove_all(staging, ec);
+  auto pulled = replica.PullTemplate(build_id(), staging);
+  if (!pulled.ok() || !*pulled) {
+    fs::remove_all(staging, ec);
+    return pulled.ok() ? Status::Ok() : pulled.status();
+  }
+  if (env().Rename(staging.c_str(), home.c_str()) != 0) {
+    const int err = errno;
+    fs::remove_all(staging, ec);
+    if (fs::exists(home, ec)) return Status::Ok();  // another process of this root won
+    return Status::FromErrno("rename " + staging + " to " + home, err);
+  }
+  if (engine.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(data_root));
+  spdlog::info("template of build {}: taken from the store", build_id());
+  return Status::Ok();
+}
+
+// After Ensure: this root's template to the store if the store has none.
+// If the store has another (two nodes made theirs at once), this root's
+// tenants could not move: the node refuses to start, saying so.
+Status give_store_template(TenantReplica& replica, const std::string& data_root,
+                           const engine::Template& tmpl) {
+  Status given = replica.PushTemplate(build_id(), tmpl.dir());
+  if (given.code() != StatusCode::kAlreadyExists) return given;
+  return Status::AlreadyExists(given.message() + "; this data root (" + data_root +
+                               ") has a template of its own: start it with an empty data "
+                               "directory to serve from this store");
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
                                                 RuntimeOptions options) {
   if (options.data_root.empty())
@@ -1593,9 +1706,22 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
     // the other tenants' work in beside it instead of queueing it.
     options.threads = std::max(4u, 2 * std::thread::hardware_concurrency());
   }
+  std::unique_ptr<TenantReplica> replica;
+  if (options.store != nullptr) {
+    auto made =
+        TenantReplica::Create(options.store, options.store_key,
+                              engine::TenantStore(options.data_root), engine.options().durable);
+    if (!made.ok()) return made.status();
+    replica = std::move(made).value();
+    PGTHAW_RETURN_IF_ERROR(take_store_template(engine, *replica, options.data_root));
+  }
   auto tmpl = engine::Template::Ensure(engine, options.data_root);
   if (!tmpl.ok()) return tmpl.status();
+  if (replica != nullptr) {
+    PGTHAW_RETURN_IF_ERROR(give_store_template(*replica, options.data_root, *tmpl));
+  }
   auto impl = std::make_unique<Impl>(engine, std::move(options), std::move(tmpl).value());
+  impl->SetReplica(std::move(replica));
   std::unique_ptr<Runtime> runtime(new Runtime(std::move(impl)));
   // On failure the destructor stops whatever Init() started.
   PGTHAW_RETURN_IF_ERROR(runtime->impl_->Init());

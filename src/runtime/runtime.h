@@ -42,9 +42,11 @@
 #include "engine/engine.h"
 #include "engine/instance.h"
 #include "runtime/clock.h"
+#include "objstore/object_store.h"
 #include "runtime/session.h"
 #include "runtime/tenant_dump.h"
 #include "runtime/tenant_restore.h"
+#include "runtime/tenant_replica.h"
 #include "runtime/tenant_settings.h"
 
 namespace pgthaw::runtime {
@@ -84,6 +86,12 @@ struct RuntimeOptions {
   // and the least-recently-used order go by (clock.h). Null: SystemClock.
   // Tests pass a ManualClock and advance it instead of sleeping.
   std::shared_ptr<Clock> clock;
+  // Where hibernated tenants and the template also live (tenant_replica.h):
+  // a tenant is pushed there at each hibernation, and one this data root
+  // does not have is pulled from there before it opens. Null: this disk
+  // only. `store_key` is the fleet key that signs what is put there.
+  std::shared_ptr<objstore::ObjectStore> store;
+  std::string store_key;
 };
 
 // Per-request phase timings, microseconds (steady_clock).
@@ -130,6 +138,7 @@ struct RuntimeStats {
   uint64_t tenants = 0;          // tenant directories (max_tenants counts these)
   uint64_t tenants_created = 0;  // new tenant directories made by this runtime
   uint64_t queued = 0;           // work items waiting for their tenant's turn
+  ReplicaStats replica;          // zeros without RuntimeOptions::store
 };
 
 // The process-wide engine a runtime runs its tenants on (server/ passes it

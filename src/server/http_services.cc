@@ -56,9 +56,13 @@ constexpr std::chrono::milliseconds kJoinGrace{200};
 Result<std::unique_ptr<runtime::Runtime>> start_runtime(const runtime::Engine& engine,
                                                         const HttpServicesOptions& o,
                                                         const std::string& root,
-                                                        bool create_on_first_use) {
+                                                        bool create_on_first_use, bool with_store) {
   runtime::RuntimeOptions ro;
   ro.data_root = root;
+  if (with_store) {
+    ro.store = o.store;
+    ro.store_key = o.store_key;
+  }
   ro.create_on_first_use = create_on_first_use;
   ro.threads = o.runtime_threads;
   ro.idle_timeout_ms = o.idle_timeout_ms;
@@ -113,7 +117,7 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
   const std::string factory_root = o.data_dir + "/factory";
 
   if (o.consumer) {
-    auto rt = start_runtime(engine, o, o.data_dir, o.auto_create_tenants);
+    auto rt = start_runtime(engine, o, o.data_dir, o.auto_create_tenants, /*with_store=*/true);
     if (!rt.ok()) return rt.status();
     p->tenant_runtime = std::move(rt).value();
     p->metrics->AddRuntime("tenants", p->tenant_runtime.get());
@@ -127,7 +131,8 @@ Result<std::unique_ptr<HttpServices>> HttpServices::Start(boost::asio::io_contex
     fs::create_directories(factory_root, ec);
     if (ec) return Status::IoError("mkdir " + factory_root + ": " + ec.message());
     // The factory's tenants are its own namespace: always made on first use.
-    auto rt = start_runtime(engine, o, factory_root, /*create_on_first_use=*/true);
+    auto rt = start_runtime(engine, o, factory_root, /*create_on_first_use=*/true,
+                            /*with_store=*/false);
     if (!rt.ok()) return rt.status();
     p->factory_runtime = std::move(rt).value();
     p->metrics->AddRuntime("factory", p->factory_runtime.get());

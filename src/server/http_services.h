@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "objstore/object_store.h"
 #include "runtime/runtime.h"
 #include "server/connection_activity.h"
 #include "server/credential_store.h"
@@ -45,6 +46,10 @@ struct HttpServicesOptions {
   int64_t idle_in_transaction_timeout_ms = 60'000;  // RuntimeOptions
   uint64_t memory_budget_bytes = uint64_t{4} << 30;
   unsigned runtime_threads = 0;  // 0: RuntimeOptions default, max(4, 2 x cores)
+  // The tenants' runtime's RuntimeOptions::store and store_key (the
+  // factory's tenants stay on this disk).
+  std::shared_ptr<objstore::ObjectStore> store;
+  std::string store_key;
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_result_bytes = uint64_t{64} << 20;  // HTTP JSON results; past it 413
   // An archive uploaded to the admin API (tenant import); past it 413.

@@ -134,6 +134,36 @@ std::string Metrics::Render() const {
     out << "pgthaw_hibernations_total{runtime=\"" << name << "\"} " << rt->stats().hibernations
         << "\n";
   }
+  // The object store (RuntimeOptions::store); zeros for a runtime without.
+  struct StoreCounter {
+    const char* name;
+    const char* help;
+    uint64_t runtime::ReplicaStats::*field;
+    double scale;
+  };
+  const StoreCounter store_counters[] = {
+      {"pgthaw_store_pushes_total", "Hibernated tenants put into the object store.",
+       &runtime::ReplicaStats::pushes, 1},
+      {"pgthaw_store_pulls_total", "Tenants taken from the object store.",
+       &runtime::ReplicaStats::pulls, 1},
+      {"pgthaw_store_failures_total", "Pushes and pulls that failed.",
+       &runtime::ReplicaStats::failures, 1},
+      {"pgthaw_store_sent_bytes_total", "Bytes put into the object store.",
+       &runtime::ReplicaStats::bytes_up, 1},
+      {"pgthaw_store_received_bytes_total", "Bytes read from the object store.",
+       &runtime::ReplicaStats::bytes_down, 1},
+      {"pgthaw_store_push_seconds_total", "Time spent pushing tenants.",
+       &runtime::ReplicaStats::push_us, 1e-6},
+      {"pgthaw_store_pull_seconds_total", "Time spent pulling tenants.",
+       &runtime::ReplicaStats::pull_us, 1e-6},
+  };
+  for (const StoreCounter& c : store_counters) {
+    out << "# HELP " << c.name << " " << c.help << "\n# TYPE " << c.name << " counter\n";
+    for (const auto& [name, rt] : runtimes_) {
+      const double value = static_cast<double>(rt->stats().replica.*c.field) * c.scale;
+      out << c.name << "{runtime=\"" << name << "\"} " << value << "\n";
+    }
+  }
   out << "# HELP pgthaw_warm_memory_bytes Estimated private memory of warm tenants.\n"
       << "# TYPE pgthaw_warm_memory_bytes gauge\n";
   for (const auto& [name, rt] : runtimes_) {

@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -19,7 +20,9 @@
 #include <toml.hpp>
 #include <vector>
 
+#include "common/durable_file.h"
 #include "engine/engine.h"
+#include "objstore/open_object_store.h"
 #include "server/http_server.h"
 #include "server/http_services.h"
 #include "server/pg_listener.h"
@@ -70,6 +73,8 @@ std::vector<Key> keys(ServeArgs& a) {
           {"insecure", nullptr, nullptr, false, &a.insecure},
           {"allowed-hosts", nullptr, nullptr, false, nullptr, &a.allowed_hosts},
           {"allowed-origins", nullptr, nullptr, false, nullptr, &a.allowed_origins},
+          {"store", &a.store},
+          {"store-key-file", &a.store_key_file},
           {"tls-cert", &a.tls_cert},
           {"tls-key", &a.tls_key},
           {"pg-tls-cert", &a.pg_tls_cert},
@@ -97,6 +102,29 @@ bool flag_given(const ServeArgs& a, const std::string& name) {
   if (a.command == nullptr) return false;
   const CLI::Option* opt = a.command->get_option_no_throw("--" + name);
   return opt != nullptr && opt->count() > 0;
+}
+
+// The fleet key: the file's bytes (a trailing newline dropped), else
+// PGTHAW_STORE_KEY's.
+Result<std::string> read_store_key(const std::string& file) {
+  std::string key;
+  if (!file.empty()) {
+    auto text = read_whole_file(file);
+    if (!text.ok()) return Status::InvalidArgument("--store-key-file: " + text.status().message());
+    key = std::move(text).value();
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  } else if (const char* env_key = std::getenv("PGTHAW_STORE_KEY")) {
+    key = env_key;
+  } else {
+    return Status::InvalidArgument(
+        "--store needs the fleet key that signs what goes there: --store-key-file FILE (at "
+        "least 32 bytes; the same on every node) or PGTHAW_STORE_KEY");
+  }
+  if (key.size() < 32) {
+    return Status::InvalidArgument("the fleet key must be at least 32 bytes (it has " +
+                                   std::to_string(key.size()) + ")");
+  }
+  return key;
 }
 
 // Values from the TOML file for keys not given as flags. toml11 v3 reports
@@ -327,6 +355,22 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   range("max-queued-per-tenant", a.max_queued_per_tenant, 0, int64_t{1} << 30);
   range("max-tenants", a.max_tenants, 0, int64_t{1} << 40);
   plan.shutdown_timeout = std::chrono::seconds(std::max<int64_t>(1, a.shutdown_timeout));
+  if (!a.store.empty()) {
+    auto store = objstore::open_object_store(a.store);
+    if (!store.ok()) {
+      errors.push_back("--store " + a.store + ": " + store.status().message());
+    } else {
+      o.store = std::shared_ptr<objstore::ObjectStore>(std::move(store).value());
+    }
+    auto key = read_store_key(a.store_key_file);
+    if (!key.ok()) {
+      errors.push_back(key.status().message());
+    } else {
+      o.store_key = std::move(key).value();
+    }
+  } else if (!a.store_key_file.empty()) {
+    errors.push_back("--store-key-file is only for --store");
+  }
   o.max_queued_per_tenant = static_cast<uint64_t>(std::max<int64_t>(0, a.max_queued_per_tenant));
   o.max_tenants = static_cast<uint64_t>(std::max<int64_t>(0, a.max_tenants));
   range("max-result-bytes", a.max_result_bytes, 1, int64_t{1} << 40);
@@ -452,6 +496,13 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   cmd->add_option("--pg-listen", a.pg_listen,
                   "Postgres wire HOST:PORT, with the consumer role (\"\": off)")
       ->capture_default_str();
+  cmd->add_option("--store", a.store,
+                  "object store hibernated tenants also go to, for any node to thaw: file:DIR "
+                  "or s3://BUCKET/PREFIX (endpoint, region, credentials from AWS_*); off by "
+                  "default");
+  cmd->add_option("--store-key-file", a.store_key_file,
+                  "the fleet key (>= 32 bytes, the same on every node) that signs what goes to "
+                  "the store; else PGTHAW_STORE_KEY");
   cmd->add_option("--factory-url", a.factory_url,
                   "consumer -> factory over HTTP (default: in-process with --role all, else "
                   "http://<factory-listen>)");

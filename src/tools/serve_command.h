@@ -96,6 +96,11 @@ struct ServeArgs {
   std::string pg_tls_cert, pg_tls_key;      // the Postgres listener's, over the shared
   std::string http_tls_cert, http_tls_key;  // the HTTP roles', over the shared
   bool require_tls = false;
+  // Where hibernated tenants also live, for any node to thaw
+  // (runtime/tenant_replica.h): file:DIR or s3://BUCKET/PREFIX; "" = this
+  // disk only. The fleet key signs what goes there.
+  std::string store;
+  std::string store_key_file;
 
   CLI::App* command = nullptr;  // set by add_serve_command; tells which flags were given
 };

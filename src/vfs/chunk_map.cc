@@ -110,6 +110,22 @@ std::string chunk_map_file_name(std::string_view rel) {
   return name;
 }
 
+std::string chunk_map_rel(std::string_view file_name) {
+  std::string rel;
+  for (size_t i = 0; i < file_name.size(); ++i) {
+    if (file_name.compare(i, 3, "%25") == 0) {
+      rel += '%';
+      i += 2;
+    } else if (file_name.compare(i, 3, "%2F") == 0) {
+      rel += '/';
+      i += 2;
+    } else {
+      rel += file_name[i];
+    }
+  }
+  return rel;
+}
+
 std::string chunk_map_name(std::string_view rel) {
   std::string name = chunk_map_file_name(rel);
   if (name.size() > kMaxNameBytes) return "";

@@ -86,8 +86,9 @@ class ChunkMap {
 // The layer-relative name of `rel`'s map, or "" when the escaped name would
 // be longer than a file name may be (such a file is copied up whole).
 std::string chunk_map_name(std::string_view rel);
-// The escaped file name of `rel`'s map inside kDirName.
+// The escaped file name of `rel`'s map inside kDirName, and back.
 std::string chunk_map_file_name(std::string_view rel);
+std::string chunk_map_rel(std::string_view file_name);
 
 // The escaped names of the maps `layer` holds (its partial files).
 int list_chunk_maps(const HostDir& layer, std::set<std::string, std::less<>>* names);

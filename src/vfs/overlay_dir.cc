@@ -402,6 +402,15 @@ int OverlayDir::make_whole(std::string_view rel) {
   return 0;
 }
 
+int OverlayDir::make_all_whole() {
+  // make_whole erases from partial_: iterate over a copy.
+  const std::set<std::string, std::less<>> names = partial_;
+  for (const std::string& name : names) {
+    if (int rc = make_whole(chunk_map_rel(name)); rc < 0) return rc;
+  }
+  return 0;
+}
+
 int OverlayDir::open_reader(std::string_view rel, std::shared_ptr<LayeredFile>* out) {
   bool from_lower = false;
   std::shared_ptr<LayeredFile> layered;

@@ -143,6 +143,10 @@ class OverlayDir {
   // the lower file's bytes span layers.
   int copy_to_anonymous(int lower_fd, const LayeredFile* layered);
 
+  // Makes every partial copy in upper whole (its chunk maps gone): upper
+  // then reads the same with no map, as it must where the map's file
+  // identity does not hold (upper copied to another machine).
+  int make_all_whole();
   // For tests: the hidden paths.
   const std::set<std::string, std::less<>>& hidden_for_test() const { return hidden_; }
 
