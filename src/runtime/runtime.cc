@@ -657,12 +657,17 @@ void Runtime::Impl::RunItem(HeldLock& lock, Tenant& t, std::deque<WorkItem>::ite
     lock.unlock();
     bool had_snapshot = engine::TenantStore::hibernated(t.root);
     ColdKind kind = ColdKind::kWarm;
-    // Deleted after this item was queued, and nothing may create it again.
     std::error_code ec;
+    // Not on this disk: the store may have it (hibernated by another node,
+    // or by this one before its disk was lost).
+    Status pulled = Status::Ok();
+    if (replica_ != nullptr && !fs::exists(t.root, ec) && !ec) pulled = PullFromStore(t).status();
+    // Deleted after this item was queued, and nothing may create it again.
     const bool gone = !options_.create_on_first_use && !item.may_create && !fs::exists(t.root, ec);
     // The operator's settings for this tenant; a broken file fails the open.
-    Result<TenantSettings> settings =
-        gone ? Result<TenantSettings>(no_such_database(t.id)) : read_tenant_settings(t.root);
+    Result<TenantSettings> settings = !pulled.ok() ? Result<TenantSettings>(pulled)
+                                      : gone       ? Result<TenantSettings>(no_such_database(t.id))
+                                                   : read_tenant_settings(t.root);
     Result<std::unique_ptr<engine::Instance>> opened =
         settings.ok() ? Open(t, &kind)
                       : Result<std::unique_ptr<engine::Instance>>(settings.status());
@@ -967,12 +972,6 @@ void Runtime::Impl::ChargeMemory(Tenant& t, uint64_t bytes) {
 Result<std::unique_ptr<engine::Instance>> Runtime::Impl::OpenInstance(const Tenant& t,
                                                                       ColdKind* kind) {
   std::error_code ec;
-  if (replica_ != nullptr && !fs::exists(t.root, ec) && !ec) {
-    // Not on this disk: the store may have it (hibernated by another node,
-    // or by this one before its disk was lost).
-    auto pulled = PullFromStore(t);
-    if (!pulled.ok()) return pulled.status();
-  }
   if (pool_ != nullptr && !fs::exists(t.root, ec) && !ec) {
     // A tenant with no directory at all: a pool slot becomes its directory.
     auto taken = pool_->TakeInto(t.root);
@@ -1007,22 +1006,26 @@ Result<bool> Runtime::Impl::PullFromStore(const Tenant& t) {
     staging = store_.staging_path(engine::TenantStore::Staging::kPull, t.id, ++trash_seq_);
   }
   PGTHAW_RETURN_IF_ERROR(store_.MakeStagingDirs());
+  // A tenant new to this disk: it counts against max_tenants.
+  PGTHAW_RETURN_IF_ERROR(ReserveNewTenant());
   const auto start = SteadyClock::now();
   auto pulled = replica_->PullTenant(t.id, staging);
   std::error_code ec;
   if (!pulled.ok() || !*pulled) {
+    EndNewTenant(false);
     fs::remove_all(staging, ec);
     if (!pulled.ok()) {
-      return Status(pulled.status().code(),
-                    "tenant " + t.id + ": pulling it from the store: " + pulled.status().message());
+      return pulled.status().Annotate("tenant " + t.id + ": pulling it from the store: ");
     }
     return false;
   }
   if (env().Rename(staging.c_str(), t.root.c_str()) != 0) {
     const int err = errno;
+    EndNewTenant(false);
     fs::remove_all(staging, ec);
     return Status::FromErrno("rename " + staging + " to " + t.root, err);
   }
+  EndNewTenant(true);
   if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
   spdlog::info(
       "tenant {}: pulled from the store in {} ms", t.id,

@@ -126,11 +126,12 @@ TEST_F(TenantsThroughAStore, ANodeWithAnEmptyDiskThawsAHibernatedTenant) {
   EXPECT_TRUE(fs::exists(engine::Template::HomeUnder(node_b.path()) + "/in-store"));
   EXPECT_FALSE(fs::exists(node_b.path() + "/tenants/acme"));
   std::string count, sum;
-  ASSERT_TRUE(On(*b, "acme", [&](Instance& db) {
-                count = scalar(db, "select count(*) from t");
-                sum = scalar(db, "select sum(n) from t");
-                EXPECT_EQ(first_error(db, "insert into t values (501, 'b')"), "");
-              }).ok());
+  Status opened = On(*b, "acme", [&](Instance& db) {
+    count = scalar(db, "select count(*) from t");
+    sum = scalar(db, "select sum(n) from t");
+    EXPECT_EQ(first_error(db, "insert into t values (501, 'b')"), "");
+  });
+  ASSERT_TRUE(opened.ok()) << opened.ToString();
   EXPECT_EQ(count, "500");
   EXPECT_EQ(sum, "125250");
   EXPECT_EQ(b->stats().replica.pulls, 1u);
