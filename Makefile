@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # PGlite artifact's sha256, outside the source tree.
 export PGTHAW_CACHE ?= $(HOME)/.cache/pgthaw
 
-.PHONY: all deps engine build test test-drivers run bench bench-node bench-engine bench-thaw format clean
+.PHONY: all deps engine build test test-drivers run bench bench-node bench-engine bench-thaw bench-store format clean
 
 all: build
 
@@ -46,6 +46,10 @@ bench-engine: build bench-node
 
 bench-thaw: build bench-node
 	@$(BUILD_DIR)/bench_thaw
+
+# A hibernated tenant through the object store vs without one.
+bench-store: build
+	@$(BUILD_DIR)/bench_store
 
 # The seed's tables side by side with the peers (bench/runner); the report
 # goes to bench/out/ and docs/benchmarks.md.
