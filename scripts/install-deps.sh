@@ -8,6 +8,7 @@ packages=(
   # make test's thread_safety_analysis: clang++ -Wthread-safety (syntax only).
   clang
   wabt
+  # libboost-dev: Boost.Beast (header-only), objstore's S3 client over HTTP/1.1.
   libboost-dev libboost-system-dev libboost-context-dev
   python3
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev libtoml11-dev libxxhash-dev
@@ -19,6 +20,7 @@ packages=(
   # tests/auth: the test CA and certificates (openssl req/x509, s_client).
   openssl
   libpq-dev postgresql-client postgresql postgresql-contrib
+  # also tests/s3: s3rver (npm ci), objstore's S3 test server.
   nodejs
   gnuplot-nox
   # tests/drivers: the Postgres drivers people use, against a real server.
