@@ -157,6 +157,8 @@ class Runtime::Impl {
         clock_(options_.clock != nullptr ? options_.clock : SystemClock::Get()) {}
 
   Status Init();
+  // Before Init(): the store's replica of this runtime's tenants.
+  void SetReplica(std::unique_ptr<TenantReplica> replica) { replica_ = std::move(replica); }
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
                 bool beside = false, bool may_create = false);
   bool RunHeldNow(const std::string& id, uint64_t holder, Work& work);
@@ -1008,8 +1010,7 @@ Result<bool> Runtime::Impl::PullFromStore(const Tenant& t) {
   if (!pulled.ok() || !*pulled) {
     fs::remove_all(staging, ec);
     if (!pulled.ok()) {
-      return Status(pulled.status().code(),
-                    "tenant " + t.id + ": pulling it from the store: " + pulled.status().message());
+      return pulled.status().Annotate("tenant " + t.id + ": pulling it from the store: ");
     }
     return false;
   }
@@ -1019,9 +1020,9 @@ Result<bool> Runtime::Impl::PullFromStore(const Tenant& t) {
     return Status::FromErrno("rename " + staging + " to " + t.root, err);
   }
   if (engine_.options().durable) PGTHAW_RETURN_IF_ERROR(fsync_dir(store_.tenants_dir()));
-  spdlog::info("tenant {}: pulled from the store in {} ms", t.id,
-               std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start)
-                   .count());
+  spdlog::info(
+      "tenant {}: pulled from the store in {} ms", t.id,
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count());
   return true;
 }
 
@@ -1698,9 +1699,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
   }
   std::unique_ptr<TenantReplica> replica;
   if (options.store != nullptr) {
-    auto made = TenantReplica::Create(options.store, options.store_key,
-                                      engine::TenantStore(options.data_root),
-                                      engine.options().durable);
+    auto made =
+        TenantReplica::Create(options.store, options.store_key,
+                              engine::TenantStore(options.data_root), engine.options().durable);
     if (!made.ok()) return made.status();
     replica = std::move(made).value();
     PGTHAW_RETURN_IF_ERROR(take_store_template(engine, *replica, options.data_root));
@@ -1711,7 +1712,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Start(const engine::Engine& engine,
     PGTHAW_RETURN_IF_ERROR(give_store_template(*replica, options.data_root, *tmpl));
   }
   auto impl = std::make_unique<Impl>(engine, std::move(options), std::move(tmpl).value());
-  impl->replica_ = std::move(replica);
+  impl->SetReplica(std::move(replica));
   std::unique_ptr<Runtime> runtime(new Runtime(std::move(impl)));
   // On failure the destructor stops whatever Init() started.
   PGTHAW_RETURN_IF_ERROR(runtime->impl_->Init());
