@@ -48,7 +48,7 @@ Result<std::shared_ptr<FleetMembership>> FleetMembership::Join(FleetOptions opti
   FleetMembership* self = m.get();
   lease_options.on_serving_changed = [self](bool serving) {
     if (serving) {
-      spdlog::info("fleet: node {} renewed its lease: serving again", self->node_id());
+      spdlog::info("fleet: node {} holds its lease: serving", self->node_id());
     } else {
       self->OwnershipLost("node " + self->node_id() +
                           " lost its etcd lease (not renewed in time): it no longer serves its "
