@@ -1,6 +1,7 @@
 // A fleet of three real `pgthaw serve` processes (PGTHAW_BINARY) sharing a
 // real etcd (fleet/test_support.h) and a `file:` store, reached with libpq:
-// a tenant created through one node is read through the others (relayed to
+// a tenant created through one node is read through the others, in the clear
+// and over TLS ending at the entry node (relayed to
 // its owner); after its owner is SIGKILLed and its lease expires, another
 // node takes the tenant over from the store; a node whose etcd stops
 // answering is fenced (new connections 57P03, open ones FATAL 57P01); and
@@ -18,6 +19,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -142,9 +144,10 @@ class Node {
   pid_t pid_ = -1;
 };
 
-std::string conninfo(uint16_t port, const std::string& tenant) {
+std::string conninfo(uint16_t port, const std::string& tenant,
+                     const std::string& sslmode = "disable") {
   return "host=127.0.0.1 port=" + std::to_string(port) + " dbname=" + tenant +
-         " user=postgres sslmode=disable connect_timeout=10";
+         " user=postgres connect_timeout=10 sslmode=" + sslmode;
 }
 
 // The first cell of `sql`'s result through a new connection, or the error.
@@ -168,8 +171,9 @@ Answer exec(PGconn* conn, const std::string& sql) {
   return a;
 }
 
-Answer query(uint16_t port, const std::string& tenant, const std::string& sql) {
-  PGconn* conn = PQconnectdb(conninfo(port, tenant).c_str());
+Answer query(uint16_t port, const std::string& tenant, const std::string& sql,
+             const std::string& sslmode = "disable") {
+  PGconn* conn = PQconnectdb(conninfo(port, tenant, sslmode).c_str());
   Answer a;
   if (PQstatus(conn) != CONNECTION_OK) {
     a.error = PQerrorMessage(conn);
@@ -191,6 +195,12 @@ class FleetProcessTest : public ::testing::Test {
     fs::create_directories(root_ + "/store");
     std::ofstream(root_ + "/fleet.key") << "0123456789abcdef0123456789abcdef-fleet-test\n";
     etcd_url_ = etcd_->endpoint().ToString();
+    // One certificate for every node: TLS offered (loopback: not required).
+    const std::string openssl =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+        "/CN=localhost -keyout " +
+        root_ + "/tls.key -out " + root_ + "/tls.crt >/dev/null 2>&1";
+    ASSERT_EQ(std::system(openssl.c_str()), 0) << openssl;
     client_ = fleet::testing::MakeClient({etcd_->endpoint()});
   }
 
@@ -212,7 +222,8 @@ class FleetProcessTest : public ::testing::Test {
         std::vector<std::string>{
             "--etcd", etcd_url_, "--lease-ttl", std::to_string(kLeaseTtlSeconds), "--store",
             "file:" + root_ + "/store", "--store-key-file", root_ + "/fleet.key", "--auto-create",
-            "on", "--idle-timeout-ms", "1000"}));
+            "on", "--idle-timeout-ms", "1000", "--tls-cert", root_ + "/tls.crt", "--tls-key",
+            root_ + "/tls.key"}));
     return *nodes_.back();
   }
 
@@ -263,6 +274,10 @@ TEST_F(FleetProcessTest, ThreeNodesServeOneTenantAndTakeOverFromTheStore) {
     ASSERT_TRUE(insert.ok) << insert.error;
   }
   EXPECT_EQ(Owner("t1"), "a");
+  // TLS with the entry node, which relays in the clear to the owner.
+  Answer over_tls = query(b.pg_port(), "t1", "select count(*) from items", "require");
+  ASSERT_TRUE(over_tls.ok) << over_tls.error;
+  EXPECT_EQ(over_tls.value, "5");
   Answer direct = query(a.pg_port(), "t1", "select sum(x) from items");
   ASSERT_TRUE(direct.ok) << direct.error;
   EXPECT_EQ(direct.value, "26");
