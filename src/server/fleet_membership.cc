@@ -86,11 +86,14 @@ Status FleetMembership::Leave() {
   return st;
 }
 
+Status FleetMembership::CheckServing() const {
+  if (lease_->serving()) return Status::Ok();
+  return Status::Unavailable("node " + node_id() +
+                             " lost its etcd lease (not renewed in time) and serves no tenant");
+}
+
 Result<TenantRoute> FleetMembership::Route(const std::string& tenant) {
-  if (!lease_->serving()) {
-    return Status::Unavailable("node " + node_id() +
-                               " lost its etcd lease (not renewed in time) and serves no tenant");
-  }
+  PGTHAW_RETURN_IF_ERROR(CheckServing());
   const int64_t lease = lease_->lease_id();
   {
     MutexLock lock(mutex_);

@@ -72,6 +72,8 @@ class FleetMembership {
   void RouteAsync(std::string tenant, std::function<void(Result<TenantRoute>)> done);
 
   bool serving() const { return lease_->serving(); }
+  // Ok while serving; Unavailable (saying why) once fenced.
+  Status CheckServing() const;
   const std::string& node_id() const { return lease_->node_id(); }
 
   // Called (on the lease's renewal thread) when the node stops owning its

@@ -4,15 +4,19 @@
 #include "server/fleet_membership.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <string>
 #include <thread>
 
 #include "common/thread_annotations.h"
 #include "fleet/test_support.h"
+#include "objstore/file_object_store.h"
+#include "server/fenced_object_store.h"
 
 namespace pgthaw::server {
 namespace {
@@ -101,6 +105,16 @@ TEST_F(FleetMembershipTest, FencedWhenEtcdStopsAnswering) {
     if (!told.exchange(true)) lost.set_value(why);
   });
   ASSERT_TRUE(a->Route("t1").ok());
+  // The node's store: writable while it serves.
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("pgthaw-fenced-store-" + std::to_string(::getpid())))
+                              .string();
+  std::filesystem::remove_all(dir);
+  auto files = objstore::FileObjectStore::Open(dir);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  FencedObjectStore store(std::shared_ptr<objstore::ObjectStore>(std::move(files).value()),
+                          [&a] { return a->CheckServing(); });
+  ASSERT_TRUE(store.Put("tenants/t1/manifest", "before").ok());
   etcd_->Pause();
   auto future = lost.get_future();
   // TTL 3 s, margin 1 s: fenced at most 2 s after the last renewal.
@@ -112,6 +126,15 @@ TEST_F(FleetMembershipTest, FencedWhenEtcdStopsAnswering) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(refused.status().message().find("lost its etcd lease"), std::string::npos);
+  // Fenced: no write reaches the store; reads still do.
+  Status put = store.Put("tenants/t1/manifest", "after");
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
+  EXPECT_EQ(store.PutIfAbsent("blobs/x", "x").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store.Delete("tenants/t1/manifest").code(), StatusCode::kUnavailable);
+  auto read = store.Get("tenants/t1/manifest");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, "before");
+  std::filesystem::remove_all(dir);
   etcd_->Resume();
 }
 

@@ -23,6 +23,7 @@
 #include "common/durable_file.h"
 #include "engine/engine.h"
 #include "objstore/open_object_store.h"
+#include "server/fenced_object_store.h"
 #include "server/fleet_membership.h"
 #include "server/http_server.h"
 #include "server/http_services.h"
@@ -769,23 +770,27 @@ int run_serve_command(ServeArgs args) {
 
   spdlog::info("serve: starting role={} data_dir={} (first start builds templates)", args.role,
                args.data_dir);
-  auto services = server::HttpServices::Start(io, **engine, plan.services);
-  if (!services.ok()) {
-    std::cerr << "pgthaw serve: " << services.status().ToString() << "\n";
-    stop_io();
-    return 1;
-  }
+  // A fleet node registers before its runtimes start, so that its writes
+  // to the store (the template's, hibernations') stop once it is fenced.
   std::shared_ptr<server::FleetMembership> fleet;
   if (plan.fleet) {
     auto joined = server::FleetMembership::Join(*plan.fleet);
     if (!joined.ok()) {
       std::cerr << "pgthaw serve: " << joined.status().message() << "\n";
-      (void)(*services)->Shutdown(std::chrono::seconds(1));
       stop_io();
       return 1;
     }
     fleet = std::move(joined).value();
     plan.pg.fleet = fleet;
+    plan.services.store = std::make_shared<server::FencedObjectStore>(
+        plan.services.store, [node = fleet.get()] { return node->CheckServing(); });
+  }
+  auto services = server::HttpServices::Start(io, **engine, plan.services);
+  if (!services.ok()) {
+    std::cerr << "pgthaw serve: " << services.status().ToString() << "\n";
+    if (fleet != nullptr) (void)fleet->Leave();
+    stop_io();
+    return 1;
   }
   std::unique_ptr<server::PgListener> pg;
   std::string pg_host;
