@@ -6,7 +6,7 @@
 
 namespace pgthaw {
 
-std::string sha256(std::string_view bytes);  // 32 raw bytes
+std::string sha256(std::string_view bytes);                            // 32 raw bytes
 std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw bytes
 std::string hex(std::string_view bytes);
 // Compares in time that does not depend on where they differ (MACs).

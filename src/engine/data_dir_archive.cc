@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -69,13 +70,15 @@ Result<std::string> member_path(const char* raw) {
 }
 
 // What a Postgres data directory holds at its top.
+constexpr std::string_view kTopNames[] = {"PG_VERSION",       "base",
+                                          "global",           "postgresql.conf",
+                                          "postmaster.pid",   "postmaster.opts",
+                                          "backup_label",     "tablespace_map",
+                                          "current_logfiles", "postgresql.auto.conf"};
+
 bool allowed_top(std::string_view top) {
-  static const std::set<std::string_view> kNames = {"PG_VERSION",       "base",
-                                                    "global",           "postgresql.conf",
-                                                    "postmaster.pid",   "postmaster.opts",
-                                                    "backup_label",     "tablespace_map",
-                                                    "current_logfiles", "postgresql.auto.conf"};
-  return kNames.count(top) != 0 || top.starts_with("pg_");
+  return std::find(std::begin(kTopNames), std::end(kTopNames), top) != std::end(kTopNames) ||
+         top.starts_with("pg_");
 }
 
 // Everything after the checks; `dest` is ours (made by the caller) and

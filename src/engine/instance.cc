@@ -34,8 +34,8 @@ namespace {
 // "due to user request"; say what happened, in Postgres' words for a
 // statement_timeout.
 void name_statement_timeout(std::string& reply) {
-  static constexpr std::string_view kUser = "canceling statement due to user request";
-  static constexpr std::string_view kTimeout = "canceling statement due to statement timeout";
+  constexpr std::string_view kUser = "canceling statement due to user request";
+  constexpr std::string_view kTimeout = "canceling statement due to statement timeout";
   auto messages = pgwire::split_messages(reply);
   if (!messages.ok()) return;
   for (const pgwire::MessageView& m : *messages) {

@@ -54,22 +54,12 @@ std::vector<std::string> backend_arguments(bool durable) {
                         "-D", kDataDir}) {
     args.emplace_back(a);
   }
-  for (const auto& [name, value] : pinned_settings()) {
+  for (const auto& [name, value] : kPinnedSettings) {
     args.emplace_back("-c");
-    args.push_back(name + "=" + value);
+    args.push_back(std::string(name) + "=" + std::string(value));
   }
   args.emplace_back("postgres");
   return args;
-}
-
-const std::vector<std::pair<std::string, std::string>>& pinned_settings() {
-  // The values initdb gives PGlite's postgresql.conf, and Postgres' defaults.
-  static const std::vector<std::pair<std::string, std::string>> kPinned = {
-      {"shared_preload_libraries", ""},  {"session_preload_libraries", ""},
-      {"local_preload_libraries", ""},   {"shared_buffers", "128MB"},
-      {"max_connections", "100"},        {"max_locks_per_transaction", "64"},
-      {"max_prepared_transactions", "0"}};
-  return kPinned;
 }
 
 void report_overridden_settings(const std::string& data_dir, const std::string& tenant) {
@@ -80,7 +70,7 @@ void report_overridden_settings(const std::string& data_dir, const std::string& 
     if (eq == std::string::npos || line.empty() || line[0] == '#') continue;
     std::string name = line.substr(0, eq);
     while (!name.empty() && std::isspace(static_cast<unsigned char>(name.back()))) name.pop_back();
-    for (const auto& [pinned, value] : pinned_settings()) {
+    for (const auto& [pinned, value] : kPinnedSettings) {
       if (name == pinned) {
         spdlog::warn("{}: postgresql.auto.conf sets {} ({}); pgthaw keeps {} = '{}'", tenant, name,
                      line.substr(eq + 1), pinned, value);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,7 +27,15 @@ std::vector<std::string> backend_arguments(bool durable);
 // tenant's postgresql.conf and postgresql.auto.conf (ALTER SYSTEM): those a
 // tenant could set to make its own next boot fail (a library to preload
 // that does not exist, shared memory the instance may not have).
-const std::vector<std::pair<std::string, std::string>>& pinned_settings();
+struct PinnedSetting {
+  std::string_view name, value;
+};
+inline constexpr PinnedSetting kPinnedSettings[] = {
+    // The values initdb gives PGlite's postgresql.conf, and Postgres' defaults.
+    {"shared_preload_libraries", ""},  {"session_preload_libraries", ""},
+    {"local_preload_libraries", ""},   {"shared_buffers", "128MB"},
+    {"max_connections", "100"},        {"max_locks_per_transaction", "64"},
+    {"max_prepared_transactions", "0"}};
 
 // Logs a warning for each pinned setting DATA_DIR's postgresql.auto.conf
 // tries to change: it is ignored.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "common/durable_file.h"
 #include "common/env.h"
@@ -136,13 +137,17 @@ Status write_layers(const std::string& path, const std::vector<std::string>& lay
 }
 
 // A fork cut short (fork_tenant's steps 2-4): finished if the source's files
-// already became the frozen layer, else undone.
+// already became the frozen layer, else undone. Whether they did is told by
+// the frozen layer alone: step 4 may have made the new, empty `data`
+// already (and failed at the list's rename), and undoing then would leave
+// the tenant an empty upper over its old list, its files lost in a layer
+// no list names.
 Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   const std::string next = root + "/lower.fork";
   std::error_code ec;
   if (!fs::exists(next, ec)) return Status::Ok();
   const std::vector<std::string> layers = read_layers(next);
-  if (fs::exists(root + "/data", ec) || layers.empty() || !fs::exists(layers.back(), ec)) {
+  if (layers.empty() || !fs::exists(layers.back(), ec)) {
     fs::remove(next, ec);
     return Status::Ok();
   }
@@ -351,7 +356,7 @@ Status walk_tree(const fs::path& dir, const std::function<bool(const std::string
 }  // namespace
 
 Result<std::vector<TenantStore::PortableEntry>> TenantStore::PortableFiles(const std::string& root,
-                                                                         bool durable) const {
+                                                                           bool durable) const {
   if (!hibernated(root)) return Status::InvalidArgument(root + " is not hibernated");
   const std::vector<std::string> lower = read_lower(root);
   for (const std::string& layer : lower) {
@@ -361,20 +366,20 @@ Result<std::vector<TenantStore::PortableEntry>> TenantStore::PortableFiles(const
   }
   if (!lower.empty()) {
     PGTHAW_RETURN_IF_ERROR(host::make_partial_copies_whole(lower, root + "/data", durable));
+    // Written again: a list from before lists were relative names this
+    // machine's paths.
+    PGTHAW_RETURN_IF_ERROR(write_layers(root + "/lower", lower, durable));
   }
   std::vector<PortableEntry> files;
   PGTHAW_RETURN_IF_ERROR(walk_tree(
-      root,
-      [](const std::string& rel) {
-        return portable_tenant_path(rel);
-      },
-      &files));
+      root, [](const std::string& rel) { return portable_tenant_path(rel); }, &files));
   return files;
 }
 
 Result<std::vector<TenantStore::PortableEntry>> TenantStore::TreeFiles(const std::string& dir) {
   std::vector<PortableEntry> files;
-  PGTHAW_RETURN_IF_ERROR(walk_tree(dir, [](const std::string&) { return true; }, &files));
+  PGTHAW_RETURN_IF_ERROR(walk_tree(
+      dir, [](const std::string&) { return true; }, &files));
   return files;
 }
 

@@ -24,8 +24,9 @@ class S3ObjectStore final : public ObjectStore {
   // Validates OPTIONS; connects on the first request.
   static Result<std::unique_ptr<S3ObjectStore>> Open(S3Options options);
 
-  // PutIfAbsent sends If-None-Match: *, which AWS S3 (since 2024), R2, MinIO
-  // and Ceph RGW honour with 412, reported as AlreadyExists.
+  // PutIfAbsent sends If-None-Match: *; the 412 (or 409) of a service that
+  // honours it (AWS S3 since August 2024; R2, MinIO, Ceph RGW by their docs)
+  // is AlreadyExists. A service that ignores the header replaces the object.
   Status Put(std::string_view key, std::string_view bytes) override;
   Status PutIfAbsent(std::string_view key, std::string_view bytes) override;
   Result<std::string> Get(std::string_view key) override;

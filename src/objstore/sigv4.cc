@@ -1,26 +1,13 @@
 #include "objstore/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cctype>
+
+#include "common/digest.h"
 
 namespace pgthaw::objstore {
 
 namespace {
-
-std::string to_hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    hex += kDigits[bytes[i] >> 4];
-    hex += kDigits[bytes[i] & 0xf];
-  }
-  return hex;
-}
 
 std::string lowercase(std::string_view text) {
   std::string out(text);
@@ -47,19 +34,7 @@ std::string trim_value(std::string_view value) {
 
 }  // namespace
 
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return to_hex(digest, sizeof(digest));
-}
-
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
-  return std::string(reinterpret_cast<const char*>(digest), size);
-}
+std::string sha256_hex(std::string_view bytes) { return hex(sha256(bytes)); }
 
 std::string uri_encode(std::string_view text, bool encode_slash) {
   static constexpr char kDigits[] = "0123456789ABCDEF";
@@ -126,7 +101,7 @@ SigV4Signature sign_v4(const SigningRequest& request, const AwsCredentials& cred
   key = hmac_sha256(key, service);
   key = hmac_sha256(key, "aws4_request");
   const std::string raw = hmac_sha256(key, out.string_to_sign);
-  out.signature = to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  out.signature = hex(raw);
   out.authorization = "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
                       ",SignedHeaders=" + out.signed_headers + ",Signature=" + out.signature;
   return out;

@@ -38,10 +38,8 @@ struct SigV4Signature {
   std::string authorization;   // the Authorization header's value
 };
 
-// Lowercase hex SHA-256 of BYTES.
+// Lowercase hex SHA-256 of BYTES (HMAC: common/digest.h).
 std::string sha256_hex(std::string_view bytes);
-// The raw 32-byte HMAC-SHA256 of DATA under KEY.
-std::string hmac_sha256(std::string_view key, std::string_view data);
 
 // SigV4's URI encoding: unreserved characters (A-Z a-z 0-9 - . _ ~) as they
 // are, '/' as is unless `encode_slash`, every other byte as %XX (uppercase).

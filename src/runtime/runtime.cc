@@ -157,7 +157,7 @@ class Runtime::Impl {
         clock_(options_.clock != nullptr ? options_.clock : SystemClock::Get()) {}
 
   Status Init();
-  // Before Init(): the store's replica of this runtime's tenants.
+  // Before Init(); constant after.
   void SetReplica(std::unique_ptr<TenantReplica> replica) { replica_ = std::move(replica); }
   Status Submit(const std::string& id, std::optional<uint64_t> holder, Work work,
                 bool beside = false, bool may_create = false);
@@ -822,7 +822,10 @@ void Runtime::Impl::DeleteNow(HeldLock& lock, Tenant& t, std::deque<WorkItem>::i
   const bool had_dir = fs::exists(t.root, ec);
   const bool had_snapshot = engine::TenantStore::hibernated(t.root);
   const std::vector<std::string> layers = engine::tenant_layers(t.root);
-  Status st = had_dir ? remove_tenant_dir(t.root, trash, engine_.options().durable) : Status::Ok();
+  // From the store first: a tenant gone here but left there would come back
+  // at its next use, here or on another node.
+  Status st = replica_ != nullptr ? replica_->ForgetTenant(t.id) : Status::Ok();
+  if (st.ok() && had_dir) st = remove_tenant_dir(t.root, trash, engine_.options().durable);
   // Its layers go after it (engine::release_layers).
   if (st.ok() && had_dir) st = engine::release_layers(layers, t.id, store_.trash_dir());
   const bool gone = !fs::exists(t.root, ec);
@@ -1389,7 +1392,12 @@ Status Runtime::Impl::DeleteTenant(const std::string& id, bool force,
                                    SteadyClock::time_point deadline) {
   PGTHAW_RETURN_IF_ERROR(ValidateTenantId(id));
   std::error_code ec;
-  const bool on_disk = store_.exists(id);
+  bool on_disk = store_.exists(id);
+  if (!on_disk && replica_ != nullptr) {
+    auto there = replica_->HasTenant(id);  // only in the store: deleted there
+    if (!there.ok()) return there.status();
+    on_disk = *there;
+  }
   Lock lock(mutex_);
   if (!accepting_) return Status::Unavailable("runtime is shutting down");
   auto found = tenants_.find(id);

@@ -186,13 +186,14 @@ Result<std::string> TenantReplica::PushTree(
     }
     files.push_back({{"path", e.rel}, {"size", stream->size()}, {"sha256", digest}});
   }
-  const nlohmann::json body = {{"format", kManifestFormat}, {"kind", kind},
-                               {"name", name},              {"build", build_id()},
+  const nlohmann::json body = {{"format", kManifestFormat},
+                               {"kind", kind},
+                               {"name", name},
+                               {"build", build_id()},
                                {"files", std::move(files)}};
   const std::string text = body.dump();
   const nlohmann::json manifest = {
-      {"body", text},
-      {"hmac", hex(hmac_sha256(key_, std::string(kSignatureDomain) + text))}};
+      {"body", text}, {"hmac", hex(hmac_sha256(key_, std::string(kSignatureDomain) + text))}};
   return manifest.dump();
 }
 
@@ -221,8 +222,8 @@ Result<bool> TenantReplica::PullTree(const std::string& kind, const std::string&
   // one of ours, and still checked to be the one asked for.
   auto body = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object() || body.value("format", 0) != kManifestFormat ||
-      body.value("kind", "") != kind || body.value("name", "") != name ||
-      !body.contains("files") || !body["files"].is_array()) {
+      body.value("kind", "") != kind || body.value("name", "") != name || !body.contains("files") ||
+      !body["files"].is_array()) {
     return Status::Corruption(what + ": not the " + kind + " manifest of " + name);
   }
   if (body.value("build", "") != build_id()) {
@@ -267,7 +268,8 @@ Result<bool> TenantReplica::PullTree(const std::string& kind, const std::string&
   if (durable_) {
     // Every directory of the tree, deepest first, then the tree's own.
     std::vector<std::string> dirs;
-    for (fs::recursive_directory_iterator it(staging, ec), end; !ec && it != end; it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(staging, ec), end; !ec && it != end;
+         it.increment(ec)) {
       if (it->is_directory(ec)) dirs.push_back(it->path().string());
     }
     for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) PGTHAW_RETURN_IF_ERROR(fsync_dir(*d));
@@ -296,9 +298,9 @@ Status TenantReplica::PushTenant(const std::string& id) {
 
 Result<bool> TenantReplica::PullTenant(const std::string& id, const std::string& staging) {
   const auto start = std::chrono::steady_clock::now();
-  auto pulled =
-      PullTree("tenant", id, tenant_manifest_key(id), staging,
-               [](const std::string& rel) { return engine::TenantStore::portable_tenant_path(rel); });
+  auto pulled = PullTree(
+      "tenant", id, tenant_manifest_key(id), staging,
+      [](const std::string& rel) { return engine::TenantStore::portable_tenant_path(rel); });
   pull_us_ += micros_since(start);
   if (!pulled.ok()) {
     ++failures_;
@@ -350,8 +352,8 @@ Status TenantReplica::PushTemplate(const std::string& build, const std::string& 
 }
 
 Result<bool> TenantReplica::PullTemplate(const std::string& build, const std::string& staging) {
-  auto pulled = PullTree("template", build, template_manifest_key(build), staging,
-                         portable_template_path);
+  auto pulled =
+      PullTree("template", build, template_manifest_key(build), staging, portable_template_path);
   if (!pulled.ok() || !*pulled) return pulled;
   PGTHAW_RETURN_IF_ERROR(
       write_file_atomically(staging + "/" + std::string(kTemplateMarker), build + "\n", durable_));

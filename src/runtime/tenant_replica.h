@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/tenant_store.h"
@@ -38,16 +39,16 @@ namespace pgthaw::runtime {
 
 struct ReplicaStats {
   uint64_t pushes = 0, pulls = 0, failures = 0;
-  uint64_t bytes_up = 0, bytes_down = 0;   // objects' bytes as stored
-  uint64_t push_us = 0, pull_us = 0;       // time spent, summed
+  uint64_t bytes_up = 0, bytes_down = 0;  // objects' bytes as stored
+  uint64_t push_us = 0, pull_us = 0;      // time spent, summed
 };
 
 class TenantReplica {
  public:
   // `key`: the fleet key every node of the fleet shares (at least 32 bytes).
   static Result<std::unique_ptr<TenantReplica>> Create(std::shared_ptr<objstore::ObjectStore> store,
-                                                        std::string key,
-                                                        engine::TenantStore layout, bool durable);
+                                                       std::string key, engine::TenantStore layout,
+                                                       bool durable);
 
   // Puts hibernated tenant `id`'s files; its previous manifest is replaced
   // once every blob it names is in the store.
@@ -75,10 +76,11 @@ class TenantReplica {
  private:
   TenantReplica(std::shared_ptr<objstore::ObjectStore> store, std::string key,
                 engine::TenantStore layout, bool durable)
-      : store_(std::move(store)), key_(std::move(key)), layout_(std::move(layout)),
+      : store_(std::move(store)),
+        key_(std::move(key)),
+        layout_(std::move(layout)),
         durable_(durable) {}
 
-  struct Entry;
   // Puts the blobs of `entries` under `dir` and returns the signed manifest.
   Result<std::string> PushTree(const std::string& kind, const std::string& name,
                                const std::string& dir,

@@ -98,9 +98,10 @@ class TenantsThroughAStore : public ::testing::Test {
                     *a, id,
                     [&](Instance& db) {
                       ASSERT_EQ(first_error(db, "create table t (n int, pad text)"), "");
-                      ASSERT_EQ(first_error(db, "insert into t select g, repeat('x', 200) from "
-                                        "generate_series(1, " +
-                                            std::to_string(rows) + ") g"),
+                      ASSERT_EQ(first_error(db,
+                                            "insert into t select g, repeat('x', 200) from "
+                                            "generate_series(1, " +
+                                                std::to_string(rows) + ") g"),
                                 "");
                     },
                     /*may_create=*/true)
@@ -141,8 +142,8 @@ TEST_F(TenantsThroughAStore, ANodeWithAnEmptyDiskThawsAHibernatedTenant) {
   fs::create_directories(node_a.path());
   auto a = StartOn(node_a);
   ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(On(*a, "acme", [&](Instance& db) { count = scalar(db, "select count(*) from t"); })
-                  .ok());
+  ASSERT_TRUE(
+      On(*a, "acme", [&](Instance& db) { count = scalar(db, "select count(*) from t"); }).ok());
   EXPECT_EQ(count, "501");
   // A tenant nobody has is still no tenant.
   EXPECT_EQ(On(*a, "nobody", [](Instance&) {}).code(), StatusCode::kNotFound);

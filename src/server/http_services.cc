@@ -56,8 +56,7 @@ constexpr std::chrono::milliseconds kJoinGrace{200};
 Result<std::unique_ptr<runtime::Runtime>> start_runtime(const runtime::Engine& engine,
                                                         const HttpServicesOptions& o,
                                                         const std::string& root,
-                                                        bool create_on_first_use,
-                                                        bool with_store) {
+                                                        bool create_on_first_use, bool with_store) {
   runtime::RuntimeOptions ro;
   ro.data_root = root;
   if (with_store) {
