@@ -16,6 +16,13 @@ void FrontendParser::feed(std::string_view bytes) {
   buffer_.append(bytes);
 }
 
+std::string FrontendParser::take_buffered() {
+  std::string rest = buffer_.substr(consumed_);
+  buffer_.clear();
+  consumed_ = 0;
+  return rest;
+}
+
 void FrontendParser::consume(size_t n) {
   consumed_ += n;
   if (consumed_ == buffer_.size()) {

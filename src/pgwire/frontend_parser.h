@@ -59,6 +59,8 @@ class FrontendParser {
   bool expecting_startup() const { return expecting_startup_; }
   // Bytes fed but not yet returned as messages.
   size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+  // Those bytes, removed from the parser (a connection handed on unparsed).
+  std::string take_buffered();
 
  private:
   Result<std::optional<FrontendMessage>> next_startup_packet();

@@ -21,7 +21,9 @@
 #include "pgwire/wire_format.h"
 #include "runtime/admission.h"
 #include "server/copy_in_relay.h"
+#include "server/fleet_membership.h"
 #include "server/pg_backend_key.h"
+#include "server/pg_owner_proxy.h"
 #include "server/reply_stream.h"
 #include "server/scram.h"
 #include "server/sql_quote.h"
@@ -410,6 +412,24 @@ void PgConnection::EndIdleTransaction() {
   });
 }
 
+void PgConnection::EndOwnershipLost(std::string why) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), why = std::move(why)] {
+    if (self->relaying_ || self->cleaned_up_) return;  // another node's tenant
+    self->end_ = ConnectionActivity::End::kFatal;
+    auto reply = std::make_shared<std::string>();
+    // Only between messages may a FATAL go out whole; else the socket just closes.
+    if (!self->reading_idle_ ||
+        !pgwire::backend::error_response(*reply, "FATAL", "57P01", "terminating connection: " + why)
+             .ok()) {
+      self->stream_.close();
+      return;
+    }
+    asio::async_write(
+        self->stream_, asio::buffer(*reply),
+        [self, reply](const boost::system::error_code&, size_t) { self->stream_.close(); });
+  });
+}
+
 // ---- The coroutine -------------------------------------------------------------
 
 awaitable<void> PgConnection::Run() {
@@ -424,6 +444,7 @@ awaitable<void> PgConnection::Run() {
   });
   bool ready = co_await Startup();
   startup_timer.cancel();
+  if (relaying_) co_await RelayToTenantOwner();
   while (ready) {
     if (!pending_.empty()) {  // read while a COPY ran, after its data
       pgwire::FrontendMessage message = std::move(pending_.front());
@@ -530,6 +551,9 @@ awaitable<bool> PgConnection::Startup() {
       co_return false;
     }
     startup = std::move(decoded).value();
+    // As received, for the tenant's owner if another node has it.
+    pgwire::put_int32(startup_bytes_, static_cast<uint32_t>(m.payload.size() + 4));
+    startup_bytes_ += m.payload;
     break;
   }
 
@@ -576,6 +600,32 @@ awaitable<bool> PgConnection::Startup() {
                                 "\", database \"" + tenant_ + "\", no encryption";
     co_await Fatal("28000", message);
     co_return false;
+  }
+  if (shared_->options.fleet != nullptr) {
+    // Before authentication: the owner authenticates its tenant's clients.
+    if (!runtime::Runtime::ValidateTenantId(tenant_).ok()) {
+      co_await Fatal("3D000", "database \"" + tenant_ +
+                                  "\" does not exist (a tenant id is 1 to 63 of [A-Za-z0-9_-])");
+      co_return false;
+    }
+    Result<TenantRoute> route = co_await RouteTenant();
+    if (!route.ok()) {
+      co_await Fatal(
+          "57P03", "the database system is not accepting connections: " + route.status().message());
+      co_return false;
+    }
+    if (!route->local) {
+      spdlog::debug("pg connection {}: tenant {} is node {}'s: relaying to {}:{}", pid_, tenant_,
+                    route->owner, route->owner_host, route->owner_port);
+      owner_host_ = route->owner_host;
+      owner_port_ = route->owner_port;
+      relaying_ = true;
+      // Served elsewhere: nothing of this tenant runs here.
+      tenant_.clear();
+      MutexLock lock(cancel_mutex_);
+      cancel_tenant_.clear();
+      co_return false;
+    }
   }
   if (shared_->options.credentials != nullptr) {
     const bool authenticated = co_await Authenticate(user, negotiate);
@@ -654,6 +704,50 @@ awaitable<bool> PgConnection::Startup() {
   }
   spdlog::debug("pg connection {}: user {} tenant {}", pid_, user, tenant_);
   co_return co_await Write(std::move(reply));
+}
+
+awaitable<Result<TenantRoute>> PgConnection::RouteTenant() {
+  // The answer comes on the membership's thread; `wake` brings it to the strand.
+  struct Pending {
+    explicit Pending(PgStream::executor_type executor) : wake(executor) {}
+    Mutex mutex;
+    std::optional<Result<TenantRoute>> result GUARDED_BY(mutex);
+    asio::steady_timer wake;
+  };
+  auto pending = std::make_shared<Pending>(stream_.get_executor());
+  pending->wake.expires_at(asio::steady_timer::time_point::max());
+  shared_->options.fleet->RouteAsync(tenant_, [pending](Result<TenantRoute> route) {
+    {
+      MutexLock lock(pending->mutex);
+      pending->result = std::move(route);
+    }
+    asio::post(pending->wake.get_executor(), [pending] { pending->wake.cancel(); });
+  });
+  for (;;) {
+    std::optional<Result<TenantRoute>> result;
+    {
+      MutexLock lock(pending->mutex);
+      result = std::move(pending->result);
+    }
+    if (result) co_return std::move(*result);
+    boost::system::error_code ec;
+    co_await pending->wake.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> PgConnection::RelayToTenantOwner() {
+  std::string first = std::move(startup_bytes_);
+  first += parser_.take_buffered();
+  OwnerProxyOptions options;
+  options.connect_timeout = std::chrono::milliseconds(shared_->options.startup_timeout_ms);
+  options.write_timeout = std::chrono::milliseconds(shared_->options.client_write_timeout_ms);
+  std::string host = owner_host_;
+  Status st =
+      co_await RelayToOwner(stream_, std::move(first), std::move(host), owner_port_, options);
+  if (!st.ok()) {
+    spdlog::warn("pg connection {}: {}", pid_, st.message());
+    co_await Fatal("57P03", "the database system is not accepting connections: " + st.message());
+  }
 }
 
 awaitable<std::optional<pgwire::FrontendMessage>> PgConnection::ReadMessage() {

@@ -126,6 +126,9 @@
 
 namespace pgthaw::server {
 
+class FleetMembership;
+struct TenantRoute;
+
 struct PgListenerOptions {
   // A batch (extended messages up to Sync) or one message over this many
   // bytes is refused: 54000, and the connection closes. COPY data streams
@@ -170,6 +173,11 @@ struct PgListenerOptions {
   // keeps its io thread, and the others must go on serving every socket
   // (a streaming reply or a COPY is written and read by them). 0: never.
   unsigned inline_exchanges = 0;
+  // One node of a fleet (fleet_membership.h): after the startup packet,
+  // the tenant's owner is looked up (claimed if free) before anything
+  // else; another node's tenant is relayed to it (pg_owner_proxy.h). Null:
+  // a single server, every tenant served here.
+  std::shared_ptr<FleetMembership> fleet;
 };
 
 class PgConnection;
@@ -238,6 +246,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Any thread: the runtime ended this connection's hold (idle in a
   // transaction too long): FATAL 25P03, then close.
   void EndIdleTransaction();
+  // Any thread: this fleet node no longer owns its tenants (fleet_membership.h):
+  // a connection served here gets FATAL 57P01 saying `why` and is closed; one
+  // relayed to another node is left alone.
+  void EndOwnershipLost(std::string why);
   // Any thread: a NotificationResponse for a channel this connection
   // listens on. Written at once if the connection is idle, else before it
   // next waits for its client.
@@ -250,6 +262,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   boost::asio::awaitable<void> Run();
   boost::asio::awaitable<bool> Startup();
+  // Fleet: where the tenant lives (FleetMembership::RouteAsync, off the strand).
+  boost::asio::awaitable<Result<TenantRoute>> RouteTenant();
+  // Fleet: relays the connection to the tenant's owner, until either side closes.
+  boost::asio::awaitable<void> RelayToTenantOwner();
   // SCRAM-SHA-256 against the credential store, after the startup packet;
   // `negotiate` (NegotiateProtocolVersion, or empty) goes first. Ends with
   // AuthenticationOk written, or false after the FATAL.
@@ -370,6 +386,12 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::string copy_protocol_error_;              // the client broke the protocol during COPY
   bool copy_client_gone_ = false;                // the connection was lost during COPY
   bool cleaned_up_ = false;
+  // Fleet: the tenant's owner is another node; Run relays to it.
+  std::string owner_host_;
+  uint16_t owner_port_ = 0;
+  bool relaying_ = false;
+  // The startup packet as received, and what followed it (the relay sends both).
+  std::string startup_bytes_;
 
   // Cancel state, shared with Cancel() and the runtime thread.
   Mutex cancel_mutex_;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "server/accept_backoff.h"
+#include "server/fleet_membership.h"
 #include "server/random_secret.h"
 #include "server/socket_tuning.h"
 
@@ -93,6 +94,23 @@ Result<std::unique_ptr<PgListener>> PgListener::Start(asio::io_context& io,
     }
     if (target != nullptr) target->EndIdleTransaction();
   });
+  if (options.fleet != nullptr) {
+    // Fenced or lease gone: the connections served here end (57P01); new
+    // ones are refused by FleetMembership::Route (57P03).
+    options.fleet->SetOwnershipLostHandler(
+        [weak = std::weak_ptr<PgListenerShared>(state->shared)](const std::string& why) {
+          std::shared_ptr<PgListenerShared> shared = weak.lock();
+          if (shared == nullptr) return;
+          std::vector<std::shared_ptr<PgConnection>> open;
+          {
+            MutexLock lock(shared->mutex);
+            for (auto& [pid, connection] : shared->connections) {
+              if (auto c = connection.lock()) open.push_back(std::move(c));
+            }
+          }
+          for (const auto& c : open) c->EndOwnershipLost(why);
+        });
+  }
   tcp::endpoint endpoint(address, port);
   std::string where = host + ":" + std::to_string(port);
   state->acceptor.open(endpoint.protocol(), ec);

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/dump_command.h"
+#include "tools/fleet_command.h"
 #include "tools/serve_command.h"
 #include "tools/sql_command.h"
 #include "tools/tenant_command.h"
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
 
   pgthaw::tools::ServeArgs serve_args;
   CLI::App* serve = pgthaw::tools::add_serve_command(app, serve_args);
+  pgthaw::tools::FleetArgs fleet_args;
+  CLI::App* fleet = pgthaw::tools::add_fleet_command(app, fleet_args);
 
   try {
     app.parse(argc, argv);
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
   if (*settings) {
     return pgthaw::tools::run_tenant_settings_command(data_dir, settings_tenant, assignments);
   }
+  if (*fleet) return pgthaw::tools::run_fleet_status(fleet_args);
   if (*serve) {
     if (!verbose) spdlog::set_level(spdlog::level::info);
     return pgthaw::tools::run_serve_command(std::move(serve_args));

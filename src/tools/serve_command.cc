@@ -23,6 +23,8 @@
 #include "common/durable_file.h"
 #include "engine/engine.h"
 #include "objstore/open_object_store.h"
+#include "server/fenced_object_store.h"
+#include "server/fleet_membership.h"
 #include "server/http_server.h"
 #include "server/http_services.h"
 #include "server/pg_listener.h"
@@ -75,6 +77,10 @@ std::vector<Key> keys(ServeArgs& a) {
           {"allowed-origins", nullptr, nullptr, false, nullptr, &a.allowed_origins},
           {"store", &a.store},
           {"store-key-file", &a.store_key_file},
+          {"etcd", &a.etcd},
+          {"node-id", &a.node_id},
+          {"advertise-pg", &a.advertise_pg},
+          {"lease-ttl", nullptr, &a.lease_ttl},
           {"tls-cert", &a.tls_cert},
           {"tls-key", &a.tls_key},
           {"pg-tls-cert", &a.pg_tls_cert},
@@ -220,7 +226,69 @@ struct Plan {
   server::PgListenerOptions pg;
   unsigned io_threads = 1;
   std::chrono::milliseconds shutdown_timeout{30'000};
+  // Set with --etcd: this server is one node of a fleet.
+  std::optional<server::FleetOptions> fleet;
 };
+
+// --etcd and its companions: the fleet options, or errors.
+std::optional<server::FleetOptions> check_fleet(const ServeArgs& a, const Plan& plan,
+                                                std::vector<std::string>& errors) {
+  if (a.etcd.empty()) {
+    for (const char* flag : {"node-id", "advertise-pg", "lease-ttl"}) {
+      if (flag_given(a, flag)) errors.push_back(std::string("--") + flag + " is only for --etcd");
+    }
+    return std::nullopt;
+  }
+  server::FleetOptions f;
+  auto endpoints = fleet::ParseEtcdEndpoints(a.etcd);
+  if (!endpoints.ok()) {
+    errors.push_back("--etcd " + a.etcd + ": " + endpoints.status().message());
+  } else {
+    f.etcd = std::move(endpoints).value();
+  }
+  if (a.store.empty()) {
+    errors.push_back(
+        "--etcd needs --store (file:DIR or s3://BUCKET/PREFIX, the same on every node): a "
+        "fleet moves tenants between nodes through the store");
+  }
+  if (!plan.pg_listen) {
+    errors.push_back("--etcd needs the Postgres listener (--pg-listen, with the consumer role)");
+  }
+  f.node_id = a.node_id;
+  if (f.node_id.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0) f.node_id = host;
+  }
+  if (Status st = fleet::ValidateIdSegment("--node-id", f.node_id); !st.ok()) {
+    errors.push_back(st.message());
+  }
+  f.advertise_pg = a.advertise_pg;
+  if (f.advertise_pg.empty() && plan.pg_listen) {
+    const tcp::endpoint& pg = *plan.pg_listen;
+    if (pg.address().is_unspecified() || pg.port() == 0) {
+      errors.push_back(
+          "--etcd with --pg-listen on any address or port 0: give --advertise-pg HOST:PORT, "
+          "where the other nodes reach this one");
+    } else {
+      std::string host = pg.address().to_string();
+      if (pg.address().is_v6()) host = "[" + host + "]";
+      f.advertise_pg = host + ":" + std::to_string(pg.port());
+    }
+  } else if (!f.advertise_pg.empty()) {
+    if (auto parsed = server::SplitHostPort(f.advertise_pg); !parsed.ok()) {
+      errors.push_back("--advertise-pg " + parsed.status().message());
+    }
+  }
+  if (plan.services.consumer) {
+    std::string host = plan.services.consumer_listen.address().to_string();
+    f.advertise_http = host + ":" + std::to_string(plan.services.consumer_listen.port());
+  }
+  if (a.lease_ttl < 2 || a.lease_ttl > 3600) {
+    errors.push_back("--lease-ttl " + std::to_string(a.lease_ttl) + ": must be in [2, 3600]");
+  }
+  f.lease_ttl = std::chrono::seconds(a.lease_ttl);
+  return f;
+}
 
 // Every configuration error at once, or the plan.
 Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
@@ -407,6 +475,7 @@ Plan check(const ServeArgs& a, std::vector<std::string>& errors) {
   plan.io_threads = a.threads > 0 ? static_cast<unsigned>(a.threads) : std::min(4u, cores);
   // One io thread always stays free for the sockets (PgListenerOptions).
   plan.pg.inline_exchanges = plan.io_threads - 1;
+  plan.fleet = check_fleet(a, plan, errors);
   return plan;
 }
 
@@ -503,6 +572,16 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   cmd->add_option("--store-key-file", a.store_key_file,
                   "the fleet key (>= 32 bytes, the same on every node) that signs what goes to "
                   "the store; else PGTHAW_STORE_KEY");
+  cmd->add_option("--etcd", a.etcd,
+                  "one node of a fleet: etcd endpoints http://HOST:PORT[,...] (needs --store); "
+                  "a tenant's connections go to the node that owns it");
+  cmd->add_option("--node-id", a.node_id, "this node's id in the fleet (default: the host name)");
+  cmd->add_option("--advertise-pg", a.advertise_pg,
+                  "HOST:PORT the other nodes reach this one's Postgres listener at (default: "
+                  "--pg-listen)");
+  cmd->add_option("--lease-ttl", a.lease_ttl,
+                  "seconds: a node silent this long loses its tenants to the others")
+      ->capture_default_str();
   cmd->add_option("--factory-url", a.factory_url,
                   "consumer -> factory over HTTP (default: in-process with --role all, else "
                   "http://<factory-listen>)");
@@ -691,9 +770,25 @@ int run_serve_command(ServeArgs args) {
 
   spdlog::info("serve: starting role={} data_dir={} (first start builds templates)", args.role,
                args.data_dir);
+  // A fleet node registers before its runtimes start, so that its writes
+  // to the store (the template's, hibernations') stop once it is fenced.
+  std::shared_ptr<server::FleetMembership> fleet;
+  if (plan.fleet) {
+    auto joined = server::FleetMembership::Join(*plan.fleet);
+    if (!joined.ok()) {
+      std::cerr << "pgthaw serve: " << joined.status().message() << "\n";
+      stop_io();
+      return 1;
+    }
+    fleet = std::move(joined).value();
+    plan.pg.fleet = fleet;
+    plan.services.store = std::make_shared<server::FencedObjectStore>(
+        plan.services.store, [node = fleet.get()] { return node->CheckServing(); });
+  }
   auto services = server::HttpServices::Start(io, **engine, plan.services);
   if (!services.ok()) {
     std::cerr << "pgthaw serve: " << services.status().ToString() << "\n";
+    if (fleet != nullptr) (void)fleet->Leave();
     stop_io();
     return 1;
   }
@@ -737,6 +832,13 @@ int run_serve_command(ServeArgs args) {
       deadline - std::chrono::steady_clock::now());
   Status st = (*services)->Shutdown(std::max(left, std::chrono::milliseconds(0)));
   if (!st.ok()) spdlog::error("serve: shutdown: {}", st.ToString());
+  // After the tenants went to the store: the others may take them at once.
+  if (fleet != nullptr && !(*services)->abandoned()) {
+    if (Status left_fleet = fleet->Leave(); !left_fleet.ok()) {
+      spdlog::warn("serve: leaving the fleet: {} (the lease expires by itself)",
+                   left_fleet.message());
+    }
+  }
   if ((*services)->abandoned()) {
     // Threads are stuck in guest code: no destructor may run under them.
     spdlog::error(

@@ -24,6 +24,11 @@
 //   shutdown-timeout = 30         # seconds from SIGTERM to exit, at most
 //   max-queued-per-tenant = 64    # then 503 / SQLSTATE 53300; 0: unlimited
 //   max-tenants = 0               # per runtime; 0: unlimited
+//   store = "s3://bucket/prefix"  # = store, store-key-file: hibernated tenants
+//   etcd = "http://10.0.0.1:2379" # one node of a fleet (docs/fleet.md); needs store
+//   node-id = "node-a"            # default: the host name
+//   advertise-pg = "10.0.0.5:6432"  # default: pg-listen
+//   lease-ttl = 10                # seconds
 //   insecure = false              # serve off loopback without auth or TLS
 //   [auth]                        # who may reach a tenant (off: trust mode)
 //   file = "/etc/pgthaw/credentials.json"   # = auth-file; `pgthaw tenant` writes it
@@ -101,6 +106,14 @@ struct ServeArgs {
   // disk only. The fleet key signs what goes there.
   std::string store;
   std::string store_key_file;
+  // One node of a fleet (docs/fleet.md): etcd endpoints ("" = a single
+  // server), this node's id (default: the host name), the address other
+  // nodes reach its Postgres listener at (default: --pg-listen) and its
+  // lease's TTL in seconds.
+  std::string etcd;
+  std::string node_id;
+  std::string advertise_pg;
+  int64_t lease_ttl = 10;
 
   CLI::App* command = nullptr;  // set by add_serve_command; tells which flags were given
 };
