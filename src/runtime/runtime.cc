@@ -660,8 +660,10 @@ void Runtime::Impl::RunItem(HeldLock& lock, Tenant& t, std::deque<WorkItem>::ite
     std::error_code ec;
     // Not on this disk: the store may have it (hibernated by another node,
     // or by this one before its disk was lost).
-    Status pulled = Status::Ok();
-    if (replica_ != nullptr && !fs::exists(t.root, ec) && !ec) pulled = PullFromStore(t).status();
+    Status pulled = options_.may_open_tenant ? options_.may_open_tenant(t.id) : Status::Ok();
+    if (pulled.ok() && replica_ != nullptr && !fs::exists(t.root, ec) && !ec) {
+      pulled = PullFromStore(t).status();
+    }
     // Deleted after this item was queued, and nothing may create it again.
     const bool gone = !options_.create_on_first_use && !item.may_create && !fs::exists(t.root, ec);
     // The operator's settings for this tenant; a broken file fails the open.

@@ -92,6 +92,12 @@ struct RuntimeOptions {
   // only. `store_key` is the fleet key that signs what is put there.
   std::shared_ptr<objstore::ObjectStore> store;
   std::string store_key;
+  // Asked (on a worker, no lock held) before a tenant that is not warm here
+  // is opened, whatever asked for it (Postgres, HTTP, admin): in a fleet,
+  // whether this node owns the tenant. A refusal (Unavailable, naming the
+  // owner) is the work item's error, so that no two nodes ever open one
+  // tenant. Null: every tenant may be opened.
+  std::function<Status(const std::string& tenant)> may_open_tenant;
 };
 
 // Per-request phase timings, microseconds (steady_clock).

@@ -62,6 +62,7 @@ Result<std::unique_ptr<runtime::Runtime>> start_runtime(const runtime::Engine& e
   if (with_store) {
     ro.store = o.store;
     ro.store_key = o.store_key;
+    ro.may_open_tenant = o.may_open_tenant;
   }
   ro.create_on_first_use = create_on_first_use;
   ro.threads = o.runtime_threads;

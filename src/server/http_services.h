@@ -20,6 +20,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,7 @@ struct HttpServicesOptions {
   // factory's tenants stay on this disk).
   std::shared_ptr<objstore::ObjectStore> store;
   std::string store_key;
+  std::function<Status(const std::string& tenant)> may_open_tenant;  // RuntimeOptions
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_result_bytes = uint64_t{64} << 20;  // HTTP JSON results; past it 413
   // An archive uploaded to the admin API (tenant import); past it 413.

@@ -784,6 +784,16 @@ int run_serve_command(ServeArgs args) {
     plan.pg.fleet = fleet;
     plan.services.store = std::make_shared<server::FencedObjectStore>(
         plan.services.store, [node = fleet.get()] { return node->CheckServing(); });
+    // HTTP and admin requests reach the runtime directly: it opens only the
+    // tenants this node owns (Postgres connections are relayed before).
+    plan.services.may_open_tenant = [node = fleet](const std::string& tenant) -> Status {
+      auto route = node->Route(tenant);
+      if (!route.ok()) return route.status();
+      if (route->local) return Status::Ok();
+      return Status::Unavailable("tenant " + tenant + " is served by node " + route->owner + " (" +
+                                 route->owner_host + ":" + std::to_string(route->owner_port) +
+                                 "); ask that node");
+    };
   }
   auto services = server::HttpServices::Start(io, **engine, plan.services);
   if (!services.ok()) {
