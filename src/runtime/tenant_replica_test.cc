@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -232,6 +233,39 @@ TEST_F(TenantsThroughAStore, ANodeWithATemplateOfItsOwnRefusesTheStoreAndSaysWhy
   EXPECT_EQ(StartOn(node_c, kKey, &failed), nullptr);
   EXPECT_EQ(failed.code(), StatusCode::kAlreadyExists) << failed.ToString();
   EXPECT_NE(failed.message().find("template of its own"), std::string::npos) << failed.ToString();
+}
+
+// A fleet node opens only the tenants it owns, whatever asks for them.
+TEST(Runtime, ATenantTheNodeMayNotOpenIsRefusedNamingWhyAndNothingIsMade) {
+  TempDir root;
+  RuntimeOptions options;
+  options.data_root = root.path();
+  options.warm_pool_size = 0;
+  options.create_on_first_use = true;
+  std::atomic<int> asked{0};
+  options.may_open_tenant = [&](const std::string& tenant) -> Status {
+    ++asked;
+    if (tenant == "theirs") return Status::Unavailable("tenant theirs is served by node b");
+    return Status::Ok();
+  };
+  auto started = Runtime::Start(test_engine(), options);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  Runtime& rt = **started;
+  auto open = [&](const std::string& tenant) {
+    std::promise<Status> done;
+    Status submitted =
+        rt.Submit(tenant, [&](Result<Session*> s, const Timings&) { done.set_value(s.status()); });
+    return submitted.ok() ? done.get_future().get() : submitted;
+  };
+  Status refused = open("theirs");
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
+  EXPECT_NE(refused.message().find("served by node b"), std::string::npos) << refused.ToString();
+  EXPECT_FALSE(fs::exists(root.path() + "/tenants/theirs"));
+  EXPECT_TRUE(open("ours").ok());
+  const int asked_once = asked.load();
+  // Warm: not asked again.
+  EXPECT_TRUE(open("ours").ok());
+  EXPECT_EQ(asked.load(), asked_once);
 }
 
 TEST(TenantReplica, AShortKeyIsRefused) {

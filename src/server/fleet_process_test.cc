@@ -32,7 +32,6 @@
 #include "fleet/etcd_client.h"
 #include "fleet/placement.h"
 #include "fleet/test_support.h"
-#include "server/http_test_client.h"
 
 namespace pgthaw::server {
 namespace {
@@ -136,7 +135,6 @@ class Node {
            "----- node " + id_ + " stderr -----\n" + read_file(dir_ + "/serve.err");
   }
   uint16_t pg_port() const { return ports_[3]; }
-  uint16_t consumer_port() const { return ports_[1]; }
   const std::string& id() const { return id_; }
 
  private:
@@ -283,15 +281,6 @@ TEST_F(FleetProcessTest, ThreeNodesServeOneTenantAndTakeOverFromTheStore) {
   Answer direct = query(a.pg_port(), "t1", "select sum(x) from items");
   ASSERT_TRUE(direct.ok) << direct.error;
   EXPECT_EQ(direct.value, "26");
-  // HTTP is not relayed: B refuses to open A's tenant, naming its owner,
-  // instead of opening a second copy.
-  {
-    testing::HttpClient http(b.consumer_port());
-    testing::HttpResult r =
-        http.Call("POST", "/direct", R"({"sql": "select count(*) from items", "tenant": "t1"})");
-    EXPECT_NE(r.status, 200) << r.body;
-    EXPECT_NE(r.body.find("served by node a"), std::string::npos) << r.status << " " << r.body;
-  }
   // Nothing of t1 on B's or C's disk: they only relayed.
   EXPECT_FALSE(fs::exists(root_ + "/b/data/tenants/t1"));
 
