@@ -98,11 +98,17 @@ std::string data_root_of_list(const std::string& list_path) {
   return fs::path(list_path).parent_path().parent_path().parent_path().string();
 }
 
-// A layer list file: one layer per line, bottom first (none: no file).
-std::vector<std::string> read_layers(const std::string& path) {
+// A layer list file: one layer per line, bottom first (none: no file). A
+// list that is there but cannot be read is an error, never "no layers":
+// the tenant's data directory would read as a plain one, without the
+// template and frozen layers below it.
+Result<std::vector<std::string>> read_layers(const std::string& path) {
   std::vector<std::string> layers;
   auto text = read_whole_file(path);
-  if (!text.ok()) return layers;
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return layers;
+    return text.status();
+  }
   const std::string data_root = data_root_of_list(path);
   std::string_view rest = *text;
   while (!rest.empty()) {
@@ -119,7 +125,7 @@ std::vector<std::string> read_layers(const std::string& path) {
 
 // The overlay's layers of the tenant at `root`, bottom first (none: its
 // data directory is a plain one).
-std::vector<std::string> read_lower(const std::string& root) {
+Result<std::vector<std::string>> read_lower(const std::string& root) {
   return read_layers(root + "/lower");
 }
 
@@ -146,7 +152,9 @@ Status recover_fork(const std::string& root, bool durable, bool quiet = false) {
   const std::string next = root + "/lower.fork";
   std::error_code ec;
   if (!fs::exists(next, ec)) return Status::Ok();
-  const std::vector<std::string> layers = read_layers(next);
+  auto read = read_layers(next);
+  if (!read.ok()) return read.status();
+  const std::vector<std::string>& layers = *read;
   if (layers.empty() || !fs::exists(layers.back(), ec)) {
     fs::remove(next, ec);
     return Status::Ok();
@@ -168,7 +176,9 @@ Result<std::unique_ptr<Instance>> open_tenant(const Engine& engine, const Templa
   std::error_code ec;
   PGTHAW_RETURN_IF_ERROR(recover_fork(root, engine.options().durable));
   // The layers in force now (a fork adds one below a snapshot's).
-  const std::vector<std::string> lower = read_lower(root);
+  auto listed = read_lower(root);
+  if (!listed.ok()) return listed.status();
+  const std::vector<std::string>& lower = *listed;
   if (fs::exists(snapshot + "/meta.json")) {
     auto thawed = Instance::Restore(engine, snapshot, data, /*consume=*/true, lower);
     if (thawed.ok()) {
@@ -229,7 +239,9 @@ Status import_tenant(const std::string& archive, const std::string& root,
 void finish_thaw(const std::string& root) { remove_consumed_snapshot(root + "/snapshot"); }
 
 Status export_tenant(const std::string& root, const std::string& out, bool gzip) {
-  return archive_data_dir(root + "/data", read_lower(root), out, gzip);
+  auto lower = read_lower(root);
+  if (!lower.ok()) return lower.status();
+  return archive_data_dir(root + "/data", *lower, out, gzip);
 }
 
 namespace {
@@ -269,7 +281,9 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
   const std::string src_data = plan.source_root + "/data";
   std::error_code ec;
   PGTHAW_RETURN_IF_ERROR(recover_fork(plan.source_root, durable));
-  std::vector<std::string> layers = read_lower(plan.source_root);
+  auto listed = read_lower(plan.source_root);
+  if (!listed.ok()) return listed.status();
+  std::vector<std::string> layers = std::move(listed).value();
   if (fs::exists(plan.layer_root, ec) || fs::exists(plan.staging_root, ec)) {
     return Status::AlreadyExists("fork: " + plan.layer_root + " or " + plan.staging_root);
   }
@@ -311,7 +325,10 @@ Status fork_tenant(const ForkPlan& plan, bool durable) {
   return Status::Ok();
 }
 
-std::vector<std::string> tenant_layers(const std::string& root) { return read_lower(root); }
+std::vector<std::string> tenant_layers(const std::string& root) {
+  auto layers = read_lower(root);
+  return layers.ok() ? std::move(layers).value() : std::vector<std::string>{};
+}
 
 namespace {
 
@@ -358,7 +375,9 @@ Status walk_tree(const fs::path& dir, const std::function<bool(const std::string
 Result<std::vector<TenantStore::PortableEntry>> TenantStore::PortableFiles(const std::string& root,
                                                                            bool durable) const {
   if (!hibernated(root)) return Status::InvalidArgument(root + " is not hibernated");
-  const std::vector<std::string> lower = read_lower(root);
+  auto listed = read_lower(root);
+  if (!listed.ok()) return listed.status();
+  const std::vector<std::string>& lower = *listed;
   for (const std::string& layer : lower) {
     if (is_frozen_layer(layer)) {
       return Status::InvalidArgument(root + " stacks on fork layers, which are not portable yet");
@@ -439,7 +458,9 @@ Result<bool> adopt_flattened(const std::string& root, const std::string& id,
                              bool durable) {
   PGTHAW_RETURN_IF_ERROR(recover_fork(root, durable));
   // Forks since the copy only added layers on top: they stay on top.
-  const std::vector<std::string> now = read_lower(root);
+  auto listed = read_lower(root);
+  if (!listed.ok()) return listed.status();
+  const std::vector<std::string>& now = *listed;
   if (now.size() < layers.size() || !std::equal(layers.begin(), layers.end(), now.begin())) {
     return false;
   }
